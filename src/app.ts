@@ -1,0 +1,106 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { ClientRegistry } from './clients/registry.js';
+import type { LoadedConfig } from './config/load.js';
+import { endpointUrls } from './config/urls.js';
+import type { GatewayContext } from './context.js';
+import { ecosystemHooks } from './ecosystems/index.js';
+import { Grants } from './grants/grant.js';
+import { installOAuthErrorHandling } from './http/error-handler.js';
+import { useStrictForms } from './http/form-body.js';
+import { SigningKeys } from './keys/signing-keys.js';
+import { discoveryRoutes } from './oauth/discovery.js';
+import { jwksRoute } from './oauth/jwks.js';
+import { parRoute } from './oauth/par.js';
+import { healthRoutes } from './observability/health.js';
+import { loggerOptions } from './observability/logging.js';
+import { MemoryStore } from './store/memory.js';
+import type { Store } from './store/store.js';
+import { FAPI_TLS_POLICY } from './tls/policy.js';
+import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
+import { UserDirectory } from './users/directory.js';
+
+export interface Gateway {
+  context: GatewayContext;
+  public: FastifyInstance;
+  mtls: FastifyInstance;
+  ops: FastifyInstance;
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  /** A pino destination or logger options override (tests capture logs this way). */
+  logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance'];
+  store?: Store;
+}
+
+/** Builds the shared context from a loaded config; fails with a ConfigError on anything wrong. */
+export async function createContext(loaded: LoadedConfig, store?: Store): Promise<GatewayContext> {
+  const { config, profile } = loaded;
+  const hooks = ecosystemHooks(profile.ecosystem);
+  const credentials = await loadServerCredentials(config.tls);
+  const keys = await SigningKeys.load(config.keys, profile);
+  const clients = await ClientRegistry.fromConfig(config.clients, profile);
+  const users = new UserDirectory(config.users);
+  const theStore = store ?? new MemoryStore();
+  return {
+    config,
+    profile,
+    urls: endpointUrls(config),
+    credentials,
+    keys,
+    clients,
+    users,
+    store: theStore,
+    grants: new Grants(theStore, profile.lifetimes.accessToken),
+    hooks,
+  };
+}
+
+export async function createGateway(loaded: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const ctx = await createContext(loaded, options.store);
+  const { config } = ctx;
+  const logging = loggerOptions(config.log.level, options.logger);
+
+  const publicApp = Fastify({ ...logging, https: tlsOptions(ctx.credentials, false), bodyLimit: config.limits.bodyBytes });
+  const mtlsApp = Fastify({ ...logging, https: tlsOptions(ctx.credentials, true), bodyLimit: config.limits.bodyBytes });
+  const opsApp = Fastify({ ...logging });
+
+  for (const app of [publicApp, mtlsApp]) {
+    installOAuthErrorHandling(app);
+    app.removeAllContentTypeParsers();
+    useStrictForms(app, config.limits.bodyBytes);
+  }
+  discoveryRoutes(publicApp, ctx);
+  jwksRoute(publicApp, ctx);
+  parRoute(mtlsApp, ctx);
+  await ctx.hooks.routes?.({ public: publicApp, mtls: mtlsApp });
+  healthRoutes(opsApp, ctx);
+
+  const apps = [publicApp, mtlsApp, opsApp];
+  const listeners = [config.listeners.public, config.listeners.mtls, config.listeners.ops];
+  return {
+    context: ctx,
+    public: publicApp,
+    mtls: mtlsApp,
+    ops: opsApp,
+    async listen() {
+      await Promise.all(apps.map((app, i) => app.listen({ host: listeners[i].host, port: listeners[i].port })));
+    },
+    async close() {
+      await Promise.all(apps.map((app) => app.close()));
+      await ctx.store.close();
+    },
+  };
+}
+
+function tlsOptions(credentials: ServerCredentials, requestClientCertificate: boolean) {
+  return {
+    ...FAPI_TLS_POLICY,
+    cert: credentials.cert,
+    key: credentials.key,
+    // The handshake never fails for a missing or untrusted client certificate: the endpoint answers
+    // with an OAuth error instead, which clients and conformance tools can read.
+    ...(requestClientCertificate ? { requestCert: true, rejectUnauthorized: false, ca: credentials.clientCAs } : {}),
+  };
+}

@@ -1,0 +1,167 @@
+import type { FastifyRequest } from 'fastify';
+import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { Profile } from '../config/schema.js';
+import type { EndpointUrls } from '../config/urls.js';
+import { OAuthError } from '../oauth/errors.js';
+import type { Store } from '../store/store.js';
+import { sameDn, normalizeCertificateSubject } from '../tls/distinguished-name.js';
+import { peerCertificate, type PeerCertificate } from '../tls/peer-certificate.js';
+import { x509 } from '../tls/x509.js';
+import type { Client } from './client.js';
+import type { ClientRegistry } from './registry.js';
+
+export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+export interface AuthenticatedClient {
+  client: Client;
+  /** This connection's client certificate, when one was presented (the key tokens get bound to). */
+  certificate: PeerCertificate | undefined;
+}
+
+export interface ClientAuthDeps {
+  clients: ClientRegistry;
+  store: Store;
+  profile: Profile;
+  urls: EndpointUrls;
+}
+
+/** Why authentication failed, for metrics and audit logs; the client sees only `invalid_client`. */
+export class ClientAuthError extends OAuthError {
+  constructor(
+    readonly reason: string,
+    description: string,
+    readonly method?: string,
+  ) {
+    super('invalid_client', description);
+  }
+}
+
+/** Authenticates the client of a token-endpoint-style request (RFC 6749 §2.3, RFC 7523, RFC 8705). */
+export async function authenticateClient(
+  request: FastifyRequest,
+  params: Record<string, string>,
+  endpointUrl: string,
+  deps: ClientAuthDeps,
+): Promise<AuthenticatedClient> {
+  if (request.headers.authorization !== undefined || params.client_secret !== undefined)
+    throw new ClientAuthError('unsupported_method', 'client secrets are not accepted; use private_key_jwt or mutual TLS');
+  const certificate = peerCertificate(request.raw);
+  if (params.client_assertion !== undefined || params.client_assertion_type !== undefined) {
+    const client = await authenticateByAssertion(params, endpointUrl, deps);
+    return { client, certificate };
+  }
+  const clientId = params.client_id;
+  if (clientId === undefined) throw new ClientAuthError('no_credentials', 'no client authentication');
+  const client = deps.clients.get(clientId);
+  if (!client) throw new ClientAuthError('unknown_client', 'client authentication failed');
+  if (client.authMethod === 'private_key_jwt')
+    throw new ClientAuthError('method_mismatch', 'this client authenticates with private_key_jwt', client.authMethod);
+  if (!certificate) throw new ClientAuthError('no_certificate', 'a client certificate is required', client.authMethod);
+  if (client.authMethod === 'tls_client_auth') checkPkiCertificate(client, certificate);
+  else if (!client.certificateThumbprints.has(certificate.thumbprint))
+    throw new ClientAuthError('certificate_mismatch', 'the client certificate is not registered for this client', client.authMethod);
+  return { client, certificate };
+}
+
+async function authenticateByAssertion(params: Record<string, string>, endpointUrl: string, deps: ClientAuthDeps): Promise<Client> {
+  const method = 'private_key_jwt';
+  if (params.client_assertion_type !== JWT_BEARER_ASSERTION)
+    throw new ClientAuthError('bad_assertion_type', `client_assertion_type must be ${JWT_BEARER_ASSERTION}`, method);
+  const assertion = params.client_assertion;
+  if (!assertion) throw new ClientAuthError('no_assertion', 'client_assertion is missing', method);
+
+  let unverified: JWTPayload;
+  try {
+    unverified = decodeJwt(assertion);
+  } catch {
+    throw new ClientAuthError('malformed_assertion', 'client_assertion is not a JWT', method);
+  }
+  const clientId = typeof unverified.iss === 'string' ? unverified.iss : undefined;
+  if (clientId === undefined) throw new ClientAuthError('bad_claims', 'client_assertion has no iss', method);
+  if (params.client_id !== undefined && params.client_id !== clientId)
+    throw new ClientAuthError('client_id_mismatch', 'client_id does not match the assertion issuer', method);
+  const client = deps.clients.get(clientId);
+  if (!client || client.authMethod !== method || !client.jwtKeys)
+    throw new ClientAuthError('unknown_client', 'client authentication failed', method);
+
+  const rules = deps.profile.clientAssertion;
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await jwtVerify(assertion, client.jwtKeys, {
+      algorithms: client.assertionAlgorithms,
+      clockTolerance: rules.futureToleranceSeconds,
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'jti'],
+    }));
+  } catch (err) {
+    throw new ClientAuthError(assertionFailure(err), describeAssertionFailure(err), method);
+  }
+
+  if (payload.sub !== clientId) throw new ClientAuthError('bad_claims', 'client_assertion sub must equal iss', method);
+  if (!acceptedAudiences(rules.audience, deps.urls, endpointUrl).includes(payload.aud as string) || typeof payload.aud !== 'string')
+    throw new ClientAuthError('bad_audience', 'client_assertion aud must be the issuer identifier', method);
+  const now = Math.floor(Date.now() / 1000);
+  if (payload.iat !== undefined) {
+    if (typeof payload.iat !== 'number') throw new ClientAuthError('bad_claims', 'client_assertion iat is not a number', method);
+    if (payload.iat > now + rules.futureToleranceSeconds) throw new ClientAuthError('issued_in_future', 'client_assertion iat is in the future', method);
+    if (now - payload.iat > rules.maxAgeSeconds) throw new ClientAuthError('too_old', 'client_assertion is too old', method);
+  } else if ((payload.exp as number) - now > rules.maxAgeSeconds) {
+    throw new ClientAuthError('too_long_lived', 'client_assertion without iat must expire sooner', method);
+  }
+  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 512)
+    throw new ClientAuthError('bad_claims', 'client_assertion jti is invalid', method);
+
+  // The replay cache keeps a jti for as long as its assertion could still be accepted.
+  const lifetime = Math.max(1, (payload.exp as number) - now + rules.futureToleranceSeconds);
+  const first = await deps.store.setIfAbsent('jti', `${clientId}\u0000${payload.jti}`, 1, Math.min(lifetime, 86_400));
+  if (!first) throw new ClientAuthError('replayed', 'client_assertion has been used before', method);
+  return client;
+}
+
+function acceptedAudiences(forms: Profile['clientAssertion']['audience'], urls: EndpointUrls, endpointUrl: string): string[] {
+  return forms.map((form) => (form === 'issuer' ? urls.issuer : form === 'token_endpoint' ? urls.token : endpointUrl));
+}
+
+function assertionFailure(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return err.claim === 'nbf' ? 'not_yet_valid' : 'bad_claims';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'alg_not_allowed';
+  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return 'no_key';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad_signature';
+  return 'malformed_assertion';
+}
+
+function describeAssertionFailure(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'client_assertion has expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed)
+    return err.reason === 'missing' ? `client_assertion lacks the ${err.claim} claim` : `client_assertion ${err.claim} is not acceptable`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'client_assertion signing algorithm is not allowed';
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'no registered key matches client_assertion';
+  return 'client_assertion signature is invalid';
+}
+
+function checkPkiCertificate(client: Client, certificate: PeerCertificate): void {
+  const method = client.authMethod;
+  if (!certificate.chainVerified)
+    throw new ClientAuthError('untrusted_certificate', 'the client certificate is not issued by a trusted CA', method);
+  let cert: x509.X509Certificate;
+  try {
+    cert = certificate.parsed();
+  } catch {
+    throw new ClientAuthError('unparseable_certificate', 'the client certificate cannot be read', method);
+  }
+  if (client.subjectDn) {
+    if (!sameDn(client.subjectDn, normalizeCertificateSubject(cert)))
+      throw new ClientAuthError('subject_mismatch', 'the client certificate subject does not match the registration', method);
+    return;
+  }
+  const expected = client.subjectAltName!;
+  const names = cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON() ?? [];
+  const wanted = expected.type === 'uri' ? 'url' : expected.type;
+  if (!names.some((n) => n.type === wanted && sameSanValue(expected.type, n.value, expected.value)))
+    throw new ClientAuthError('san_mismatch', 'the client certificate subject alternative name does not match the registration', method);
+}
+
+function sameSanValue(type: string, presented: string, registered: string): boolean {
+  // DNS names and e-mail domains compare case-insensitively; URIs and IP addresses exactly.
+  return type === 'dns' || type === 'email' ? presented.toLowerCase() === registered.toLowerCase() : presented === registered;
+}

@@ -1,0 +1,28 @@
+import type { JWTVerifyGetKey } from 'jose';
+import type { ClientMetadata } from '../config/schema.js';
+import type { NormalizedDn } from '../tls/distinguished-name.js';
+
+export type ClientAuthMethod = 'private_key_jwt' | 'tls_client_auth' | 'self_signed_tls_client_auth';
+
+export type SanType = 'dns' | 'uri' | 'ip' | 'email';
+
+/** A registered client, with everything authentication needs prepared once at start. */
+export interface Client {
+  readonly id: string;
+  readonly name: string;
+  readonly authMethod: ClientAuthMethod;
+  /** Keys that verify this client's JWTs (client assertions, later request objects). */
+  readonly jwtKeys: JWTVerifyGetKey | undefined;
+  /** JWS algorithms this client may sign with. */
+  readonly assertionAlgorithms: string[];
+  /** self_signed_tls_client_auth: thumbprints of the registered certificates (JWKS `x5c`). */
+  readonly certificateThumbprints: ReadonlySet<string>;
+  /** tls_client_auth: the registered subject DN, or one subject alternative name. */
+  readonly subjectDn: NormalizedDn | undefined;
+  readonly subjectAltName: { type: SanType; value: string } | undefined;
+  readonly redirectUris: ReadonlySet<string>;
+  readonly scopes: ReadonlySet<string>;
+  readonly grantTypes: ReadonlySet<string>;
+  readonly idTokenSigningAlg: string | undefined;
+  readonly metadata: Readonly<ClientMetadata>;
+}

@@ -1,0 +1,53 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse, YAMLParseError } from 'yaml';
+import { ConfigError } from './config-error.js';
+import { loadProfile } from './profile.js';
+import { ConfigSchema, type ConfigFile, type Profile } from './schema.js';
+import { validate } from './validate.js';
+
+export interface LoadedConfig {
+  config: ConfigFile;
+  profile: Profile;
+}
+
+/** Reads, validates and resolves a config file; every problem names its key path. */
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : '';
+    throw new ConfigError('', `${file} is not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return resolveConfig(raw, path.dirname(path.resolve(file)), env);
+}
+
+/** Validates a config object (from a file or built in code); relative paths resolve against `baseDir`. */
+export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  const config = validate(ConfigSchema, applyEnv(raw, env));
+  const resolve = (p: string) => path.resolve(baseDir, p);
+  config.tls = { cert: resolve(config.tls.cert), key: resolve(config.tls.key), clientCAs: config.tls.clientCAs.map(resolve) };
+  config.keys = { ...config.keys, signing: resolve(config.keys.signing) };
+  const issuer = new URL(config.issuer);
+  if (issuer.search || issuer.hash) throw new ConfigError('issuer', 'must have no query or fragment');
+  if (config.issuer.endsWith('/')) throw new ConfigError('issuer', 'must not end with a slash');
+  const mtlsUrl = config.listeners.mtls.url;
+  if (mtlsUrl !== undefined && !mtlsUrl.startsWith('https://')) throw new ConfigError('listeners.mtls.url', 'must be an https URL');
+  const profile = await loadProfile(config.profile, config.policy);
+  return { config, profile };
+}
+
+/** Environment overrides for values an operator commonly sets per deployment. */
+function applyEnv(raw: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof raw !== 'object' || raw === null) return raw;
+  const out = structuredClone(raw) as Record<string, any>;
+  if (env.FAPI_GATEWAY_LOG_LEVEL) out.log = { ...(out.log ?? {}), level: env.FAPI_GATEWAY_LOG_LEVEL };
+  return out;
+}

@@ -1,0 +1,65 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { ConfigError } from './config-error.js';
+import { ProfileSchema, type Profile } from './schema.js';
+import { validate } from './validate.js';
+
+export const PROFILES_DIR = fileURLToPath(new URL('../../profiles/', import.meta.url));
+
+/** Loads `profiles/<name>.yaml`, then applies the deployment's `policy`, which may only tighten it. */
+export async function loadProfile(name: string, policy: Record<string, unknown> | undefined): Promise<Profile> {
+  const file = path.join(PROFILES_DIR, `${name}.yaml`);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new ConfigError('profile', `no profile named "${name}" (looked for ${file})`);
+  }
+  const profile = validate(ProfileSchema, parse(text), `profiles/${name}.yaml`);
+  if (!policy) return profile;
+  const tightened = validate(ProfileSchema, mergeDeep(profile, policy), 'policy');
+  assertNotLooser(profile, tightened, 'policy');
+  return tightened;
+}
+
+function mergeDeep(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) merged[k] = mergeDeep(base[k], v);
+  return merged;
+}
+
+// Which direction is "tighter" for each kind of value: a shorter lifetime or tolerance, a subset of a
+// list, and for the flags below only the stricter value.
+const STRICTER_BOOLEAN: Record<string, boolean> = { 'consent.everyTime': true };
+const FREE = new Set(['name', 'description', 'ecosystem', 'refreshTokenRotation.enabled', 'refreshTokenRotation.graceSeconds']);
+
+function assertNotLooser(base: unknown, tightened: unknown, at: string, rel = ''): void {
+  if (FREE.has(rel)) return;
+  if (Array.isArray(base) && Array.isArray(tightened)) {
+    const extra = tightened.filter((v) => !base.includes(v));
+    if (extra.length) throw new ConfigError(at, `${JSON.stringify(extra)} is not allowed by the profile (allowed: ${JSON.stringify(base)})`);
+    return;
+  }
+  if (typeof base === 'number' && typeof tightened === 'number') {
+    // 0 means "unlimited" for the refresh token lifetime.
+    const unlimited = (n: number) => rel === 'lifetimes.refreshToken' && n === 0;
+    if (unlimited(tightened) ? !unlimited(base) : !unlimited(base) && tightened > base)
+      throw new ConfigError(at, `${tightened} is looser than the profile's ${base}`);
+    return;
+  }
+  if (typeof base === 'boolean') {
+    if (rel in STRICTER_BOOLEAN && base === STRICTER_BOOLEAN[rel] && tightened !== base)
+      throw new ConfigError(at, `the profile requires ${base}`);
+    return;
+  }
+  if (isPlainObject(base) && isPlainObject(tightened)) {
+    for (const k of Object.keys(base)) assertNotLooser(base[k], tightened[k], `${at}.${k}`, rel ? `${rel}.${k}` : k);
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,150 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+const Seconds = Type.Integer({ minimum: 0 });
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const NonEmpty = Type.String({ minLength: 1 });
+
+export const SigningAlgorithm = Type.Union([Type.Literal('PS256'), Type.Literal('ES256'), Type.Literal('EdDSA')]);
+export const ClientAuthMethod = Type.Union([
+  Type.Literal('private_key_jwt'),
+  Type.Literal('tls_client_auth'),
+  Type.Literal('self_signed_tls_client_auth'),
+]);
+export const GrantType = Type.Union([
+  Type.Literal('authorization_code'),
+  Type.Literal('refresh_token'),
+  Type.Literal('client_credentials'),
+]);
+
+export const ProfileSchema = Type.Object(
+  {
+    name: NonEmpty,
+    description: Type.Optional(Type.String()),
+    clientAuthMethods: Type.Array(ClientAuthMethod, { minItems: 1, uniqueItems: true }),
+    algorithms: Type.Object(
+      {
+        signing: Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true }),
+        clientAssertion: Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true }),
+      },
+      { additionalProperties: false },
+    ),
+    clientAssertion: Type.Object(
+      {
+        audience: Type.Array(
+          Type.Union([Type.Literal('issuer'), Type.Literal('token_endpoint'), Type.Literal('endpoint')]),
+          { minItems: 1, uniqueItems: true },
+        ),
+        maxAgeSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+        futureToleranceSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
+      },
+      { additionalProperties: false },
+    ),
+    grantTypes: Type.Array(GrantType, { minItems: 1, uniqueItems: true }),
+    responseModes: Type.Array(Type.Literal('query'), { minItems: 1, uniqueItems: true }),
+    lifetimes: Type.Object(
+      {
+        code: Type.Integer({ minimum: 1, maximum: 60 }),
+        requestUri: Type.Integer({ minimum: 1, maximum: 599 }),
+        accessToken: Type.Integer({ minimum: 1, maximum: 3600 }),
+        idToken: Type.Integer({ minimum: 1, maximum: 3600 }),
+        refreshToken: Seconds,
+        interaction: Type.Integer({ minimum: 30, maximum: 3600 }),
+        session: Type.Integer({ minimum: 0, maximum: 86400 }),
+      },
+      { additionalProperties: false },
+    ),
+    refreshTokenRotation: Type.Object(
+      { enabled: Type.Boolean(), graceSeconds: Type.Integer({ minimum: 0, maximum: 3600 }) },
+      { additionalProperties: false },
+    ),
+    consent: Type.Object({ everyTime: Type.Boolean() }, { additionalProperties: false }),
+    ecosystem: Type.Union([Type.Null(), NonEmpty]),
+  },
+  { additionalProperties: false },
+);
+export type Profile = Static<typeof ProfileSchema>;
+
+const Listener = Type.Object(
+  { host: Type.String({ default: '127.0.0.1' }), port: Port, url: Type.Optional(Type.String({ pattern: '^https://[^?#]+$' })) },
+  { additionalProperties: false },
+);
+
+const Jwk = Type.Object({ kty: NonEmpty }, { additionalProperties: true });
+
+export const ClientSchema = Type.Object(
+  {
+    client_id: NonEmpty,
+    client_name: Type.Optional(Type.String()),
+    token_endpoint_auth_method: NonEmpty,
+    token_endpoint_auth_signing_alg: Type.Optional(NonEmpty),
+    id_token_signed_response_alg: Type.Optional(NonEmpty),
+    jwks: Type.Optional(Type.Object({ keys: Type.Array(Jwk) }, { additionalProperties: false })),
+    jwks_uri: Type.Optional(Type.String({ pattern: '^https://' })),
+    tls_client_auth_subject_dn: Type.Optional(NonEmpty),
+    tls_client_auth_san_dns: Type.Optional(NonEmpty),
+    tls_client_auth_san_uri: Type.Optional(NonEmpty),
+    tls_client_auth_san_ip: Type.Optional(NonEmpty),
+    tls_client_auth_san_email: Type.Optional(NonEmpty),
+    redirect_uris: Type.Array(NonEmpty, { default: [] }),
+    scope: Type.String({ default: 'openid' }),
+    grant_types: Type.Array(NonEmpty, { default: ['authorization_code'] }),
+    response_types: Type.Optional(Type.Array(NonEmpty)),
+  },
+  { additionalProperties: false },
+);
+export type ClientMetadata = Static<typeof ClientSchema>;
+
+export const UserSchema = Type.Object(
+  {
+    username: NonEmpty,
+    passwordHash: Type.Optional(Type.String({ pattern: '^\\$scrypt\\$' })),
+    password: Type.Optional(NonEmpty),
+    sub: Type.Optional(NonEmpty),
+    claims: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type UserConfig = Static<typeof UserSchema>;
+
+export const ConfigSchema = Type.Object(
+  {
+    issuer: Type.String({ pattern: '^https://[^?#]+$' }),
+    profile: Type.String({ default: 'fapi2', pattern: '^[a-z0-9-]+$' }),
+    /** Tightens the profile; any value looser than the profile's is a start-up error. */
+    policy: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    listeners: Type.Object(
+      { public: Listener, mtls: Listener, ops: Listener },
+      { additionalProperties: false },
+    ),
+    tls: Type.Object(
+      { cert: NonEmpty, key: NonEmpty, clientCAs: Type.Array(NonEmpty, { minItems: 1 }) },
+      { additionalProperties: false },
+    ),
+    keys: Type.Object(
+      {
+        signing: NonEmpty,
+        /** kids of the keys to sign with (one per algorithm); the first key of each algorithm otherwise. */
+        active: Type.Optional(Type.Array(NonEmpty)),
+      },
+      { additionalProperties: false },
+    ),
+    store: Type.Object({ type: Type.Literal('memory') }, { additionalProperties: false, default: { type: 'memory' } }),
+    users: Type.Array(UserSchema, { default: [] }),
+    clients: Type.Array(ClientSchema, { default: [] }),
+    limits: Type.Object(
+      { bodyBytes: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }) },
+      { additionalProperties: false, default: {} },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info' },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ConfigFile = Static<typeof ConfigSchema>;

@@ -1,0 +1,23 @@
+import type { ClientRegistry } from './clients/registry.js';
+import type { ConfigFile, Profile } from './config/schema.js';
+import type { EndpointUrls } from './config/urls.js';
+import type { EcosystemHooks } from './ecosystems/hooks.js';
+import type { Grants } from './grants/grant.js';
+import type { SigningKeys } from './keys/signing-keys.js';
+import type { Store } from './store/store.js';
+import type { ServerCredentials } from './tls/server-credentials.js';
+import type { UserDirectory } from './users/directory.js';
+
+/** Everything the endpoints share, built once at start from the config. */
+export interface GatewayContext {
+  config: ConfigFile;
+  profile: Profile;
+  urls: EndpointUrls;
+  credentials: ServerCredentials;
+  keys: SigningKeys;
+  clients: ClientRegistry;
+  users: UserDirectory;
+  store: Store;
+  grants: Grants;
+  hooks: EcosystemHooks;
+}

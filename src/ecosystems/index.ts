@@ -1,0 +1,12 @@
+import { ConfigError } from '../config/config-error.js';
+import type { EcosystemFactory, EcosystemHooks } from './hooks.js';
+
+/** Ecosystem packs by the name a profile gives in `ecosystem:`. The CDR and Brazil packs register here. */
+const ECOSYSTEMS: Record<string, EcosystemFactory> = {};
+
+export function ecosystemHooks(name: string | null): EcosystemHooks {
+  if (name === null) return {};
+  const factory = ECOSYSTEMS[name];
+  if (!factory) throw new ConfigError('profile.ecosystem', `no ecosystem pack named "${name}" (available: ${Object.keys(ECOSYSTEMS).join(', ') || 'none'})`);
+  return factory();
+}

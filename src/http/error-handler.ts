@@ -1,0 +1,57 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { OAuthError } from '../oauth/errors.js';
+
+export const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
+
+/** Sends an OAuth error as JSON (RFC 6749 §5.2) with no-store caching. */
+export function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyReply {
+  return reply.code(err.status).headers(NO_STORE).headers(err.headers).type('application/json').send(err.toJSON());
+}
+
+/**
+ * Every failure leaves as an OAuth-style JSON error: errors we raise keep their code and status;
+ * framework errors about the request (bad media type, oversized or malformed body) become
+ * `invalid_request`; anything else is a 500 `server_error` with no detail.
+ */
+export function installOAuthErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof OAuthError) return sendOAuthError(reply, err);
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const code = status === 413 ? 413 : status === 405 ? 405 : 400;
+      return sendOAuthError(reply, new OAuthError('invalid_request', describeClientError(err), code));
+    }
+    request.log.error({ err }, 'unhandled error');
+    return sendOAuthError(reply, new OAuthError('server_error', 'internal error'));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendOAuthError(reply, new OAuthError('invalid_request', `no endpoint ${request.method} ${request.url.split('?')[0]}`, 404)),
+  );
+}
+
+function describeClientError(err: FastifyError): string {
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'unsupported content type; send application/x-www-form-urlencoded';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'request body too large';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'malformed request body';
+    default:
+      return 'malformed request';
+  }
+}
+
+/** Answers 405 with an `Allow` header for the methods a path does not take. */
+export function methodNotAllowed(app: FastifyInstance, path: string, allowed: string[]): void {
+  // Fastify answers HEAD itself wherever GET is routed.
+  const taken = allowed.includes('GET') ? [...allowed, 'HEAD'] : allowed;
+  const others = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].filter((m) => !taken.includes(m));
+  app.route({
+    method: others,
+    url: path,
+    handler: (_request, reply) =>
+      sendOAuthError(reply, new OAuthError('invalid_request', `use ${allowed.join(' or ')}`, 405, { allow: allowed.join(', ') })),
+  });
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { createGateway, createContext } from './app.js';
+import { ConfigError } from './config/config-error.js';
+import { DEMO_USER, embeddedConfig } from './config/embedded.js';
+import { loadConfigFile, resolveConfig, type LoadedConfig } from './config/load.js';
+import { ensureDevPki, type DevPki } from './devpki/dev-pki.js';
+import { hashPassword } from './users/password.js';
+
+const USAGE = `usage:
+  fapi-gateway [--config FILE]        run the gateway (embedded defaults without --config)
+  fapi-gateway check --config FILE    validate a config file and exit
+  fapi-gateway hash-password          read a password on stdin, print its scrypt hash for users[].passwordHash`;
+
+const DEV_PKI_DIR = fileURLToPath(new URL('../certs/dev/', import.meta.url));
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0] && !argv[0].startsWith('-') ? argv.shift()! : 'run';
+  const configIndex = argv.indexOf('--config');
+  const configFile = configIndex >= 0 ? argv[configIndex + 1] ?? process.env.FAPI_GATEWAY_CONFIG : process.env.FAPI_GATEWAY_CONFIG;
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  switch (command) {
+    case 'hash-password':
+      console.log(await hashPassword((await readStdin()).replace(/\r?\n$/, '')));
+      return 0;
+    case 'check': {
+      if (!configFile) return usageError('check needs --config FILE');
+      const context = await createContext(await loadConfigFile(configFile));
+      await context.store.close();
+      console.log(`${configFile}: valid (profile ${context.profile.name}, ${[...context.clients.all()].length} clients)`);
+      return 0;
+    }
+    case 'run':
+      return run(configFile);
+    default:
+      return usageError(`unknown command "${command}"`);
+  }
+}
+
+async function run(configFile: string | undefined): Promise<number> {
+  let loaded: LoadedConfig;
+  let pki: DevPki | undefined;
+  if (configFile) {
+    loaded = await loadConfigFile(configFile);
+  } else {
+    pki = await ensureDevPki(DEV_PKI_DIR);
+    loaded = await resolveConfig(await embeddedConfig(pki), process.cwd());
+  }
+  const gateway = await createGateway(loaded);
+  const log = gateway.public.log;
+  for (const username of gateway.context.users.plainPasswordUsers)
+    log.warn(`user "${username}" has a plain-text password: use passwordHash (fapi-gateway hash-password) outside throw-away sandboxes`);
+  await gateway.listen();
+
+  const { urls, config } = gateway.context;
+  const ops = config.listeners.ops;
+  const lines = [
+    `fapi-gateway is running (profile ${gateway.context.profile.name})`,
+    `  issuer / public listener: ${urls.issuer}`,
+    `  discovery:                ${urls.issuer}/.well-known/openid-configuration`,
+    `  mTLS listener:            ${urls.mtlsBase}  (PAR ${urls.par}, token ${urls.token})`,
+    `  ops listener:             http://${ops.host}:${ops.port}/healthz`,
+  ];
+  if (pki) {
+    const rel = (f: string) => path.relative(process.cwd(), f) || f;
+    lines.push(
+      'embedded defaults (development only):',
+      `  CA certificate:   ${rel(pki.ca)}`,
+      `  client-one (private_key_jwt): cert ${rel(pki.clients['client-one'].cert)}, key ${rel(pki.clients['client-one'].key)}, signing JWK ${rel(pki.clients['client-one'].jwk)}`,
+      `  client-two (tls_client_auth): cert ${rel(pki.clients['client-two'].cert)}, key ${rel(pki.clients['client-two'].key)}`,
+      `  demo user:        ${DEMO_USER.username} / ${DEMO_USER.password}`,
+      `  try: curl --cacert ${rel(pki.ca)} ${urls.issuer}/.well-known/openid-configuration`,
+    );
+  }
+  console.log(lines.join('\n'));
+
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    await gateway.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return -1;
+}
+
+function usageError(message: string): number {
+  console.error(`fapi-gateway: ${message}\n${USAGE}`);
+  return 2;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    if (err instanceof ConfigError) {
+      console.error(`fapi-gateway: configuration error: ${err.message}`);
+      process.exit(78);
+    }
+    console.error(`fapi-gateway: failed to start: ${(err as Error).message}`);
+    process.exit(1);
+  },
+);

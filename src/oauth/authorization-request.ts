@@ -1,0 +1,125 @@
+import type { Client } from '../clients/client.js';
+import type { Profile } from '../config/schema.js';
+import type { EcosystemHooks } from '../ecosystems/hooks.js';
+import { OAuthError, invalidRequest } from './errors.js';
+
+export interface ClaimRequest {
+  essential?: boolean;
+  value?: unknown;
+  values?: unknown[];
+}
+/** The OpenID Connect `claims` request parameter (OIDC Core §5.5). */
+export interface ClaimsRequest {
+  id_token?: Record<string, ClaimRequest | null>;
+  userinfo?: Record<string, ClaimRequest | null>;
+}
+
+/** A validated authorization request, as pushed to the PAR endpoint. */
+export interface AuthorizationRequest {
+  clientId: string;
+  responseType: 'code';
+  responseMode: 'query';
+  redirectUri: string;
+  scope: string;
+  state?: string;
+  nonce?: string;
+  codeChallenge: string;
+  codeChallengeMethod: 'S256';
+  claims?: ClaimsRequest;
+  acrValues?: string[];
+  prompt?: string[];
+  maxAge?: number;
+  /** What ecosystem hooks kept from the request (e.g. a sharing duration). */
+  extensions: Record<string, unknown>;
+}
+
+const CODE_CHALLENGE = /^[A-Za-z0-9._~-]{43,128}$/;
+const PROMPTS = new Set(['none', 'login', 'consent', 'select_account']);
+
+/**
+ * Validates all authorization parameters at once (RFC 9126 §2.1, FAPI 2.0 §5.3.2.2). The order of
+ * checks decides which error a request with several problems gets: the ones about where the
+ * response may go come first.
+ */
+export async function validateAuthorizationRequest(
+  params: Record<string, string>,
+  client: Client,
+  profile: Profile,
+  hooks: EcosystemHooks,
+): Promise<AuthorizationRequest> {
+  if (params.request_uri !== undefined) throw invalidRequest('request_uri must not be sent to the pushed authorization request endpoint');
+  if (params.request !== undefined) throw new OAuthError('request_not_supported', 'request objects are not supported by this profile');
+
+  const redirectUri = params.redirect_uri;
+  if (redirectUri === undefined) throw invalidRequest('redirect_uri is required');
+  if (!client.redirectUris.has(redirectUri)) throw invalidRequest('redirect_uri is not registered for this client');
+
+  const responseType = params.response_type;
+  if (responseType === undefined) throw invalidRequest('response_type is required');
+  if (responseType !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
+  if (!client.grantTypes.has('authorization_code')) throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
+
+  const responseMode = params.response_mode ?? 'query';
+  if (!profile.responseModes.includes(responseMode as never)) throw invalidRequest(`response_mode must be one of ${profile.responseModes.join(', ')}`);
+
+  if (params.code_challenge === undefined) throw invalidRequest('code_challenge is required (PKCE)');
+  if (params.code_challenge_method !== 'S256') throw invalidRequest('code_challenge_method must be S256');
+  if (!CODE_CHALLENGE.test(params.code_challenge)) throw invalidRequest('code_challenge is malformed');
+
+  const scopes = (params.scope ?? '').split(' ').filter(Boolean);
+  if (scopes.length === 0) throw new OAuthError('invalid_scope', 'scope is required');
+  const notAllowed = scopes.filter((s) => !client.scopes.has(s));
+  if (notAllowed.length) throw new OAuthError('invalid_scope', `scope not allowed for this client: ${notAllowed.join(' ')}`);
+
+  const request: AuthorizationRequest = {
+    clientId: client.id,
+    responseType: 'code',
+    responseMode: 'query',
+    redirectUri,
+    scope: [...new Set(scopes)].join(' '),
+    codeChallenge: params.code_challenge,
+    codeChallengeMethod: 'S256',
+    extensions: {},
+  };
+  if (params.state !== undefined) request.state = params.state;
+  if (params.nonce !== undefined) request.nonce = params.nonce;
+  if (params.claims !== undefined) request.claims = parseClaims(params.claims);
+  if (params.acr_values !== undefined) request.acrValues = params.acr_values.split(' ').filter(Boolean);
+  if (params.prompt !== undefined) {
+    const prompt = params.prompt.split(' ').filter(Boolean);
+    if (prompt.some((p) => !PROMPTS.has(p)) || (prompt.includes('none') && prompt.length > 1)) throw invalidRequest('prompt is invalid');
+    request.prompt = prompt;
+  }
+  if (params.max_age !== undefined) {
+    if (!/^\d{1,9}$/.test(params.max_age)) throw invalidRequest('max_age must be a non-negative integer');
+    request.maxAge = Number(params.max_age);
+  }
+  await hooks.validateAuthorizationRequest?.({ params, request, client });
+  return request;
+}
+
+function parseClaims(text: string): ClaimsRequest {
+  let claims: unknown;
+  try {
+    claims = JSON.parse(text);
+  } catch {
+    throw invalidRequest('claims is not valid JSON');
+  }
+  if (!isObject(claims)) throw invalidRequest('claims must be a JSON object');
+  for (const target of Object.keys(claims)) {
+    const members = claims[target];
+    if (!isObject(members)) throw invalidRequest(`claims.${target} must be an object`);
+    for (const [name, spec] of Object.entries(members)) {
+      if (spec !== null && !isObject(spec)) throw invalidRequest(`claims.${target}.${name} must be null or an object`);
+      if (isObject(spec)) {
+        if (spec.essential !== undefined && typeof spec.essential !== 'boolean') throw invalidRequest(`claims.${target}.${name}.essential must be a boolean`);
+        if (spec.values !== undefined && !Array.isArray(spec.values)) throw invalidRequest(`claims.${target}.${name}.values must be an array`);
+      }
+    }
+  }
+  return claims as ClaimsRequest;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,57 @@
+import type { FastifyInstance } from 'fastify';
+import { PATHS } from '../config/urls.js';
+import type { GatewayContext } from '../context.js';
+
+/** Authorization server metadata (RFC 8414, OpenID Connect Discovery), computed once. */
+export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> {
+  const { urls, profile, clients } = ctx;
+  const authMethods = profile.clientAuthMethods;
+  const authSigningAlgs = profile.algorithms.clientAssertion;
+  const signingAlgs = profile.algorithms.signing.filter((alg) => ctx.keys.algorithms.includes(alg));
+  const scopes = new Set(['openid']);
+  for (const client of clients.all()) for (const s of client.scopes) scopes.add(s);
+  const mtlsEndpoints = {
+    token_endpoint: urls.token,
+    pushed_authorization_request_endpoint: urls.par,
+    userinfo_endpoint: urls.userinfo,
+    introspection_endpoint: urls.introspection,
+    revocation_endpoint: urls.revocation,
+  };
+  return {
+    issuer: urls.issuer,
+    authorization_endpoint: urls.authorization,
+    ...mtlsEndpoints,
+    jwks_uri: urls.jwks,
+    require_pushed_authorization_requests: true,
+    mtls_endpoint_aliases: mtlsEndpoints,
+    response_types_supported: ['code'],
+    response_modes_supported: profile.responseModes,
+    grant_types_supported: profile.grantTypes,
+    scopes_supported: [...scopes],
+    subject_types_supported: ['public'],
+    code_challenge_methods_supported: ['S256'],
+    token_endpoint_auth_methods_supported: authMethods,
+    token_endpoint_auth_signing_alg_values_supported: authSigningAlgs,
+    introspection_endpoint_auth_methods_supported: authMethods,
+    introspection_endpoint_auth_signing_alg_values_supported: authSigningAlgs,
+    revocation_endpoint_auth_methods_supported: authMethods,
+    revocation_endpoint_auth_signing_alg_values_supported: authSigningAlgs,
+    tls_client_certificate_bound_access_tokens: true,
+    authorization_response_iss_parameter_supported: true,
+    id_token_signing_alg_values_supported: signingAlgs,
+    userinfo_signing_alg_values_supported: [],
+    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', ...ctx.users.claimNames()],
+    claims_parameter_supported: true,
+    request_parameter_supported: false,
+    request_uri_parameter_supported: true,
+    prompt_values_supported: ['none', 'login', 'consent'],
+    ...ctx.hooks.discoveryFields?.(),
+  };
+}
+
+export function discoveryRoutes(app: FastifyInstance, ctx: GatewayContext): void {
+  const body = JSON.stringify(discoveryDocument(ctx));
+  for (const path of [PATHS.discovery, PATHS.oauthMetadata]) {
+    app.get(path, (_request, reply) => reply.type('application/json').header('cache-control', 'public, max-age=300').send(body));
+  }
+}

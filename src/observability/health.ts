@@ -1,0 +1,15 @@
+import type { FastifyInstance } from 'fastify';
+import type { GatewayContext } from '../context.js';
+
+/** Liveness and readiness for the orchestrator; both cheap. */
+export function healthRoutes(app: FastifyInstance, ctx: GatewayContext): void {
+  app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await ctx.store.ping();
+    } catch {
+      return reply.code(503).send({ status: 'not ready', store: 'unreachable' });
+    }
+    return reply.send({ status: 'ready' });
+  });
+}

@@ -1,0 +1,31 @@
+/**
+ * Short-lived, security-critical state. Every record has a TTL. Endpoints use only this interface,
+ * so a replica-shared backend (Redis) can replace the in-memory one without touching them.
+ */
+export type RecordKind =
+  | 'par' // pushed authorization requests, by request_uri
+  | 'interaction' // login/consent in progress
+  | 'session' // logged-in browser sessions
+  | 'code' // authorization codes (by hash)
+  | 'code-redeemed' // one-time marker: a code has been exchanged (value: grant id)
+  | 'grant' // grants that tokens point to
+  | 'grant-ended' // ended grants, kept while their access tokens may live
+  | 'refresh' // refresh tokens (by hash)
+  | 'jti' // replay cache for client assertions
+  | 'revoked-at'; // revoked access token ids
+
+export interface Store {
+  /** Writes (or overwrites) a record that expires after `ttlSeconds`. */
+  set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void>;
+  /** Writes only when no live record exists; true when this call wrote it. Atomic across replicas. */
+  setIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<boolean>;
+  get<T>(kind: RecordKind, id: string): Promise<T | undefined>;
+  /** Reads and deletes in one atomic step: of two concurrent callers, only one gets the record. */
+  consume<T>(kind: RecordKind, id: string): Promise<T | undefined>;
+  /** True when any of the named records is live (one round trip). */
+  anyExists(keys: ReadonlyArray<readonly [RecordKind, string]>): Promise<boolean>;
+  delete(kind: RecordKind, id: string): Promise<void>;
+  /** Resolves when the backend answers; used by readiness. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

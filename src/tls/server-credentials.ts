@@ -1,0 +1,50 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../config/config-error.js';
+import type { ConfigFile } from '../config/schema.js';
+import { keyWeakness } from '../keys/key-strength.js';
+
+export interface ServerCredentials {
+  cert: Buffer;
+  key: Buffer;
+  /** Trust anchors for tls_client_auth client certificates. */
+  clientCAs: Buffer[];
+}
+
+export async function loadServerCredentials(tls: ConfigFile['tls']): Promise<ServerCredentials> {
+  const cert = await readConfigFile(tls.cert, 'tls.cert');
+  const key = await readConfigFile(tls.key, 'tls.key');
+  try {
+    new X509Certificate(cert);
+  } catch {
+    throw new ConfigError('tls.cert', `${tls.cert} is not a PEM certificate`);
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch {
+    throw new ConfigError('tls.key', `${tls.key} is not a PEM private key`);
+  }
+  const weakness = keyWeakness(privateKey);
+  if (weakness) throw new ConfigError('tls.key', weakness);
+  const clientCAs = await Promise.all(
+    tls.clientCAs.map(async (file, i) => {
+      const pem = await readConfigFile(file, `tls.clientCAs[${i}]`);
+      try {
+        new X509Certificate(pem);
+      } catch {
+        throw new ConfigError(`tls.clientCAs[${i}]`, `${file} is not a PEM certificate`);
+      }
+      return pem;
+    }),
+  );
+  return { cert, key, clientCAs };
+}
+
+export async function readConfigFile(file: string, keyPath: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new ConfigError(keyPath, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
