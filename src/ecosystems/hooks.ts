@@ -12,8 +12,8 @@ export interface EcosystemHooks {
   validateAuthorizationRequest?(input: { params: Record<string, string>; request: AuthorizationRequest; client: Client }): void | Promise<void>;
   /** When a grant is created from an approved authorization: attach a consent or arrangement, set its expiry. */
   onGrantCreated?(input: { grant: Grant; request: AuthorizationRequest; client: Client }): void | Promise<void>;
-  /** Refresh-token lifetime for a grant, in seconds; 0: issue no refresh token. The profile's lifetime otherwise. */
-  refreshTokenLifetime?(grant: Grant, profileDefault: number): number;
+  /** Refresh-token lifetime for a grant in seconds (0: as long as the grant), or 'none' for no refresh token. */
+  refreshTokenLifetime?(grant: Grant, profileDefault: number): number | 'none';
   /** Extra claims in access tokens. */
   accessTokenClaims?(grant: Grant): Record<string, unknown>;
   /** Extra members of token endpoint responses. */

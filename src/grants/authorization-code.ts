@@ -1,0 +1,31 @@
+import type { GatewayContext } from '../context.js';
+import { randomToken, storageKey } from '../tokens/secrets.js';
+
+/** What an authorization code stands for, stored under the code's hash for the code's short life. */
+export interface CodeRecord {
+  grantId: string;
+  clientId: string;
+  redirectUri: string;
+  codeChallenge: string;
+  scope: string;
+  nonce?: string;
+}
+
+export async function issueCode(ctx: GatewayContext, record: CodeRecord): Promise<string> {
+  const code = randomToken();
+  await ctx.store.set('code', storageKey(code), record, ctx.profile.lifetimes.code);
+  return code;
+}
+
+export function findCode(ctx: GatewayContext, code: string): Promise<CodeRecord | undefined> {
+  return ctx.store.get<CodeRecord>('code', storageKey(code));
+}
+
+/**
+ * Marks a code as redeemed. Atomic across replicas: of any number of concurrent redemptions exactly
+ * one gets true. The code record itself stays until it expires, so a second redemption is recognised
+ * as reuse (and the grant revoked) rather than as an unknown code.
+ */
+export function markRedeemed(ctx: GatewayContext, code: string, grantId: string): Promise<boolean> {
+  return ctx.store.setIfAbsent('code-redeemed', storageKey(code), grantId, ctx.profile.lifetimes.code);
+}

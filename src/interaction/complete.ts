@@ -1,0 +1,77 @@
+import type { FastifyReply } from 'fastify';
+import type { Client } from '../clients/client.js';
+import type { GatewayContext } from '../context.js';
+import { issueCode } from '../grants/authorization-code.js';
+import { newGrantId, type Grant } from '../grants/grant.js';
+import type { AuthorizationRequest } from '../oauth/authorization-request.js';
+import type { PushedRequest } from '../oauth/par.js';
+import { RESPONSE_MODES } from '../oauth/response-modes.js';
+import type { Interaction } from './interaction.js';
+import { errorPage, sendPage } from './pages.js';
+
+export type Outcome = { approved: true; sub: string; authTime: number } | { approved: false; error: string; description: string };
+
+/**
+ * Ends an authorization: the pushed request is consumed atomically (so it completes once, whichever
+ * replica or tab gets here first), then the client gets a code or an error at its redirect URI.
+ */
+export async function completeAuthorization(ctx: GatewayContext, reply: FastifyReply, interaction: Interaction, outcome: Outcome): Promise<FastifyReply> {
+  const pushed = await ctx.store.consume<PushedRequest>('par', interaction.parId);
+  await ctx.store.delete('interaction', interaction.uid);
+  const client = ctx.clients.get(interaction.clientId);
+  if (!pushed || !client) return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed or has expired.'));
+  const { request } = pushed;
+  if (!outcome.approved) return redirect(ctx, reply, client, request, { error: outcome.error, error_description: outcome.description });
+
+  const grant: Grant = {
+    id: newGrantId(),
+    clientId: client.id,
+    sub: outcome.sub,
+    scope: request.scope,
+    authTime: outcome.authTime,
+    createdAt: Math.floor(Date.now() / 1000),
+    extensions: { ...request.extensions },
+  };
+  const acr = requestedAcr(request);
+  if (acr !== undefined) grant.acr = acr;
+  if (request.claims) grant.claims = request.claims;
+  await ctx.hooks.onGrantCreated?.({ grant, request, client });
+  await ctx.grants.save(grant);
+  const code = await issueCode(ctx, {
+    grantId: grant.id,
+    clientId: client.id,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    scope: request.scope,
+    ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
+  });
+  return redirect(ctx, reply, client, request, { code });
+}
+
+/** Sends the authorization response to the registered redirect URI, with `iss` (RFC 9207) and `state`. */
+export async function redirect(
+  ctx: GatewayContext,
+  reply: FastifyReply,
+  client: Client,
+  request: AuthorizationRequest,
+  params: Record<string, string>,
+): Promise<FastifyReply> {
+  const response: Record<string, string> = { ...params };
+  if (request.state !== undefined) response.state = request.state;
+  response.iss = ctx.urls.issuer;
+  const location = await RESPONSE_MODES[request.responseMode]({ ctx, client, redirectUri: request.redirectUri, params: response });
+  return reply.code(303).headers({ location, 'cache-control': 'no-store', pragma: 'no-cache', 'referrer-policy': 'no-referrer' }).send();
+}
+
+/**
+ * The authentication context reported in the ID token: the value the client asked for (as an
+ * essential `acr` claim or in `acr_values`). The built-in login is the deployment's chosen method.
+ */
+function requestedAcr(request: AuthorizationRequest): string | undefined {
+  const claim = request.claims?.id_token?.acr;
+  if (claim) {
+    if (typeof claim.value === 'string') return claim.value;
+    if (Array.isArray(claim.values) && typeof claim.values[0] === 'string') return claim.values[0];
+  }
+  return request.acrValues?.[0];
+}

@@ -1,0 +1,101 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { GatewayContext } from '../context.js';
+import { formParams } from '../http/form-body.js';
+import type { PushedRequest } from '../oauth/par.js';
+import { completeAuthorization } from './complete.js';
+import { csrfValid, findInteraction, saveInteraction, startSession, type Interaction } from './interaction.js';
+import { consentPage, describeScopes, errorPage, loginPage, sendPage, STYLESHEET, STYLESHEET_PATH } from './pages.js';
+
+export const INTERACTION_PREFIX = '/interaction';
+
+/** The login and consent pages; they work without JavaScript. */
+export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): void {
+  app.get(STYLESHEET_PATH, (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
+
+  app.get<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid`, async (request, reply) => {
+    const interaction = await findInteraction(ctx, request, request.params.uid);
+    if (!interaction) return expired(reply);
+    return showInteraction(ctx, reply, interaction);
+  });
+
+  app.post<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid/login`, async (request, reply) => {
+    const found = await checkedInteraction(ctx, request, reply);
+    if (!found) return reply;
+    const { interaction, form } = found;
+    if (form.action === 'cancel')
+      return completeAuthorization(ctx, reply, interaction, { approved: false, error: 'access_denied', description: 'the user cancelled the sign-in' });
+    const user = await ctx.users.authenticate(form.username ?? '', form.password ?? '');
+    if (!user) {
+      request.log.warn({ event: 'login_failed', client_id: interaction.clientId }, 'login failed');
+      return showInteraction(ctx, reply, interaction, { username: form.username, error: 'The username or password is incorrect.', status: 401 });
+    }
+    const authTime = Math.floor(Date.now() / 1000);
+    await startSession(ctx, reply, { sub: user.sub, authTime });
+    await saveInteraction(ctx, { ...interaction, sub: user.sub, authTime });
+    // Post/redirect/get: reloading the consent page does not resubmit the password.
+    return reply.code(303).header('location', `${INTERACTION_PREFIX}/${interaction.uid}`).header('cache-control', 'no-store').send();
+  });
+
+  app.post<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid/consent`, async (request, reply) => {
+    const found = await checkedInteraction(ctx, request, reply);
+    if (!found) return reply;
+    const { interaction, form } = found;
+    if (interaction.sub === undefined || interaction.authTime === undefined) return showInteraction(ctx, reply, interaction);
+    if (form.decision === 'approve')
+      return completeAuthorization(ctx, reply, interaction, { approved: true, sub: interaction.sub, authTime: interaction.authTime });
+    return completeAuthorization(ctx, reply, interaction, { approved: false, error: 'access_denied', description: 'the user denied the request' });
+  });
+}
+
+/** Renders the step the interaction is at: login until a user is known, then consent. */
+export async function showInteraction(
+  ctx: GatewayContext,
+  reply: FastifyReply,
+  interaction: Interaction,
+  login: { username?: string; error?: string; status?: number } = {},
+): Promise<FastifyReply> {
+  const pushed = await ctx.store.get<PushedRequest>('par', interaction.parId);
+  const client = ctx.clients.get(interaction.clientId);
+  if (!pushed || !client) return expired(reply);
+  const formTargets = [new URL(pushed.request.redirectUri).origin];
+  const base = `${INTERACTION_PREFIX}/${interaction.uid}`;
+  if (interaction.sub === undefined)
+    return sendPage(reply, login.status ?? 200, 'Sign in', loginPage({ action: `${base}/login`, csrf: interaction.csrf, clientName: client.name, ...login }), formTargets);
+  const user = ctx.users.bySub(interaction.sub);
+  return sendPage(
+    reply,
+    200,
+    'Allow access',
+    consentPage({
+      action: `${base}/consent`,
+      csrf: interaction.csrf,
+      clientName: client.name,
+      userName: String(user?.claims.name ?? user?.username ?? interaction.sub),
+      scopes: describeScopes(pushed.request.scope),
+    }),
+    formTargets,
+  );
+}
+
+async function checkedInteraction(
+  ctx: GatewayContext,
+  request: FastifyRequest<{ Params: { uid: string } }>,
+  reply: FastifyReply,
+): Promise<{ interaction: Interaction; form: Record<string, string> } | undefined> {
+  const interaction = await findInteraction(ctx, request, request.params.uid);
+  if (!interaction) {
+    expired(reply);
+    return undefined;
+  }
+  const form = formParams(request);
+  if (!csrfValid(interaction, form.csrf)) {
+    request.log.warn({ event: 'csrf_mismatch', client_id: interaction.clientId }, 'interaction form without a valid CSRF token');
+    sendPage(reply, 403, 'Request refused', errorPage('invalid_request', 'This form has expired or did not come from this site. Start again from the application.'));
+    return undefined;
+  }
+  return { interaction, form };
+}
+
+function expired(reply: FastifyReply): FastifyReply {
+  return sendPage(reply, 400, 'Session expired', errorPage('invalid_request', 'This sign-in has expired or was opened in another browser. Start again from the application.'));
+}

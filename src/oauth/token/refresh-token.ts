@@ -1,0 +1,36 @@
+import { findRefreshToken } from '../../tokens/refresh-token.js';
+import { storageKey } from '../../tokens/secrets.js';
+import { tokenResponse } from '../../tokens/token-response.js';
+import { invalidGrant, invalidRequest, OAuthError } from '../errors.js';
+import type { GrantHandler } from './grant-handler.js';
+
+/**
+ * refresh_token (RFC 6749 §6): bound to the client; every new access token is bound to the
+ * certificate of this request. Rotation only where the profile asks; the old token then keeps
+ * working for the grace period.
+ */
+export const refreshTokenGrant: GrantHandler = async (ctx, params, { client, certificateThumbprint }) => {
+  const token = params.refresh_token;
+  if (token === undefined) throw invalidRequest('refresh_token is required');
+  const record = await findRefreshToken(ctx, token);
+  if (!record || record.clientId !== client.id) throw invalidGrant('the refresh token is invalid');
+  const grant = await ctx.grants.get(record.grantId);
+  if (!grant) throw invalidGrant('the authorization has ended');
+
+  let scope = record.scope;
+  if (params.scope !== undefined) {
+    const granted = new Set(record.scope.split(' '));
+    const requested = params.scope.split(' ').filter(Boolean);
+    if (requested.length === 0 || !requested.every((s) => granted.has(s))) throw new OAuthError('invalid_scope', 'scope exceeds the original grant');
+    scope = [...new Set(requested)].join(' ');
+  }
+
+  const rotation = ctx.profile.refreshTokenRotation;
+  // A narrowed request narrows the access token only; a rotated refresh token keeps the original scope.
+  const response = await tokenResponse(ctx, { grant, client, scope, refreshScope: record.scope, certificateThumbprint, withRefreshToken: rotation.enabled });
+  if (rotation.enabled && response.refresh_token) {
+    const remaining = record.expiresAt === undefined ? rotation.graceSeconds : Math.min(rotation.graceSeconds, record.expiresAt - Math.floor(Date.now() / 1000));
+    await ctx.store.set('refresh', storageKey(token), record, Math.max(1, remaining));
+  }
+  return response;
+};

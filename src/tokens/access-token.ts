@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type { Client } from '../clients/client.js';
+import type { GatewayContext } from '../context.js';
+import type { Grant } from '../grants/grant.js';
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+
+/** The claims of our JWT access tokens (RFC 9068), sender-constrained by RFC 8705 `cnf`. */
+export interface AccessTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string;
+  client_id: string;
+  exp: number;
+  iat: number;
+  jti: string;
+  scope: string;
+  cnf: { 'x5t#S256': string };
+  /** The grant the token was issued from: ending the grant ends the token. */
+  grant_id: string;
+  auth_time?: number;
+  acr?: string;
+  [extension: string]: unknown;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  claims: AccessTokenClaims;
+  expiresIn: number;
+}
+
+export async function issueAccessToken(
+  ctx: GatewayContext,
+  input: { grant: Grant; client: Client; scope: string; certificateThumbprint: string },
+): Promise<IssuedAccessToken> {
+  const { grant, client } = input;
+  const key = ctx.keys.signingKey(ctx.profile.algorithms.signing)!;
+  const now = Math.floor(Date.now() / 1000);
+  const expiresIn = ctx.profile.lifetimes.accessToken;
+  const claims: AccessTokenClaims = {
+    ...ctx.hooks.accessTokenClaims?.(grant),
+    iss: ctx.urls.issuer,
+    sub: grant.sub,
+    aud: ctx.urls.mtlsBase,
+    client_id: client.id,
+    exp: now + expiresIn,
+    iat: now,
+    jti: randomUUID(),
+    scope: input.scope,
+    cnf: { 'x5t#S256': input.certificateThumbprint },
+    grant_id: grant.id,
+  };
+  if (grant.authTime !== undefined) claims.auth_time = grant.authTime;
+  if (grant.acr !== undefined) claims.acr = grant.acr;
+  const token = await new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE }).sign(key.privateKey);
+  return { token, claims, expiresIn };
+}

@@ -1,0 +1,104 @@
+import type { FastifyRequest } from 'fastify';
+import { errors as joseErrors, jwtVerify, type JWTHeaderParameters } from 'jose';
+import type { GatewayContext } from '../context.js';
+import { OAuthError } from '../oauth/errors.js';
+import { peerCertificate } from '../tls/peer-certificate.js';
+import { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from './access-token.js';
+import { constantTimeEqual } from './secrets.js';
+
+/** Why a token was refused: for metrics and audit logs. */
+export type GuardFailure =
+  | 'missing'
+  | 'malformed_header'
+  | 'token_in_query'
+  | 'invalid'
+  | 'expired'
+  | 'revoked'
+  | 'no_certificate'
+  | 'certificate_mismatch'
+  | 'insufficient_scope';
+
+export class TokenRejected extends OAuthError {
+  constructor(
+    readonly reason: GuardFailure,
+    error: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | undefined,
+    description: string,
+    requiredScopes: readonly string[] = [],
+  ) {
+    const status = error === 'invalid_request' ? 400 : error === 'insufficient_scope' ? 403 : 401;
+    super(error ?? 'invalid_token', description, status, { 'www-authenticate': challenge(error, description, requiredScopes) });
+  }
+}
+
+function challenge(error: string | undefined, description: string, scopes: readonly string[]): string {
+  // RFC 6750 §3: no error attribute when the request carried no token at all.
+  if (error === undefined) return 'Bearer';
+  const parts = [`error="${error}"`, `error_description="${description.replace(/["\\]/g, '')}"`];
+  if (error === 'insufficient_scope' && scopes.length) parts.push(`scope="${scopes.join(' ')}"`);
+  return `Bearer ${parts.join(', ')}`;
+}
+
+const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/** The bearer token of a request: from the Authorization header only (FAPI 2.0 §5.3.3). */
+export function bearerToken(request: FastifyRequest): string {
+  const query = request.query as Record<string, unknown> | undefined;
+  const body = request.body as Record<string, unknown> | undefined;
+  if ((query && 'access_token' in query) || (body && typeof body === 'object' && 'access_token' in body))
+    throw new TokenRejected('token_in_query', 'invalid_request', 'send the access token in the Authorization header only');
+  const header = request.headers.authorization;
+  if (header === undefined) throw new TokenRejected('missing', undefined, 'an access token is required');
+  const match = BEARER.exec(header);
+  if (!match) throw new TokenRejected('malformed_header', 'invalid_request', 'the Authorization header is not a Bearer token');
+  return match[1];
+}
+
+/** Verifies one of our access tokens locally: signature, type, issuer, audience, expiry, then revocation. */
+export async function verifyAccessToken(ctx: GatewayContext, token: string): Promise<AccessTokenClaims> {
+  let claims: AccessTokenClaims;
+  try {
+    const verified = await jwtVerify<AccessTokenClaims>(token, (header: JWTHeaderParameters) => keyFor(ctx, header), {
+      issuer: ctx.urls.issuer,
+      audience: ctx.urls.mtlsBase,
+      typ: ACCESS_TOKEN_TYPE,
+      algorithms: ctx.profile.algorithms.signing,
+      requiredClaims: ['exp', 'iat', 'jti', 'client_id', 'sub', 'scope', 'cnf'],
+    });
+    claims = verified.payload;
+  } catch (err) {
+    if (err instanceof joseErrors.JWTExpired) throw new TokenRejected('expired', 'invalid_token', 'the access token has expired');
+    throw new TokenRejected('invalid', 'invalid_token', 'the access token is invalid');
+  }
+  if (typeof claims.cnf?.['x5t#S256'] !== 'string' || typeof claims.grant_id !== 'string')
+    throw new TokenRejected('invalid', 'invalid_token', 'the access token is invalid');
+  const revoked = await ctx.store.anyExists([
+    ['revoked-at', claims.jti],
+    ['grant-ended', claims.grant_id],
+  ]);
+  if (revoked) throw new TokenRejected('revoked', 'invalid_token', 'the access token has been revoked');
+  return claims;
+}
+
+function keyFor(ctx: GatewayContext, header: JWTHeaderParameters): CryptoKey {
+  const entry = ctx.keys.verificationKey(header.kid);
+  if (!entry || entry.alg !== header.alg) throw new Error('unknown key');
+  return entry.key;
+}
+
+/**
+ * The protected-resource check shared by userinfo and every proxied API: a bearer token from the
+ * header, valid and unrevoked, bound to this connection's client certificate, holding the scopes.
+ */
+export async function guard(ctx: GatewayContext, request: FastifyRequest, requiredScopes: readonly string[]): Promise<AccessTokenClaims> {
+  const claims = await verifyAccessToken(ctx, bearerToken(request));
+  const certificate = peerCertificate(request.raw);
+  if (!certificate) throw new TokenRejected('no_certificate', 'invalid_token', 'the access token is bound to a client certificate; none was presented');
+  if (!constantTimeEqual(certificate.thumbprint, claims.cnf['x5t#S256']))
+    throw new TokenRejected('certificate_mismatch', 'invalid_token', 'the access token is bound to another client certificate');
+  if (requiredScopes.length) {
+    const held = new Set(claims.scope.split(' '));
+    if (!requiredScopes.every((s) => held.has(s)))
+      throw new TokenRejected('insufficient_scope', 'insufficient_scope', 'the access token lacks a required scope', requiredScopes);
+  }
+  return claims;
+}
