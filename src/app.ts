@@ -1,19 +1,29 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
 import { ClientRegistry } from './clients/registry.js';
 import type { LoadedConfig } from './config/load.js';
 import { endpointUrls } from './config/urls.js';
 import type { GatewayContext } from './context.js';
 import { ecosystemHooks } from './ecosystems/index.js';
+import { echoInteractionId, interactionId } from './gateway/fapi-headers.js';
+import { loadShedding } from './gateway/load-shedding.js';
+import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
 import { Grants } from './grants/grant.js';
 import { installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
 import { SigningKeys } from './keys/signing-keys.js';
+import { interactionRoutes } from './interaction/routes.js';
+import { authorizeRoute } from './oauth/authorize.js';
 import { discoveryRoutes } from './oauth/discovery.js';
+import { introspectRoute } from './oauth/introspect.js';
+import { revokeRoute } from './oauth/revoke.js';
+import { tokenRoute } from './oauth/token/endpoint.js';
+import { userinfoRoute } from './oauth/userinfo.js';
 import { jwksRoute } from './oauth/jwks.js';
 import { parRoute } from './oauth/par.js';
 import { healthRoutes } from './observability/health.js';
 import { loggerOptions } from './observability/logging.js';
-import { MemoryStore } from './store/memory.js';
+import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 import { FAPI_TLS_POLICY } from './tls/policy.js';
 import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
@@ -38,11 +48,12 @@ export interface GatewayOptions {
 export async function createContext(loaded: LoadedConfig, store?: Store): Promise<GatewayContext> {
   const { config, profile } = loaded;
   const hooks = ecosystemHooks(profile.ecosystem);
+  checkRoutes(config.routes);
   const credentials = await loadServerCredentials(config.tls);
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
   const users = new UserDirectory(config.users);
-  const theStore = store ?? new MemoryStore();
+  const theStore = store ?? (await createStore(config.store));
   return {
     config,
     profile,
@@ -62,20 +73,31 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   const { config } = ctx;
   const logging = loggerOptions(config.log.level, options.logger);
 
-  const publicApp = Fastify({ ...logging, https: tlsOptions(ctx.credentials, false), bodyLimit: config.limits.bodyBytes });
-  const mtlsApp = Fastify({ ...logging, https: tlsOptions(ctx.credentials, true), bodyLimit: config.limits.bodyBytes });
+  const tlsAppOptions = { ...logging, bodyLimit: config.limits.bodyBytes, genReqId: interactionId, requestIdLogLabel: 'interactionId' };
+  const publicApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, false) });
+  const mtlsApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, true) });
   const opsApp = Fastify({ ...logging });
 
   for (const app of [publicApp, mtlsApp]) {
     installOAuthErrorHandling(app);
+    echoInteractionId(app);
+    await loadShedding(app, config.loadShedding);
     app.removeAllContentTypeParsers();
     useStrictForms(app, config.limits.bodyBytes);
   }
+  await publicApp.register(fastifyCookie);
   discoveryRoutes(publicApp, ctx);
   jwksRoute(publicApp, ctx);
+  authorizeRoute(publicApp, ctx);
+  interactionRoutes(publicApp, ctx);
   parRoute(mtlsApp, ctx);
+  tokenRoute(mtlsApp, ctx);
+  userinfoRoute(mtlsApp, ctx);
+  introspectRoute(mtlsApp, ctx);
+  revokeRoute(mtlsApp, ctx);
+  await gatewayRoutes(mtlsApp, ctx);
   await ctx.hooks.routes?.({ public: publicApp, mtls: mtlsApp });
-  healthRoutes(opsApp, ctx);
+  healthRoutes(opsApp, ctx, () => publicApp.isUnderPressure() || mtlsApp.isUnderPressure());
 
   const apps = [publicApp, mtlsApp, opsApp];
   const listeners = [config.listeners.public, config.listeners.mtls, config.listeners.ops];

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { createGateway, createContext } from './app.js';
 import { ConfigError } from './config/config-error.js';
-import { DEMO_USER, embeddedConfig } from './config/embedded.js';
+import { DEMO_USER, embeddedConfig, SAMPLE_BANK } from './config/embedded.js';
+import { sampleBank } from './sample-bank/server.js';
 import { loadConfigFile, resolveConfig, type LoadedConfig } from './config/load.js';
 import { ensureDevPki, type DevPki } from './devpki/dev-pki.js';
 import { hashPassword } from './users/password.js';
@@ -52,6 +53,8 @@ async function run(configFile: string | undefined): Promise<number> {
   }
   const gateway = await createGateway(loaded);
   const log = gateway.public.log;
+  const bank = pki ? sampleBank() : undefined;
+  await bank?.listen(SAMPLE_BANK);
   for (const username of gateway.context.users.plainPasswordUsers)
     log.warn(`user "${username}" has a plain-text password: use passwordHash (fapi-gateway hash-password) outside throw-away sandboxes`);
   await gateway.listen();
@@ -73,6 +76,8 @@ async function run(configFile: string | undefined): Promise<number> {
       `  client-one (private_key_jwt): cert ${rel(pki.clients['client-one'].cert)}, key ${rel(pki.clients['client-one'].key)}, signing JWK ${rel(pki.clients['client-one'].jwk)}`,
       `  client-two (tls_client_auth): cert ${rel(pki.clients['client-two'].cert)}, key ${rel(pki.clients['client-two'].key)}`,
       `  demo user:        ${DEMO_USER.username} / ${DEMO_USER.password}`,
+      `  sample bank:      http://${SAMPLE_BANK.host}:${SAMPLE_BANK.port} behind ${urls.mtlsBase}/accounts`,
+      `  walk-through:     npm run demo`,
       `  try: curl --cacert ${rel(pki.ca)} ${urls.issuer}/.well-known/openid-configuration`,
     );
   }
@@ -81,6 +86,7 @@ async function run(configFile: string | undefined): Promise<number> {
   const stop = async (signal: string) => {
     log.info({ signal }, 'shutting down');
     await gateway.close();
+    await bank?.close();
     process.exit(0);
   };
   process.once('SIGTERM', stop);

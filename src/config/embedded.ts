@@ -3,6 +3,8 @@ import { CLIENT_TWO_DN, publicJwk, type DevPki } from '../devpki/dev-pki.js';
 /** The demo user's password; its scrypt hash is what the embedded config holds. */
 export const DEMO_USER = { username: 'alice', password: 'wonderland' };
 export const DEMO_REDIRECT_URI = 'https://client.localhost/callback';
+/** Where the built-in sample bank listens when the gateway runs on embedded defaults. */
+export const SAMPLE_BANK = { host: '127.0.0.1', port: 9101 };
 
 /** The config used when the gateway starts without `--config`: everything on loopback, dev PKI, memory store. */
 export async function embeddedConfig(pki: DevPki): Promise<Record<string, unknown>> {
@@ -17,6 +19,9 @@ export async function embeddedConfig(pki: DevPki): Promise<Record<string, unknow
     tls: { cert: pki.serverCert, key: pki.serverKey, clientCAs: [pki.ca] },
     keys: { signing: pki.signingKeys },
     store: { type: 'memory' },
+    routes: [
+      { prefix: '/accounts', upstream: `http://${SAMPLE_BANK.host}:${SAMPLE_BANK.port}`, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10_000 },
+    ],
     users: [
       {
         username: DEMO_USER.username,

@@ -35,6 +35,7 @@ export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.P
   const resolve = (p: string) => path.resolve(baseDir, p);
   config.tls = { cert: resolve(config.tls.cert), key: resolve(config.tls.key), clientCAs: config.tls.clientCAs.map(resolve) };
   config.keys = { ...config.keys, signing: resolve(config.keys.signing) };
+  if (config.store.type === 'redis' && config.store.tls) config.store = { ...config.store, tls: { ca: resolve(config.store.tls.ca) } };
   const issuer = new URL(config.issuer);
   if (issuer.search || issuer.hash) throw new ConfigError('issuer', 'must have no query or fragment');
   if (config.issuer.endsWith('/')) throw new ConfigError('issuer', 'must not end with a slash');
@@ -49,5 +50,11 @@ function applyEnv(raw: unknown, env: NodeJS.ProcessEnv): unknown {
   if (typeof raw !== 'object' || raw === null) return raw;
   const out = structuredClone(raw) as Record<string, any>;
   if (env.FAPI_GATEWAY_LOG_LEVEL) out.log = { ...(out.log ?? {}), level: env.FAPI_GATEWAY_LOG_LEVEL };
+  if (env.FAPI_GATEWAY_REDIS_URL) {
+    // Kept out of the file so credentials can live in a Kubernetes Secret; naming it implies Redis.
+    const store = out.store ?? { type: 'redis' };
+    if (store.type !== 'redis') throw new ConfigError('store.type', 'must be redis when FAPI_GATEWAY_REDIS_URL is set');
+    out.store = { ...store, url: env.FAPI_GATEWAY_REDIS_URL };
+  }
   return out;
 }

@@ -106,6 +106,49 @@ export const UserSchema = Type.Object(
 );
 export type UserConfig = Static<typeof UserSchema>;
 
+const HostPort = Type.Object(
+  { host: NonEmpty, port: Type.Integer({ minimum: 1, maximum: 65535 }) },
+  { additionalProperties: false },
+);
+
+export const MemoryStoreConfig = Type.Object({ type: Type.Literal('memory') }, { additionalProperties: false });
+
+/** Redis for many replicas; the url (with credentials) may come from FAPI_GATEWAY_REDIS_URL instead. */
+export const RedisStoreConfig = Type.Object(
+  {
+    type: Type.Literal('redis'),
+    url: Type.String({ pattern: '^rediss?://' }),
+    keyPrefix: Type.Optional(Type.String()),
+    /** CA file (PEM) that signs the Redis server certificate; rediss:// only. */
+    tls: Type.Optional(Type.Object({ ca: NonEmpty }, { additionalProperties: false })),
+    sentinel: Type.Optional(
+      Type.Object({ sentinels: Type.Array(HostPort, { minItems: 1 }), name: NonEmpty }, { additionalProperties: false }),
+    ),
+    cluster: Type.Optional(Type.Object({ nodes: Type.Array(HostPort, { minItems: 1 }) }, { additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+export type StoreConfig = Static<typeof MemoryStoreConfig> | Static<typeof RedisStoreConfig>;
+
+const HttpMethod = Type.Union(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((m) => Type.Literal(m)));
+
+/** A resource API behind the gateway. */
+export const RouteSchema = Type.Object(
+  {
+    /** Matched on whole path segments: `/accounts` matches `/accounts` and `/accounts/1`, not `/accountsx`. */
+    prefix: Type.String({ pattern: '^(/[A-Za-z0-9._~!$&\'()+,;=:@-]+)+$' }),
+    upstream: Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$' }),
+    scopes: Type.Array(NonEmpty, { default: [] }),
+    methods: Type.Array(HttpMethod, { minItems: 1, uniqueItems: true, default: ['GET'] }),
+    timeoutMs: Type.Integer({ minimum: 1, maximum: 300_000, default: 10_000 }),
+    bodyLimitBytes: Type.Integer({ minimum: 0, maximum: 104_857_600, default: 1_048_576 }),
+    /** Pass the client's Authorization header upstream (off: upstreams trust the identity headers instead). */
+    forwardAuthorization: Type.Boolean({ default: false }),
+  },
+  { additionalProperties: false },
+);
+export type RouteConfig = Static<typeof RouteSchema>;
+
 export const ConfigSchema = Type.Object(
   {
     issuer: Type.String({ pattern: '^https://[^?#]+$' }),
@@ -128,8 +171,20 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
-    store: Type.Object({ type: Type.Literal('memory') }, { additionalProperties: false, default: { type: 'memory' } }),
+    store: Type.Union([MemoryStoreConfig, RedisStoreConfig], { default: { type: 'memory' } }),
     users: Type.Array(UserSchema, { default: [] }),
+    routes: Type.Array(RouteSchema, { default: [] }),
+    /** Refuse requests with 503 while the process is overloaded (0 turns a threshold off). */
+    loadShedding: Type.Object(
+      {
+        maxEventLoopDelayMs: Type.Integer({ minimum: 0, default: 1000 }),
+        maxHeapUsedBytes: Type.Integer({ minimum: 0, default: 0 }),
+        maxRssBytes: Type.Integer({ minimum: 0, default: 0 }),
+        retryAfterSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
+        sampleIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     clients: Type.Array(ClientSchema, { default: [] }),
     limits: Type.Object(
       { bodyBytes: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }) },

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { GatewayContext } from '../context.js';
 
 /** Liveness and readiness for the orchestrator; both cheap. */
-export function healthRoutes(app: FastifyInstance, ctx: GatewayContext): void {
+export function healthRoutes(app: FastifyInstance, ctx: GatewayContext, shedding: () => boolean): void {
   app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     try {
@@ -10,6 +10,8 @@ export function healthRoutes(app: FastifyInstance, ctx: GatewayContext): void {
     } catch {
       return reply.code(503).send({ status: 'not ready', store: 'unreachable' });
     }
+    // Not ready while shedding load, so the orchestrator sends traffic elsewhere.
+    if (shedding()) return reply.code(503).send({ status: 'not ready', load: 'shedding' });
     return reply.send({ status: 'ready' });
   });
 }

@@ -29,3 +29,15 @@ export interface Store {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * The backend cannot serve right now (unreachable, failing over, loading). Stores fail closed with it
+ * rather than guessing, so endpoints can answer 503 `temporarily_unavailable`.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+
+  constructor(message = 'state store unavailable', options?: ErrorOptions) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,86 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import replyFrom from '@fastify/reply-from';
+import type { RouteConfig } from '../config/schema.js';
+import type { GatewayContext } from '../context.js';
+import { ConfigError } from '../config/config-error.js';
+import { PATHS } from '../config/urls.js';
+import { methodNotAllowed } from '../http/error-handler.js';
+import { OAuthError } from '../oauth/errors.js';
+import { guard } from '../tokens/guard.js';
+import { checkFapiRequestHeaders } from './fapi-headers.js';
+import { classifyUpstreamError, sendUpstreamError } from './upstream-errors.js';
+import { upstreamHeaders } from './upstream-headers.js';
+
+const TOO_LARGE = Symbol('body too large');
+
+/** The resource front door: one encapsulated scope per configured route, each with its own keep-alive pool. */
+export async function gatewayRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  for (const route of ctx.config.routes) await app.register(async (scope) => routeScope(scope, ctx, route));
+}
+
+/** Route prefixes must be distinct and must not shadow the server's own endpoints. */
+export function checkRoutes(routes: RouteConfig[]): void {
+  const reserved = Object.values(PATHS) as string[];
+  const seen = new Set<string>();
+  routes.forEach((route, i) => {
+    const first = '/' + route.prefix.split('/')[1];
+    if (reserved.includes(first) || first === '/.well-known' || first === '/interaction' || first === '/assets')
+      throw new ConfigError(`routes[${i}].prefix`, `${route.prefix} collides with the gateway's own endpoint ${first}`);
+    if (seen.has(route.prefix)) throw new ConfigError(`routes[${i}].prefix`, `duplicate prefix ${route.prefix}`);
+    seen.add(route.prefix);
+  });
+}
+
+async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: RouteConfig): Promise<void> {
+  // Bodies stream through to the upstream; only their size is watched.
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser('*', (request, payload, done) => {
+    if (Number(request.headers['content-length'] ?? 0) > route.bodyLimitBytes) return done(new OAuthError('invalid_request', 'request body too large', 413));
+    done(null, limitBody(payload, route.bodyLimitBytes, request));
+  });
+  await scope.register(replyFrom, {
+    base: route.upstream,
+    undici: { connections: 64, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: route.timeoutMs, bodyTimeout: route.timeoutMs },
+    disableRequestLogging: true,
+  });
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const token = await guard(ctx, request, route.scopes);
+    checkFapiRequestHeaders(request);
+    return reply.from(request.url, {
+      rewriteRequestHeaders: (raw, headers) => upstreamHeaders(headers, token, route, request.id),
+      // Never retried: a non-idempotent request must not reach the upstream twice.
+      retryDelay: () => null,
+      onError: (_failed, { error }) => {
+        const failure = (request as unknown as Record<symbol, boolean>)[TOO_LARGE] ? 'too_large' : classifyUpstreamError(error);
+        request.log.warn({ event: 'upstream_error', route: route.prefix, failure }, 'upstream call failed');
+        sendUpstreamError(reply, failure);
+      },
+    });
+  };
+  for (const url of [route.prefix, `${route.prefix}/*`]) {
+    scope.route({ method: route.methods, url, handler });
+    methodNotAllowed(scope, url, route.methods);
+  }
+}
+
+/** Counts a streamed body and stops it past the route's limit. */
+function limitBody(payload: NodeJS.ReadableStream, limit: number, request: FastifyRequest): Transform {
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      seen += chunk.length;
+      if (seen > limit) {
+        (request as unknown as Record<symbol, boolean>)[TOO_LARGE] = true;
+        done(new OAuthError('invalid_request', 'request body too large', 413));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+  // The failure is reported through the proxy's onError (or not at all when the request is refused
+  // before its body is read), so the stream's own error event needs no listener of consequence.
+  counter.on('error', () => {});
+  return payload.pipe(counter);
+}

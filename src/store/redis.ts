@@ -1,0 +1,167 @@
+import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { StoreUnavailableError, type RecordKind, type Store } from './store.js';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface RedisStoreOptions {
+  /** redis:// or rediss:// (TLS); carries credentials and db. With sentinel or cluster its host is not used. */
+  url: string;
+  /** Prepended to every key, so several gateways (or tests) can share one Redis. */
+  keyPrefix?: string;
+  /** Trusted CA certificates (PEM) for rediss://; the system roots otherwise. */
+  tls?: { ca: string | Buffer };
+  sentinel?: { sentinels: HostPort[]; name: string };
+  cluster?: { nodes: HostPort[] };
+}
+
+export const DEFAULT_KEY_PREFIX = 'fapi-gateway:';
+
+// Fail fast rather than queue: a request that waits on an unreachable Redis holds a client
+// connection for nothing, and a queued GETDEL replayed later could redeem a code nobody awaits.
+const CONNECT_TIMEOUT_MS = 1_000;
+const COMMAND_TIMEOUT_MS = 1_000;
+// Reconnect forever with a capped backoff, so the gateway recovers by itself when Redis returns.
+const retryDelay = (attempt: number) => Math.min(attempt * 100, 1_000);
+
+// Replies that mean "this server cannot serve now", not "this command is wrong".
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOAUTH|WRONGPASS|NOPERM|OOM|MISCONF)\b/;
+
+/** A replica-shared store: one Redis key per record, JSON values, TTLs kept by Redis. Needs Redis ≥ 6.2 (GETDEL). */
+export class RedisStore implements Store {
+  readonly #client: Redis | Cluster;
+  readonly #prefix: string;
+  #lastError: Error | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: RedisStoreOptions) {
+    this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    this.#client = connect(options);
+    // Without a listener ioredis prints every failed reconnect; keep the latest as the cause instead.
+    this.#client.on('error', (err: Error) => {
+      this.#lastError = err;
+    });
+  }
+
+  async set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void> {
+    const [json, ms] = [encode(value), ttlMs(ttlSeconds)]; // outside #run: a bad argument is no outage
+    await this.#run(() => this.#client.set(this.#key(kind, id), json, 'PX', ms));
+  }
+
+  async setIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<boolean> {
+    const [json, ms] = [encode(value), ttlMs(ttlSeconds)];
+    const reply = await this.#run(() => this.#client.set(this.#key(kind, id), json, 'PX', ms, 'NX'));
+    return reply === 'OK';
+  }
+
+  async get<T>(kind: RecordKind, id: string): Promise<T | undefined> {
+    return decode<T>(await this.#run(() => this.#client.get(this.#key(kind, id))));
+  }
+
+  async consume<T>(kind: RecordKind, id: string): Promise<T | undefined> {
+    // GETDEL is one command, so Redis serialises it: of concurrent callers on any replica, one wins.
+    return decode<T>(await this.#run(() => this.#client.getdel(this.#key(kind, id))));
+  }
+
+  async anyExists(keys: ReadonlyArray<readonly [RecordKind, string]>): Promise<boolean> {
+    if (keys.length === 0) return false;
+    const names = keys.map(([kind, id]) => this.#key(kind, id));
+    if (this.#client instanceof Cluster) {
+      // A multi-key EXISTS fails across hash slots; ask each key's node in parallel instead.
+      const counts = await this.#run(() => Promise.all(names.map((k) => this.#client.exists(k))));
+      return counts.some((n) => n > 0);
+    }
+    return (await this.#run(() => this.#client.exists(...names))) > 0;
+  }
+
+  async delete(kind: RecordKind, id: string): Promise<void> {
+    await this.#run(() => this.#client.del(this.#key(kind, id)));
+  }
+
+  async ping(): Promise<void> {
+    await this.#run(() => this.#client.ping());
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#client.quit().then(
+      () => undefined,
+      // quit cannot be sent while disconnected; drop the connection and stop reconnecting.
+      () => this.#client.disconnect(),
+    );
+    return this.#closed;
+  }
+
+  #key(kind: RecordKind, id: string): string {
+    return `${this.#prefix}${kind}:${id}`;
+  }
+
+  async #run<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (err) {
+      throw this.#translate(err);
+    }
+  }
+
+  #translate(err: unknown): unknown {
+    if (err instanceof ReplyError && !UNAVAILABLE_REPLY.test((err as Error).message)) return err; // a bug, not an outage
+    const detail = err instanceof Error ? err.message : String(err);
+    const last = this.#lastError && this.#lastError.message !== detail ? ` (last connection error: ${this.#lastError.message})` : '';
+    return new StoreUnavailableError(`Redis unavailable: ${detail}${last}`, { cause: err });
+  }
+}
+
+function connect(options: RedisStoreOptions): Redis | Cluster {
+  const url = new URL(options.url);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new TypeError('Redis url must be redis:// or rediss://');
+  const tls = url.protocol === 'rediss:' ? (options.tls ? { ca: options.tls.ca } : {}) : undefined;
+  const common: RedisOptions = {
+    username: decodeURIComponent(url.username) || undefined,
+    password: decodeURIComponent(url.password) || undefined,
+    tls,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: COMMAND_TIMEOUT_MS,
+    // Commands in flight when the connection drops fail at once and are never resent.
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    // After a failover the old primary answers READONLY: reconnect to find the new one.
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+  };
+  if (options.cluster) {
+    const clusterOptions: ClusterOptions = {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: retryDelay,
+      redisOptions: common,
+    };
+    return new Cluster(options.cluster.nodes, clusterOptions);
+  }
+  const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0;
+  if (!Number.isInteger(db) || db < 0) throw new TypeError('Redis url path must be a database number');
+  const single: RedisOptions = { ...common, db, enableOfflineQueue: false, retryStrategy: retryDelay };
+  if (options.sentinel) {
+    return new Redis({
+      ...single,
+      sentinels: options.sentinel.sentinels,
+      name: options.sentinel.name,
+      // Sentinels are reached the same way as the primary: TLS when the url says rediss://.
+      enableTLSForSentinelMode: tls !== undefined,
+      sentinelTLS: tls,
+      sentinelRetryStrategy: retryDelay,
+    });
+  }
+  return new Redis({ ...single, host: url.hostname.replace(/^\[|\]$/g, '') || 'localhost', port: Number(url.port || 6379) });
+}
+
+function ttlMs(ttlSeconds: number): number {
+  if (!Number.isFinite(ttlSeconds)) throw new RangeError('ttlSeconds must be a finite number');
+  // Redis refuses PX 0; a 1 ms record is as good as expired, matching the memory store.
+  return Math.max(1, Math.ceil(ttlSeconds * 1000));
+}
+
+const encode = (value: unknown): string => JSON.stringify(value ?? null);
+
+function decode<T>(raw: string | null): T | undefined {
+  return raw === null ? undefined : (JSON.parse(raw) as T);
+}

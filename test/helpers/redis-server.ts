@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createConnection, createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface RedisServer {
+  url: string;
+  port: number;
+  /** Stops the server (the port stays reserved for restart). */
+  stop(): Promise<void>;
+  /** Stops it if running, then starts a fresh, empty one on the same port. */
+  restart(): Promise<void>;
+}
+
+/** A throwaway redis-server on a free loopback port: no persistence, killed when the test process exits. */
+export async function startRedisServer(): Promise<RedisServer> {
+  const port = await freePort();
+  let child: ChildProcess | undefined = await launch(port);
+  const stop = async () => {
+    const running = child;
+    child = undefined;
+    if (running) await terminate(running);
+  };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    stop,
+    restart: async () => {
+      await stop();
+      child = await launch(port);
+    },
+  };
+}
+
+const alive = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of alive) child.kill('SIGKILL');
+});
+
+async function launch(port: number): Promise<ChildProcess> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  alive.add(child);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+    alive.delete(child);
+  });
+  child.once('error', () => (exited = true));
+  for (let waited = 0; waited < 5_000; waited += 50) {
+    if (exited) throw new Error(`redis-server on port ${port} exited: ${stderr.trim() || 'no output'}`);
+    if (await answersPing(port)) return child;
+    await sleep(50);
+  }
+  await terminate(child);
+  throw new Error(`redis-server on port ${port} did not answer PING within 5 s`);
+}
+
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A raw PING, so the helper needs no Redis client (and the client under test stays unprimed). */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
