@@ -33,7 +33,7 @@ export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = proc
 export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
   const config = validate(ConfigSchema, applyEnv(raw, env));
   const resolve = (p: string) => path.resolve(baseDir, p);
-  config.tls = { cert: resolve(config.tls.cert), key: resolve(config.tls.key), clientCAs: config.tls.clientCAs.map(resolve) };
+  config.tls = { ...config.tls, cert: resolve(config.tls.cert), key: resolve(config.tls.key), clientCAs: config.tls.clientCAs.map(resolve) };
   config.keys = { ...config.keys, signing: resolve(config.keys.signing) };
   if (config.store.type === 'redis' && config.store.tls) config.store = { ...config.store, tls: { ca: resolve(config.store.tls.ca) } };
   const issuer = new URL(config.issuer);

@@ -160,7 +160,24 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false },
     ),
     tls: Type.Object(
-      { cert: NonEmpty, key: NonEmpty, clientCAs: Type.Array(NonEmpty, { minItems: 1 }) },
+      {
+        cert: NonEmpty,
+        key: NonEmpty,
+        clientCAs: Type.Array(NonEmpty, { minItems: 1 }),
+        /**
+         * Behind an ingress that terminates TLS: the client certificate arrives in a header, trusted
+         * only on connections from these proxy addresses (off when absent).
+         */
+        forwardedClientCertificate: Type.Optional(
+          Type.Object(
+            {
+              header: Type.Union([Type.Literal('ssl-client-cert'), Type.Literal('x-forwarded-client-cert')]),
+              trustedProxies: Type.Array(NonEmpty, { minItems: 1 }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+      },
       { additionalProperties: false },
     ),
     keys: Type.Object(
@@ -186,6 +203,10 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     clients: Type.Array(ClientSchema, { default: [] }),
+    shutdown: Type.Object(
+      { graceSeconds: Type.Integer({ minimum: 0, maximum: 600, default: 20 }) },
+      { additionalProperties: false, default: {} },
+    ),
     limits: Type.Object(
       { bodyBytes: Type.Integer({ minimum: 1024, maximum: 10_485_760, default: 65_536 }) },
       { additionalProperties: false, default: {} },

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../oauth/errors.js';
+import { StoreUnavailableError } from '../store/store.js';
 
 export const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
 
@@ -16,6 +17,11 @@ export function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyRep
 export function installOAuthErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof OAuthError) return sendOAuthError(reply, err);
+    // Fail closed: without the shared state nothing is issued or accepted, and the client may retry.
+    if (err instanceof StoreUnavailableError) {
+      request.log.error({ event: 'store_unavailable' }, 'state store unavailable');
+      return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable', 503, { 'retry-after': '1' }));
+    }
     const status = err.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       const code = status === 413 ? 413 : status === 405 ? 405 : 400;
