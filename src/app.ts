@@ -25,6 +25,7 @@ import { healthRoutes } from './observability/health.js';
 import { loggerOptions } from './observability/logging.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
+import { peerCertificateSource } from './tls/forwarded-certificate.js';
 import { FAPI_TLS_POLICY } from './tls/policy.js';
 import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
 import { UserDirectory } from './users/directory.js';
@@ -35,7 +36,11 @@ export interface Gateway {
   mtls: FastifyInstance;
   ops: FastifyInstance;
   listen(): Promise<void>;
-  close(): Promise<void>;
+  /**
+   * Graceful stop: readiness turns false, the TLS listeners stop accepting and finish the requests in
+   * flight; whatever is still open after `graceMs` is cut. Resolves true when everything drained in time.
+   */
+  close(graceMs?: number): Promise<boolean>;
 }
 
 export interface GatewayOptions {
@@ -65,6 +70,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     store: theStore,
     grants: new Grants(theStore, profile.lifetimes.accessToken),
     hooks,
+    peerCertificate: peerCertificateSource(config.tls, credentials.clientCAs),
   };
 }
 
@@ -97,7 +103,8 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   revokeRoute(mtlsApp, ctx);
   await gatewayRoutes(mtlsApp, ctx);
   await ctx.hooks.routes?.({ public: publicApp, mtls: mtlsApp });
-  healthRoutes(opsApp, ctx, () => publicApp.isUnderPressure() || mtlsApp.isUnderPressure());
+  let closing = false;
+  healthRoutes(opsApp, ctx, () => closing || publicApp.isUnderPressure() || mtlsApp.isUnderPressure());
 
   const apps = [publicApp, mtlsApp, opsApp];
   const listeners = [config.listeners.public, config.listeners.mtls, config.listeners.ops];
@@ -109,9 +116,19 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     async listen() {
       await Promise.all(apps.map((app, i) => app.listen({ host: listeners[i].host, port: listeners[i].port })));
     },
-    async close() {
-      await Promise.all(apps.map((app) => app.close()));
+    async close(graceMs = config.shutdown.graceSeconds * 1000) {
+      closing = true;
+      const tlsApps = [publicApp, mtlsApp];
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), graceMs);
+      });
+      const drained = await Promise.race([Promise.all(tlsApps.map((app) => app.close())).then(() => true as const), deadline]);
+      clearTimeout(timer);
+      if (!drained) for (const app of tlsApps) app.server.closeAllConnections();
+      await opsApp.close();
       await ctx.store.close();
+      return drained;
     },
   };
 }

@@ -5,6 +5,7 @@ import type { EcosystemHooks } from './ecosystems/hooks.js';
 import type { Grants } from './grants/grant.js';
 import type { SigningKeys } from './keys/signing-keys.js';
 import type { Store } from './store/store.js';
+import type { PeerCertificateSource } from './tls/forwarded-certificate.js';
 import type { ServerCredentials } from './tls/server-credentials.js';
 import type { UserDirectory } from './users/directory.js';
 
@@ -20,4 +21,6 @@ export interface GatewayContext {
   store: Store;
   grants: Grants;
   hooks: EcosystemHooks;
+  /** The client certificate of a request: from its TLS connection, or a trusted proxy's header. */
+  peerCertificate: PeerCertificateSource;
 }

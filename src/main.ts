@@ -84,10 +84,11 @@ async function run(configFile: string | undefined): Promise<number> {
   console.log(lines.join('\n'));
 
   const stop = async (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    await gateway.close();
+    log.info({ signal, graceSeconds: config.shutdown.graceSeconds }, 'shutting down: draining requests in flight');
+    const drained = await gateway.close();
     await bank?.close();
-    process.exit(0);
+    log.info({ drained }, drained ? 'stopped' : 'stopped after the grace period with requests still open');
+    process.exit(drained ? 0 : 1);
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

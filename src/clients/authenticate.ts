@@ -5,7 +5,8 @@ import type { EndpointUrls } from '../config/urls.js';
 import { OAuthError } from '../oauth/errors.js';
 import type { Store } from '../store/store.js';
 import { sameDn, normalizeCertificateSubject } from '../tls/distinguished-name.js';
-import { peerCertificate, type PeerCertificate } from '../tls/peer-certificate.js';
+import type { PeerCertificateSource } from '../tls/forwarded-certificate.js';
+import type { PeerCertificate } from '../tls/peer-certificate.js';
 import { x509 } from '../tls/x509.js';
 import type { Client } from './client.js';
 import type { ClientRegistry } from './registry.js';
@@ -23,6 +24,7 @@ export interface ClientAuthDeps {
   store: Store;
   profile: Profile;
   urls: EndpointUrls;
+  peerCertificate: PeerCertificateSource;
 }
 
 /** Why authentication failed, for metrics and audit logs; the client sees only `invalid_client`. */
@@ -45,7 +47,7 @@ export async function authenticateClient(
 ): Promise<AuthenticatedClient> {
   if (request.headers.authorization !== undefined || params.client_secret !== undefined)
     throw new ClientAuthError('unsupported_method', 'client secrets are not accepted; use private_key_jwt or mutual TLS');
-  const certificate = peerCertificate(request.raw);
+  const certificate = deps.peerCertificate(request.raw);
   if (params.client_assertion !== undefined || params.client_assertion_type !== undefined) {
     const client = await authenticateByAssertion(params, endpointUrl, deps);
     return { client, certificate };

@@ -32,13 +32,25 @@ function decode(component: string): string {
 
 /** Registers the strict form parser on an encapsulated Fastify scope. */
 export function useStrictForms(app: FastifyInstance, bodyLimit: number): void {
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => {
     try {
-      done(null, parseForm(body as string));
+      done(null, parseForm(decodeBody(body as Buffer)));
     } catch (err) {
       done(err as Error, undefined);
     }
   });
+}
+
+// Read as bytes and decoded strictly: a string parser would turn bytes that are not UTF-8 into
+// U+FFFD and let them through as parameter values.
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeBody(body: Buffer): string {
+  try {
+    return UTF8.decode(body);
+  } catch {
+    throw new OAuthError('invalid_request', 'the form body is not valid UTF-8');
+  }
 }
 
 /** The parsed form of a request; an absent body is an empty form. */

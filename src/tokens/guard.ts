@@ -2,7 +2,6 @@ import type { FastifyRequest } from 'fastify';
 import { errors as joseErrors, jwtVerify, type JWTHeaderParameters } from 'jose';
 import type { GatewayContext } from '../context.js';
 import { OAuthError } from '../oauth/errors.js';
-import { peerCertificate } from '../tls/peer-certificate.js';
 import { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from './access-token.js';
 import { constantTimeEqual } from './secrets.js';
 
@@ -91,7 +90,7 @@ function keyFor(ctx: GatewayContext, header: JWTHeaderParameters): CryptoKey {
  */
 export async function guard(ctx: GatewayContext, request: FastifyRequest, requiredScopes: readonly string[]): Promise<AccessTokenClaims> {
   const claims = await verifyAccessToken(ctx, bearerToken(request));
-  const certificate = peerCertificate(request.raw);
+  const certificate = ctx.peerCertificate(request.raw);
   if (!certificate) throw new TokenRejected('no_certificate', 'invalid_token', 'the access token is bound to a client certificate; none was presented');
   if (!constantTimeEqual(certificate.thumbprint, claims.cnf['x5t#S256']))
     throw new TokenRejected('certificate_mismatch', 'invalid_token', 'the access token is bound to another client certificate');

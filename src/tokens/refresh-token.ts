@@ -10,6 +10,8 @@ export interface RefreshTokenRecord {
   issuedAt: number;
   /** Seconds since the epoch; undefined: lives as long as its grant. */
   expiresAt?: number;
+  /** Set when a rotation replaced this token: it then lives only until its grace period ends. */
+  rotatedAt?: number;
 }
 
 const FOREVER = 400 * 86_400;

@@ -21,6 +21,7 @@ export interface Response {
 }
 
 export interface Harness {
+  /** The gateway when it runs in this process (a connected harness of another process has none). */
   gateway: Gateway;
   pki: DevPki;
   issuer: string;
@@ -98,7 +99,13 @@ export async function startGateway(options: HarnessOptions = {}): Promise<Harnes
   const loaded = await resolveConfig(config, dir, {});
   const gateway = await createGateway(loaded, { logger: { level: 'info', stream: sink }, ...options.gatewayOptions });
   await gateway.listen();
+  return connectHarness({ pki, issuer: loaded.config.issuer, mtlsBase: gateway.context.urls.mtlsBase, gateway, logs });
+}
 
+/** A client-side harness for a gateway at known URLs: one started in this process, or another process. */
+export async function connectHarness(target: { pki: DevPki; issuer: string; mtlsBase: string; gateway?: Gateway; logs?: string[] }): Promise<Harness> {
+  const { pki, gateway } = target;
+  const logs = target.logs ?? [];
   const ca = await readFile(pki.ca);
   const agents = new Map<string, Agent>();
   const newAgent = (credentials?: { cert: string | Buffer; key: string | Buffer }) =>
@@ -124,8 +131,7 @@ export async function startGateway(options: HarnessOptions = {}): Promise<Harnes
     return k;
   };
 
-  const issuer = loaded.config.issuer;
-  const mtlsBase = gateway.context.urls.mtlsBase;
+  const { issuer, mtlsBase } = target;
 
   const assertion: Harness['assertion'] = async (claims = {}, opts = {}) => {
     const clientId = opts.clientId ?? 'client-one';
@@ -149,7 +155,7 @@ export async function startGateway(options: HarnessOptions = {}): Promise<Harnes
   };
 
   return {
-    gateway,
+    gateway: gateway as Gateway,
     pki,
     issuer,
     mtlsBase,
@@ -179,7 +185,7 @@ export async function startGateway(options: HarnessOptions = {}): Promise<Harnes
     },
     async close() {
       await Promise.all([...agents.values()].map((a) => a.close()));
-      await gateway.close();
+      await gateway?.close(0);
     },
   };
 }

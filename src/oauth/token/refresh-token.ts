@@ -28,9 +28,12 @@ export const refreshTokenGrant: GrantHandler = async (ctx, params, { client, cer
   const rotation = ctx.profile.refreshTokenRotation;
   // A narrowed request narrows the access token only; a rotated refresh token keeps the original scope.
   const response = await tokenResponse(ctx, { grant, client, scope, refreshScope: record.scope, certificateThumbprint, withRefreshToken: rotation.enabled });
-  if (rotation.enabled && response.refresh_token) {
-    const remaining = record.expiresAt === undefined ? rotation.graceSeconds : Math.min(rotation.graceSeconds, record.expiresAt - Math.floor(Date.now() / 1000));
-    await ctx.store.set('refresh', storageKey(token), record, Math.max(1, remaining));
+  if (rotation.enabled && response.refresh_token && record.rotatedAt === undefined) {
+    // The grace period runs from the first rotation: using the old token during it does not extend it.
+    const now = Math.floor(Date.now() / 1000);
+    const remaining = record.expiresAt === undefined ? rotation.graceSeconds : Math.min(rotation.graceSeconds, record.expiresAt - now);
+    if (remaining > 0) await ctx.store.set('refresh', storageKey(token), { ...record, rotatedAt: now }, remaining);
+    else await ctx.store.delete('refresh', storageKey(token));
   }
   return response;
 };
