@@ -1,3 +1,4 @@
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import { ClientRegistry } from './clients/registry.js';
@@ -22,7 +23,13 @@ import { userinfoRoute } from './oauth/userinfo.js';
 import { jwksRoute } from './oauth/jwks.js';
 import { parRoute } from './oauth/par.js';
 import { healthRoutes } from './observability/health.js';
+import { instrumentStore } from './observability/instrumented-store.js';
 import { loggerOptions } from './observability/logging.js';
+import { Metrics } from './observability/metrics.js';
+import { metricsRoute } from './observability/metrics-route.js';
+import { observeRequests, observeTls } from './observability/request-observer.js';
+import { securityEventRecorder } from './observability/security-events.js';
+import { VERSION } from './version.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 import { peerCertificateSource } from './tls/forwarded-certificate.js';
@@ -58,7 +65,9 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
   const users = new UserDirectory(config.users);
-  const theStore = store ?? (await createStore(config.store));
+  const metrics = config.metrics.enabled ? new Metrics({ version: VERSION, profile: profile.name }) : undefined;
+  const backendStore = store ?? (await createStore(config.store));
+  const theStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
   return {
     config,
     profile,
@@ -70,6 +79,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     store: theStore,
     grants: new Grants(theStore, profile.lifetimes.accessToken),
     hooks,
+    metrics,
     peerCertificate: peerCertificateSource(config.tls, credentials.clientCAs),
   };
 }
@@ -77,17 +87,28 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
 export async function createGateway(loaded: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const ctx = await createContext(loaded, options.store);
   const { config } = ctx;
-  const logging = loggerOptions(config.log.level, options.logger);
+  const { metrics } = ctx;
+  const logging = loggerOptions(config.log.level, config.log.pretty, options.logger);
 
-  const tlsAppOptions = { ...logging, bodyLimit: config.limits.bodyBytes, genReqId: interactionId, requestIdLogLabel: 'interactionId' };
+  const tlsAppOptions = {
+    ...logging,
+    bodyLimit: config.limits.bodyBytes,
+    genReqId: interactionId,
+    requestIdLogLabel: 'interactionId',
+    // One line per request comes from observeRequests instead of Fastify's two.
+    disableRequestLogging: true,
+  };
   const publicApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, false) });
   const mtlsApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, true) });
-  const opsApp = Fastify({ ...logging });
+  const opsApp = Fastify({ ...logging, disableRequestLogging: true });
 
-  for (const app of [publicApp, mtlsApp]) {
-    installOAuthErrorHandling(app);
+  const recordSecurityEvent = securityEventRecorder(metrics);
+  for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {
+    installOAuthErrorHandling(app, recordSecurityEvent);
     echoInteractionId(app);
-    await loadShedding(app, config.loadShedding);
+    observeRequests(app, listener, metrics);
+    if (metrics) observeTls(app.server as unknown as TlsServer, listener, metrics);
+    await loadShedding(app, config.loadShedding, () => metrics?.shedRequests.inc({ listener }));
     app.removeAllContentTypeParsers();
     useStrictForms(app, config.limits.bodyBytes);
   }
@@ -105,6 +126,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   await ctx.hooks.routes?.({ public: publicApp, mtls: mtlsApp });
   let closing = false;
   healthRoutes(opsApp, ctx, () => closing || publicApp.isUnderPressure() || mtlsApp.isUnderPressure());
+  if (metrics) metricsRoute(opsApp, metrics);
 
   const apps = [publicApp, mtlsApp, opsApp];
   const listeners = [config.listeners.public, config.listeners.mtls, config.listeners.ops];

@@ -4,6 +4,7 @@ import type { EndpointUrls } from './config/urls.js';
 import type { EcosystemHooks } from './ecosystems/hooks.js';
 import type { Grants } from './grants/grant.js';
 import type { SigningKeys } from './keys/signing-keys.js';
+import type { Metrics } from './observability/metrics.js';
 import type { Store } from './store/store.js';
 import type { PeerCertificateSource } from './tls/forwarded-certificate.js';
 import type { ServerCredentials } from './tls/server-credentials.js';
@@ -21,6 +22,8 @@ export interface GatewayContext {
   store: Store;
   grants: Grants;
   hooks: EcosystemHooks;
+  /** Undefined when metrics are off. */
+  metrics: Metrics | undefined;
   /** The client certificate of a request: from its TLS connection, or a trusted proxy's header. */
   peerCertificate: PeerCertificateSource;
 }

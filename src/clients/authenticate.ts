@@ -35,6 +35,7 @@ export class ClientAuthError extends OAuthError {
     readonly method?: string,
   ) {
     super('invalid_client', description);
+    this.audit = reason === 'replayed' ? 'assertion_replayed' : 'client_authentication_failed';
   }
 }
 
@@ -50,6 +51,7 @@ export async function authenticateClient(
   const certificate = deps.peerCertificate(request.raw);
   if (params.client_assertion !== undefined || params.client_assertion_type !== undefined) {
     const client = await authenticateByAssertion(params, endpointUrl, deps);
+    request.clientId = client.id;
     return { client, certificate };
   }
   const clientId = params.client_id;
@@ -62,6 +64,7 @@ export async function authenticateClient(
   if (client.authMethod === 'tls_client_auth') checkPkiCertificate(client, certificate);
   else if (!client.certificateThumbprints.has(certificate.thumbprint))
     throw new ClientAuthError('certificate_mismatch', 'the client certificate is not registered for this client', client.authMethod);
+  request.clientId = client.id;
   return { client, certificate };
 }
 

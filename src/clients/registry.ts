@@ -82,8 +82,8 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string): Pro
   if (m.tls_client_auth_subject_dn !== undefined) {
     try {
       subjectDn = normalizeDnString(m.tls_client_auth_subject_dn);
-    } catch {
-      throw new ConfigError(`${at}.tls_client_auth_subject_dn`, 'not an RFC 4514 distinguished name');
+    } catch (err) {
+      throw new ConfigError(`${at}.tls_client_auth_subject_dn`, `not an RFC 4514 distinguished name: ${(err as Error).message}`);
     }
   }
   if (method === 'tls_client_auth' && identifiers !== 1)

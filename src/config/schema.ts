@@ -217,9 +217,12 @@ export const ConfigSchema = Type.Object(
           ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
           { default: 'info' },
         ),
+        /** Human-readable lines instead of JSON (development). */
+        pretty: Type.Boolean({ default: false }),
       },
       { additionalProperties: false, default: {} },
     ),
+    metrics: Type.Object({ enabled: Type.Boolean({ default: true }) }, { additionalProperties: false, default: {} }),
   },
   { additionalProperties: false },
 );

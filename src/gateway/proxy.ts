@@ -7,6 +7,7 @@ import { ConfigError } from '../config/config-error.js';
 import { PATHS } from '../config/urls.js';
 import { methodNotAllowed } from '../http/error-handler.js';
 import { OAuthError } from '../oauth/errors.js';
+import { statusClass } from '../observability/metrics.js';
 import { guard } from '../tokens/guard.js';
 import { checkFapiRequestHeaders } from './fapi-headers.js';
 import { classifyUpstreamError, sendUpstreamError } from './upstream-errors.js';
@@ -48,13 +49,20 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const token = await guard(ctx, request, route.scopes);
     checkFapiRequestHeaders(request);
+    const metrics = ctx.metrics;
+    const started = metrics ? performance.now() : 0;
     return reply.from(request.url, {
       rewriteRequestHeaders: (raw, headers) => upstreamHeaders(headers, token, route, request.id),
       // Never retried: a non-idempotent request must not reach the upstream twice.
       retryDelay: () => null,
+      onResponse: (_request, _reply, res) => {
+        metrics?.upstreamDuration.observe({ route: route.prefix, status_class: statusClass(res.statusCode) }, (performance.now() - started) / 1000);
+        reply.send(res.stream);
+      },
       onError: (_failed, { error }) => {
         const failure = (request as unknown as Record<symbol, boolean>)[TOO_LARGE] ? 'too_large' : classifyUpstreamError(error);
         request.log.warn({ event: 'upstream_error', route: route.prefix, failure }, 'upstream call failed');
+        metrics?.upstreamErrors.inc({ route: route.prefix, kind: failure });
         sendUpstreamError(reply, failure);
       },
     });

@@ -14,9 +14,12 @@ export function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyRep
  * framework errors about the request (bad media type, oversized or malformed body) become
  * `invalid_request`; anything else is a 500 `server_error` with no detail.
  */
-export function installOAuthErrorHandling(app: FastifyInstance): void {
+export function installOAuthErrorHandling(app: FastifyInstance, observe?: (err: OAuthError, request: FastifyRequest) => void): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (err instanceof OAuthError) return sendOAuthError(reply, err);
+    if (err instanceof OAuthError) {
+      observe?.(err, request);
+      return sendOAuthError(reply, err);
+    }
     // Fail closed: without the shared state nothing is issued or accepted, and the client may retry.
     if (err instanceof StoreUnavailableError) {
       request.log.error({ event: 'store_unavailable' }, 'state store unavailable');

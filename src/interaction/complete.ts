@@ -21,6 +21,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   const client = ctx.clients.get(interaction.clientId);
   if (!pushed || !client) return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed or has expired.'));
   const { request } = pushed;
+  ctx.metrics?.authorizations.inc({ outcome: outcome.approved ? 'approved' : 'denied' });
   if (!outcome.approved) return redirect(ctx, reply, client, request, { error: outcome.error, error_description: outcome.description });
 
   const grant: Grant = {

@@ -15,7 +15,7 @@ button { padding: .6rem 1.2rem; font-size: 1rem; cursor: pointer; }
 button.primary { font-weight: 600; }
 .error { border-left: 4px solid #c62828; padding: .5rem .75rem; background: rgba(198, 40, 40, .08); }
 ul.scopes li { margin: .35rem 0; }
-code { word-break: break-all; }
+code { overflow-wrap: anywhere; }
 `;
 
 /** Security headers of every interaction page; `formTargets` are the origins a form may end up at. */

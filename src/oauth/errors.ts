@@ -2,6 +2,8 @@
 export class OAuthError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
+  /** A named security event to write to the audit log when this error is answered (e.g. code_reuse). */
+  audit: string | undefined;
   constructor(
     readonly error: string,
     readonly description: string,

@@ -15,6 +15,7 @@ export function introspectRoute(app: FastifyInstance, ctx: GatewayContext): void
     if (params.token === undefined) throw invalidRequest('token is required');
     const found = await findOwnToken(ctx, params.token, client.id, params.token_type_hint);
     reply.headers(NO_STORE);
+    ctx.metrics?.introspections.inc({ active: found ? 'true' : 'false' });
     if (!found) return reply.send({ active: false });
     if (found.type === 'access_token') {
       const { claims } = found;

@@ -22,13 +22,20 @@ export interface PushedRequest {
 export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
   app.post(PATHS.par, async (request, reply) => {
     const params = formParams(request);
-    const { client } = await authenticateClient(request, params, ctx.urls.par, ctx);
-    const authorizationRequest = await validateAuthorizationRequest(params, client, ctx.profile, ctx.hooks);
+    let authorizationRequest: AuthorizationRequest;
+    try {
+      const { client } = await authenticateClient(request, params, ctx.urls.par, ctx);
+      authorizationRequest = await validateAuthorizationRequest(params, client, ctx.profile, ctx.hooks);
+    } catch (err) {
+      ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
+      throw err;
+    }
     const lifetime = ctx.profile.lifetimes.requestUri;
     const id = randomBytes(32).toString('base64url');
     const pushed: PushedRequest = { request: authorizationRequest, expiresAt: Math.floor(Date.now() / 1000) + lifetime };
     // Kept past its first-use deadline so that an authorization started in time can complete.
     await ctx.store.set('par', id, pushed, lifetime + ctx.profile.lifetimes.interaction);
+    ctx.metrics?.parRequests.inc({ outcome: 'created' });
     return reply.code(201).headers(NO_STORE).send({ request_uri: REQUEST_URI_PREFIX + id, expires_in: lifetime });
   });
   methodNotAllowed(app, PATHS.par, ['POST']);

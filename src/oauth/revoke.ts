@@ -18,6 +18,7 @@ export function revokeRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const { client } = await authenticateClient(request, params, ctx.urls.revocation, ctx);
     if (params.token === undefined) throw invalidRequest('token is required');
     const found = await findOwnToken(ctx, params.token, client.id, params.token_type_hint);
+    ctx.metrics?.revocations.inc({ token_type: found?.type ?? 'unknown' });
     if (found?.type === 'refresh_token') {
       await ctx.grants.end(found.record.grantId);
       await ctx.store.delete('refresh', storageKey(params.token));

@@ -1,15 +1,26 @@
 import type { FastifyServerOptions } from 'fastify';
 
-/** Header and body fields that carry secrets; pino replaces them wherever a log line includes them. */
+/**
+ * Fields that carry secrets; pino replaces them wherever a log line includes them. Request bodies
+ * are never logged at all; these paths are the second line of defence.
+ */
 export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
+  'req.headers["ssl-client-cert"]',
+  'req.headers["x-forwarded-client-cert"]',
   'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'body',
+  'req.body',
+  ...['client_assertion', 'code', 'code_verifier', 'refresh_token', 'access_token', 'id_token', 'password', 'token', 'client_secret'].flatMap((f) => [f, `*.${f}`]),
 ];
 
-export function loggerOptions(level: string, override: unknown): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+export function loggerOptions(level: string, pretty: boolean, override: unknown): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
   if (override !== undefined && override !== null && typeof override === 'object' && 'info' in override)
     return { loggerInstance: override as FastifyServerOptions['loggerInstance'] };
-  if (override !== undefined) return { logger: override as FastifyServerOptions['logger'] };
-  return { logger: { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } } };
+  const redact = { paths: REDACTED_PATHS, censor: '[redacted]' };
+  if (override !== undefined) return { logger: { redact, ...(override as object) } };
+  return { logger: { level, redact, ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard' } } } : {}) } };
 }

@@ -26,6 +26,8 @@ export class TokenRejected extends OAuthError {
   ) {
     const status = error === 'invalid_request' ? 400 : error === 'insufficient_scope' ? 403 : 401;
     super(error ?? 'invalid_token', description, status, { 'www-authenticate': challenge(error, description, requiredScopes) });
+    if (reason === 'certificate_mismatch' || reason === 'no_certificate') this.audit = 'certificate_mismatch';
+    else if (reason === 'revoked') this.audit = 'revoked_token_used';
   }
 }
 
@@ -90,6 +92,7 @@ function keyFor(ctx: GatewayContext, header: JWTHeaderParameters): CryptoKey {
  */
 export async function guard(ctx: GatewayContext, request: FastifyRequest, requiredScopes: readonly string[]): Promise<AccessTokenClaims> {
   const claims = await verifyAccessToken(ctx, bearerToken(request));
+  request.clientId = claims.client_id;
   const certificate = ctx.peerCertificate(request.raw);
   if (!certificate) throw new TokenRejected('no_certificate', 'invalid_token', 'the access token is bound to a client certificate; none was presented');
   if (!constantTimeEqual(certificate.thumbprint, claims.cnf['x5t#S256']))

@@ -20,12 +20,16 @@ export const authorizationCodeGrant: GrantHandler = async (ctx, params, { client
   if (record.redirectUri !== redirectUri) throw invalidGrant('redirect_uri does not match the authorization request');
   if (!VERIFIER.test(verifier) || !constantTimeEqual(s256(verifier), record.codeChallenge)) throw invalidGrant('code_verifier does not match');
 
+  // Read before the code is marked: once marked, a concurrent second redemption may end the grant,
+  // and the one redemption that won must still get its answer (tokens that the reuse has revoked).
+  const grant = await ctx.grants.get(record.grantId);
   if (!(await markRedeemed(ctx, code, record.grantId))) {
     // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
     await ctx.grants.end(record.grantId);
-    throw invalidGrant('the code has already been used');
+    const reuse = invalidGrant('the code has already been used');
+    reuse.audit = 'code_reuse';
+    throw reuse;
   }
-  const grant = await ctx.grants.get(record.grantId);
   if (!grant) throw invalidGrant('the authorization has ended');
   return tokenResponse(ctx, {
     grant,

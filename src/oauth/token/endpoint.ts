@@ -29,6 +29,7 @@ export function tokenRoute(app: FastifyInstance, ctx: GatewayContext): void {
     // Access tokens are always sender-constrained: no certificate, nothing to bind them to.
     if (!caller.certificate) throw invalidRequest('a client certificate is required: access tokens are bound to it');
     const body = await handler(ctx, params, { ...caller, certificateThumbprint: caller.certificate.thumbprint });
+    ctx.metrics?.tokensIssued.inc({ grant_type: grantType });
     return reply.headers(NO_STORE).send(body);
   });
   methodNotAllowed(app, PATHS.token, ['POST']);

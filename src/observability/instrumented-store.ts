@@ -1,0 +1,29 @@
+import type { Metrics } from './metrics.js';
+import type { RecordKind, Store } from '../store/store.js';
+
+/** Wraps a store so every operation is timed and every failure counted, without the backends knowing. */
+export function instrumentStore(store: Store, backend: string, metrics: Metrics): Store {
+  const timed =
+    <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const end = metrics.storeDuration.startTimer({ operation, backend });
+      try {
+        return await fn(...args);
+      } catch (err) {
+        metrics.storeErrors.inc({ operation, backend });
+        throw err;
+      } finally {
+        end();
+      }
+    };
+  return {
+    set: timed('set', (kind: RecordKind, id: string, value: unknown, ttl: number) => store.set(kind, id, value, ttl)),
+    setIfAbsent: timed('set_if_absent', (kind: RecordKind, id: string, value: unknown, ttl: number) => store.setIfAbsent(kind, id, value, ttl)),
+    get: timed('get', (kind: RecordKind, id: string) => store.get(kind, id)) as Store['get'],
+    consume: timed('consume', (kind: RecordKind, id: string) => store.consume(kind, id)) as Store['consume'],
+    anyExists: timed('any_exists', (keys: ReadonlyArray<readonly [RecordKind, string]>) => store.anyExists(keys)),
+    delete: timed('delete', (kind: RecordKind, id: string) => store.delete(kind, id)),
+    ping: timed('ping', () => store.ping()),
+    close: () => store.close(),
+  };
+}

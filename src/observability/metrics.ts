@@ -1,0 +1,131 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const PREFIX = 'fapi_gateway_';
+// Seconds; from sub-millisecond local work to slow upstreams.
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const STORE_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1];
+
+/** Every series the gateway exports. Label values are bounded: route templates, reasons, classes; never raw paths or user values. */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: `${PREFIX}http_requests_total`,
+    help: 'HTTP requests answered, by listener, route template, method and status class.',
+    labelNames: ['listener', 'route', 'method', 'status_class'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: `${PREFIX}http_request_duration_seconds`,
+    help: 'Time from receiving a request to finishing its response.',
+    labelNames: ['listener', 'route', 'method', 'status_class'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly parRequests = new Counter({
+    name: `${PREFIX}par_requests_total`,
+    help: 'Pushed authorization requests, by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly authorizations = new Counter({
+    name: `${PREFIX}authorizations_total`,
+    help: 'Completed authorizations, by outcome (approved, denied).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly tokensIssued = new Counter({
+    name: `${PREFIX}tokens_issued_total`,
+    help: 'Token responses issued, by grant type.',
+    labelNames: ['grant_type'] as const,
+    registers: [this.registry],
+  });
+  readonly clientAuthFailures = new Counter({
+    name: `${PREFIX}client_authentication_failures_total`,
+    help: 'Failed client authentications, by method and reason.',
+    labelNames: ['method', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly tokenRejections = new Counter({
+    name: `${PREFIX}token_guard_rejections_total`,
+    help: 'Access tokens refused at protected resources, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly introspections = new Counter({
+    name: `${PREFIX}introspections_total`,
+    help: 'Token introspections, by whether the token was active.',
+    labelNames: ['active'] as const,
+    registers: [this.registry],
+  });
+  readonly revocations = new Counter({
+    name: `${PREFIX}revocations_total`,
+    help: 'Token revocation requests, by the kind of token found.',
+    labelNames: ['token_type'] as const,
+    registers: [this.registry],
+  });
+  readonly tlsConnections = new Counter({
+    name: `${PREFIX}tls_connections_total`,
+    help: 'TLS connections established, by listener, protocol version and whether a client certificate was presented.',
+    labelNames: ['listener', 'version', 'client_certificate'] as const,
+    registers: [this.registry],
+  });
+  readonly tlsHandshakeFailures = new Counter({
+    name: `${PREFIX}tls_handshake_failures_total`,
+    help: 'TLS handshakes that failed (e.g. a refused protocol version or cipher suite), by listener.',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+  readonly certificateFailures = new Counter({
+    name: `${PREFIX}client_certificate_verification_failures_total`,
+    help: 'Client certificates whose chain did not verify against the configured CAs, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamDuration = new Histogram({
+    name: `${PREFIX}upstream_request_duration_seconds`,
+    help: 'Time until an upstream answered with its status line and headers, by route and status class.',
+    labelNames: ['route', 'status_class'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly upstreamErrors = new Counter({
+    name: `${PREFIX}upstream_errors_total`,
+    help: 'Upstream calls that failed, by route and kind (timeout, refused, reset, too_large, other).',
+    labelNames: ['route', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly storeDuration = new Histogram({
+    name: `${PREFIX}store_operation_duration_seconds`,
+    help: 'State store operations, by operation and backend.',
+    labelNames: ['operation', 'backend'] as const,
+    buckets: STORE_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly storeErrors = new Counter({
+    name: `${PREFIX}store_errors_total`,
+    help: 'State store operations that failed, by operation and backend.',
+    labelNames: ['operation', 'backend'] as const,
+    registers: [this.registry],
+  });
+  readonly shedRequests = new Counter({
+    name: `${PREFIX}shed_requests_total`,
+    help: 'Requests refused with 503 while the process was under pressure, by listener.',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+  readonly buildInfo = new Gauge({
+    name: `${PREFIX}build_info`,
+    help: 'Always 1; the labels say which version runs which profile.',
+    labelNames: ['version', 'profile'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(build: { version: string; profile: string }) {
+    // Node process defaults, event-loop delay among them (nodejs_eventloop_lag_*).
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
+    this.buildInfo.set(build, 1);
+  }
+}
+
+export const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;

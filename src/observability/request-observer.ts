@@ -1,0 +1,44 @@
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import type { FastifyInstance } from 'fastify';
+import type { Metrics } from './metrics.js';
+import { statusClass } from './metrics.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated client, once known (client authentication or a verified access token). */
+    clientId: string | undefined;
+  }
+}
+
+/**
+ * One log line per request (the interaction id is its request id) and the HTTP metrics, from a single
+ * onResponse hook. Metrics may be off; the log line stays.
+ */
+export function observeRequests(app: FastifyInstance, listener: string, metrics: Metrics | undefined): void {
+  app.decorateRequest('clientId', undefined);
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const status = reply.statusCode;
+    const seconds = reply.elapsedTime / 1000;
+    if (metrics) {
+      const labels = { listener, route, method: request.method, status_class: statusClass(status) };
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, seconds);
+    }
+    request.log.info(
+      { listener, route, method: request.method, status, durationMs: Math.round(reply.elapsedTime * 100) / 100, clientId: request.clientId },
+      'request',
+    );
+    done();
+  });
+}
+
+/** TLS connection metrics: version and client certificate per connection, handshake and chain failures. */
+export function observeTls(server: TlsServer, listener: string, metrics: Metrics): void {
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const presented = listener === 'mtls' && socket.getPeerCertificate(false)?.raw !== undefined;
+    metrics.tlsConnections.inc({ listener, version: socket.getProtocol() ?? 'unknown', client_certificate: presented ? 'yes' : 'no' });
+    if (presented && !socket.authorized) metrics.certificateFailures.inc({ reason: String(socket.authorizationError ?? 'unknown') });
+  });
+  server.on('tlsClientError', () => metrics.tlsHandshakeFailures.inc({ listener }));
+}

@@ -1,0 +1,17 @@
+import type { FastifyRequest } from 'fastify';
+import { ClientAuthError } from '../clients/authenticate.js';
+import { OAuthError } from '../oauth/errors.js';
+import { TokenRejected } from '../tokens/guard.js';
+import type { Metrics } from './metrics.js';
+
+/** Counts refusals by reason and writes named audit events for the security-relevant ones. */
+export function securityEventRecorder(metrics: Metrics | undefined) {
+  return (err: OAuthError, request: FastifyRequest): void => {
+    if (err instanceof ClientAuthError) metrics?.clientAuthFailures.inc({ method: err.method ?? 'unknown', reason: err.reason });
+    else if (err instanceof TokenRejected) metrics?.tokenRejections.inc({ reason: err.reason });
+    if (err.audit) {
+      const reason = err instanceof ClientAuthError || err instanceof TokenRejected ? err.reason : err.error;
+      request.log.warn({ audit: err.audit, reason, clientId: request.clientId, route: request.routeOptions.url }, err.audit);
+    }
+  };
+}
