@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { decodeJwt, importJWK, SignJWT, type JWK } from 'jose';
+import { DEMO_REDIRECT_URI, DEMO_USER } from '../config/embedded.js';
+import { devPkiFiles } from '../devpki/dev-pki.js';
+import { send, type Reply } from './https-client.js';
+
+/**
+ * `npm run demo`: the whole FAPI 2.0 flow against a gateway started with `npm start` (embedded
+ * defaults), as client-one with the dev certificates, printing each step.
+ */
+const ISSUER = process.env.FAPI_GATEWAY_ISSUER ?? 'https://localhost:8443';
+const pki = devPkiFiles(fileURLToPath(new URL('../../certs/dev/', import.meta.url)));
+
+const step = (n: number, title: string) => console.log(`\n\x1b[1m${n}. ${title}\x1b[0m`);
+const show = (label: string, value: unknown) => console.log(`   ${label.padEnd(14)} ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+const short = (token: string) => (token.length > 40 ? `${token.slice(0, 24)}…${token.slice(-8)} (${token.length} chars)` : token);
+
+async function main(): Promise<void> {
+  const ca = await readFile(pki.ca).catch(() => {
+    throw new Error(`no dev PKI at ${pki.dir}: start the gateway first with \`npm start\``);
+  });
+  const client = { ca, cert: await readFile(pki.clients['client-one'].cert), key: await readFile(pki.clients['client-one'].key) };
+  const browser = { ca };
+  const jwk = JSON.parse(await readFile(pki.clients['client-one'].jwk, 'utf8')) as JWK;
+  const signingKey = await importJWK(jwk, jwk.alg);
+  const assertion = async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid })
+      .setIssuer('client-one')
+      .setSubject('client-one')
+      .setAudience(ISSUER)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .sign(signingKey);
+    return { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt };
+  };
+  const expect = (reply: Reply, status: number, what: string) => {
+    if (reply.status !== status) throw new Error(`${what}: expected ${status}, got ${reply.status}: ${reply.body.slice(0, 300)}`);
+    return reply;
+  };
+
+  step(1, 'Discovery');
+  const metadata = JSON.parse(expect(await send(`${ISSUER}/.well-known/openid-configuration`, { tls: browser }), 200, 'discovery').body);
+  show('issuer', metadata.issuer);
+  show('PAR endpoint', metadata.pushed_authorization_request_endpoint);
+  show('token', metadata.token_endpoint);
+
+  step(2, 'Pushed authorization request (private_key_jwt over mutual TLS)');
+  const verifier = randomBytes(32).toString('base64url');
+  const state = randomBytes(12).toString('base64url');
+  const nonce = randomBytes(12).toString('base64url');
+  const par = expect(
+    await send(metadata.pushed_authorization_request_endpoint, {
+      tls: client,
+      form: {
+        client_id: 'client-one',
+        response_type: 'code',
+        redirect_uri: DEMO_REDIRECT_URI,
+        scope: 'openid profile accounts',
+        state,
+        nonce,
+        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+        ...(await assertion()),
+      },
+    }),
+    201,
+    'PAR',
+  );
+  const { request_uri: requestUri, expires_in: expiresIn } = JSON.parse(par.body);
+  show('request_uri', requestUri);
+  show('expires_in', expiresIn);
+
+  step(3, `The browser: login page, sign in as ${DEMO_USER.username}, consent`);
+  const cookies = new Map<string, string>();
+  const browse = async (url: string, form?: Record<string, string>) => {
+    const reply = await send(new URL(url, ISSUER).toString(), { tls: browser, form, headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    for (const line of [reply.headers['set-cookie'] ?? []].flat()) {
+      const [pair] = line.split(';');
+      cookies.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
+    }
+    return reply;
+  };
+  const formOn = (page: string) => ({
+    action: /<form method="post" action="([^"]+)"/.exec(page)![1].replace(/&amp;/g, '&'),
+    csrf: /name="csrf" value="([^"]+)"/.exec(page)![1],
+  });
+  const loginPage = expect(await browse(`${metadata.authorization_endpoint}?client_id=client-one&request_uri=${encodeURIComponent(requestUri)}`), 200, 'authorization');
+  show('page', /<h1>([^<]+)/.exec(loginPage.body)?.[1]);
+  const login = formOn(loginPage.body);
+  const afterLogin = expect(await browse(login.action, { csrf: login.csrf, username: DEMO_USER.username, password: DEMO_USER.password, action: 'login' }), 303, 'login');
+  const consentPage = expect(await browse(String(afterLogin.headers.location)), 200, 'consent page');
+  show('page', /<h1>([^<]+)/.exec(consentPage.body)?.[1]);
+  const consent = formOn(consentPage.body);
+  const approved = expect(await browse(consent.action, { csrf: consent.csrf, decision: 'approve' }), 303, 'consent');
+  const callback = new URL(String(approved.headers.location));
+  show('redirect', `${callback.origin}${callback.pathname}?code=…&state=…&iss=${callback.searchParams.get('iss')}`);
+  if (callback.searchParams.get('state') !== state) throw new Error('state mismatch');
+  if (callback.searchParams.get('iss') !== metadata.issuer) throw new Error('iss mismatch (RFC 9207)');
+
+  step(4, 'Token request: the code, the PKCE verifier, a fresh client assertion');
+  const tokens = JSON.parse(
+    expect(
+      await send(metadata.token_endpoint, {
+        tls: client,
+        form: { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: DEMO_REDIRECT_URI, code_verifier: verifier, ...(await assertion()) },
+      }),
+      200,
+      'token',
+    ).body,
+  );
+  show('access_token', short(tokens.access_token));
+  const claims = decodeJwt(tokens.access_token);
+  show('bound to', `cnf.x5t#S256 = ${(claims.cnf as Record<string, string>)['x5t#S256']} (client-one's certificate)`);
+  show('scope', tokens.scope);
+  show('id_token', `sub ${decodeJwt(tokens.id_token).sub}, nonce ${decodeJwt(tokens.id_token).nonce === nonce ? 'matches' : 'MISMATCH'}`);
+  show('refresh_token', short(tokens.refresh_token));
+
+  step(5, 'Userinfo with the certificate-bound token');
+  const bearer = { authorization: `Bearer ${tokens.access_token}` };
+  show('claims', JSON.parse(expect(await send(metadata.userinfo_endpoint, { tls: client, headers: bearer }), 200, 'userinfo').body));
+  const stolen = await send(metadata.userinfo_endpoint, { tls: { ca, cert: await readFile(pki.clients['client-two'].cert), key: await readFile(pki.clients['client-two'].key) }, headers: bearer });
+  show('other cert', `${stolen.status} ${JSON.parse(stolen.body).error} (the token is useless without client-one's key)`);
+
+  step(6, 'Refresh');
+  const refreshed = JSON.parse(
+    expect(await send(metadata.token_endpoint, { tls: client, form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, ...(await assertion()) } }), 200, 'refresh').body,
+  );
+  show('access_token', short(refreshed.access_token));
+
+  step(7, "The bank's API through the gateway: GET /accounts");
+  const accounts = expect(await send(`${new URL(metadata.token_endpoint).origin}/accounts`, { tls: client, headers: { authorization: `Bearer ${refreshed.access_token}` } }), 200, 'accounts');
+  show('interaction id', accounts.headers['x-fapi-interaction-id']);
+  for (const account of JSON.parse(accounts.body).data.accounts) show('account', `${account.accountId} ${account.displayName} (${account.currency})`);
+  console.log('\nDone: PAR, login and consent, certificate-bound tokens, userinfo, refresh and a proxied API call.');
+}
+
+main().catch((err) => {
+  console.error(`\ndemo failed: ${(err as Error).message}`);
+  process.exit(1);
+});
