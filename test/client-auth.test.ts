@@ -219,7 +219,9 @@ t.test('private_key_jwt', async (t) => {
     rejected(t, await h.post('/par', { ...parForm(), client_secret: 'secret' }), 'client_secret alone');
     const basic = 'Basic ' + Buffer.from('client-one:secret').toString('base64');
     rejected(t, await parWithAssertion(await h.assertion(), {}, { headers: { authorization: basic } }), 'Basic header beside a valid assertion');
-    rejected(t, await h.post('/par', parForm(), { headers: { authorization: basic } }), 'Basic header alone');
+    const alone = await h.post('/par', parForm(), { headers: { authorization: basic } });
+    rejected(t, alone, 'Basic header alone');
+    t.match(alone.headers['www-authenticate'], /^Basic realm=/, 'RFC 6749 §5.2: a challenge for the scheme the client tried');
   });
 
   t.test('a private_key_jwt client cannot authenticate with its certificate only', async (t) => {

@@ -203,6 +203,11 @@ t.test('policy', async (t) => {
     t.equal(err.keyPath, 'clients[1].token_endpoint_auth_method');
   });
 
+  t.test('a policy cannot switch the ecosystem pack', async (t) => {
+    const err = await configError(t, await rawConfig((c) => void (c.policy = { ecosystem: 'cdr' })));
+    t.equal(err.keyPath, 'policy.ecosystem');
+  });
+
   t.test('an unknown policy key is an error naming it', async (t) => {
     const err = await configError(t, await rawConfig((c) => void (c.policy = { lifetime: { accessToken: 60 } })));
     t.match(err.keyPath, /^policy\.lifetime/);

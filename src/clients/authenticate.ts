@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Profile } from '../config/schema.js';
@@ -46,7 +47,13 @@ export async function authenticateClient(
   endpointUrl: string,
   deps: ClientAuthDeps,
 ): Promise<AuthenticatedClient> {
-  if (request.headers.authorization !== undefined || params.client_secret !== undefined)
+  if (request.headers.authorization !== undefined) {
+    // RFC 6749 §5.2: a client that tried the Authorization header gets 401 with a challenge for it.
+    const refused = new ClientAuthError('unsupported_method', 'client secrets are not accepted; use private_key_jwt or mutual TLS');
+    refused.headers['www-authenticate'] = `${request.headers.authorization.split(' ')[0] || 'Basic'} realm="fapi-gateway"`;
+    throw refused;
+  }
+  if (params.client_secret !== undefined)
     throw new ClientAuthError('unsupported_method', 'client secrets are not accepted; use private_key_jwt or mutual TLS');
   const certificate = deps.peerCertificate(request.raw);
   if (params.client_assertion !== undefined || params.client_assertion_type !== undefined) {
@@ -167,6 +174,15 @@ function checkPkiCertificate(client: Client, certificate: PeerCertificate): void
 }
 
 function sameSanValue(type: string, presented: string, registered: string): boolean {
-  // DNS names and e-mail domains compare case-insensitively; URIs and IP addresses exactly.
-  return type === 'dns' || type === 'email' ? presented.toLowerCase() === registered.toLowerCase() : presented === registered;
+  // DNS names and e-mail addresses compare case-insensitively, IP addresses in canonical form, URIs exactly.
+  if (type === 'dns' || type === 'email') return presented.toLowerCase() === registered.toLowerCase();
+  if (type === 'ip') return canonicalIp(presented) === canonicalIp(registered);
+  return presented === registered;
+}
+
+function canonicalIp(ip: string): string | undefined {
+  if (isIPv4(ip)) return ip;
+  if (!isIPv6(ip)) return undefined;
+  // The URL parser writes IPv6 addresses in their canonical (RFC 5952) form.
+  return new URL(`http://[${ip}]/`).hostname;
 }

@@ -34,10 +34,16 @@ function mergeDeep(base: unknown, over: unknown): unknown {
 // Which direction is "tighter" for each kind of value: a shorter lifetime or tolerance, a subset of a
 // list, and for the flags below only the stricter value.
 const STRICTER_BOOLEAN: Record<string, boolean> = { 'consent.everyTime': true };
-const FREE = new Set(['name', 'description', 'ecosystem', 'refreshTokenRotation.enabled', 'refreshTokenRotation.graceSeconds']);
+const FREE = new Set(['name', 'description', 'refreshTokenRotation.enabled', 'refreshTokenRotation.graceSeconds']);
+// Chosen by the profile alone: a policy may not switch an ecosystem pack on, off or to another.
+const FIXED = new Set(['ecosystem']);
 
 function assertNotLooser(base: unknown, tightened: unknown, at: string, rel = ''): void {
   if (FREE.has(rel)) return;
+  if (FIXED.has(rel)) {
+    if (tightened !== base) throw new ConfigError(at, `is set by the profile (${JSON.stringify(base)}) and cannot be changed by policy`);
+    return;
+  }
   if (Array.isArray(base) && Array.isArray(tightened)) {
     const extra = tightened.filter((v) => !base.includes(v));
     if (extra.length) throw new ConfigError(at, `${JSON.stringify(extra)} is not allowed by the profile (allowed: ${JSON.stringify(base)})`);

@@ -39,7 +39,6 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     tls_client_certificate_bound_access_tokens: true,
     authorization_response_iss_parameter_supported: true,
     id_token_signing_alg_values_supported: signingAlgs,
-    userinfo_signing_alg_values_supported: [],
     claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', ...ctx.users.claimNames()],
     claims_parameter_supported: true,
     request_parameter_supported: false,
