@@ -94,7 +94,6 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     ...logging,
     bodyLimit: config.limits.bodyBytes,
     genReqId: interactionId,
-    requestIdLogLabel: 'interactionId',
     // One line per request comes from observeRequests instead of Fastify's two.
     disableRequestLogging: true,
   };

@@ -26,7 +26,15 @@ export function observeRequests(app: FastifyInstance, listener: string, metrics:
       metrics.httpDuration.observe(labels, seconds);
     }
     request.log.info(
-      { listener, route, method: request.method, status, durationMs: Math.round(reply.elapsedTime * 100) / 100, clientId: request.clientId },
+      {
+        interactionId: request.id,
+        listener,
+        route,
+        method: request.method,
+        status,
+        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        clientId: request.clientId,
+      },
       'request',
     );
     done();

@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { stringify } from 'yaml';
+import type { BenchPki } from './pki.js';
+import { freePort } from './ports.js';
+import { httpOk, spawnServer, type ServerProcess } from './server-process.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export type Runtime = 'dist' | 'tsx';
+export type SigningAlg = 'ES256' | 'PS256';
+
+export interface GatewayUnderTest {
+  server: ServerProcess;
+  /** The issuer and public (browser-facing) listener. */
+  issuer: string;
+  /** The mTLS listener (PAR, token). */
+  mtlsBase: string;
+  configFile: string;
+}
+
+export interface GatewayStartOptions {
+  /** `dist`: compiled `dist/main.js` (run `npm run build` first); `tsx`: `src/main.ts` through tsx. */
+  runtime: Runtime;
+  /** The algorithm tokens are signed with (the embedded dev keys hold one ES256 and one PS256 key). */
+  alg: SigningAlg;
+  /** The checkout to run (default: this one); e.g. an exported older commit, built, to compare with. */
+  root?: string;
+  /** Folder for a V8 CPU profile of the gateway (`node --cpu-prof`), written when it stops. */
+  cpuProfDir?: string;
+}
+
+/** Starts fapi-gateway in a child process on the embedded config: loopback ports, the bench PKI, log level warn. */
+export async function startGateway(pki: BenchPki, options: GatewayStartOptions): Promise<GatewayUnderTest> {
+  const root = options.root ?? REPO_ROOT;
+  const dist = options.runtime === 'dist';
+  if (dist && !existsSync(path.join(root, 'dist/main.js')))
+    throw new Error(`${path.join(root, 'dist/main.js')} is missing: run \`npm run build\` first (or pass --runtime tsx)`);
+  // The config comes from the build that runs, so it always fits that build's schema.
+  const embedded = path.join(root, dist ? 'dist/config/embedded.js' : 'src/config/embedded.ts');
+  const { embeddedConfig } = (await import(pathToFileURL(embedded).href)) as typeof import('../../src/config/embedded.js');
+
+  const [pub, mtls, ops] = [await freePort(), await freePort(), await freePort()];
+  const config = await embeddedConfig(pki.pki);
+  config.issuer = `https://localhost:${pub}`;
+  config.listeners = {
+    public: { host: '127.0.0.1', port: pub },
+    mtls: { host: '127.0.0.1', port: mtls, url: `https://localhost:${mtls}` },
+    ops: { host: '127.0.0.1', port: ops },
+  };
+  config.log = { level: 'warn' };
+  config.keys = { signing: pki.pki.signingKeys, active: [`dev-${options.alg.toLowerCase()}-1`] };
+  const configFile = path.join(pki.dir, 'gateway.yaml');
+  await writeFile(configFile, stringify(config));
+
+  const entry = dist ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+  const profiling = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
+  const server = await spawnServer({
+    name: 'fapi-gateway',
+    nodeArgs: [...profiling, ...entry, '--config', configFile],
+    cwd: root,
+    env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: 'warn' },
+    ready: () => httpOk(`http://127.0.0.1:${ops}/healthz`),
+  });
+  return { server, issuer: config.issuer as string, mtlsBase: `https://localhost:${mtls}`, configFile };
+}

@@ -1,0 +1,100 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT, type JWK } from 'jose';
+import { DEMO_REDIRECT_URI } from '../../src/config/embedded.js';
+
+export const CLIENT_ID = 'client-one';
+export const REDIRECT_URI = DEMO_REDIRECT_URI;
+export const SCOPE = 'openid accounts';
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+/**
+ * Signs client-one's private_key_jwt assertions ahead of time, so the timed window measures the
+ * server and not the client's signing. Each has its own jti; all are valid for `lifetimeSeconds`
+ * (the gateway refuses an assertion whose iat is older than 300 s, so a window must end before).
+ */
+export async function presignAssertions(jwk: JWK, audience: string, count: number, lifetimeSeconds = 280): Promise<string[]> {
+  const key = await importJWK(jwk, jwk.alg);
+  const now = Math.floor(Date.now() / 1000);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const payload = { iss: CLIENT_ID, sub: CLIENT_ID, aud: audience, iat: now, exp: now + lifetimeSeconds, jti: randomUUID() };
+    out.push(await new SignJWT(payload).setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid! }).sign(key));
+  }
+  return out;
+}
+
+export function pkce(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+/** The body of a pushed authorization request for client-one, authenticated by `assertion`. */
+export function parBody(assertion: string, codeChallenge: string): string {
+  return new URLSearchParams({
+    response_type: 'code',
+    client_id: CLIENT_ID,
+    redirect_uri: REDIRECT_URI,
+    scope: SCOPE,
+    code_challenge: codeChallenge,
+    code_challenge_method: 'S256',
+    state: 'state-' + randomUUID(),
+    nonce: 'nonce-' + randomUUID(),
+    client_assertion_type: ASSERTION_TYPE,
+    client_assertion: assertion,
+  }).toString();
+}
+
+/** The body of an authorization-code token request for client-one. */
+export function tokenBody(assertion: string, code: string, verifier: string): string {
+  return new URLSearchParams({
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: REDIRECT_URI,
+    code_verifier: verifier,
+    client_id: CLIENT_ID,
+    client_assertion_type: ASSERTION_TYPE,
+    client_assertion: assertion,
+  }).toString();
+}
+
+/** Everything one flow sends that can be prepared before the timed window. */
+export interface FlowMaterial {
+  parBody: string;
+  tokenAssertion: string;
+  verifier: string;
+}
+
+export async function flowMaterial(jwk: JWK, audience: string, count: number): Promise<FlowMaterial[]> {
+  const assertions = await presignAssertions(jwk, audience, count * 2);
+  return Array.from({ length: count }, (_, i) => {
+    const { verifier, challenge } = pkce();
+    return { parBody: parBody(assertions[2 * i], challenge), tokenAssertion: assertions[2 * i + 1], verifier };
+  });
+}
+
+/** A one-line description of an access token, to show both servers issue the same kind. */
+export function describeAccessToken(token: string): string {
+  const parts = token.split('.');
+  if (parts.length !== 3) return `opaque (${token.length} chars)`;
+  const header = decodeProtectedHeader(token);
+  const claims = decodeJwt(token);
+  const cnf = claims.cnf as Record<string, unknown> | undefined;
+  return `JWT alg=${header.alg} typ=${header.typ} aud=${JSON.stringify(claims.aud)} scope="${claims.scope}" cnf=${cnf ? Object.keys(cnf).join(',') : 'none'} (${token.length} chars)`;
+}
+
+/** The token endpoint's answer, checked: both servers must issue an access, an ID and a refresh token. */
+export function checkTokenResponse(text: string): { access_token: string } {
+  const body = JSON.parse(text) as { access_token?: unknown; id_token?: unknown; refresh_token?: unknown };
+  for (const token of ['access_token', 'id_token', 'refresh_token'] as const)
+    if (typeof body[token] !== 'string' || body[token] === '') throw new Error(`token: no ${token} in the response`);
+  return body as { access_token: string };
+}
+
+/** The `code` of an authorization response redirect, or an error naming what came back instead. */
+export function codeFrom(location: string | undefined): string {
+  if (!location || !location.startsWith(REDIRECT_URI)) throw new Error(`authorization: not redirected to the client (${location})`);
+  const url = new URL(location);
+  const code = url.searchParams.get('code');
+  if (!code) throw new Error(`authorization: no code in ${location}`);
+  return code;
+}

@@ -1,0 +1,76 @@
+/** The outcome of a bounded run of identical operations. */
+export interface RunResult {
+  attempted: number;
+  succeeded: number;
+  /** Failure messages and how often each happened. */
+  failures: Map<string, number>;
+  /** Latency of every successful operation, in milliseconds, sorted. */
+  latenciesMs: number[];
+  elapsedMs: number;
+  /** True when the time bound stopped the run before `count`. */
+  timedOut: boolean;
+}
+
+/**
+ * Runs `task(0..count-1)` with `concurrency` in flight, stopping early (no new task starts) once
+ * `maxMs` have passed. `worker` (0..concurrency-1) tells which of the concurrent loops runs a task.
+ */
+export async function runBounded(options: {
+  count: number;
+  concurrency: number;
+  maxMs: number;
+  task: (i: number, worker: number) => Promise<void>;
+}): Promise<RunResult> {
+  const { count, concurrency, maxMs, task } = options;
+  const latencies: number[] = [];
+  const failures = new Map<string, number>();
+  let next = 0;
+  let timedOut = false;
+  const start = performance.now();
+  const loop = async (worker: number) => {
+    while (next < count) {
+      if (performance.now() - start > maxMs) {
+        timedOut = true;
+        return;
+      }
+      const i = next++;
+      const t0 = performance.now();
+      try {
+        await task(i, worker);
+        latencies.push(performance.now() - t0);
+      } catch (err) {
+        const message = (err as Error).message;
+        failures.set(message, (failures.get(message) ?? 0) + 1);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, (_, w) => loop(w)));
+  const elapsedMs = performance.now() - start;
+  latencies.sort((a, b) => a - b);
+  return { attempted: next, succeeded: latencies.length, failures, latenciesMs: latencies, elapsedMs, timedOut };
+}
+
+/** The p-th percentile (0..100) of sorted values, nearest rank. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+export function printFailures(label: string, result: RunResult): void {
+  if (result.failures.size === 0) return;
+  console.log(`  ${label}: ${result.attempted - result.succeeded} failed:`);
+  for (const [message, n] of result.failures) console.log(`    ${n} x ${message}`);
+}
+
+/** Prints rows as an aligned text table. */
+export function printTable(headers: string[], rows: (string | number)[][]): void {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, c) => Math.max(...cells.map((r) => r[c].length)));
+  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  console.log(line(cells[0]));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of cells.slice(1)) console.log(line(r));
+}
+
+export const fixed = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
