@@ -3,19 +3,21 @@ import type { RecordKind, Store } from '../store/store.js';
 
 /** Wraps a store so every operation is timed and every failure counted, without the backends knowing. */
 export function instrumentStore(store: Store, backend: string, metrics: Metrics): Store {
-  const timed =
-    <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      const end = metrics.storeDuration.startTimer({ operation, backend });
+  const timed = <A extends unknown[], R>(operation: string, fn: (...args: A) => Promise<R>) => {
+    // One label object per operation, made once: this wraps every store call on the hot path.
+    const labels = { operation, backend };
+    return async (...args: A): Promise<R> => {
+      const started = performance.now();
       try {
         return await fn(...args);
       } catch (err) {
-        metrics.storeErrors.inc({ operation, backend });
+        metrics.storeErrors.inc(labels);
         throw err;
       } finally {
-        end();
+        metrics.storeDuration.observe(labels, (performance.now() - started) / 1000);
       }
     };
+  };
   return {
     set: timed('set', (kind: RecordKind, id: string, value: unknown, ttl: number) => store.set(kind, id, value, ttl)),
     setIfAbsent: timed('set_if_absent', (kind: RecordKind, id: string, value: unknown, ttl: number) => store.setIfAbsent(kind, id, value, ttl)),
