@@ -56,9 +56,9 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 <form method="post" action="${input.action}">
 <input type="hidden" name="csrf" value="${input.csrf}">
 <label for="username">Username</label>
-<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" value="${input.username ?? ''}" required autofocus>
+<input type="text" id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" value="${input.username ?? ''}" required${input.username ? '' : html` autofocus`}>
 <label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required>
+<input type="password" id="password" name="password" autocomplete="current-password" required${input.username ? html` autofocus` : ''}>
 <div class="actions">
 <button type="submit" class="primary" name="action" value="login">Sign in</button>
 <button type="submit" name="action" value="cancel" formnovalidate>Cancel</button>

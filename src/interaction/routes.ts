@@ -56,7 +56,8 @@ export async function showInteraction(
 ): Promise<FastifyReply> {
   const pushed = await ctx.store.get<PushedRequest>('par', interaction.parId);
   const client = ctx.clients.get(interaction.clientId);
-  if (!pushed || !client) return expired(reply);
+  if (!pushed || !client)
+    return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed (perhaps in another tab) or has expired.'));
   const formTargets = [new URL(pushed.request.redirectUri).origin];
   const base = `${INTERACTION_PREFIX}/${interaction.uid}`;
   if (interaction.sub === undefined)

@@ -1,5 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { request } from 'undici';
+import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { request, type Agent } from 'undici';
+import { issueCertificate, type Issued } from '../../src/devpki/pki.js';
+import { x509 } from '../../src/tls/x509.js';
 import { parForm, type ClientName, type Harness, type Response } from './harness.js';
 
 /** A browser's cookies for the gateway's public listener. */
@@ -64,11 +67,27 @@ export async function push(h: Harness, client: ClientName = 'client-one', overri
 export async function authorize(
   h: Harness,
   pushed: PushedAuthorization,
-  options: { client?: ClientName; jar?: CookieJar; decision?: 'approve' | 'deny'; username?: string; password?: string } = {},
+  options: AuthorizeOptions & { client?: ClientName } = {},
 ): Promise<URL> {
+  return authorizeAt(h, authorizationUrl(options.client ?? 'client-one', pushed.requestUri), options);
+}
+
+export interface AuthorizeOptions {
+  jar?: CookieJar;
+  decision?: 'approve' | 'deny';
+  username?: string;
+  password?: string;
+}
+
+/** The authorization endpoint path for a pushed request, with any `extra` query parameters. */
+export function authorizationUrl(client: string, requestUri: string, extra: Record<string, string> = {}): string {
+  return `/authorize?${new URLSearchParams({ client_id: client, request_uri: requestUri, ...extra })}`;
+}
+
+/** Like `authorize`, from any authorization URL (absolute or a path on the public listener). */
+export async function authorizeAt(h: Harness, url: string, options: AuthorizeOptions = {}): Promise<URL> {
   const jar = options.jar ?? new CookieJar();
-  const client = options.client ?? 'client-one';
-  let page = await browserRequest(h, jar, `/authorize?client_id=${client}&request_uri=${encodeURIComponent(pushed.requestUri)}`);
+  let page = await browserRequest(h, jar, url);
   if (page.status !== 200) throw new Error(`authorize failed: ${page.status} ${page.text.slice(0, 300)}`);
   if (page.text.includes('name="password"')) {
     const { action, csrf } = formOf(page.text);
@@ -106,4 +125,64 @@ export async function fullFlow(h: Harness, client: ClientName = 'client-one', ov
   const tokens = await redeem(h, code, pushed, client);
   if (tokens.status !== 200) throw new Error(`token failed: ${tokens.status} ${tokens.text}`);
   return { pushed, redirect, code, tokens: tokens.json as Record<string, any> };
+}
+
+/**
+ * A request to a client-authenticated mTLS endpoint (token, introspection, revocation) as `client`:
+ * client-one adds a fresh assertion, client-two relies on its certificate. `agent` replaces the
+ * connection (another certificate, or none).
+ */
+export async function clientPost(
+  h: Harness,
+  pathname: string,
+  form: Record<string, string>,
+  client: ClientName = 'client-one',
+  options: { agent?: Agent } = {},
+): Promise<Response> {
+  const auth = client === 'client-one' ? await h.assertionForm() : {};
+  return h.post(pathname, { client_id: client, ...form, ...auth }, { client, ...(options.agent ? { agent: options.agent } : {}) });
+}
+
+/** A refresh_token grant request as `client`. */
+export function refresh(h: Harness, refreshToken: string, client: ClientName = 'client-one', options: { scope?: string; agent?: Agent } = {}): Promise<Response> {
+  const form: Record<string, string> = { grant_type: 'refresh_token', refresh_token: refreshToken };
+  if (options.scope !== undefined) form.scope = options.scope;
+  return clientPost(h, '/token', form, client, options);
+}
+
+/** A GET on the mTLS listener over `client`'s certificate, no certificate (null), or any agent. */
+export async function mtlsGet(h: Harness, url: string, via: ClientName | null | Agent = 'client-one', headers: Record<string, string> = {}): Promise<Response> {
+  const dispatcher = via === null ? h.agent() : typeof via === 'string' ? h.agent(via) : via;
+  const res = await request(new URL(url, h.mtlsBase + '/').toString(), { method: 'GET', headers, dispatcher });
+  const text = await res.body.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, headers: res.headers, text, json };
+}
+
+/** Calls userinfo with `accessToken` over `client`'s certificate (or none, or another agent). */
+export function userinfo(h: Harness, accessToken: string, via: ClientName | null | Agent = 'client-one', headers: Record<string, string> = {}): Promise<Response> {
+  return mtlsGet(h, '/userinfo', via, { authorization: `Bearer ${accessToken}`, ...headers });
+}
+
+/** base64url SHA-256 of a PEM certificate's DER: the `x5t#S256` a token bound to it carries. */
+export function pemThumbprint(pem: string | Buffer): string {
+  return createHash('sha256').update(new X509Certificate(pem).raw).digest('base64url');
+}
+
+/**
+ * Issues another client certificate from the test CA (e.g. a second certificate for client-one's
+ * identity). `subject` is in ASN.1 order, most general first (`C=AU, O=…, CN=…`).
+ */
+export async function issueTestClientCertificate(h: Harness, subject: string): Promise<{ cert: string; key: string }> {
+  const [caPem, caKeyPem] = await Promise.all([readFile(h.pki.ca, 'utf8'), readFile(h.pki.caKey, 'utf8')]);
+  const der = Buffer.from(caKeyPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']);
+  const ca: Issued = { cert: new x509.X509Certificate(caPem), keys: { privateKey, publicKey: undefined as never }, certPem: caPem, keyPem: caKeyPem };
+  const issued = await issueCertificate({ subject, usage: 'client' }, ca);
+  return { cert: issued.certPem, key: issued.keyPem };
 }
