@@ -379,3 +379,42 @@ t.test('prompt=none without a session: login_required', async (t) => {
   t.equal(url.searchParams.get('state'), silent.state);
   t.notOk(url.searchParams.has('code'));
 });
+
+t.test('a profile that does not ask for consent every time remembers an approval for the session', async (t) => {
+  const { readFile, writeFile, mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const { parse, stringify } = await import('yaml');
+  const { startGateway: start } = await import('./helpers/harness.js');
+  const { push: pushRequest, authorize: walk, CookieJar: Jar, browserRequest: visit } = await import('./helpers/flow.js');
+
+  // fapi2 asks every time, and a policy may not relax that.
+  const refused = await start({ configure: (c) => void (c.policy = { consent: { everyTime: false } }) }).then(
+    async (g) => void (await g.close()),
+    (err: { keyPath?: string }) => err,
+  );
+  t.equal(refused?.keyPath, 'policy.consent.everyTime');
+
+  const profile = parse(await readFile(new URL('../profiles/fapi2.yaml', import.meta.url), 'utf8'));
+  profile.name = 'remembering';
+  profile.consent.everyTime = false;
+  const file = path.join(await mkdtemp(path.join(tmpdir(), 'profile-')), 'remembering.yaml');
+  await writeFile(file, stringify(profile));
+  const g = await start({ configure: (c) => void (c.profile = file) });
+  t.teardown(() => g.close());
+
+  const jar = new Jar();
+  const first = await walk(g, await pushRequest(g, 'client-one'), { jar });
+  t.ok(first.searchParams.get('code'), 'first authorization: login and consent');
+  const second = await pushRequest(g, 'client-one');
+  const silent = await visit(g, jar, `/authorize?client_id=client-one&request_uri=${encodeURIComponent(second.requestUri)}`);
+  t.equal(silent.status, 303, 'second authorization: no page, straight back with a code');
+  t.ok(new URL(String(silent.headers.location)).searchParams.get('code'));
+  const wider = await pushRequest(g, 'client-one', { scope: 'openid accounts transactions' });
+  const asked = await visit(g, jar, `/authorize?client_id=client-one&request_uri=${encodeURIComponent(wider.requestUri)}`);
+  t.equal(asked.status, 200, 'more scopes than approved: consent is asked');
+  t.match(asked.text, /Allow access/);
+  const forced = await pushRequest(g, 'client-one', { prompt: 'consent' });
+  const prompted = await visit(g, jar, `/authorize?client_id=client-one&request_uri=${encodeURIComponent(forced.requestUri)}`);
+  t.equal(prompted.status, 200, 'prompt=consent asks again');
+});

@@ -41,7 +41,7 @@ export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.P
   if (config.issuer.endsWith('/')) throw new ConfigError('issuer', 'must not end with a slash');
   const mtlsUrl = config.listeners.mtls.url;
   if (mtlsUrl !== undefined && !mtlsUrl.startsWith('https://')) throw new ConfigError('listeners.mtls.url', 'must be an https URL');
-  const profile = await loadProfile(config.profile, config.policy);
+  const profile = await loadProfile(config.profile.endsWith('.yaml') ? resolve(config.profile) : config.profile, config.policy);
   return { config, profile };
 }
 

@@ -10,14 +10,22 @@ export const PROFILES_DIR = fileURLToPath(new URL('../../profiles/', import.meta
 
 /** Loads `profiles/<name>.yaml`, then applies the deployment's `policy`, which may only tighten it. */
 export async function loadProfile(name: string, policy: Record<string, unknown> | undefined): Promise<Profile> {
-  const file = path.join(PROFILES_DIR, `${name}.yaml`);
+  if (!name.endsWith('.yaml') && !/^[a-z0-9-]+$/.test(name))
+    throw new ConfigError('profile', `"${name}" is neither a profile name (profiles/<name>.yaml) nor a .yaml file`);
+  const file = name.endsWith('.yaml') ? name : path.join(PROFILES_DIR, `${name}.yaml`);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch {
     throw new ConfigError('profile', `no profile named "${name}" (looked for ${file})`);
   }
-  const profile = validate(ProfileSchema, parse(text), `profiles/${name}.yaml`);
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (err) {
+    throw new ConfigError('profile', `${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const profile = validate(ProfileSchema, raw, path.basename(file));
   if (!policy) return profile;
   const tightened = validate(ProfileSchema, mergeDeep(profile, policy), 'policy');
   assertNotLooser(profile, tightened, 'policy');

@@ -152,7 +152,8 @@ export type RouteConfig = Static<typeof RouteSchema>;
 export const ConfigSchema = Type.Object(
   {
     issuer: Type.String({ pattern: '^https://[^?#]+$' }),
-    profile: Type.String({ default: 'fapi2', pattern: '^[a-z0-9-]+$' }),
+    /** A profile name (profiles/<name>.yaml) or the path of a profile file of the deployment's own. */
+    profile: Type.String({ default: 'fapi2', minLength: 1 }),
     /** Tightens the profile; any value looser than the profile's is a start-up error. */
     policy: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     listeners: Type.Object(

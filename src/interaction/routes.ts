@@ -41,8 +41,13 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     if (!found) return reply;
     const { interaction, form } = found;
     if (interaction.sub === undefined || interaction.authTime === undefined) return showInteraction(ctx, reply, interaction);
-    if (form.decision === 'approve')
+    if (form.decision === 'approve') {
+      if (!ctx.profile.consent.everyTime && ctx.profile.lifetimes.session > 0) {
+        const pushed = await ctx.store.get<PushedRequest>('par', interaction.parId);
+        if (pushed) await ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope }, ctx.profile.lifetimes.session);
+      }
       return completeAuthorization(ctx, reply, interaction, { approved: true, sub: interaction.sub, authTime: interaction.authTime });
+    }
     return completeAuthorization(ctx, reply, interaction, { approved: false, error: 'access_denied', description: 'the user denied the request' });
   });
 }
@@ -58,6 +63,8 @@ export async function showInteraction(
   const client = ctx.clients.get(interaction.clientId);
   if (!pushed || !client)
     return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed (perhaps in another tab) or has expired.'));
+  if (interaction.sub !== undefined && interaction.authTime !== undefined && (await consentRemembered(ctx, interaction, pushed)))
+    return completeAuthorization(ctx, reply, interaction, { approved: true, sub: interaction.sub, authTime: interaction.authTime });
   const formTargets = [new URL(pushed.request.redirectUri).origin];
   const base = `${INTERACTION_PREFIX}/${interaction.uid}`;
   if (interaction.sub === undefined)
@@ -76,6 +83,17 @@ export async function showInteraction(
     }),
     formTargets,
   );
+}
+
+const consentKey = (clientId: string, sub: string) => `${clientId}\u0000${sub}`;
+
+/** Where the profile does not ask every time: an earlier approval of at least these scopes stands, unless prompt=consent. */
+async function consentRemembered(ctx: GatewayContext, interaction: Interaction, pushed: PushedRequest): Promise<boolean> {
+  if (ctx.profile.consent.everyTime || pushed.request.prompt?.includes('consent')) return false;
+  const remembered = await ctx.store.get<{ scope: string }>('consent', consentKey(interaction.clientId, interaction.sub!));
+  if (!remembered) return false;
+  const granted = new Set(remembered.scope.split(' '));
+  return pushed.request.scope.split(' ').every((s) => granted.has(s));
 }
 
 async function checkedInteraction(

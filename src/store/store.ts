@@ -6,6 +6,7 @@ export type RecordKind =
   | 'par' // pushed authorization requests, by request_uri
   | 'interaction' // login/consent in progress
   | 'session' // logged-in browser sessions
+  | 'consent' // remembered consents (profiles that do not ask every time), by client and subject
   | 'code' // authorization codes (by hash)
   | 'code-redeemed' // one-time marker: a code has been exchanged (value: grant id)
   | 'grant' // grants that tokens point to
