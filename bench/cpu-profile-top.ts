@@ -1,7 +1,9 @@
 /**
  * Summarises a V8 CPU profile (`node --cpu-prof`, e.g. written by `bench/par.ts --cpu-prof DIR`):
- * the functions with the most self time, and self time by package.
- *   node --import tsx bench/cpu-profile-top.ts FILE.cpuprofile [TOP]
+ * the functions with the most self time, and self time by package. With a third argument, also
+ * the inclusive time (the function and all it calls) of the functions whose name or file match it:
+ *   node --import tsx bench/cpu-profile-top.ts FILE.cpuprofile [TOP] [REGEX]
+ * Times are sampled wall time on the main thread: on a busy machine they include time descheduled.
  */
 import { readFileSync } from 'node:fs';
 import { fixed, printTable } from './lib/stats.js';
@@ -9,6 +11,7 @@ import { fixed, printTable } from './lib/stats.js';
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -16,7 +19,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-const [file, top = '25'] = process.argv.slice(2);
+const [file, top = '25', inclusive] = process.argv.slice(2);
 if (!file) throw new Error('usage: cpu-profile-top.ts FILE.cpuprofile [TOP]');
 const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -35,12 +38,17 @@ function origin(url: string): string {
   return own ? `${own[1]}/${own[2].split('/')[0]}` : url;
 }
 
+function label(node: ProfileNode): string {
+  const { functionName, url, lineNumber } = node.callFrame;
+  const where = url ? `${url.replace(/^.*?(node_modules\/|\/dist\/|\/src\/)/, '$1')}:${lineNumber + 1}` : '';
+  return `${functionName || '(anonymous)'} ${where}`.trim();
+}
+
 const functions = new Map<string, number>();
 const packages = new Map<string, number>();
 for (const [id, us] of selfUs) {
-  const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-  const where = url ? `${url.replace(/^.*?(node_modules\/|\/dist\/|\/src\/)/, '$1')}:${lineNumber + 1}` : '';
-  const name = `${functionName || '(anonymous)'} ${where}`.trim();
+  const { url } = byId.get(id)!.callFrame;
+  const name = label(byId.get(id)!);
   functions.set(name, (functions.get(name) ?? 0) + us);
   packages.set(origin(url), (packages.get(origin(url)) ?? 0) + us);
 }
@@ -51,3 +59,27 @@ console.log(`${file}: ${fixed(total / 1e6, 2)} s sampled\n`);
 printTable(['self time by origin', 'ms', '%'], rows(packages, 15));
 console.log();
 printTable(['function (self time)', 'ms', '%'], rows(functions, Number(top)));
+
+if (inclusive) {
+  // Inclusive time of a function: its nodes' subtrees, a recursive call counted once.
+  const subtree = new Map<number, number>();
+  const sum = (id: number): number => {
+    const t = (selfUs.get(id) ?? 0) + (byId.get(id)!.children ?? []).reduce((a, c) => a + sum(c), 0);
+    subtree.set(id, t);
+    return t;
+  };
+  sum(profile.nodes[0].id);
+  const matching = new RegExp(inclusive);
+  const totals = new Map<string, number>();
+  const walk = (id: number, open: Set<string>) => {
+    const name = label(byId.get(id)!);
+    const fresh = !open.has(name);
+    if (fresh && matching.test(name)) totals.set(name, (totals.get(name) ?? 0) + subtree.get(id)!);
+    if (fresh) open.add(name);
+    for (const child of byId.get(id)!.children ?? []) walk(child, open);
+    if (fresh) open.delete(name);
+  };
+  walk(profile.nodes[0].id, new Set());
+  console.log(`\nfunctions matching /${inclusive}/, with all they call:`);
+  printTable(['function (inclusive time)', 'ms', '%'], rows(totals, Number(top)));
+}

@@ -34,6 +34,7 @@ import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 import { peerCertificateSource } from './tls/forwarded-certificate.js';
 import { FAPI_TLS_POLICY } from './tls/policy.js';
+import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
 import { UserDirectory } from './users/directory.js';
 
@@ -80,6 +81,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     grants: new Grants(theStore, profile.lifetimes.accessToken),
     hooks,
     metrics,
+    verifiedTokens: new VerifiedTokenCache(),
     peerCertificate: peerCertificateSource(config.tls, credentials.clientCAs),
   };
 }

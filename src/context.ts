@@ -8,6 +8,7 @@ import type { Metrics } from './observability/metrics.js';
 import type { Store } from './store/store.js';
 import type { PeerCertificateSource } from './tls/forwarded-certificate.js';
 import type { ServerCredentials } from './tls/server-credentials.js';
+import type { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import type { UserDirectory } from './users/directory.js';
 
 /** Everything the endpoints share, built once at start from the config. */
@@ -22,6 +23,8 @@ export interface GatewayContext {
   store: Store;
   grants: Grants;
   hooks: EcosystemHooks;
+  /** Access tokens already verified by signature (the signing keys are fixed for the life of the process). */
+  verifiedTokens: VerifiedTokenCache;
   /** Undefined when metrics are off. */
   metrics: Metrics | undefined;
   /** The client certificate of a request: from its TLS connection, or a trusted proxy's header. */

@@ -13,11 +13,13 @@ export interface FlowTarget {
   server: ServerProcess;
   /** The `aud` of client assertions (the issuer). */
   audience: string;
+  /** The mutual-TLS origin: PAR, token and, for the gateway, the proxied resources. */
+  mtlsBase: string;
   /**
    * Logs the demo user in, in a new browser, through one complete untimed flow; returns the
-   * browser's cookies and a description of the access token.
+   * browser's cookies, a description of the access token (`accessToken`) and the token itself.
    */
-  login(material: FlowMaterial): Promise<{ browser: CookieJar; accessToken: string }>;
+  login(material: FlowMaterial): Promise<{ browser: CookieJar; accessToken: string; token: string }>;
   /** One flow in a logged-in browser (its cookies are updated as a browser's are); returns its HTTP round trips. */
   flow(material: FlowMaterial, browser: CookieJar): Promise<number>;
   close(): Promise<void>;
@@ -85,10 +87,12 @@ export async function gatewayTarget(pki: BenchPki, options: GatewayStartOptions 
     name: 'fapi-gateway',
     server: gateway.server,
     audience: gateway.issuer,
+    mtlsBase: gateway.mtlsBase,
     async login(material) {
       const browser = new CookieJar();
       const { code } = await authorize(browser, await pushed(pools, material), true);
-      return { browser, accessToken: describeAccessToken(await redeemed(pools, material, code)) };
+      const token = await redeemed(pools, material, code);
+      return { browser, accessToken: describeAccessToken(token), token };
     },
     async flow(material, browser) {
       const requestUri = await pushed(pools, material);
@@ -130,10 +134,12 @@ export async function oidcProviderTarget(pki: BenchPki, options: GatewayStartOpt
     name: 'oidc-provider',
     server: op.server,
     audience: op.issuer,
+    mtlsBase: op.issuer,
     async login(material) {
       const browser = new CookieJar();
       const { code } = await authorize(browser, await pushed(pools, material));
-      return { browser, accessToken: describeAccessToken(await redeemed(pools, material, code)) };
+      const token = await redeemed(pools, material, code);
+      return { browser, accessToken: describeAccessToken(token), token };
     },
     async flow(material, browser) {
       const requestUri = await pushed(pools, material);

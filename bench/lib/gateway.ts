@@ -30,9 +30,15 @@ export interface GatewayStartOptions {
   root?: string;
   /** Folder for a V8 CPU profile of the gateway (`node --cpu-prof`), written when it stops. */
   cpuProfDir?: string;
+  /** The gateway's log level (default warn: no per-request line). */
+  logLevel?: 'warn' | 'info';
+  /** `metrics.enabled` (default: left to the config, i.e. on). */
+  metrics?: boolean;
+  /** Resource routes (default: the embedded config's, pointing at the sample bank the bench does not start). */
+  routes?: Record<string, unknown>[];
 }
 
-/** Starts fapi-gateway in a child process on the embedded config: loopback ports, the bench PKI, log level warn. */
+/** Starts fapi-gateway in a child process on the embedded config: loopback ports, the bench PKI, log level warn (unless asked otherwise). */
 export async function startGateway(pki: BenchPki, options: GatewayStartOptions): Promise<GatewayUnderTest> {
   const root = options.root ?? REPO_ROOT;
   const dist = options.runtime === 'dist';
@@ -50,7 +56,11 @@ export async function startGateway(pki: BenchPki, options: GatewayStartOptions):
     mtls: { host: '127.0.0.1', port: mtls, url: `https://localhost:${mtls}` },
     ops: { host: '127.0.0.1', port: ops },
   };
-  config.log = { level: 'warn' };
+  const logLevel = options.logLevel ?? 'warn';
+  config.log = { level: logLevel };
+  // Only when asked: an older build (--gateway-root) may not know the key.
+  if (options.metrics !== undefined) config.metrics = { enabled: options.metrics };
+  if (options.routes) config.routes = options.routes;
   config.keys = { signing: pki.pki.signingKeys, active: [`dev-${options.alg.toLowerCase()}-1`] };
   const configFile = path.join(pki.dir, 'gateway.yaml');
   await writeFile(configFile, stringify(config));
@@ -61,7 +71,7 @@ export async function startGateway(pki: BenchPki, options: GatewayStartOptions):
     name: 'fapi-gateway',
     nodeArgs: [...profiling, ...entry, '--config', configFile],
     cwd: root,
-    env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: 'warn' },
+    env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: logLevel },
     ready: () => httpOk(`http://127.0.0.1:${ops}/healthz`),
   });
   return { server, issuer: config.issuer as string, mtlsBase: `https://localhost:${mtls}`, configFile };

@@ -24,6 +24,11 @@ export function httpsPool(origin: string, options: PoolOptions): Pool {
   });
 }
 
+/** A keep-alive connection pool to one plain-http origin (loopback services behind the gateway). */
+export function httpPool(origin: string, connections: number): Pool {
+  return new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+}
+
 export async function send(
   pool: Pool,
   request: { method: 'GET' | 'POST'; path: string; form?: string; cookie?: string },

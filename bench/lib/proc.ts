@@ -22,3 +22,8 @@ export function processCpuMs(pid: number): number {
   const stime = Number(fields[12]);
   return ((utime + stime) * 1000) / clockTicksPerSecond();
 }
+
+/** Pins every thread of process `pid` to the CPUs in `list` (e.g. "0" or "1-3"); Linux `taskset`. */
+export function pinToCpus(pid: number, list: string): void {
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', list, String(pid)], { stdio: 'ignore' });
+}

@@ -9,6 +9,26 @@ export function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyRep
   return reply.code(err.status).headers(NO_STORE).headers(err.headers).type('application/json').send(err.toJSON());
 }
 
+/** During an outage every request fails the same way: one log line every few seconds says so, with a count. */
+class LogThrottle {
+  #last = 0;
+  #suppressed = 0;
+  constructor(private readonly intervalMs: number) {}
+  /** The number of events suppressed since the last line, when a line is due now; undefined otherwise. */
+  take(): number | undefined {
+    const now = Date.now();
+    if (now - this.#last < this.intervalMs) {
+      this.#suppressed++;
+      return undefined;
+    }
+    const suppressed = this.#suppressed;
+    this.#last = now;
+    this.#suppressed = 0;
+    return suppressed;
+  }
+}
+const outageLog = new LogThrottle(5_000);
+
 /**
  * Every failure leaves as an OAuth-style JSON error: errors we raise keep their code and status;
  * framework errors about the request (bad media type, oversized or malformed body) become
@@ -22,7 +42,8 @@ export function installOAuthErrorHandling(app: FastifyInstance, observe?: (err: 
     }
     // Fail closed: without the shared state nothing is issued or accepted, and the client may retry.
     if (err instanceof StoreUnavailableError) {
-      request.log.error({ event: 'store_unavailable' }, 'state store unavailable');
+      const suppressed = outageLog.take();
+      if (suppressed !== undefined) request.log.error({ event: 'store_unavailable', suppressed }, 'state store unavailable');
       return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable', 503, { 'retry-after': '1' }));
     }
     const status = err.statusCode ?? 500;

@@ -16,8 +16,7 @@ export type Outcome = { approved: true; sub: string; authTime: number } | { appr
  * replica or tab gets here first), then the client gets a code or an error at its redirect URI.
  */
 export async function completeAuthorization(ctx: GatewayContext, reply: FastifyReply, interaction: Interaction, outcome: Outcome): Promise<FastifyReply> {
-  const pushed = await ctx.store.consume<PushedRequest>('par', interaction.parId);
-  await ctx.store.delete('interaction', interaction.uid);
+  const [pushed] = await Promise.all([ctx.store.consume<PushedRequest>('par', interaction.parId), ctx.store.delete('interaction', interaction.uid)]);
   const client = ctx.clients.get(interaction.clientId);
   if (!pushed || !client) return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed or has expired.'));
   const { request } = pushed;
@@ -37,15 +36,18 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   if (acr !== undefined) grant.acr = acr;
   if (request.claims) grant.claims = request.claims;
   await ctx.hooks.onGrantCreated?.({ grant, request, client });
-  await ctx.grants.save(grant);
-  const code = await issueCode(ctx, {
-    grantId: grant.id,
-    clientId: client.id,
-    redirectUri: request.redirectUri,
-    codeChallenge: request.codeChallenge,
-    scope: request.scope,
-    ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
-  });
+  // Written together: a code whose grant failed to save finds no grant and is refused at the token endpoint.
+  const [code] = await Promise.all([
+    issueCode(ctx, {
+      grantId: grant.id,
+      clientId: client.id,
+      redirectUri: request.redirectUri,
+      codeChallenge: request.codeChallenge,
+      scope: request.scope,
+      ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
+    }),
+    ctx.grants.save(grant),
+  ]);
   return redirect(ctx, reply, client, request, { code });
 }
 

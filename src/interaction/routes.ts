@@ -27,7 +27,7 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     const user = await ctx.users.authenticate(form.username ?? '', form.password ?? '');
     if (!user) {
       request.log.warn({ event: 'login_failed', client_id: interaction.clientId }, 'login failed');
-      return showInteraction(ctx, reply, interaction, { username: form.username, error: 'The username or password is incorrect.', status: 401 });
+      return showInteraction(ctx, reply, interaction, { login: { username: form.username, error: 'The username or password is incorrect.', status: 401 } });
     }
     const authTime = Math.floor(Date.now() / 1000);
     await startSession(ctx, reply, { sub: user.sub, authTime });
@@ -57,9 +57,10 @@ export async function showInteraction(
   ctx: GatewayContext,
   reply: FastifyReply,
   interaction: Interaction,
-  login: { username?: string; error?: string; status?: number } = {},
+  options: { login?: { username?: string; error?: string; status?: number }; pushed?: PushedRequest } = {},
 ): Promise<FastifyReply> {
-  const pushed = await ctx.store.get<PushedRequest>('par', interaction.parId);
+  const login = options.login ?? {};
+  const pushed = options.pushed ?? (await ctx.store.get<PushedRequest>('par', interaction.parId));
   const client = ctx.clients.get(interaction.clientId);
   if (!pushed || !client)
     return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed (perhaps in another tab) or has expired.'));
@@ -88,7 +89,7 @@ export async function showInteraction(
 const consentKey = (clientId: string, sub: string) => `${clientId}\u0000${sub}`;
 
 /** Where the profile does not ask every time: an earlier approval of at least these scopes stands, unless prompt=consent. */
-async function consentRemembered(ctx: GatewayContext, interaction: Interaction, pushed: PushedRequest): Promise<boolean> {
+export async function consentRemembered(ctx: GatewayContext, interaction: Interaction, pushed: PushedRequest): Promise<boolean> {
   if (ctx.profile.consent.everyTime || pushed.request.prompt?.includes('consent')) return false;
   const remembered = await ctx.store.get<{ scope: string }>('consent', consentKey(interaction.clientId, interaction.sub!));
   if (!remembered) return false;

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
-import { redirect } from '../interaction/complete.js';
-import { browserBinding, findSession, startInteraction, saveInteraction } from '../interaction/interaction.js';
+import { completeAuthorization, redirect } from '../interaction/complete.js';
+import { browserBinding, findSession, startInteraction } from '../interaction/interaction.js';
 import { errorPage, sendPage } from '../interaction/pages.js';
-import { showInteraction } from '../interaction/routes.js';
+import { consentRemembered, showInteraction } from '../interaction/routes.js';
 import { methodNotAllowed } from '../http/error-handler.js';
 import { REQUEST_URI_PREFIX, type PushedRequest } from './par.js';
 
@@ -27,28 +27,29 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     const pushed = await ctx.store.get<PushedRequest>('par', parId);
     if (!pushed || pushed.request.clientId !== client.id) return fail(reply, 'invalid_request_uri', 'The request_uri is unknown, was already used, or belongs to another client.');
     const now = Math.floor(Date.now() / 1000);
-    if (!pushed.started) {
-      if (now >= pushed.expiresAt) return fail(reply, 'invalid_request_uri', 'The request_uri has expired.');
-      // From here on the request may be reloaded until it completes.
-      await ctx.store.set('par', parId, { ...pushed, started: true }, ctx.profile.lifetimes.interaction);
-    }
-
+    if (!pushed.started && now >= pushed.expiresAt) return fail(reply, 'invalid_request_uri', 'The request_uri has expired.');
     const { request: authz } = pushed;
-    const session = authz.prompt?.includes('login') ? undefined : await findSession(ctx, request);
+    const [session] = await Promise.all([
+      authz.prompt?.includes('login') ? undefined : findSession(ctx, request),
+      // From here on the request may be reloaded until it completes.
+      pushed.started ? undefined : ctx.store.set('par', parId, { ...pushed, started: true }, ctx.profile.lifetimes.interaction),
+    ]);
     const fresh = session && (authz.maxAge === undefined || now - session.authTime <= authz.maxAge) ? session : undefined;
+    const interaction = await startInteraction(ctx, {
+      parId,
+      clientId: client.id,
+      browser: browserBinding(request, reply),
+      ...(fresh ? { sub: fresh.sub, authTime: fresh.authTime } : {}),
+    });
     if (authz.prompt?.includes('none')) {
-      // Nothing can be shown: consent is asked every time, so a silent authorization cannot succeed.
-      await ctx.store.delete('par', parId);
+      // Nothing may be shown: only a logged-in user with a remembered consent can be answered silently.
+      if (fresh && (await consentRemembered(ctx, interaction, pushed)))
+        return completeAuthorization(ctx, reply, interaction, { approved: true, sub: fresh.sub, authTime: fresh.authTime });
+      await Promise.all([ctx.store.delete('par', parId), ctx.store.delete('interaction', interaction.uid)]);
       const error = fresh ? 'consent_required' : 'login_required';
       return redirect(ctx, reply, client, authz, { error, error_description: 'user interaction is required' });
     }
-    const interaction = await startInteraction(ctx, { parId, clientId: client.id, browser: browserBinding(request, reply) });
-    if (fresh) {
-      interaction.sub = fresh.sub;
-      interaction.authTime = fresh.authTime;
-      await saveInteraction(ctx, interaction);
-    }
-    return showInteraction(ctx, reply, interaction);
+    return showInteraction(ctx, reply, interaction, { pushed });
   };
   app.get(PATHS.authorization, handler);
   app.post(PATHS.authorization, handler);

@@ -1,4 +1,5 @@
 import type { GatewayContext } from '../context.js';
+import { StoreUnavailableError } from '../store/store.js';
 import type { Grant } from '../grants/grant.js';
 import type { AccessTokenClaims } from '../tokens/access-token.js';
 import { verifyAccessToken } from '../tokens/guard.js';
@@ -26,7 +27,9 @@ async function access(ctx: GatewayContext, token: string, clientId: string): Pro
   try {
     const claims = await verifyAccessToken(ctx, token);
     return claims.client_id === clientId ? { type: 'access_token', claims } : undefined;
-  } catch {
+  } catch (err) {
+    // An unreachable store is not an invalid token: answering "inactive" or "revoked" would be a lie.
+    if (err instanceof StoreUnavailableError) throw err;
     return undefined;
   }
 }

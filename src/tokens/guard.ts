@@ -56,6 +56,20 @@ export function bearerToken(request: FastifyRequest): string {
 
 /** Verifies one of our access tokens locally: signature, type, issuer, audience, expiry, then revocation. */
 export async function verifyAccessToken(ctx: GatewayContext, token: string): Promise<AccessTokenClaims> {
+  let claims = ctx.verifiedTokens.get(token, Math.floor(Date.now() / 1000));
+  if (claims === undefined) {
+    claims = await verifySignedToken(ctx, token);
+    ctx.verifiedTokens.add(token, claims);
+  }
+  const revoked = await ctx.store.anyExists([
+    ['revoked-at', claims.jti],
+    ['grant-ended', claims.grant_id],
+  ]);
+  if (revoked) throw new TokenRejected('revoked', 'invalid_token', 'the access token has been revoked');
+  return claims;
+}
+
+async function verifySignedToken(ctx: GatewayContext, token: string): Promise<AccessTokenClaims> {
   let claims: AccessTokenClaims;
   try {
     const verified = await jwtVerify<AccessTokenClaims>(token, (header: JWTHeaderParameters) => keyFor(ctx, header), {
@@ -72,11 +86,6 @@ export async function verifyAccessToken(ctx: GatewayContext, token: string): Pro
   }
   if (typeof claims.cnf?.['x5t#S256'] !== 'string' || typeof claims.grant_id !== 'string')
     throw new TokenRejected('invalid', 'invalid_token', 'the access token is invalid');
-  const revoked = await ctx.store.anyExists([
-    ['revoked-at', claims.jti],
-    ['grant-ended', claims.grant_id],
-  ]);
-  if (revoked) throw new TokenRejected('revoked', 'invalid_token', 'the access token has been revoked');
   return claims;
 }
 

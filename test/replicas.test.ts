@@ -1,0 +1,209 @@
+/**
+ * Two gateway processes sharing one real Redis, as replicas behind a load balancer: one issuer, one
+ * set of signing keys, one key prefix, each on its own ports. Every cross-replica path of a flow.
+ */
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { decodeJwt } from 'jose';
+import { parForm, testPki } from './helpers/harness.js';
+import { authorize, browserRequest, clientPost, CookieJar, formOf, pkce, push, redeem, refresh, userinfo, type PushedAuthorization } from './helpers/flow.js';
+import { requireProgram } from './helpers/programs.js';
+import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
+import { mapConcurrent, opsGet, pollUntil, replicaConfigs, startReplicas, type Replica, type ReplicaHarness } from './helpers/replicas.js';
+
+const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+
+if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
+  let redis: RedisServer;
+  let replicas: Replica[];
+  let A: ReplicaHarness;
+  let B: ReplicaHarness;
+
+  t.before(async () => {
+    const { pki } = await testPki();
+    redis = await startRedisServer();
+    const configs = await replicaConfigs(pki, 2, { type: 'redis', url: redis.url, keyPrefix: `fapi-gateway-replicas:${randomUUID()}:` });
+    replicas = await startReplicas(pki, configs);
+    [A, B] = replicas.map((r) => r.h);
+  });
+
+  t.teardown(async () => {
+    await Promise.all((replicas ?? []).map(async (r) => {
+      await r.h.close();
+      await r.process.stop('SIGKILL');
+    }));
+    await redis?.stop();
+  });
+
+  t.test('both replicas are ready on the shared Redis', async (t) => {
+    for (const h of [A, B]) t.same(await opsGet(h, '/readyz'), { status: 200, json: { status: 'ready' } }, `replica ${h.name}`);
+  });
+
+  t.test('discovery and JWKS are identical on both replicas', async (t) => {
+    for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server', '/jwks']) {
+      const [a, b] = await Promise.all([A, B].map((h) => h.get(`${h.issuer}${path}`)));
+      t.equal(a.status, 200, `${path} on A`);
+      t.equal(b.status, 200, `${path} on B`);
+      t.same(b.json, a.json, `${path} is the same document on both`);
+      if (path !== '/jwks') t.equal(b.json.issuer, A.sharedIssuer, `${path}: B names the shared issuer`);
+      else t.ok(a.json.keys.length > 0, 'the JWKS has keys');
+    }
+  });
+
+  t.test('PAR on A, authorization on B, token on A, userinfo on B, refresh on B', async (t) => {
+    const pushed = await push(A);
+    const redirect = await authorize(B, pushed);
+    t.equal(redirect.searchParams.get('iss'), A.sharedIssuer, 'B answers with the shared issuer');
+    t.equal(redirect.searchParams.get('state'), pushed.state);
+    const code = redirect.searchParams.get('code')!;
+    t.ok(code, 'B issued a code for the request pushed at A');
+
+    const tokens = await redeem(A, code, pushed);
+    t.equal(tokens.status, 200, 'A redeems the code B issued');
+    const claims = decodeJwt(tokens.json.access_token);
+    t.equal(claims.iss, A.sharedIssuer);
+    t.equal(claims.aud, A.mtlsBase, 'the access token is for the shared mTLS URL');
+
+    const info = await userinfo(B, tokens.json.access_token);
+    t.equal(info.status, 200, 'B accepts the access token A issued');
+    t.equal(info.json.sub, 'alice-7f3c');
+
+    const refreshed = await refresh(B, tokens.json.refresh_token);
+    t.equal(refreshed.status, 200, 'B refreshes with the refresh token A issued');
+    t.equal((await userinfo(A, refreshed.json.access_token)).status, 200, 'A accepts the access token B issued');
+    t.equal((await userinfo(B, refreshed.json.access_token)).status, 200, 'and so does B');
+  });
+
+  t.test('a flow alternating replicas on every request', async (t) => {
+    const jar = new CookieJar();
+    const pushed = await push(A);
+    let page = await browserRequest(B, jar, `/authorize?client_id=client-one&request_uri=${encodeURIComponent(pushed.requestUri)}`);
+    t.equal(page.status, 200, 'GET /authorize on B');
+    t.match(page.text, 'name="password"', 'the login page');
+    let form = formOf(page.text);
+    const login = await browserRequest(A, jar, form.action, { csrf: form.csrf, username: 'alice', password: 'wonderland', action: 'login' });
+    t.equal(login.status, 303, 'login on A');
+    page = await browserRequest(B, jar, login.headers.location as string);
+    t.equal(page.status, 200, 'consent page on B');
+    form = formOf(page.text);
+    const done = await browserRequest(A, jar, form.action, { csrf: form.csrf, decision: 'approve' });
+    t.equal(done.status, 303, 'consent on A');
+    const code = new URL(done.headers.location as string).searchParams.get('code')!;
+    const tokens = await redeem(B, code, pushed);
+    t.equal(tokens.status, 200, 'token on B');
+    t.equal((await userinfo(A, tokens.json.access_token)).status, 200, 'userinfo on A');
+    const again = await redeem(A, code, pushed);
+    t.equal(again.status, 400, 'the code is spent for A as well');
+    t.equal(again.json.error, 'invalid_grant');
+
+    // The login session made on A carries over to B: the next authorization there skips the login.
+    const next = await push(B);
+    const second = await browserRequest(B, jar, `/authorize?client_id=client-one&request_uri=${encodeURIComponent(next.requestUri)}`);
+    t.equal(second.status, 200);
+    t.notMatch(second.text, 'name="password"', 'B knows the session A started');
+  });
+
+  t.test('a token revoked at A is refused at B within one second', async (t) => {
+    const first = await authorizeAndRedeem(A, B);
+    t.equal((await userinfo(B, first.access_token)).status, 200, 'B accepts the token before revocation');
+    const revoked = await clientPost(A, '/revoke', { token: first.access_token, token_type_hint: 'access_token' });
+    t.equal(revoked.status, 200, 'revoked at A');
+    const refused = await pollUntil(async () => {
+      const res = await userinfo(B, first.access_token);
+      return res.status === 401 ? res : undefined;
+    }, 1_000);
+    t.ok(refused.value, 'B refuses the revoked access token within 1 s');
+    t.equal(refused.value?.json?.error, 'invalid_token');
+    t.match(String(refused.value?.headers['www-authenticate']), /invalid_token/);
+
+    // Revoking the refresh token at B ends the grant: A refuses the grant's access token and refresh token.
+    const second = await authorizeAndRedeem(B, A);
+    t.equal((await userinfo(A, second.access_token)).status, 200);
+    t.equal((await clientPost(B, '/revoke', { token: second.refresh_token, token_type_hint: 'refresh_token' })).status, 200, 'refresh token revoked at B');
+    const ended = await pollUntil(async () => ((await userinfo(A, second.access_token)).status === 401 ? true : undefined), 1_000);
+    t.ok(ended.value, 'A refuses the access token of the ended grant within 1 s');
+    const refreshAtA = await refresh(A, second.refresh_token);
+    t.equal(refreshAtA.status, 400, 'A refuses the revoked refresh token');
+    t.equal(refreshAtA.json.error, 'invalid_grant');
+  });
+
+  t.test('a client assertion used at one replica is refused at the other', async (t) => {
+    const assertion = await A.assertion();
+    const par = (h: ReplicaHarness) => h.post('/par', { ...parForm({ code_challenge: pkce().challenge }), client_assertion_type: ASSERTION_TYPE, client_assertion: assertion });
+    t.equal((await par(A)).status, 201, 'first use at A');
+    const replay = await par(B);
+    t.equal(replay.status, 401, 'replayed at B');
+    t.equal(replay.json.error, 'invalid_client');
+
+    // The same assertion at both replicas at once: exactly one accepts it.
+    const raced = await A.assertion();
+    const both = await Promise.all([A, B].map((h) => h.post('/par', { ...parForm({ code_challenge: pkce().challenge }), client_assertion_type: ASSERTION_TYPE, client_assertion: raced })));
+    t.same(both.map((r) => r.status).sort(), [201, 401], 'one 201 and one 401 for one assertion sent to both');
+  });
+
+  t.test('200 concurrent redemptions: 100 codes, each redeemed at A and at B at once, give exactly one success each', async (t) => {
+    const jar = new CookieJar();
+    // One browser session (this first authorization logs in); from then on only the consent page.
+    const warm = await push(A);
+    await authorize(B, warm, { jar });
+
+    const CODES = 100;
+    const started = performance.now();
+    const issued = await mapConcurrent(CODES, 8, async (i) => {
+      const [pushAt, authorizeAt] = i % 2 === 0 ? [A, B] : [B, A];
+      const pushed = await push(pushAt);
+      const code = (await authorize(authorizeAt, pushed, { jar })).searchParams.get('code');
+      if (!code) throw new Error('no code');
+      return { pushed, code };
+    });
+    t.comment(`${CODES} codes issued in ${Math.round(performance.now() - started)} ms`);
+    t.equal(new Set(issued.map((c) => c.code)).size, CODES, `${CODES} distinct codes`);
+
+    // Every request carries its own pre-signed assertion, so nothing is signed while they race.
+    const requests: { i: number; h: ReplicaHarness; form: Record<string, string> }[] = [];
+    for (const [i, { code, pushed }] of issued.entries()) {
+      // Alternate which replica is asked first, so neither is favoured by the order of sending.
+      for (const h of i % 2 === 0 ? [A, B] : [B, A]) requests.push({ i, h, form: await tokenForm(h, code, pushed) });
+    }
+    const answers = await Promise.all(requests.map(({ h, form }) => h.post('/token', form)));
+
+    const perCode = Array.from({ length: CODES }, () => ({ ok: 0, invalidGrant: 0, other: [] as string[], winners: [] as string[] }));
+    answers.forEach((res, k) => {
+      const { i, h } = requests[k];
+      if (res.status === 200 && typeof res.json?.access_token === 'string') {
+        perCode[i].ok++;
+        perCode[i].winners.push(h.name);
+      } else if (res.status === 400 && res.json?.error === 'invalid_grant') perCode[i].invalidGrant++;
+      else perCode[i].other.push(`${h.name}: ${res.status} ${res.text.slice(0, 120)}`);
+    });
+    const exactlyOnce = perCode.filter((c) => c.ok === 1 && c.invalidGrant === 1).length;
+    t.equal(exactlyOnce, CODES, 'every code: exactly one 200 and one invalid_grant');
+    const bad = perCode.map((c, i) => ({ i, ...c })).filter((c) => !(c.ok === 1 && c.invalidGrant === 1));
+    if (bad.length) t.comment(`codes not redeemed exactly once: ${JSON.stringify(bad.slice(0, 5))}`);
+    t.equal(answers.filter((r) => r.status === 200).length, CODES, `${CODES} token responses in all`);
+    const winsAtA = perCode.filter((c) => c.winners[0] === 'A').length;
+    t.comment(`winning redemptions: ${winsAtA} at A, ${CODES - winsAtA} at B`);
+  });
+}
+
+/** The token request form for `code`, with a fresh assertion for the shared issuer. */
+async function tokenForm(h: ReplicaHarness, code: string, pushed: PushedAuthorization): Promise<Record<string, string>> {
+  return {
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: pushed.form.redirect_uri,
+    code_verifier: pushed.verifier,
+    client_id: 'client-one',
+    client_assertion_type: ASSERTION_TYPE,
+    client_assertion: await h.assertion(),
+  };
+}
+
+/** PAR at `pushAt`, authorization (login and consent) at the other, token at `pushAt`. */
+async function authorizeAndRedeem(pushAt: ReplicaHarness, authorizeAt: ReplicaHarness): Promise<{ access_token: string; refresh_token: string }> {
+  const pushed = await push(pushAt);
+  const code = (await authorize(authorizeAt, pushed)).searchParams.get('code')!;
+  const res = await redeem(pushAt, code, pushed);
+  if (res.status !== 200) throw new Error(`token failed: ${res.status} ${res.text}`);
+  return res.json;
+}
