@@ -3,7 +3,7 @@
 import t from 'tap';
 import { request } from 'undici';
 import { DEMO_REDIRECT_URI } from '../src/config/embedded.js';
-import { parForm, startGateway, type Harness, type Response } from './helpers/harness.js';
+import { parForm, readResponse, startGateway, type Harness, type Response } from './helpers/harness.js';
 
 const QUERY_REDIRECT_URI = 'https://client.localhost/callback?dummy1=lorem&dummy2=ipsum';
 const REQUEST_URI = /^urn:ietf:params:oauth:request_uri:([A-Za-z0-9_-]+)$/;
@@ -38,15 +38,7 @@ async function parRaw(extra: string, headers?: Record<string, string>): Promise<
 
 /** A request with full control over method, headers and body (no default content type). */
 async function send(method: string, body: string | Buffer | undefined, headers: Record<string, string> = {}): Promise<Response> {
-  const res = await request(h.mtlsBase + '/par', { method: method as never, body, headers, dispatcher: h.agent('client-one') });
-  const text = await res.body.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return seen({ status: res.statusCode, headers: res.headers, text, json });
+  return seen(await readResponse(await request(h.mtlsBase + '/par', { method: method as never, body, headers, dispatcher: h.agent('client-one') })));
 }
 
 function accepted(t: Tap, res: Response, why = 'accepted') {

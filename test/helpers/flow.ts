@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { request, type Agent } from 'undici';
 import { issueCertificate, type Issued } from '../../src/devpki/pki.js';
 import { x509 } from '../../src/tls/x509.js';
-import { parForm, type ClientName, type Harness, type Response } from './harness.js';
+import { parForm, readResponse, type ClientName, type Harness, type Response } from './harness.js';
 
 /** A browser's cookies for the gateway's public listener. */
 export class CookieJar {
@@ -153,15 +153,7 @@ export function refresh(h: Harness, refreshToken: string, client: ClientName = '
 /** A GET on the mTLS listener over `client`'s certificate, no certificate (null), or any agent. */
 export async function mtlsGet(h: Harness, url: string, via: ClientName | null | Agent = 'client-one', headers: Record<string, string> = {}): Promise<Response> {
   const dispatcher = via === null ? h.agent() : typeof via === 'string' ? h.agent(via) : via;
-  const res = await request(new URL(url, h.mtlsBase + '/').toString(), { method: 'GET', headers, dispatcher });
-  const text = await res.body.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.statusCode, headers: res.headers, text, json };
+  return readResponse(await request(new URL(url, h.mtlsBase + '/').toString(), { method: 'GET', headers, dispatcher }));
 }
 
 /** Calls userinfo with `accessToken` over `client`'s certificate (or none, or another agent). */

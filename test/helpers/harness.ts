@@ -1,15 +1,17 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/app.js';
 import { embeddedConfig } from '../../src/config/embedded.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { ensureDevPki, type DevPki } from '../../src/devpki/dev-pki.js';
+import { freePort } from './ports.js';
+
+export { freePort };
 
 export type ClientName = 'client-one' | 'client-two';
 
@@ -60,16 +62,6 @@ export function testPki(): Promise<{ dir: string; pki: DevPki }> {
   return sharedPki;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Builds the embedded config for a test: loopback listeners on free ports, the test PKI. */
 export async function testConfig(pki: DevPki): Promise<Record<string, any>> {
@@ -142,17 +134,8 @@ export async function connectHarness(target: { pki: DevPki; issuer: string; mtls
     return new SignJWT(payload as JWTPayload).setProtectedHeader({ alg, kid, ...opts.header } as never).sign(opts.key ?? key);
   };
 
-  const send = async (url: string, init: { method: string; body?: string; headers?: Record<string, string>; dispatcher: Agent }): Promise<Response> => {
-    const res = await request(url, { method: init.method as never, body: init.body, headers: init.headers, dispatcher: init.dispatcher });
-    const text = await res.body.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.statusCode, headers: res.headers, text, json };
-  };
+  const send = async (url: string, init: { method: string; body?: string; headers?: Record<string, string>; dispatcher: Agent }): Promise<Response> =>
+    readResponse(await request(url, { method: init.method as never, body: init.body, headers: init.headers, dispatcher: init.dispatcher }));
 
   return {
     gateway: gateway as Gateway,
@@ -188,6 +171,18 @@ export async function connectHarness(target: { pki: DevPki; issuer: string; mtls
       await gateway?.close(0);
     },
   };
+}
+
+/** Reads an undici response whole: status, headers, text, and the JSON when the text is JSON. */
+export async function readResponse(res: Dispatcher.ResponseData): Promise<Response> {
+  const text = await res.body.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.statusCode, headers: res.headers, text, json };
 }
 
 /** A valid PAR form for client-one, before client authentication. */
