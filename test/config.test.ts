@@ -310,3 +310,16 @@ t.test('fapi-gateway check --config FILE', async (t) => {
     t.notMatch(absent.stderr, /^\s+at /m, 'no stack trace');
   });
 });
+
+t.test('informational registration metadata is accepted; values the gateway cannot honour are not', async (t) => {
+  const ok = await contextOf(
+    await rawConfig((c) => {
+      Object.assign(c.clients[0], { client_uri: 'https://tpp.example', contacts: ['ops@tpp.example'], software_id: 'abc', tls_client_certificate_bound_access_tokens: true, application_type: 'web' });
+    }),
+  );
+  t.ok(ok.clients.get('client-one'));
+  const unbound = await configError(t, await rawConfig((c) => void (c.clients[0].tls_client_certificate_bound_access_tokens = false)));
+  t.equal(unbound.keyPath, 'clients[0].tls_client_certificate_bound_access_tokens');
+  const unknown = await configError(t, await rawConfig((c) => void (c.clients[0].frobnicate = 1)));
+  t.equal(unknown.keyPath, 'clients[0].frobnicate');
+});

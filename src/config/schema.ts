@@ -89,6 +89,20 @@ export const ClientSchema = Type.Object(
     scope: Type.String({ default: 'openid' }),
     grant_types: Type.Array(NonEmpty, { default: ['authorization_code'] }),
     response_types: Type.Optional(Type.Array(NonEmpty)),
+    // Informational RFC 7591 / OpenID registration metadata, accepted so registrations copied from
+    // elsewhere load; the ones that would change behaviour only take the value the gateway enforces.
+    client_uri: Type.Optional(Type.String()),
+    logo_uri: Type.Optional(Type.String()),
+    tos_uri: Type.Optional(Type.String()),
+    policy_uri: Type.Optional(Type.String()),
+    contacts: Type.Optional(Type.Array(Type.String())),
+    software_id: Type.Optional(Type.String()),
+    software_version: Type.Optional(Type.String()),
+    application_type: Type.Optional(Type.Literal('web')),
+    subject_type: Type.Optional(Type.Literal('public')),
+    tls_client_certificate_bound_access_tokens: Type.Optional(Type.Literal(true)),
+    require_pushed_authorization_requests: Type.Optional(Type.Literal(true)),
+    post_logout_redirect_uris: Type.Optional(Type.Array(Type.String())),
   },
   { additionalProperties: false },
 );
