@@ -4,47 +4,33 @@
  * in its own child process, one after the other, so each one's CPU time is read on its own.
  * See bench/README.md.
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Runtime, SigningAlg } from './lib/gateway.js';
-import { gatewayTarget, oidcProviderTarget, type FlowTarget } from './lib/flow-targets.js';
+import { FLOW_OPTIONS, flowSettings, gatewayRun, gatewaySource } from './lib/args.js';
+import { gatewayTarget, logInBrowsers, oidcProviderTarget, type FlowTarget } from './lib/flow-targets.js';
 import { flowMaterial, type FlowMaterial } from './lib/oauth-client.js';
 import { benchPki } from './lib/pki.js';
-import { fixed, percentile, printFailures, printTable, runBounded } from './lib/stats.js';
+import { fixed, printFailures, printTable, runBounded, runColumns, timedRun } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
-    flows: { type: 'string', default: '1000' },
-    concurrency: { type: 'string', default: '8' },
-    warmup: { type: 'string', default: '200' },
-    'max-seconds': { type: 'string', default: '120' },
-    runtime: { type: 'string', default: 'dist' },
-    'gateway-root': { type: 'string' },
-    alg: { type: 'string', default: 'ES256' },
+    ...FLOW_OPTIONS,
     targets: { type: 'string', default: 'fapi-gateway,oidc-provider' },
-    'cpu-prof': { type: 'string' },
   },
 });
-const flows = Number(args.flows);
-const concurrency = Number(args.concurrency);
-const warmup = Number(args.warmup);
-const maxMs = Math.min(Number(args['max-seconds']), 240) * 1000;
-const alg = args.alg as SigningAlg;
-if (alg !== 'ES256' && alg !== 'PS256') throw new Error('--alg must be ES256 or PS256');
+const { flows, concurrency, warmup, maxMs, alg } = flowSettings(args);
 const starters = { 'fapi-gateway': gatewayTarget, 'oidc-provider': oidcProviderTarget } as const;
 const names = args.targets.split(',') as (keyof typeof starters)[];
 for (const name of names) if (!starters[name]) throw new Error(`unknown target ${name}`);
 
 const pki = await benchPki();
-console.log(`${flows} flows per server at concurrency ${concurrency} (warm-up ${warmup}), tokens signed ${alg}, gateway from ${args['gateway-root'] ?? '.'}/${args.runtime === 'dist' ? 'dist' : 'src (tsx)'}`);
+console.log(`${flows} flows per server at concurrency ${concurrency} (warm-up ${warmup}), tokens signed ${alg}, ${gatewaySource(args)}`);
 const rows: (string | number)[][] = [];
 try {
   for (const name of names) {
-    const target: FlowTarget = await starters[name](pki, { runtime: args.runtime as Runtime, root: args['gateway-root'], alg, concurrency, cpuProfDir: args['cpu-prof'] && path.resolve(args['cpu-prof']) });
+    const target: FlowTarget = await starters[name](pki, { ...gatewayRun(args), alg, concurrency });
     try {
       // One browser per concurrent flow, each logged in once (a browser runs one flow at a time).
-      const logins = [];
-      for (const material of await flowMaterial(pki.clientOne.jwk, target.audience, concurrency)) logins.push(await target.login(material));
+      const logins = await logInBrowsers(target, pki, concurrency);
       const browsers = logins.map((l) => l.browser);
       console.log(`\n${name} (pid ${target.server.pid}): ${browsers.length} browsers logged in; access token: ${logins[0].accessToken}`);
 
@@ -58,11 +44,7 @@ try {
       trips.clear();
 
       const material = await flowMaterial(pki.clientOne.jwk, target.audience, flows);
-      const cpuBefore = target.server.cpuMs();
-      const clientBefore = process.cpuUsage();
-      const run = await runBounded({ count: flows, concurrency, maxMs, task: flowOf(material) });
-      const serverCpu = target.server.cpuMs() - cpuBefore;
-      const clientCpu = process.cpuUsage(clientBefore);
+      const { run, serverCpuMs, benchCpuMs } = await timedRun(target.server, { count: flows, concurrency, maxMs, task: flowOf(material) });
 
       printFailures(name, run);
       if (run.failures.size > 0) console.log(`  last lines ${name} printed:\n${target.server.output().split('\n').slice(-10).join('\n')}`);
@@ -71,13 +53,9 @@ try {
       rows.push([
         name,
         [...trips.keys()].join('/'),
-        run.attempted,
-        run.attempted - run.succeeded,
-        fixed(run.attempted / (run.elapsedMs / 1000), 1),
-        fixed(percentile(run.latenciesMs, 50)),
-        fixed(percentile(run.latenciesMs, 99)),
-        fixed(serverCpu / run.attempted, 2),
-        fixed((clientCpu.user + clientCpu.system) / 1000 / run.attempted, 2),
+        ...runColumns(run, 1),
+        fixed(serverCpuMs / run.attempted, 2),
+        fixed(benchCpuMs / run.attempted, 2),
       ]);
     } finally {
       await target.close();

@@ -6,9 +6,8 @@
  * timed requests of all targets are interleaved in slices. See bench/README.md.
  */
 import { availableParallelism } from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Runtime } from './lib/gateway.js';
+import { boundMs, GATEWAY_OPTIONS, gatewayRun, gatewaySource } from './lib/args.js';
 import { printComparisons, printWindows, type WindowResult } from './lib/gateway-report.js';
 import { measureInterleaved } from './lib/interleave.js';
 import { benchPki } from './lib/pki.js';
@@ -26,9 +25,7 @@ const { values: args } = parseArgs({
     'max-seconds': { type: 'string', default: '60' },
     // Gateways first: (a) and (b) then send a real token, the same request bytes.
     targets: { type: 'string', default: 'gateway,gateway-no-metrics,gateway-info,bare,upstream' },
-    runtime: { type: 'string', default: 'dist' },
-    'gateway-root': { type: 'string' },
-    'cpu-prof': { type: 'string' },
+    ...GATEWAY_OPTIONS,
     // The proxies under test on the last CPU, the bench and the upstream on the others.
     pin: { type: 'boolean', default: false },
   },
@@ -40,7 +37,7 @@ const options = {
   warmup: Number(args.warmup),
   slices: Number(args.slices),
   // Bounds one target's warm-up, and its timed requests at one concurrency.
-  maxMs: Math.min(Number(args['max-seconds']), 120) * 1000,
+  maxMs: boundMs(args['max-seconds'], 120),
   path: '/accounts',
 };
 const kinds = args.targets.split(',') as TargetKind[];
@@ -53,7 +50,7 @@ if (args.pin) pinToCpus(process.pid, otherCpus);
 const pki = await benchPki();
 console.log(
   `GET ${options.path}: ${options.count} requests per target and concurrency (${options.slices} interleaved slices) after ${options.warmup} warm-up, ` +
-    `concurrency ${levels.join(' and ')}, ${rounds.length} round(s); gateway from ${args['gateway-root'] ?? '.'}/${args.runtime === 'dist' ? 'dist' : 'src (tsx)'}; ${cpus} CPUs` +
+    `concurrency ${levels.join(' and ')}, ${rounds.length} round(s); ${gatewaySource(args)}; ${cpus} CPUs` +
     (args.pin ? `; pinned: proxies on CPU ${proxyCpus}, bench and upstream on CPU ${otherCpus}` : ''),
 );
 const results: WindowResult[] = [];
@@ -64,9 +61,7 @@ try {
     const ctx: TargetContext = {
       pki,
       upstream,
-      runtime: args.runtime as Runtime,
-      root: args['gateway-root'],
-      cpuProfDir: args['cpu-prof'] && path.resolve(args['cpu-prof']),
+      ...gatewayRun(args),
       tokens: {},
     };
     const targets: ResourceTarget[] = [];

@@ -3,13 +3,13 @@
  * authenticated by pre-signed private_key_jwt assertions. The gateway runs in a child process so
  * its CPU time is read from /proc on its own. See bench/README.md.
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startGateway, type Runtime, type SigningAlg } from './lib/gateway.js';
+import { boundMs, GATEWAY_OPTIONS, gatewayRun } from './lib/args.js';
+import { startGateway } from './lib/gateway.js';
 import { expectStatus, httpsPool, send } from './lib/http.js';
 import { parBody, pkce, presignAssertions } from './lib/oauth-client.js';
 import { benchPki } from './lib/pki.js';
-import { fixed, percentile, printFailures, printTable, runBounded } from './lib/stats.js';
+import { fixed, printFailures, printTable, runBounded, runColumns, timedRun } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -17,18 +17,16 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '1,16' },
     warmup: { type: 'string', default: '500' },
     'max-seconds': { type: 'string', default: '120' },
-    runtime: { type: 'string', default: 'dist' },
-    'gateway-root': { type: 'string' },
-    'cpu-prof': { type: 'string' },
+    ...GATEWAY_OPTIONS,
   },
 });
 const count = Number(args.count);
 const levels = args.concurrency.split(',').map(Number);
 const warmup = Number(args.warmup);
-const maxMs = Math.min(Number(args['max-seconds']), 240) * 1000;
+const maxMs = boundMs(args['max-seconds'], 240);
 
 const pki = await benchPki();
-const gateway = await startGateway(pki, { runtime: args.runtime as Runtime, alg: 'ES256' as SigningAlg, root: args['gateway-root'], cpuProfDir: args['cpu-prof'] && path.resolve(args['cpu-prof']) });
+const gateway = await startGateway(pki, { ...gatewayRun(args), alg: 'ES256' });
 console.log(`fapi-gateway (${args.runtime}${args['gateway-root'] ? ` from ${args['gateway-root']}` : ''}) pid ${gateway.server.pid}; PAR at ${gateway.mtlsBase}/par; ${count} requests per level, warm-up ${warmup}`);
 
 const rows: (string | number)[][] = [];
@@ -45,24 +43,16 @@ try {
     printFailures(`warm-up c=${concurrency}`, warmRun);
 
     const timed = await bodies(count);
-    const cpuBefore = gateway.server.cpuMs();
-    const clientBefore = process.cpuUsage();
-    const run = await runBounded({ count, concurrency, maxMs, task: (i) => push(timed[i])() });
-    const serverCpu = gateway.server.cpuMs() - cpuBefore;
-    const clientCpu = process.cpuUsage(clientBefore);
+    const { run, serverCpuMs, benchCpuMs } = await timedRun(gateway.server, { count, concurrency, maxMs, task: (i) => push(timed[i])() });
     await pool.close();
 
     printFailures(`c=${concurrency}`, run);
     if (run.timedOut) console.log(`  c=${concurrency}: stopped by the ${maxMs / 1000} s bound after ${run.attempted} requests`);
     rows.push([
       `c=${concurrency}`,
-      run.attempted,
-      run.attempted - run.succeeded,
-      fixed(run.attempted / (run.elapsedMs / 1000), 0),
-      fixed(percentile(run.latenciesMs, 50)),
-      fixed(percentile(run.latenciesMs, 99)),
-      fixed(serverCpu / run.attempted, 3),
-      fixed((clientCpu.user + clientCpu.system) / 1000 / run.attempted, 3),
+      ...runColumns(run, 0),
+      fixed(serverCpuMs / run.attempted, 3),
+      fixed(benchCpuMs / run.attempted, 3),
     ]);
   }
 } finally {

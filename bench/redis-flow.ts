@@ -12,129 +12,30 @@
  * On a shared machine flows/s moves with the neighbours: use --rounds (memory and Redis alternate,
  * the medians are compared) and read the CPU ms per flow, the steadier figure.
  */
-import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import type { Pool } from 'undici';
-import { stringify } from 'yaml';
-import { DEMO_USER } from '../src/config/embedded.js';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
-import { REPO_ROOT, type Runtime, type SigningAlg } from './lib/gateway.js';
-import { CookieJar, expectStatus, header, httpsPool, send, type Reply } from './lib/http.js';
-import { checkTokenResponse, CLIENT_ID, codeFrom, flowMaterial, tokenBody, type FlowMaterial } from './lib/oauth-client.js';
+import { FLOW_OPTIONS, flowSettings, gatewayRun, gatewaySource } from './lib/args.js';
+import { gatewayTarget, logInBrowsers } from './lib/flow-targets.js';
+import { flowMaterial, type FlowMaterial } from './lib/oauth-client.js';
 import { benchPki, type BenchPki } from './lib/pki.js';
-import { freePort } from './lib/ports.js';
-import { httpOk, spawnServer, type ServerProcess } from './lib/server-process.js';
-import { fixed, percentile, printFailures, printTable, runBounded, type RunResult } from './lib/stats.js';
+import { fixed, perSecond, printFailures, printTable, runBounded, runColumns, timedRun, type TimedRun } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
-    flows: { type: 'string', default: '1000' },
-    concurrency: { type: 'string', default: '8' },
-    warmup: { type: 'string', default: '200' },
+    ...FLOW_OPTIONS,
     rounds: { type: 'string', default: '1' },
-    'max-seconds': { type: 'string', default: '120' },
-    runtime: { type: 'string', default: 'dist' },
-    'gateway-root': { type: 'string' },
     stores: { type: 'string', default: 'memory,redis' },
-    alg: { type: 'string', default: 'ES256' },
-    'cpu-prof': { type: 'string' },
   },
 });
-const flows = Number(args.flows);
-const concurrency = Number(args.concurrency);
-const warmup = Number(args.warmup);
+const { flows, concurrency, warmup, maxMs, alg } = flowSettings(args);
 const rounds = Number(args.rounds);
-const maxMs = Math.min(Number(args['max-seconds']), 240) * 1000;
-const alg = args.alg as SigningAlg;
-const runtime = args.runtime as Runtime;
-if (alg !== 'ES256' && alg !== 'PS256') throw new Error('--alg must be ES256 or PS256');
-const root = args['gateway-root'] ? path.resolve(args['gateway-root']) : REPO_ROOT;
 const stores = args.stores.split(',') as StoreName[];
 for (const store of stores) if (store !== 'memory' && store !== 'redis') throw new Error(`unknown store ${store}`);
 const TARGET_RATIO = 0.8;
 const KEY_PREFIX = 'fapi-gateway-bench:';
 
 type StoreName = 'memory' | 'redis';
-
-interface Gateway {
-  server: ServerProcess;
-  issuer: string;
-  mtlsBase: string;
-}
-
-/**
- * bench/lib/gateway.ts's startGateway with the store chosen: the same embedded config (loopback
- * ports, bench PKI, `keys.active` for --alg, log level warn), plus `store`.
- */
-async function startGatewayWithStore(pki: BenchPki, store: Record<string, unknown>): Promise<Gateway> {
-  const dist = runtime === 'dist';
-  if (dist && !existsSync(path.join(root, 'dist/main.js'))) throw new Error(`${path.join(root, 'dist/main.js')} is missing: run \`npm run build\` first (or pass --runtime tsx)`);
-  const embedded = path.join(root, dist ? 'dist/config/embedded.js' : 'src/config/embedded.ts');
-  const { embeddedConfig } = (await import(pathToFileURL(embedded).href)) as typeof import('../src/config/embedded.js');
-  const [pub, mtls, ops] = [await freePort(), await freePort(), await freePort()];
-  const config = await embeddedConfig(pki.pki);
-  config.issuer = `https://localhost:${pub}`;
-  config.listeners = {
-    public: { host: '127.0.0.1', port: pub },
-    mtls: { host: '127.0.0.1', port: mtls, url: `https://localhost:${mtls}` },
-    ops: { host: '127.0.0.1', port: ops },
-  };
-  config.log = { level: 'warn' };
-  config.keys = { signing: pki.pki.signingKeys, active: [`dev-${alg.toLowerCase()}-1`] };
-  config.store = store;
-  const configFile = path.join(pki.dir, `gateway-${store.type}.yaml`);
-  await writeFile(configFile, stringify(config));
-  const profiling = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(args['cpu-prof'])] : [];
-  const server = await spawnServer({
-    name: `fapi-gateway (${store.type})`,
-    nodeArgs: [...profiling, ...(dist ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts']), '--config', configFile],
-    cwd: root,
-    env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: 'warn' },
-    ready: () => httpOk(`http://127.0.0.1:${ops}/readyz`),
-  });
-  return { server, issuer: config.issuer as string, mtlsBase: `https://localhost:${mtls}` };
-}
-
-/** The fapi-gateway flow of bench/lib/flow-targets.ts: PAR, GET /authorize (consent page), POST consent, token. */
-function flowDriver(gateway: Gateway, pki: BenchPki) {
-  const mtls = httpsPool(gateway.mtlsBase, { ca: pki.ca, client: pki.clientOne, connections: concurrency });
-  const browser = httpsPool(gateway.issuer, { ca: pki.ca, connections: concurrency });
-  const browse = async (pool: Pool, jar: CookieJar, request: { method: 'GET' | 'POST'; path: string; form?: string }): Promise<Reply> => {
-    const reply = await send(pool, { ...request, cookie: jar.header(request.path) });
-    jar.take(reply);
-    return reply;
-  };
-  const pageForm = (page: string) => {
-    const action = /<form method="post" action="([^"]+)"/.exec(page)?.[1];
-    const csrf = /name="csrf" value="([^"]+)"/.exec(page)?.[1];
-    if (!action || !csrf) throw new Error(`authorize: no form on the page: ${page.slice(0, 160)}`);
-    return { action: action.replace(/&amp;/g, '&'), csrf, login: page.includes('name="password"') };
-  };
-  const flow = async (material: FlowMaterial, jar: CookieJar, mayLogIn = false): Promise<void> => {
-    const par = expectStatus(await send(mtls, { method: 'POST', path: '/par', form: material.parBody }), 201, 'PAR');
-    const requestUri = (JSON.parse(par.text) as { request_uri: string }).request_uri;
-    const authorizePath = `/authorize?client_id=${CLIENT_ID}&request_uri=${encodeURIComponent(requestUri)}`;
-    let page = expectStatus(await browse(browser, jar, { method: 'GET', path: authorizePath }), 200, 'authorize');
-    let form = pageForm(page.text);
-    if (form.login) {
-      if (!mayLogIn) throw new Error('authorize: the login page was shown although the session cookie was sent');
-      const body = new URLSearchParams({ csrf: form.csrf, username: DEMO_USER.username, password: DEMO_USER.password, action: 'login' }).toString();
-      const login = expectStatus(await browse(browser, jar, { method: 'POST', path: form.action, form: body }), 303, 'login');
-      page = expectStatus(await browse(browser, jar, { method: 'GET', path: header(login, 'location')! }), 200, 'consent page');
-      form = pageForm(page.text);
-    }
-    const body = new URLSearchParams({ csrf: form.csrf, decision: 'approve' }).toString();
-    const done = expectStatus(await browse(browser, jar, { method: 'POST', path: form.action, form: body }), 303, 'consent');
-    const code = codeFrom(header(done, 'location'));
-    const token = expectStatus(await send(mtls, { method: 'POST', path: '/token', form: tokenBody(material.tokenAssertion, code, material.verifier) }), 200, 'token');
-    checkTokenResponse(token.text);
-  };
-  return { flow, close: () => Promise.all([mtls.close(), browser.close()]) };
-}
 
 /** Redis command counts (INFO commandstats), without the bench's own INFO/CONFIG/MONITOR. */
 async function commandCounts(redis: Redis): Promise<Map<string, number>> {
@@ -154,7 +55,7 @@ async function redisCpuMs(redis: Redis): Promise<number> {
 }
 
 /** The commands one flow sends, in order, with each key shown as its record kind (MONITOR). */
-async function monitorOneFlow(admin: Redis, run: () => Promise<void>): Promise<string[]> {
+async function monitorOneFlow(admin: Redis, run: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
   const monitor = await admin.monitor();
   monitor.on('monitor', (_time: string, argv: string[]) => {
@@ -170,58 +71,45 @@ async function monitorOneFlow(admin: Redis, run: () => Promise<void>): Promise<s
   return seen;
 }
 
-interface Measured {
+interface Measured extends TimedRun {
   store: StoreName;
-  run: RunResult;
-  serverCpuMs: number;
-  /** This process's CPU (the load generator). */
-  benchCpuMs: number;
   redisCpuMs?: number;
   commandsPerFlow?: number;
   commands?: Map<string, number>;
 }
 
 async function measure(pki: BenchPki, store: StoreName, redisServer: RedisServer | undefined, admin: Redis | undefined): Promise<{ result: Measured; trace?: string[] }> {
-  const gateway = await startGatewayWithStore(pki, store === 'redis' ? { type: 'redis', url: redisServer!.url, keyPrefix: KEY_PREFIX } : { type: 'memory' });
-  const driver = flowDriver(gateway, pki);
+  const storeConfig = store === 'redis' ? { type: 'redis', url: redisServer!.url, keyPrefix: KEY_PREFIX } : { type: 'memory' };
+  const target = await gatewayTarget(pki, { ...gatewayRun(args), alg, concurrency, store: storeConfig });
   try {
     // One browser per concurrent flow, each logged in once through an untimed flow.
-    const browsers: CookieJar[] = [];
-    for (const material of await flowMaterial(pki.clientOne.jwk, gateway.issuer, concurrency)) {
-      const jar = new CookieJar();
-      await driver.flow(material, jar, true);
-      browsers.push(jar);
-    }
-    const task = (material: FlowMaterial[]) => (i: number, worker: number) => driver.flow(material[i], browsers[worker]);
-    const warm = await flowMaterial(pki.clientOne.jwk, gateway.issuer, warmup);
+    const browsers = (await logInBrowsers(target, pki, concurrency)).map((l) => l.browser);
+    const task = (material: FlowMaterial[]) => (i: number, worker: number) => target.flow(material[i], browsers[worker]);
+    const warm = await flowMaterial(pki.clientOne.jwk, target.audience, warmup);
     printFailures(`${store} warm-up`, await runBounded({ count: warmup, concurrency, maxMs, task: task(warm) }));
 
-    const material = await flowMaterial(pki.clientOne.jwk, gateway.issuer, flows);
+    const material = await flowMaterial(pki.clientOne.jwk, target.audience, flows);
     if (admin) await admin.config('RESETSTAT');
     const redisBefore = admin ? await redisCpuMs(admin) : 0;
-    const cpuBefore = gateway.server.cpuMs();
-    const benchBefore = process.cpuUsage();
-    const run = await runBounded({ count: flows, concurrency, maxMs, task: task(material) });
-    const serverCpuMs = gateway.server.cpuMs() - cpuBefore;
-    const bench = process.cpuUsage(benchBefore);
-    const result: Measured = { store, run, serverCpuMs, benchCpuMs: (bench.user + bench.system) / 1000 };
+    const timed = await timedRun(target.server, { count: flows, concurrency, maxMs, task: task(material) });
+    const { run } = timed;
+    const result: Measured = { store, ...timed };
     if (admin) {
       result.redisCpuMs = (await redisCpuMs(admin)) - redisBefore;
       result.commands = await commandCounts(admin);
       result.commandsPerFlow = [...result.commands.values()].reduce((a, b) => a + b, 0) / run.attempted;
     }
     printFailures(store, run);
-    if (run.failures.size > 0) console.log(`  last lines the gateway printed:\n${gateway.server.output().split('\n').slice(-10).join('\n')}`);
+    if (run.failures.size > 0) console.log(`  last lines the gateway printed:\n${target.server.output().split('\n').slice(-10).join('\n')}`);
     if (run.timedOut) console.log(`  stopped by the ${maxMs / 1000} s bound after ${run.attempted} flows`);
     let trace: string[] | undefined;
     if (admin) {
-      const [one] = await flowMaterial(pki.clientOne.jwk, gateway.issuer, 1);
-      trace = await monitorOneFlow(admin, () => driver.flow(one, browsers[0]));
+      const [one] = await flowMaterial(pki.clientOne.jwk, target.audience, 1);
+      trace = await monitorOneFlow(admin, () => target.flow(one, browsers[0]));
     }
     return { result, trace };
   } finally {
-    await driver.close();
-    await gateway.server.stop();
+    await target.close();
   }
 }
 
@@ -236,7 +124,7 @@ try {
   await admin.connect();
   const version = /^redis_version:(.*)$/m.exec(await admin.info('server'))?.[1]?.trim();
   console.log(
-    `${flows} flows per store at concurrency ${concurrency} (warm-up ${warmup}, ${rounds} round${rounds > 1 ? 's' : ''}), tokens signed ${alg}, gateway from ${args['gateway-root'] ?? '.'}/${runtime === 'dist' ? 'dist' : 'src (tsx)'}; redis-server ${version} on ${redisServer.url}`,
+    `${flows} flows per store at concurrency ${concurrency} (warm-up ${warmup}, ${rounds} round${rounds > 1 ? 's' : ''}), tokens signed ${alg}, ${gatewaySource(args)}; redis-server ${version} on ${redisServer.url}`,
   );
   for (let round = 1; round <= rounds; round++) {
     for (const store of stores) {
@@ -244,7 +132,7 @@ try {
       results.push(measured.result);
       trace ??= measured.trace;
       const r = measured.result.run;
-      console.log(`  round ${round} ${store}: ${fixed(r.attempted / (r.elapsedMs / 1000), 1)} flows/s`);
+      console.log(`  round ${round} ${store}: ${fixed(perSecond(r), 1)} flows/s`);
     }
   }
 } finally {
@@ -253,18 +141,14 @@ try {
   await pki.remove();
 }
 
-const flowsPerSecond = (m: Measured) => m.run.attempted / (m.run.elapsedMs / 1000);
+const flowsPerSecond = (m: Measured) => perSecond(m.run);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 console.log();
 printTable(
   ['store', 'flows', 'failed', 'flows/s', 'p50 ms', 'p99 ms', 'gateway CPU ms/flow', 'redis CPU ms/flow', 'bench CPU ms/flow', 'store round trips/flow'],
   results.map((m) => [
     m.store,
-    m.run.attempted,
-    m.run.attempted - m.run.succeeded,
-    fixed(flowsPerSecond(m), 1),
-    fixed(percentile(m.run.latenciesMs, 50)),
-    fixed(percentile(m.run.latenciesMs, 99)),
+    ...runColumns(m.run, 1),
     fixed(m.serverCpuMs / m.run.attempted, 2),
     m.redisCpuMs === undefined ? '-' : fixed(m.redisCpuMs / m.run.attempted, 2),
     fixed(m.benchCpuMs / m.run.attempted, 2),

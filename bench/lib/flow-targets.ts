@@ -2,7 +2,7 @@ import type { Pool } from 'undici';
 import { DEMO_USER } from '../../src/config/embedded.js';
 import { startGateway, type GatewayStartOptions } from './gateway.js';
 import { CookieJar, expectStatus, header, httpsPool, send, type Reply } from './http.js';
-import { checkTokenResponse, codeFrom, CLIENT_ID, describeAccessToken, REDIRECT_URI, tokenBody, type FlowMaterial } from './oauth-client.js';
+import { checkTokenResponse, codeFrom, CLIENT_ID, describeAccessToken, flowMaterial, REDIRECT_URI, tokenBody, type FlowMaterial } from './oauth-client.js';
 import { startOidcProvider } from './oidc-provider.js';
 import type { BenchPki } from './pki.js';
 import type { ServerProcess } from './server-process.js';
@@ -19,10 +19,24 @@ export interface FlowTarget {
    * Logs the demo user in, in a new browser, through one complete untimed flow; returns the
    * browser's cookies, a description of the access token (`accessToken`) and the token itself.
    */
-  login(material: FlowMaterial): Promise<{ browser: CookieJar; accessToken: string; token: string }>;
+  login(material: FlowMaterial): Promise<Login>;
   /** One flow in a logged-in browser (its cookies are updated as a browser's are); returns its HTTP round trips. */
   flow(material: FlowMaterial, browser: CookieJar): Promise<number>;
   close(): Promise<void>;
+}
+
+export interface Login {
+  browser: CookieJar;
+  /** The access token described (`describeAccessToken`): format, alg, aud, scope, binding. */
+  accessToken: string;
+  token: string;
+}
+
+/** `count` browsers logged in, one after the other, each through one untimed flow (a browser runs one flow at a time). */
+export async function logInBrowsers(target: FlowTarget, pki: BenchPki, count: number): Promise<Login[]> {
+  const logins: Login[] = [];
+  for (const material of await flowMaterial(pki.clientOne.jwk, target.audience, count)) logins.push(await target.login(material));
+  return logins;
 }
 
 interface Connections {

@@ -36,6 +36,11 @@ export interface GatewayStartOptions {
   metrics?: boolean;
   /** Resource routes (default: the embedded config's, pointing at the sample bank the bench does not start). */
   routes?: Record<string, unknown>[];
+  /**
+   * The config's `store` (default: the embedded config's, the memory store), e.g.
+   * `{ type: 'redis', url, keyPrefix }`. When given, start-up waits for `/readyz` (the store answers).
+   */
+  store?: Record<string, unknown>;
 }
 
 /** Starts fapi-gateway in a child process on the embedded config: loopback ports, the bench PKI, log level warn (unless asked otherwise). */
@@ -61,18 +66,20 @@ export async function startGateway(pki: BenchPki, options: GatewayStartOptions):
   // Only when asked: an older build (--gateway-root) may not know the key.
   if (options.metrics !== undefined) config.metrics = { enabled: options.metrics };
   if (options.routes) config.routes = options.routes;
+  if (options.store) config.store = options.store;
   config.keys = { signing: pki.pki.signingKeys, active: [`dev-${options.alg.toLowerCase()}-1`] };
-  const configFile = path.join(pki.dir, 'gateway.yaml');
+  const storeType = options.store ? String(options.store.type) : undefined;
+  const configFile = path.join(pki.dir, storeType ? `gateway-${storeType}.yaml` : 'gateway.yaml');
   await writeFile(configFile, stringify(config));
 
   const entry = dist ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
   const profiling = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
   const server = await spawnServer({
-    name: 'fapi-gateway',
+    name: storeType ? `fapi-gateway (${storeType})` : 'fapi-gateway',
     nodeArgs: [...profiling, ...entry, '--config', configFile],
     cwd: root,
     env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: logLevel },
-    ready: () => httpOk(`http://127.0.0.1:${ops}/healthz`),
+    ready: () => httpOk(`http://127.0.0.1:${ops}/${storeType ? 'readyz' : 'healthz'}`),
   });
   return { server, issuer: config.issuer as string, mtlsBase: `https://localhost:${mtls}`, configFile };
 }

@@ -19,7 +19,7 @@ export async function runBounded(options: {
   count: number;
   concurrency: number;
   maxMs: number;
-  task: (i: number, worker: number) => Promise<void>;
+  task: (i: number, worker: number) => Promise<unknown>;
 }): Promise<RunResult> {
   const { count, concurrency, maxMs, task } = options;
   const latencies: number[] = [];
@@ -48,6 +48,31 @@ export async function runBounded(options: {
   const elapsedMs = performance.now() - start;
   latencies.sort((a, b) => a - b);
   return { attempted: next, succeeded: latencies.length, failures, latenciesMs: latencies, elapsedMs, timedOut };
+}
+
+/** A timed run, with the CPU ms the server process and this process (the load generator) used meanwhile. */
+export interface TimedRun {
+  run: RunResult;
+  serverCpuMs: number;
+  benchCpuMs: number;
+}
+
+/** `runBounded`, with the CPU time of `server` and of this process read around it. */
+export async function timedRun(server: { cpuMs(): number }, options: Parameters<typeof runBounded>[0]): Promise<TimedRun> {
+  const serverBefore = server.cpuMs();
+  const benchBefore = process.cpuUsage();
+  const run = await runBounded(options);
+  const serverCpuMs = server.cpuMs() - serverBefore;
+  const bench = process.cpuUsage(benchBefore);
+  return { run, serverCpuMs, benchCpuMs: (bench.user + bench.system) / 1000 };
+}
+
+/** Operations per second over the run's elapsed time. */
+export const perSecond = (run: RunResult) => run.attempted / (run.elapsedMs / 1000);
+
+/** The first columns of the bench tables: attempted, failed, per second (`rateDigits`), p50 and p99 ms. */
+export function runColumns(run: RunResult, rateDigits: number): (string | number)[] {
+  return [run.attempted, run.attempted - run.succeeded, fixed(perSecond(run), rateDigits), fixed(percentile(run.latenciesMs, 50)), fixed(percentile(run.latenciesMs, 99))];
 }
 
 /** The p-th percentile (0..100) of sorted values, nearest rank. */
