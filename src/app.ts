@@ -1,5 +1,5 @@
 import type { Server as TlsServer } from 'node:tls';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import { ClientRegistry } from './clients/registry.js';
 import type { LoadedConfig } from './config/load.js';
@@ -97,11 +97,11 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     bodyLimit: config.limits.bodyBytes,
     genReqId: interactionId,
     // One line per request comes from observeRequests instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   };
   const publicApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, false) });
   const mtlsApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, true) });
-  const opsApp = Fastify({ ...logging, disableRequestLogging: true });
+  const opsApp = Fastify({ ...logging, logController: new LogController({ disableRequestLogging: true }) });
 
   const recordSecurityEvent = securityEventRecorder(metrics);
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {

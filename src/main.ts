@@ -48,7 +48,9 @@ async function run(configFile: string | undefined): Promise<number> {
   if (configFile) {
     loaded = await loadConfigFile(configFile);
   } else {
-    pki = await ensureDevPki(DEV_PKI_DIR);
+    pki = await ensureDevPki(DEV_PKI_DIR).catch((err: NodeJS.ErrnoException) => {
+      throw new Error(`no --config given, and the embedded defaults cannot write their development PKI under ${DEV_PKI_DIR} (${err.code ?? err.message}); outside development, run with --config FILE`);
+    });
     loaded = await resolveConfig(await embeddedConfig(pki), process.cwd());
   }
   const gateway = await createGateway(loaded);

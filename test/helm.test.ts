@@ -1,0 +1,415 @@
+// The Helm chart (issue 7): `helm lint` is clean, every example renders into objects that are valid
+// Kubernetes (kubernetes-models schemas, no unknown fields), the key facts hold (probes on the ops
+// port, nobody runs as root, read-only root filesystem, the Secrets are mounted where the config
+// says, config changes roll the pods, HPA/PDB/ServiceMonitor/dashboard where enabled, the ingress
+// modes), and the config rendered into the ConfigMap passes `fapi-gateway check`.
+import { execFile } from 'node:child_process';
+import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { parse, stringify } from 'yaml';
+import { ensureDevPki, type DevPki } from '../src/devpki/dev-pki.js';
+import { CHART, helm, renderChart, ROOT, validateObject, type KubeObject } from './helpers/kube.js';
+import { requireProgram } from './helpers/programs.js';
+
+const EXAMPLES = path.join(CHART, 'examples');
+const CONFIG_PATH = '/etc/fapi-gateway/config.yaml';
+
+interface Case {
+  name: string;
+  args: string[];
+  values: Record<string, any>;
+}
+
+if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go install helm.sh/helm/v3/cmd/helm@v3.22.0')) {
+  let work: string;
+  let pki: DevPki;
+  const cases: Case[] = [];
+
+  t.before(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'fapi-helm-'));
+    pki = await ensureDevPki(path.join(work, 'pki'));
+    const defaults = parse(await readFile(path.join(CHART, 'values.yaml'), 'utf8'));
+    cases.push({ name: 'default values', args: [], values: defaults });
+    for (const file of (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yaml')).sort()) {
+      const values = mergeValues(defaults, parse(await readFile(path.join(EXAMPLES, file), 'utf8')));
+      cases.push({ name: `examples/${file}`, args: ['-f', path.join(EXAMPLES, file)], values });
+    }
+    // A profile of the deployment's own, shipped in the ConfigMap.
+    const customProfile = (await readFile(path.join(ROOT, 'profiles', 'fapi2.yaml'), 'utf8')).replace('name: fapi2', 'name: bank-own');
+    const profileFile = path.join(work, 'custom-profile.yaml');
+    await writeFile(profileFile, customProfile);
+    cases.push({
+      name: 'custom profile',
+      args: ['--set-file', `gateway.customProfile=${profileFile}`],
+      values: mergeValues(defaults, { gateway: { customProfile } }),
+    });
+  });
+  t.teardown(() => (work ? rm(work, { recursive: true, force: true }) : undefined));
+
+  t.test('helm lint is clean for the defaults and every example', async (t) => {
+    const files = (await readdir(EXAMPLES)).filter((f) => f.endsWith('.yaml'));
+    t.ok(files.length >= 4, 'examples for fapi2, cdr, brazil and ha');
+    for (const args of [[], ...files.map((f) => ['-f', path.join(EXAMPLES, f)])]) {
+      const { stdout } = await helm(['lint', '--strict', CHART, ...args]);
+      t.match(stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/, `lint ${args.join(' ') || '(defaults)'}`);
+      t.notMatch(stdout, /\[(WARNING|ERROR)\]/, `no warnings: ${args.join(' ') || '(defaults)'}`);
+    }
+  });
+
+  t.test('the values schema refuses typos and wrong types', async (t) => {
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.isuer=https://a.example']), /additional properties 'isuer'/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'replicaCont=2']), /additional properties 'replicaCont'/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'store.type=postgres']), /store\/type/);
+    // A bare `y:` in a JWK is a boolean key in YAML 1.1: the schema says which member went missing.
+    const badJwk = path.join(work, 'bad-jwk.yaml');
+    await writeFile(badJwk, 'gateway:\n  clients:\n    - client_id: c\n      token_endpoint_auth_method: private_key_jwt\n      jwks:\n        keys:\n          - { kty: EC, crv: P-256, x: abc, y: def }\n');
+    await t.rejects(helm(['template', 'x', CHART, '-f', badJwk]), /missing property 'y'/);
+  });
+
+  t.test('combinations that cannot work are refused at render time', async (t) => {
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'replicaCount=3']), /use store.type redis/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'store.type=redis']), /urlSecret.name/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'ingress.enabled=true,ingress.mode=terminate']), /forwardedClientCertificate/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'terminationGracePeriodSeconds=20']), /must exceed/);
+  });
+
+  t.test('every case renders valid Kubernetes objects with the key facts', async (t) => {
+    for (const c of cases) {
+      await t.test(c.name, async (t) => {
+        const objects = await renderChart({ args: c.args });
+        for (const o of objects) t.same(validateObject(o), [], `${o.kind} ${o.metadata.name} is valid`);
+        checkFacts(t, objects, c.values);
+      });
+    }
+  });
+
+  t.test('the rendered config passes fapi-gateway check', async (t) => {
+    const results = await Promise.all(
+      cases.map(async (c, i) => {
+        const objects = await renderChart({ args: c.args });
+        return { c, ...(await checkRenderedConfig(objects, path.join(work, `check-${i}`), pki)) };
+      }),
+    );
+    for (const { c, code, stdout, stderr } of results)
+      t.equal(code, 0, `${c.name}: ${stdout.trim() || stderr.trim()}`);
+  });
+
+  t.test('a config change rolls the pods, other changes do not', async (t) => {
+    const checksum = async (args: string[]) =>
+      (await renderChart({ args })).find((o) => o.kind === 'Deployment')!.spec.template.metadata.annotations['checksum/config'];
+    const base = await checksum([]);
+    t.not(await checksum(['--set', 'gateway.log.level=debug']), base, 'log level');
+    t.not(await checksum(['--set', 'gateway.activeKeys[0]=key-2']), base, 'active signing key');
+    t.equal(await checksum(['--set', 'resources.requests.cpu=2']), base, 'resources alone');
+  });
+
+  t.test('NOTES.txt renders for every case', async (t) => {
+    // helm template leaves NOTES.txt out and `helm install --dry-run` wants a cluster: render it as a
+    // named template inside a copy of the chart.
+    const copy = path.join(work, 'notes-chart');
+    await cp(CHART, copy, { recursive: true });
+    const notes = await readFile(path.join(copy, 'templates', 'NOTES.txt'), 'utf8');
+    await rm(path.join(copy, 'templates', 'NOTES.txt'));
+    await writeFile(path.join(copy, 'templates', '_notes-check.tpl'), `{{- define "notes-check" -}}\n${notes}\n{{- end }}\n`);
+    await writeFile(
+      path.join(copy, 'templates', 'notes-check.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-check\ndata:\n  notes: {{ include "notes-check" . | quote }}\n',
+    );
+    for (const c of cases) {
+      const { stdout } = await helm(['template', 'fgw', copy, '--namespace', 'bank', '--show-only', 'templates/notes-check.yaml', ...c.args]);
+      const text: string = parse(stdout).data.notes;
+      t.match(text, new RegExp(`issuer \\(public listener\\): ${c.values.gateway.issuer.replaceAll('.', '\\.')}`), `${c.name}: names the issuer`);
+      t.match(text, /kubectl -n bank rollout status deployment\/fgw-fapi-gateway/, `${c.name}: says how to watch the rollout`);
+      t.match(text, new RegExp(c.values.secrets.signingKeys.name), `${c.name}: lists the Secrets to create`);
+    }
+  });
+
+  t.test('the unknown-field check does catch a typo', async (t) => {
+    const [deployment] = (await renderChart()).filter((o) => o.kind === 'Deployment');
+    deployment.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true;
+    t.match(validateObject(deployment), [/unknown field spec\.template\.spec\.containers\[0\]\.securityContext\.readOnlyRootFileSystem/]);
+  });
+}
+
+/** Helm's coalescing of values files over the defaults, for the maps the facts read. */
+function mergeValues(base: any, over: any): any {
+  if (!isObject(base) || !isObject(over)) return over === undefined ? base : over;
+  const out: Record<string, any> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = mergeValues(base[k], v);
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, any> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function only(t: Test, objects: KubeObject[], kind: string, name?: string): KubeObject {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  t.equal(found.length, 1, `one ${kind}${name ? ` ${name}` : ''}`);
+  return found[0];
+}
+
+function renderedConfig(objects: KubeObject[]): Record<string, any> {
+  const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.data?.['config.yaml'])!;
+  return parse(configMap.data['config.yaml']);
+}
+
+function checkFacts(t: Test, objects: KubeObject[], values: Record<string, any>): void {
+  const deployment = only(t, objects, 'Deployment');
+  const configMap = only(t, objects, 'ConfigMap', deployment.metadata.name);
+  const config = renderedConfig(objects);
+  const pod = deployment.spec.template;
+  const spec = pod.spec;
+  t.equal(spec.containers.length, 1, 'one container');
+  const [container] = spec.containers;
+  t.same(container.args, ['node', 'dist/main.js', '--config', CONFIG_PATH], 'runs node directly with the mounted config');
+
+  // Listeners bound for the pod network, each a named container port.
+  const ports = Object.fromEntries(container.ports.map((p: any) => [p.name, p.containerPort]));
+  for (const listener of ['public', 'mtls', 'ops'] as const) {
+    t.equal(config.listeners[listener].host, '0.0.0.0', `${listener} listener binds all addresses`);
+    t.equal(ports[listener], config.listeners[listener].port, `${listener} container port is the listener's port`);
+  }
+  t.equal(config.issuer, values.gateway.issuer, 'issuer');
+  t.equal(config.listeners.mtls.url, values.gateway.mtlsUrl, 'external mTLS URL');
+
+  // Probes: the ops listener, /healthz for liveness and startup, /readyz for readiness.
+  const opsPort = (port: unknown) => port === 'ops' || port === config.listeners.ops.port;
+  for (const [probe, pathname] of [['startupProbe', '/healthz'], ['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']] as const) {
+    t.ok(opsPort(container[probe]?.httpGet?.port), `${probe} on the ops port`);
+    t.equal(container[probe]?.httpGet?.path, pathname, `${probe} path`);
+    t.notOk(container[probe]?.httpGet?.scheme && container[probe].httpGet.scheme !== 'HTTP', `${probe} is plain HTTP`);
+  }
+
+  // Nobody runs as root; the root filesystem is read-only; no privileges.
+  const podSc = spec.securityContext ?? {};
+  const sc = container.securityContext ?? {};
+  t.equal(sc.runAsNonRoot ?? podSc.runAsNonRoot, true, 'runAsNonRoot');
+  const uid = sc.runAsUser ?? podSc.runAsUser;
+  t.ok(typeof uid === 'number' && uid !== 0, `runs as a non-zero uid (${uid})`);
+  t.equal(uid, 10001, 'the image user');
+  t.equal(sc.readOnlyRootFilesystem, true, 'readOnlyRootFilesystem');
+  t.equal(sc.allowPrivilegeEscalation, false, 'no privilege escalation');
+  t.ok(sc.capabilities?.drop?.includes('ALL'), 'drops all capabilities');
+  t.notOk(sc.capabilities?.add?.length, 'adds none');
+  t.equal((sc.seccompProfile ?? podSc.seccompProfile)?.type, 'RuntimeDefault', 'seccomp RuntimeDefault');
+  t.equal(spec.automountServiceAccountToken, false, 'no API token in the pod');
+  t.notOk(spec.hostNetwork, 'no host network');
+
+  // Config changes roll the pods.
+  const checksum = pod.metadata.annotations?.['checksum/config'];
+  t.match(checksum, /^[0-9a-f]{64}$/, 'checksum/config annotation');
+
+  // The pod outlives the gateway's drain.
+  const preStop = container.lifecycle?.preStop?.sleep?.seconds ?? 0;
+  t.ok(spec.terminationGracePeriodSeconds > config.shutdown.graceSeconds + preStop, `terminationGracePeriodSeconds ${spec.terminationGracePeriodSeconds} > drain ${config.shutdown.graceSeconds} + preStop ${preStop}`);
+
+  // Every file the config names is mounted from the right Secret (or the ConfigMap).
+  const mounts = resolveConfigFiles(objects);
+  const expected: Record<string, string> = {
+    'tls.cert': values.secrets.serverTls.name,
+    'tls.key': values.secrets.serverTls.name,
+    'tls.clientCAs[0]': values.secrets.clientCA.name,
+    'keys.signing': values.secrets.signingKeys.name,
+  };
+  if (config.store.type === 'redis' && values.store.redis.caSecret.name) expected['store.tls.ca'] = values.store.redis.caSecret.name;
+  for (const [key, secretName] of Object.entries(expected)) {
+    const mount = mounts.find((m) => m.key === key);
+    t.ok(mount, `${key} is a mounted file`);
+    t.equal(mount?.source, `secret/${secretName}`, `${key} comes from Secret ${secretName}`);
+  }
+  for (const m of mounts) t.ok(m.source, `${m.key} (${m.file}) is inside a mount`);
+  const secretVolumes = spec.volumes.filter((v: any) => v.secret);
+  for (const v of secretVolumes) t.ok(v.secret.defaultMode <= 0o440, `Secret volume ${v.name} is not world-readable`);
+  t.ok(spec.volumes.some((v: any) => v.emptyDir) && container.volumeMounts.some((m: any) => m.mountPath === '/tmp'), 'a writable /tmp beside the read-only root');
+  if (values.gateway.customProfile) {
+    t.equal(config.profile, '/etc/fapi-gateway/profile.yaml', 'the custom profile is a mounted file');
+    t.equal(configMap.data['profile.yaml'], values.gateway.customProfile, 'the custom profile is in the ConfigMap');
+    t.equal(mounts.find((m) => m.key === 'profile')?.source, `configmap/${configMap.metadata.name}`, 'mounted from the ConfigMap');
+  } else {
+    t.equal(config.profile, values.gateway.profile, 'the profile shipped in the image');
+  }
+
+  // The store: Redis URL (with its password) only from a Secret.
+  const redisEnv = container.env?.find((e: any) => e.name === 'FAPI_GATEWAY_REDIS_URL');
+  if (values.store.type === 'redis') {
+    t.equal(config.store.type, 'redis', 'redis store');
+    t.notOk('url' in config.store, 'no Redis URL in the ConfigMap');
+    t.same(redisEnv?.valueFrom?.secretKeyRef, { name: values.store.redis.urlSecret.name, key: values.store.redis.urlSecret.key }, 'FAPI_GATEWAY_REDIS_URL from the Secret');
+  } else {
+    t.same(config.store, { type: 'memory' }, 'memory store');
+    t.notOk(redisEnv, 'no Redis URL');
+    t.equal(deployment.spec.replicas, 1, 'the memory store keeps one replica');
+  }
+
+  // Services for the three listeners, each pointing at its named port.
+  for (const listener of ['public', 'mtls', 'ops']) {
+    const service = only(t, objects, 'Service', `${deployment.metadata.name}-${listener}`);
+    t.equal(service.spec.ports[0].targetPort, listener, `${listener} Service targets the ${listener} port`);
+    t.same(service.spec.selector, deployment.spec.selector.matchLabels, `${listener} Service selects the pods`);
+  }
+  t.equal(only(t, objects, 'Service', `${deployment.metadata.name}-ops`).spec.type, 'ClusterIP', 'ops stays inside the cluster');
+
+  // Autoscaling and disruption budget where enabled.
+  const hpas = objects.filter((o) => o.kind === 'HorizontalPodAutoscaler');
+  if (values.autoscaling.enabled) {
+    t.equal(hpas.length, 1, 'an HPA');
+    t.same(hpas[0].spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name }, 'HPA scales the Deployment');
+    t.equal(hpas[0].spec.minReplicas, values.autoscaling.minReplicas, 'HPA minimum');
+    t.notOk('replicas' in deployment.spec, 'the HPA owns the replica count');
+  } else {
+    t.equal(hpas.length, 0, 'no HPA');
+    t.equal(deployment.spec.replicas, values.replicaCount, 'replicas');
+  }
+  const pdbs = objects.filter((o) => o.kind === 'PodDisruptionBudget');
+  t.equal(pdbs.length, values.podDisruptionBudget.enabled ? 1 : 0, 'PDB where enabled');
+  if (pdbs[0]) t.same(pdbs[0].spec.selector.matchLabels, deployment.spec.selector.matchLabels, 'the PDB selects the pods');
+  t.ok(spec.topologySpreadConstraints?.length >= 1, 'topology spread');
+  for (const c of spec.topologySpreadConstraints ?? [])
+    t.same(c.labelSelector.matchLabels, deployment.spec.selector.matchLabels, `spread over ${c.topologyKey} counts these pods`);
+
+  // Optional objects.
+  const monitors = objects.filter((o) => o.kind === 'ServiceMonitor');
+  t.equal(monitors.length, values.metrics.serviceMonitor.enabled ? 1 : 0, 'ServiceMonitor where enabled');
+  if (monitors[0]) {
+    t.match(monitors[0].spec.endpoints, [{ port: 'ops', path: '/metrics' }], 'scrapes /metrics on the ops port');
+    t.same(monitors[0].spec.selector.matchLabels, { ...deployment.spec.selector.matchLabels, 'app.kubernetes.io/component': 'ops' }, 'selects the ops Service');
+  }
+  const dashboards = objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1');
+  t.equal(dashboards.length, values.dashboard.enabled ? 1 : 0, 'dashboard ConfigMap where enabled');
+  if (dashboards[0]) {
+    const json = Object.values(dashboards[0].data as Record<string, string>)[0];
+    t.ok(JSON.parse(json).panels, 'the dashboard is JSON with panels');
+  }
+  t.equal(objects.filter((o) => o.kind === 'NetworkPolicy').length, values.networkPolicy.enabled ? 1 : 0, 'NetworkPolicy where enabled');
+
+  // Ingress modes.
+  const ingresses = objects.filter((o) => o.kind === 'Ingress');
+  if (!values.ingress.enabled) {
+    t.equal(ingresses.length, 0, 'no Ingress');
+    t.notOk(config.tls.forwardedClientCertificate, 'certificates only from the TLS handshake');
+  } else {
+    t.equal(ingresses.length, 2, 'an Ingress per TLS listener');
+    const mtls = ingresses.find((i) => i.metadata.name.endsWith('-mtls'))!;
+    const a = mtls.metadata.annotations ?? {};
+    t.equal(mtls.spec.rules[0].host, values.ingress.mtls.host, 'mtls host');
+    t.equal(mtls.spec.rules[0].http.paths[0].backend.service.name, `${deployment.metadata.name}-mtls`, 'to the mtls Service');
+    if (values.ingress.mode === 'passthrough') {
+      for (const i of ingresses) t.equal(i.metadata.annotations?.['nginx.ingress.kubernetes.io/ssl-passthrough'], 'true', `${i.metadata.name}: TLS passthrough`);
+      t.notOk(config.tls.forwardedClientCertificate, 'passthrough: certificates only from the TLS handshake');
+    } else {
+      t.equal(a['nginx.ingress.kubernetes.io/auth-tls-verify-client'], 'optional_no_ca', 'the ingress asks for a client certificate');
+      t.equal(a['nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream'], 'true', 'and passes it on');
+      t.equal(a['nginx.ingress.kubernetes.io/backend-protocol'], 'HTTPS', 'TLS to the gateway too');
+      t.same(config.tls.forwardedClientCertificate, {
+        header: values.gateway.forwardedClientCertificate.header,
+        trustedProxies: values.gateway.forwardedClientCertificate.trustedProxies,
+      }, 'the gateway reads the header from the trusted proxies only');
+      const publicIngress = ingresses.find((i) => i.metadata.name.endsWith('-public'))!;
+      t.notOk(publicIngress.metadata.annotations?.['nginx.ingress.kubernetes.io/auth-tls-verify-client'], 'no client certificate prompt on the public host');
+    }
+  }
+}
+
+interface MountedFile {
+  /** The config key naming the file. */
+  key: string;
+  file: string;
+  /** secret/<name> or configmap/<name>, undefined when no mount holds it. */
+  source?: string;
+  /** The key of the Secret or ConfigMap projected at that path. */
+  sourceKey?: string;
+}
+
+/** Where each file the rendered config names comes from, by reading the pod's mounts and volumes. */
+function resolveConfigFiles(objects: KubeObject[]): MountedFile[] {
+  const config = renderedConfig(objects);
+  const spec = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+  const [container] = spec.containers;
+  const files: Array<[string, string]> = [
+    ['tls.cert', config.tls.cert],
+    ['tls.key', config.tls.key],
+    ...config.tls.clientCAs.map((f: string, i: number) => [`tls.clientCAs[${i}]`, f] as [string, string]),
+    ['keys.signing', config.keys.signing],
+  ];
+  if (config.store.tls?.ca) files.push(['store.tls.ca', config.store.tls.ca]);
+  if (config.profile.startsWith('/')) files.push(['profile', config.profile]);
+  return files.map(([key, file]) => {
+    for (const m of container.volumeMounts) {
+      const volume = spec.volumes.find((v: any) => v.name === m.name);
+      const source = volume?.secret ? volume.secret : volume?.configMap;
+      if (!source) continue;
+      const kind = volume.secret ? `secret/${source.secretName}` : `configmap/${source.name}`;
+      let projectedPath: string | undefined;
+      if (m.subPath) {
+        if (m.mountPath === file) projectedPath = m.subPath;
+      } else if (path.posix.dirname(file) === m.mountPath) {
+        projectedPath = path.posix.basename(file);
+      }
+      if (projectedPath === undefined) continue;
+      const items: Array<{ key: string; path: string }> | undefined = source.items;
+      const item = items ? items.find((i) => i.path === projectedPath) : { key: projectedPath, path: projectedPath };
+      if (item) return { key, file, source: kind, sourceKey: item.key };
+    }
+    return { key, file };
+  });
+}
+
+/**
+ * Lays out the files the rendered config names under `dir` (throw-away dev PKI material for the
+ * Secrets, the ConfigMap's own data for the profile), rewrites the paths into `dir`, and runs
+ * `fapi-gateway check` on it with the environment the Deployment gives the container.
+ */
+async function checkRenderedConfig(objects: KubeObject[], dir: string, pki: DevPki): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const config = renderedConfig(objects);
+  const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.data?.['config.yaml'])!;
+  const relocate = (file: string) => path.join(dir, file);
+  // Signing keys: PS256 only, which every profile and policy of the examples allows.
+  const signing = JSON.parse(await readFile(pki.signingKeys, 'utf8'));
+  const signingFile = path.join(dir, 'signing.jwks.json');
+  await mkdir(dir, { recursive: true });
+  await writeFile(signingFile, JSON.stringify({ keys: signing.keys.filter((k: any) => k.alg === 'PS256') }));
+  const material: Record<string, string> = {
+    'tls.cert': pki.serverCert,
+    'tls.key': pki.serverKey,
+    'keys.signing': signingFile,
+    'store.tls.ca': pki.ca,
+  };
+  for (const m of resolveConfigFiles(objects)) {
+    if (!m.source) throw new Error(`${m.key} (${m.file}) is in no mount`);
+    await mkdir(path.dirname(relocate(m.file)), { recursive: true });
+    if (m.source.startsWith('configmap/')) await writeFile(relocate(m.file), configMap.data[m.sourceKey!]);
+    else await copyFile(material[m.key] ?? pki.ca, relocate(m.file));
+  }
+  config.tls.cert = relocate(config.tls.cert);
+  config.tls.key = relocate(config.tls.key);
+  config.tls.clientCAs = config.tls.clientCAs.map(relocate);
+  config.keys.signing = relocate(config.keys.signing);
+  if (config.store.tls?.ca) config.store.tls.ca = relocate(config.store.tls.ca);
+  if (config.profile.startsWith('/')) config.profile = relocate(config.profile);
+  const file = relocate(CONFIG_PATH);
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, stringify(config));
+
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.FAPI_GATEWAY_REDIS_URL;
+  delete env.FAPI_GATEWAY_LOG_LEVEL;
+  const [container] = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers;
+  for (const e of container.env ?? []) {
+    // The Secret's value is the deployment's; any URL of the right shape stands in for it.
+    // (rediss:// when the config names a Redis CA, as the gateway requires.)
+    const redisUrl = `${config.store.tls ? 'rediss' : 'redis'}://:password@127.0.0.1:1/0`;
+    if (e.valueFrom?.secretKeyRef) env[e.name] = e.name === 'FAPI_GATEWAY_REDIS_URL' ? redisUrl : 'secret';
+    else env[e.name] = e.value;
+  }
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'src', 'main.ts'), 'check', '--config', file],
+      { cwd: ROOT, env, timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
