@@ -24,7 +24,7 @@ import { jwksRoute } from './oauth/jwks.js';
 import { parRoute } from './oauth/par.js';
 import { healthRoutes } from './observability/health.js';
 import { instrumentStore } from './observability/instrumented-store.js';
-import { loggerOptions } from './observability/logging.js';
+import { flushLogs, logDestination, loggerOptions } from './observability/logging.js';
 import { Metrics } from './observability/metrics.js';
 import { metricsRoute } from './observability/metrics-route.js';
 import { observeRequests, observeTls } from './observability/request-observer.js';
@@ -90,7 +90,9 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   const ctx = await createContext(loaded, options.store);
   const { config } = ctx;
   const { metrics } = ctx;
-  const logging = loggerOptions(config.log.level, config.log.pretty, options.logger);
+  // Our own buffered stdout writer, unless a test brings its logger or a person wants pretty lines.
+  const destination = options.logger === undefined && !config.log.pretty ? logDestination() : undefined;
+  const logging = loggerOptions(config.log.level, config.log.pretty, options.logger, destination);
 
   const tlsAppOptions = {
     ...logging,
@@ -151,6 +153,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
       if (!drained) for (const app of tlsApps) app.server.closeAllConnections();
       await opsApp.close();
       await ctx.store.close();
+      flushLogs(destination);
       return drained;
     },
   };
