@@ -381,7 +381,7 @@ t.test('prompt=none without a session: login_required', async (t) => {
 });
 
 t.test('a profile that does not ask for consent every time remembers an approval for the session', async (t) => {
-  const { readFile, writeFile, mkdtemp } = await import('node:fs/promises');
+  const { readFile, writeFile, mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const path = await import('node:path');
   const { parse, stringify } = await import('yaml');
@@ -398,7 +398,9 @@ t.test('a profile that does not ask for consent every time remembers an approval
   const profile = parse(await readFile(new URL('../profiles/fapi2.yaml', import.meta.url), 'utf8'));
   profile.name = 'remembering';
   profile.consent.everyTime = false;
-  const file = path.join(await mkdtemp(path.join(tmpdir(), 'profile-')), 'remembering.yaml');
+  const dir = await mkdtemp(path.join(tmpdir(), 'profile-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'remembering.yaml');
   await writeFile(file, stringify(profile));
   const g = await start({ configure: (c) => void (c.profile = file) });
   t.teardown(() => g.close());

@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -56,7 +57,8 @@ export function testPki(): Promise<{ dir: string; pki: DevPki }> {
   sharedPki ??= (async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'fapi-gateway-test-'));
     const pki = await ensureDevPki(dir);
-    process.once('exit', () => void rm(dir, { recursive: true, force: true }));
+    // Synchronous: nothing asynchronous runs once the process is exiting.
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     return { dir, pki };
   })();
   return sharedPki;
