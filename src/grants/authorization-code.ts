@@ -1,9 +1,12 @@
 import type { GatewayContext } from '../context.js';
+import type { Grant } from './grant.js';
 import { randomToken, storageKey } from '../tokens/secrets.js';
 
 /** What an authorization code stands for, stored under the code's hash for the code's short life. */
 export interface CodeRecord {
   grantId: string;
+  /** The grant as created with the code, so redeeming needs no second read. */
+  grant: Grant;
   clientId: string;
   redirectUri: string;
   codeChallenge: string;

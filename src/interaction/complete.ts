@@ -40,6 +40,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   const [code] = await Promise.all([
     issueCode(ctx, {
       grantId: grant.id,
+      grant,
       clientId: client.id,
       redirectUri: request.redirectUri,
       codeChallenge: request.codeChallenge,

@@ -24,23 +24,24 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     if (!requestUri.startsWith(REQUEST_URI_PREFIX)) return fail(reply, 'invalid_request_uri', 'The request_uri is not one this server issued.');
 
     const parId = requestUri.slice(REQUEST_URI_PREFIX.length);
-    const pushed = await ctx.store.get<PushedRequest>('par', parId);
+    // The browser's session is read alongside the request (one round trip); it is used only for a valid request.
+    const [pushed, session] = await Promise.all([ctx.store.get<PushedRequest>('par', parId), findSession(ctx, request)]);
     if (!pushed || pushed.request.clientId !== client.id) return fail(reply, 'invalid_request_uri', 'The request_uri is unknown, was already used, or belongs to another client.');
     const now = Math.floor(Date.now() / 1000);
     if (!pushed.started && now >= pushed.expiresAt) return fail(reply, 'invalid_request_uri', 'The request_uri has expired.');
     const { request: authz } = pushed;
-    const [session] = await Promise.all([
-      authz.prompt?.includes('login') ? undefined : findSession(ctx, request),
+    const usable = session && !authz.prompt?.includes('login') && (authz.maxAge === undefined || now - session.authTime <= authz.maxAge);
+    const fresh = usable ? session : undefined;
+    const [interaction] = await Promise.all([
+      startInteraction(ctx, {
+        parId,
+        clientId: client.id,
+        browser: browserBinding(request, reply),
+        ...(fresh ? { sub: fresh.sub, authTime: fresh.authTime } : {}),
+      }),
       // From here on the request may be reloaded until it completes.
       pushed.started ? undefined : ctx.store.set('par', parId, { ...pushed, started: true }, ctx.profile.lifetimes.interaction),
     ]);
-    const fresh = session && (authz.maxAge === undefined || now - session.authTime <= authz.maxAge) ? session : undefined;
-    const interaction = await startInteraction(ctx, {
-      parId,
-      clientId: client.id,
-      browser: browserBinding(request, reply),
-      ...(fresh ? { sub: fresh.sub, authTime: fresh.authTime } : {}),
-    });
     if (authz.prompt?.includes('none')) {
       // Nothing may be shown: only a logged-in user with a remembered consent can be answered silently.
       if (fresh && (await consentRemembered(ctx, interaction, pushed)))

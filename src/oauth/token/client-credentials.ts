@@ -4,22 +4,24 @@ import { OAuthError } from '../errors.js';
 import type { GrantHandler } from './grant-handler.js';
 
 /** client_credentials (RFC 6749 §4.4): for the client's own APIs (e.g. creating consents); no user, no ID token. */
-export const clientCredentialsGrant: GrantHandler = async (ctx, params, { client, certificateThumbprint }) => {
-  const requested = (params.scope ?? '').split(' ').filter(Boolean);
-  if (requested.includes('openid')) throw new OAuthError('invalid_scope', 'openid is not available with client_credentials');
-  const notAllowed = requested.filter((s) => !client.scopes.has(s));
-  if (notAllowed.length) throw new OAuthError('invalid_scope', `scope not allowed for this client: ${notAllowed.join(' ')}`);
-  const scope = (requested.length ? [...new Set(requested)] : [...client.scopes].filter((s) => s !== 'openid')).join(' ');
-  const now = Math.floor(Date.now() / 1000);
-  const grant: Grant = {
-    id: newGrantId(),
-    clientId: client.id,
-    sub: client.id,
-    scope,
-    createdAt: now,
-    expiresAt: now + ctx.profile.lifetimes.accessToken,
-    extensions: {},
-  };
-  await ctx.grants.save(grant);
-  return tokenResponse(ctx, { grant, client, scope, certificateThumbprint, withRefreshToken: false });
+export const clientCredentialsGrant: GrantHandler = {
+  handle: async (ctx, params, { client, certificateThumbprint }) => {
+    const requested = (params.scope ?? '').split(' ').filter(Boolean);
+    if (requested.includes('openid')) throw new OAuthError('invalid_scope', 'openid is not available with client_credentials');
+    const notAllowed = requested.filter((s) => !client.scopes.has(s));
+    if (notAllowed.length) throw new OAuthError('invalid_scope', `scope not allowed for this client: ${notAllowed.join(' ')}`);
+    const scope = (requested.length ? [...new Set(requested)] : [...client.scopes].filter((s) => s !== 'openid')).join(' ');
+    const now = Math.floor(Date.now() / 1000);
+    const grant: Grant = {
+      id: newGrantId(),
+      clientId: client.id,
+      sub: client.id,
+      scope,
+      createdAt: now,
+      expiresAt: now + ctx.profile.lifetimes.accessToken,
+      extensions: {},
+    };
+    await ctx.grants.save(grant);
+    return tokenResponse(ctx, { grant, client, scope, certificateThumbprint, withRefreshToken: false });
+  },
 };

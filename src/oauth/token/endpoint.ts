@@ -10,7 +10,7 @@ import { clientCredentialsGrant } from './client-credentials.js';
 import type { GrantHandler } from './grant-handler.js';
 import { refreshTokenGrant } from './refresh-token.js';
 
-const HANDLERS: Record<string, GrantHandler> = {
+const HANDLERS: Record<string, GrantHandler<unknown>> = {
   authorization_code: authorizationCodeGrant,
   refresh_token: refreshTokenGrant,
   client_credentials: clientCredentialsGrant,
@@ -20,15 +20,22 @@ const HANDLERS: Record<string, GrantHandler> = {
 export function tokenRoute(app: FastifyInstance, ctx: GatewayContext): void {
   app.post(PATHS.token, async (request, reply) => {
     const params = formParams(request);
-    const caller = await authenticateClient(request, params, ctx.urls.token, ctx);
     const grantType = params.grant_type;
+    const handler = grantType === undefined ? undefined : HANDLERS[grantType];
+    // Settled either way, so a failed authentication leaves no unhandled rejection behind.
+    const prefetched = handler?.prefetch?.(ctx, params).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    const caller = await authenticateClient(request, params, ctx.urls.token, ctx);
     if (grantType === undefined) throw invalidRequest('grant_type is required');
-    const handler = HANDLERS[grantType];
     if (!handler || !ctx.profile.grantTypes.includes(grantType as never)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
     if (!caller.client.grantTypes.has(grantType)) throw new OAuthError('unauthorized_client', `this client may not use ${grantType}`);
     // Access tokens are always sender-constrained: no certificate, nothing to bind them to.
     if (!caller.certificate) throw invalidRequest('a client certificate is required: access tokens are bound to it');
-    const body = await handler(ctx, params, { ...caller, certificateThumbprint: caller.certificate.thumbprint });
+    const read = await prefetched;
+    if (read && 'error' in read) throw read.error;
+    const body = await handler.handle(ctx, params, { ...caller, certificateThumbprint: caller.certificate.thumbprint }, read?.value);
     ctx.metrics?.tokensIssued.inc({ grant_type: grantType });
     return reply.headers(NO_STORE).send(body);
   });

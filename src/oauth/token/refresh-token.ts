@@ -9,31 +9,33 @@ import type { GrantHandler } from './grant-handler.js';
  * certificate of this request. Rotation only where the profile asks; the old token then keeps
  * working for the grace period.
  */
-export const refreshTokenGrant: GrantHandler = async (ctx, params, { client, certificateThumbprint }) => {
-  const token = params.refresh_token;
-  if (token === undefined) throw invalidRequest('refresh_token is required');
-  const record = await findRefreshToken(ctx, token);
-  if (!record || record.clientId !== client.id) throw invalidGrant('the refresh token is invalid');
-  const grant = await ctx.grants.get(record.grantId);
-  if (!grant) throw invalidGrant('the authorization has ended');
+export const refreshTokenGrant: GrantHandler = {
+  handle: async (ctx, params, { client, certificateThumbprint }) => {
+    const token = params.refresh_token;
+    if (token === undefined) throw invalidRequest('refresh_token is required');
+    const record = await findRefreshToken(ctx, token);
+    if (!record || record.clientId !== client.id) throw invalidGrant('the refresh token is invalid');
+    const grant = await ctx.grants.get(record.grantId);
+    if (!grant) throw invalidGrant('the authorization has ended');
 
-  let scope = record.scope;
-  if (params.scope !== undefined) {
-    const granted = new Set(record.scope.split(' '));
-    const requested = params.scope.split(' ').filter(Boolean);
-    if (requested.length === 0 || !requested.every((s) => granted.has(s))) throw new OAuthError('invalid_scope', 'scope exceeds the original grant');
-    scope = [...new Set(requested)].join(' ');
-  }
+    let scope = record.scope;
+    if (params.scope !== undefined) {
+      const granted = new Set(record.scope.split(' '));
+      const requested = params.scope.split(' ').filter(Boolean);
+      if (requested.length === 0 || !requested.every((s) => granted.has(s))) throw new OAuthError('invalid_scope', 'scope exceeds the original grant');
+      scope = [...new Set(requested)].join(' ');
+    }
 
-  const rotation = ctx.profile.refreshTokenRotation;
-  // A narrowed request narrows the access token only; a rotated refresh token keeps the original scope.
-  const response = await tokenResponse(ctx, { grant, client, scope, refreshScope: record.scope, certificateThumbprint, withRefreshToken: rotation.enabled });
-  if (rotation.enabled && response.refresh_token && record.rotatedAt === undefined) {
-    // The grace period runs from the first rotation: using the old token during it does not extend it.
-    const now = Math.floor(Date.now() / 1000);
-    const remaining = record.expiresAt === undefined ? rotation.graceSeconds : Math.min(rotation.graceSeconds, record.expiresAt - now);
-    if (remaining > 0) await ctx.store.set('refresh', storageKey(token), { ...record, rotatedAt: now }, remaining);
-    else await ctx.store.delete('refresh', storageKey(token));
-  }
-  return response;
+    const rotation = ctx.profile.refreshTokenRotation;
+    // A narrowed request narrows the access token only; a rotated refresh token keeps the original scope.
+    const response = await tokenResponse(ctx, { grant, client, scope, refreshScope: record.scope, certificateThumbprint, withRefreshToken: rotation.enabled });
+    if (rotation.enabled && response.refresh_token && record.rotatedAt === undefined) {
+      // The grace period runs from the first rotation: using the old token during it does not extend it.
+      const now = Math.floor(Date.now() / 1000);
+      const remaining = record.expiresAt === undefined ? rotation.graceSeconds : Math.min(rotation.graceSeconds, record.expiresAt - now);
+      if (remaining > 0) await ctx.store.set('refresh', storageKey(token), { ...record, rotatedAt: now }, remaining);
+      else await ctx.store.delete('refresh', storageKey(token));
+    }
+    return response;
+  },
 };
