@@ -208,19 +208,19 @@ if (ready) {
     gateway.stderr!.on('data', (d) => output.push(String(d)));
     const exited = new Promise<number | null>((resolve) => gateway!.once('exit', (code) => resolve(code)));
 
-    const started = await timed('gateway start in the image', () => waitFor(() => httpGet(`http://127.0.0.1:${opsPort}/readyz`), 60_000, () => gateway!.exitCode !== null));
+    const started = await timed('gateway start in the image', () => waitFor(() => get(`http://127.0.0.1:${opsPort}/readyz`), 60_000, () => gateway!.exitCode !== null));
     if (!started) {
       t.fail(`the gateway did not become ready:\n${output.join('').slice(-4000)}`);
       return;
     }
     t.pass('/readyz answers on the ops port');
 
-    const discovery = await httpsGet(publicPort, '/.well-known/openid-configuration', await readFile(pki.ca));
+    const discovery = await get(`https://127.0.0.1:${publicPort}/.well-known/openid-configuration`, await readFile(pki.ca));
     t.equal(discovery.status, 200, 'discovery over TLS');
     const metadata = JSON.parse(discovery.body);
     t.equal(metadata.issuer, issuer, 'the discovery document names the issuer');
     t.equal(metadata.token_endpoint, `https://localhost:${mtlsPort}/token`, 'and the mTLS token endpoint');
-    const jwks = JSON.parse((await httpsGet(publicPort, '/jwks', await readFile(pki.ca))).body);
+    const jwks = JSON.parse((await get(`https://127.0.0.1:${publicPort}/jwks`, await readFile(pki.ca))).body);
     t.ok(jwks.keys.length >= 1 && jwks.keys.every((k: Record<string, unknown>) => !('d' in k)), 'JWKS with public keys only');
 
     const node = gatewayProcess(gateway.pid!);
@@ -363,22 +363,11 @@ async function waitFor(check: () => Promise<{ status: number }>, timeoutMs: numb
   return false;
 }
 
-function httpGet(url: string): Promise<{ status: number; body: string }> {
+/** GET over plain HTTP (the ops port) or TLS trusting `ca` (the public listener on 127.0.0.1, named localhost). */
+function get(url: string, ca?: Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function httpsGet(port: number, pathname: string, ca: Buffer): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port, path: pathname, ca, servername: 'localhost', timeout: 10_000 }, (res) => {
+    const options = ca ? { ca, servername: 'localhost', timeout: 10_000 } : { timeout: 5000 };
+    const req = (ca ? httpsRequest : httpRequest)(url, options, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -452,11 +441,4 @@ async function walk(dir: string, visit: (file: string, size: number) => Promise<
   }
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = (file: string): Promise<boolean> => access(file).then(() => true, () => false);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import type { BenchPki } from './pki.js';
-import { freePort } from './ports.js';
+import { freePort } from '../../test/helpers/ports.js';
 import { httpOk, spawnServer, type ServerProcess } from './server-process.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

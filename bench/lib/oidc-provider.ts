@@ -4,7 +4,7 @@ import { DEMO_REDIRECT_URI } from '../../src/config/embedded.js';
 import type { OidcProviderSettings } from '../oidc-provider-server.js';
 import { REPO_ROOT, type SigningAlg } from './gateway.js';
 import type { BenchPki } from './pki.js';
-import { freePort } from './ports.js';
+import { freePort } from '../../test/helpers/ports.js';
 import { spawnServer, type ServerProcess } from './server-process.js';
 
 export interface OidcProviderUnderTest {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { BareProxySettings } from '../bare-proxy.js';
 import { REPO_ROOT } from './gateway.js';
 import type { BenchPki } from './pki.js';
-import { freePort } from './ports.js';
+import { freePort } from '../../test/helpers/ports.js';
 import { spawnServer, type ServerProcess } from './server-process.js';
 
 /** A server of bench/gateway.ts in its own process, with the origin it answers on. */

@@ -83,11 +83,4 @@ async function writeSecret(file: string, content: string): Promise<void> {
   await writeFile(file, content, { mode: 0o600 });
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await access(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = (file: string): Promise<boolean> => access(file).then(() => true, () => false);
