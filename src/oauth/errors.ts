@@ -38,5 +38,4 @@ function defaultStatus(error: string): number {
 }
 
 export const invalidRequest = (description: string) => new OAuthError('invalid_request', description);
-export const invalidClient = (description: string) => new OAuthError('invalid_client', description);
 export const invalidGrant = (description: string) => new OAuthError('invalid_grant', description);

@@ -1,4 +1,8 @@
+import type { FastifyRequest } from 'fastify';
+import { authenticateClient } from '../clients/authenticate.js';
 import type { GatewayContext } from '../context.js';
+import { formParams } from '../http/form-body.js';
+import { invalidRequest } from './errors.js';
 import { StoreUnavailableError } from '../store/store.js';
 import type { Grant } from '../grants/grant.js';
 import type { AccessTokenClaims } from '../tokens/access-token.js';
@@ -8,6 +12,17 @@ import { findRefreshToken, type RefreshTokenRecord } from '../tokens/refresh-tok
 export type FoundToken =
   | { type: 'access_token'; claims: AccessTokenClaims; grant?: undefined }
   | { type: 'refresh_token'; record: RefreshTokenRecord; grant: Grant };
+
+/**
+ * The common start of introspection and revocation: the client authenticates, names a token, and
+ * learns only about it if it is one of its own.
+ */
+export async function findRequestedToken(ctx: GatewayContext, request: FastifyRequest, endpointUrl: string): Promise<{ token: string; found: FoundToken | undefined }> {
+  const params = formParams(request);
+  const { client } = await authenticateClient(request, params, endpointUrl, ctx);
+  if (params.token === undefined) throw invalidRequest('token is required');
+  return { token: params.token, found: await findOwnToken(ctx, params.token, client.id, params.token_type_hint) };
+}
 
 /**
  * Finds a live token for introspection and revocation. Only the caller's own tokens are found: to any

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import type { DevPki } from '../../src/devpki/dev-pki.js';
 import { spawnGateway, type GatewayProcess } from './gateway-process.js';
-import { connectHarness, testConfig, type Harness } from './harness.js';
+import { connectHarness, readResponse, testConfig, type Harness } from './harness.js';
 
 /**
  * A harness for one replica of a deployment: requests go to this replica's own listeners, while
@@ -76,15 +76,8 @@ export async function startReplicas(pki: DevPki, configs: Record<string, any>[],
 
 /** GET on a replica's ops listener: status and parsed body. */
 export async function opsGet(h: { opsBase: string }, path: string): Promise<{ status: number; json: any }> {
-  const res = await request(h.opsBase + path, { headersTimeout: 3_000, bodyTimeout: 3_000 });
-  const text = await res.body.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.statusCode, json };
+  const { status, json } = await readResponse(await request(h.opsBase + path, { headersTimeout: 3_000, bodyTimeout: 3_000 }));
+  return { status, json };
 }
 
 /**

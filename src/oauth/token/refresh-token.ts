@@ -1,4 +1,4 @@
-import { findRefreshToken } from '../../tokens/refresh-token.js';
+import { findRefreshToken, type RefreshTokenRecord } from '../../tokens/refresh-token.js';
 import { storageKey } from '../../tokens/secrets.js';
 import { tokenResponse } from '../../tokens/token-response.js';
 import { invalidGrant, invalidRequest, OAuthError } from '../errors.js';
@@ -9,11 +9,11 @@ import type { GrantHandler } from './grant-handler.js';
  * certificate of this request. Rotation only where the profile asks; the old token then keeps
  * working for the grace period.
  */
-export const refreshTokenGrant: GrantHandler = {
-  handle: async (ctx, params, { client, certificateThumbprint }) => {
+export const refreshTokenGrant: GrantHandler<RefreshTokenRecord | undefined> = {
+  prefetch: (ctx, params) => (params.refresh_token === undefined ? Promise.resolve(undefined) : findRefreshToken(ctx, params.refresh_token)),
+  handle: async (ctx, params, { client, certificateThumbprint }, record) => {
     const token = params.refresh_token;
     if (token === undefined) throw invalidRequest('refresh_token is required');
-    const record = await findRefreshToken(ctx, token);
     if (!record || record.clientId !== client.id) throw invalidGrant('the refresh token is invalid');
     const grant = await ctx.grants.get(record.grantId);
     if (!grant) throw invalidGrant('the authorization has ended');
