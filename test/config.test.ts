@@ -323,3 +323,23 @@ t.test('informational registration metadata is accepted; values the gateway cann
   const unknown = await configError(t, await rawConfig((c) => void (c.clients[0].frobnicate = 1)));
   t.equal(unknown.keyPath, 'clients[0].frobnicate');
 });
+
+t.test('routes must not shadow the gateway endpoints or each other', async (t) => {
+  const route = (prefix: string) => ({ prefix, upstream: 'http://127.0.0.1:9', scopes: ['accounts'] });
+  const token = await configError(t, await rawConfig((c) => void (c.routes = [route('/token')])));
+  t.equal(token.keyPath, 'routes[0].prefix');
+  t.match(token.problem, /collides/);
+  const wellKnown = await configError(t, await rawConfig((c) => void (c.routes = [route('/.well-known/x')])));
+  t.equal(wellKnown.keyPath, 'routes[0].prefix');
+  const twice = await configError(t, await rawConfig((c) => void (c.routes = [route('/accounts'), route('/accounts')])));
+  t.equal(twice.keyPath, 'routes[1].prefix');
+  const trailing = await configError(t, await rawConfig((c) => void (c.routes = [route('/accounts/')])));
+  t.equal(trailing.keyPath, 'routes[0].prefix');
+});
+
+t.test('a profile is a name from profiles/ or a .yaml file', async (t) => {
+  const traversal = await configError(t, await rawConfig((c) => void (c.profile = '../fapi2')));
+  t.equal(traversal.keyPath, 'profile');
+  const missing = await configError(t, await rawConfig((c) => void (c.profile = '/nowhere/custom.yaml')));
+  t.equal(missing.keyPath, 'profile');
+});

@@ -60,6 +60,17 @@ t.test('a forwarded certificate from an untrusted CA fails tls_client_auth', asy
   t.equal(res.status, 401);
 });
 
+t.test('an expired forwarded certificate from the trusted CA fails tls_client_auth', async (t) => {
+  const { issueTestClientCertificate } = await import('./helpers/flow.js');
+  const h = await gatewayTrusting('ssl-client-cert', ['127.0.0.1/32']);
+  t.teardown(() => h.close());
+  const subject = 'C=AU, O=fapi-gateway demo, CN=client-two';
+  const expired = await issueTestClientCertificate(h, subject, { notBefore: new Date(Date.now() - 10 * 86_400_000), validDays: 2 });
+  t.equal((await pushAsClientTwo(h, { 'ssl-client-cert': encodeURIComponent(expired.cert) })).status, 401, 'expired');
+  const current = await issueTestClientCertificate(h, subject);
+  t.equal((await pushAsClientTwo(h, { 'ssl-client-cert': encodeURIComponent(current.cert) })).status, 201, 'a current one from the same CA');
+});
+
 t.test('a bad trusted proxy entry is a config error naming the key', async (t) => {
   const err = await gatewayTrusting('ssl-client-cert', ['not-an-ip']).then(
     () => undefined,

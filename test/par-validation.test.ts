@@ -124,7 +124,18 @@ t.test('claims must be a JSON object', async (t) => {
   refused(t, await par({ claims: '{"id_token":' }), 'invalid_request', 400, 'malformed JSON');
   refused(t, await par({ claims: '["acr"]' }), 'invalid_request', 400, 'an array');
   refused(t, await par({ claims: '{"id_token":{"acr":"x"}}' }), 'invalid_request', 400, 'a member that is neither null nor an object');
+  refused(t, await par({ claims: '{"id_token":[]}' }), 'invalid_request', 400, 'a target that is not an object');
+  refused(t, await par({ claims: '{"id_token":{"acr":{"essential":"yes"}}}' }), 'invalid_request', 400, 'essential not a boolean');
+  refused(t, await par({ claims: '{"id_token":{"acr":{"values":"x"}}}' }), 'invalid_request', 400, 'values not an array');
   accepted(t, await par({ claims: JSON.stringify({ id_token: { acr: { essential: true, value: 'urn:cds.au:cdr:3' } } }) }), 'a valid claims request');
+});
+
+t.test('prompt and max_age', async (t) => {
+  refused(t, await par({ prompt: 'sometimes' }), 'invalid_request', 400, 'an unknown prompt value');
+  refused(t, await par({ prompt: 'none login' }), 'invalid_request', 400, 'none with another value');
+  refused(t, await par({ max_age: '-1' }), 'invalid_request', 400, 'a negative max_age');
+  refused(t, await par({ max_age: 'soon' }), 'invalid_request', 400, 'max_age not a number');
+  accepted(t, await par({ prompt: 'login consent', max_age: '300' }), 'prompt login consent, max_age 300');
 });
 
 t.test('form encoding', async (t) => {

@@ -170,11 +170,15 @@ export function pemThumbprint(pem: string | Buffer): string {
  * Issues another client certificate from the test CA (e.g. a second certificate for client-one's
  * identity). `subject` is in ASN.1 order, most general first (`C=AU, O=…, CN=…`).
  */
-export async function issueTestClientCertificate(h: Harness, subject: string): Promise<{ cert: string; key: string }> {
+export async function issueTestClientCertificate(
+  h: Harness,
+  subject: string,
+  validity: { notBefore?: Date; validDays?: number } = {},
+): Promise<{ cert: string; key: string }> {
   const [caPem, caKeyPem] = await Promise.all([readFile(h.pki.ca, 'utf8'), readFile(h.pki.caKey, 'utf8')]);
   const der = Buffer.from(caKeyPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
   const privateKey = await webcrypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']);
   const ca: Issued = { cert: new x509.X509Certificate(caPem), keys: { privateKey, publicKey: undefined as never }, certPem: caPem, keyPem: caKeyPem };
-  const issued = await issueCertificate({ subject, usage: 'client' }, ca);
+  const issued = await issueCertificate({ subject, usage: 'client', ...validity }, ca);
   return { cert: issued.certPem, key: issued.keyPem };
 }
