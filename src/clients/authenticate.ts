@@ -47,6 +47,29 @@ export async function authenticateClient(
   endpointUrl: string,
   deps: ClientAuthDeps,
 ): Promise<AuthenticatedClient> {
+  const { checkReplay, ...caller } = await authenticateClientBeforeReplayCheck(request, params, endpointUrl, deps);
+  await checkReplay();
+  return caller;
+}
+
+export interface ReplayCheckPending extends AuthenticatedClient {
+  /**
+   * Records a client assertion's `jti` (a no-op for mutual TLS); rejects with `invalid_client` when it
+   * was used before. The caller must await it before answering anything, errors included.
+   */
+  checkReplay(): Promise<void>;
+}
+
+/**
+ * Everything of `authenticateClient` but the assertion replay check, which the caller runs itself
+ * in the same store round trip as its own write (PAR). Prefer `authenticateClient`.
+ */
+export async function authenticateClientBeforeReplayCheck(
+  request: FastifyRequest,
+  params: Record<string, string>,
+  endpointUrl: string,
+  deps: ClientAuthDeps,
+): Promise<ReplayCheckPending> {
   if (request.headers.authorization !== undefined) {
     // RFC 6749 §5.2: a client that tried the Authorization header gets 401 with a challenge for it.
     const refused = new ClientAuthError('unsupported_method', 'client secrets are not accepted; use private_key_jwt or mutual TLS');
@@ -57,9 +80,9 @@ export async function authenticateClient(
     throw new ClientAuthError('unsupported_method', 'client secrets are not accepted; use private_key_jwt or mutual TLS');
   const certificate = deps.peerCertificate(request.raw);
   if (params.client_assertion !== undefined || params.client_assertion_type !== undefined) {
-    const client = await authenticateByAssertion(params, endpointUrl, deps);
+    const { client, checkReplay } = await authenticateByAssertion(params, endpointUrl, deps);
     request.clientId = client.id;
-    return { client, certificate };
+    return { client, certificate, checkReplay };
   }
   const clientId = params.client_id;
   if (clientId === undefined) throw new ClientAuthError('no_credentials', 'no client authentication');
@@ -72,10 +95,16 @@ export async function authenticateClient(
   else if (!client.certificateThumbprints.has(certificate.thumbprint))
     throw new ClientAuthError('certificate_mismatch', 'the client certificate is not registered for this client', client.authMethod);
   request.clientId = client.id;
-  return { client, certificate };
+  return { client, certificate, checkReplay: noReplayCheck };
 }
 
-async function authenticateByAssertion(params: Record<string, string>, endpointUrl: string, deps: ClientAuthDeps): Promise<Client> {
+const noReplayCheck = (): Promise<void> => Promise.resolve();
+
+async function authenticateByAssertion(
+  params: Record<string, string>,
+  endpointUrl: string,
+  deps: ClientAuthDeps,
+): Promise<{ client: Client; checkReplay: () => Promise<void> }> {
   const method = 'private_key_jwt';
   if (params.client_assertion_type !== JWT_BEARER_ASSERTION)
     throw new ClientAuthError('bad_assertion_type', `client_assertion_type must be ${JWT_BEARER_ASSERTION}`, method);
@@ -124,9 +153,12 @@ async function authenticateByAssertion(params: Record<string, string>, endpointU
 
   // The replay cache keeps a jti for as long as its assertion could still be accepted.
   const lifetime = Math.max(1, (payload.exp as number) - now + rules.futureToleranceSeconds);
-  const first = await deps.store.setIfAbsent('jti', `${clientId}\u0000${payload.jti}`, 1, Math.min(lifetime, 86_400));
-  if (!first) throw new ClientAuthError('replayed', 'client_assertion has been used before', method);
-  return client;
+  const jti = payload.jti;
+  const checkReplay = async () => {
+    const first = await deps.store.setIfAbsent('jti', `${clientId}\u0000${jti}`, 1, Math.min(lifetime, 86_400));
+    if (!first) throw new ClientAuthError('replayed', 'client_assertion has been used before', method);
+  };
+  return { client, checkReplay };
 }
 
 function acceptedAudiences(forms: Profile['clientAssertion']['audience'], urls: EndpointUrls, endpointUrl: string): string[] {

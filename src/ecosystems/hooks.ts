@@ -10,7 +10,11 @@ import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 export interface EcosystemHooks {
   /** At PAR: check extra parameters and keep what is needed in `request.extensions`; throw an OAuthError to refuse. */
   validateAuthorizationRequest?(input: { params: Record<string, string>; request: AuthorizationRequest; client: Client }): void | Promise<void>;
-  /** When a grant is created from an approved authorization: attach a consent or arrangement, set its expiry. */
+  /**
+   * When a grant is created from an approved authorization: attach a consent or arrangement, set its
+   * expiry. The grant is discarded unseen if the request turns out to have been completed elsewhere
+   * meanwhile, so keep what is attached inside the grant.
+   */
   onGrantCreated?(input: { grant: Grant; request: AuthorizationRequest; client: Client }): void | Promise<void>;
   /** Refresh-token lifetime for a grant in seconds (0: as long as the grant), or 'none' for no refresh token. */
   refreshTokenLifetime?(grant: Grant, profileDefault: number): number | 'none';

@@ -14,10 +14,15 @@ export interface CodeRecord {
   nonce?: string;
 }
 
-export async function issueCode(ctx: GatewayContext, record: CodeRecord): Promise<string> {
-  const code = randomToken();
-  await ctx.store.set('code', storageKey(code), record, ctx.profile.lifetimes.code);
-  return code;
+export const newCode = (): string => randomToken();
+
+export function saveCode(ctx: GatewayContext, code: string, record: CodeRecord): Promise<void> {
+  return ctx.store.set('code', storageKey(code), record, ctx.profile.lifetimes.code);
+}
+
+/** Deletes a code that was written but must not be used. */
+export function discardCode(ctx: GatewayContext, code: string): Promise<void> {
+  return ctx.store.delete('code', storageKey(code));
 }
 
 export function findCode(ctx: GatewayContext, code: string): Promise<CodeRecord | undefined> {

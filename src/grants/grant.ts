@@ -42,6 +42,11 @@ export class Grants {
     return this.store.get<Grant>('grant', id);
   }
 
+  /** Deletes a grant that was written but never used (no token points to it). */
+  async discard(id: string): Promise<void> {
+    await this.store.delete('grant', id);
+  }
+
   /** Ends a grant: its refresh tokens stop working and its access tokens are refused. */
   async end(id: string): Promise<void> {
     await this.store.set('grant-ended', id, 1, this.endedRetentionSeconds);

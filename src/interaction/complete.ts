@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import type { Client } from '../clients/client.js';
 import type { GatewayContext } from '../context.js';
-import { issueCode } from '../grants/authorization-code.js';
+import { discardCode, newCode, saveCode, type CodeRecord } from '../grants/authorization-code.js';
 import { newGrantId, type Grant } from '../grants/grant.js';
 import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { PushedRequest } from '../oauth/par.js';
@@ -14,14 +14,20 @@ export type Outcome = { approved: true; sub: string; authTime: number } | { appr
 /**
  * Ends an authorization: the pushed request is consumed atomically (so it completes once, whichever
  * replica or tab gets here first), then the client gets a code or an error at its redirect URI.
+ * An approval writes the code and its grant in the same round trip as the consumption; when the
+ * consumption finds nothing (completed elsewhere meanwhile), they are deleted unseen.
  */
 export async function completeAuthorization(ctx: GatewayContext, reply: FastifyReply, interaction: Interaction, outcome: Outcome): Promise<FastifyReply> {
-  const [pushed] = await Promise.all([ctx.store.consume<PushedRequest>('par', interaction.parId), ctx.store.delete('interaction', interaction.uid)]);
   const client = ctx.clients.get(interaction.clientId);
-  if (!pushed || !client) return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed or has expired.'));
-  const { request } = pushed;
-  ctx.metrics?.authorizations.inc({ outcome: outcome.approved ? 'approved' : 'denied' });
-  if (!outcome.approved) return redirect(ctx, reply, client, request, { error: outcome.error, error_description: outcome.description });
+  const { request } = interaction;
+  const consumeRequest = () => Promise.all([ctx.store.consume<PushedRequest>('par', interaction.parId), ctx.store.delete('interaction', interaction.uid)]);
+  if (!client) return completedPage(reply);
+  if (!outcome.approved) {
+    const [pushed] = await consumeRequest();
+    if (!pushed) return completedPage(reply);
+    ctx.metrics?.authorizations.inc({ outcome: 'denied' });
+    return redirect(ctx, reply, client, request, { error: outcome.error, error_description: outcome.description });
+  }
 
   const grant: Grant = {
     id: newGrantId(),
@@ -36,20 +42,31 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   if (acr !== undefined) grant.acr = acr;
   if (request.claims) grant.claims = request.claims;
   await ctx.hooks.onGrantCreated?.({ grant, request, client });
-  // Written together: a code whose grant failed to save finds no grant and is refused at the token endpoint.
-  const [code] = await Promise.all([
-    issueCode(ctx, {
-      grantId: grant.id,
-      grant,
-      clientId: client.id,
-      redirectUri: request.redirectUri,
-      codeChallenge: request.codeChallenge,
-      scope: request.scope,
-      ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
-    }),
-    ctx.grants.save(grant),
-  ]);
+  const code = newCode();
+  const record: CodeRecord = {
+    grantId: grant.id,
+    grant,
+    clientId: client.id,
+    redirectUri: request.redirectUri,
+    codeChallenge: request.codeChallenge,
+    scope: request.scope,
+    ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
+  };
+  const [consumed, saved] = await Promise.allSettled([consumeRequest(), Promise.all([saveCode(ctx, code, record), ctx.grants.save(grant)])]);
+  const completed = consumed.status === 'fulfilled' && consumed.value[0] !== undefined;
+  if (!completed || saved.status === 'rejected') {
+    // Nobody has seen the code; a grant without a code has no tokens. Best effort when the store fails.
+    await Promise.allSettled([discardCode(ctx, code), ctx.grants.discard(grant.id)]);
+    if (consumed.status === 'rejected') throw consumed.reason;
+    if (saved.status === 'rejected') throw saved.reason;
+    return completedPage(reply);
+  }
+  ctx.metrics?.authorizations.inc({ outcome: 'approved' });
   return redirect(ctx, reply, client, request, { code });
+}
+
+function completedPage(reply: FastifyReply): FastifyReply {
+  return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed or has expired.'));
 }
 
 /** Sends the authorization response to the registered redirect URI, with `iss` (RFC 9207) and `state`. */

@@ -1,6 +1,7 @@
 import type {} from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../context.js';
+import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import { constantTimeEqual, randomToken } from '../tokens/secrets.js';
 
 /** A login/consent in progress for one pushed authorization request in one browser. */
@@ -8,6 +9,11 @@ export interface Interaction {
   uid: string;
   parId: string;
   clientId: string;
+  /**
+   * A copy of the pushed request, so the consent step can write the code and grant in the same
+   * round trip as the one that consumes the pushed request (whose consumption still decides).
+   */
+  request: AuthorizationRequest;
   /** Echoed in every form: a cross-site form post cannot know it. */
   csrf: string;
   /** The browser-binding cookie's value: the interaction continues only in the browser that started it. */

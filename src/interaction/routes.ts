@@ -42,11 +42,15 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     const { interaction, form } = found;
     if (interaction.sub === undefined || interaction.authTime === undefined) return showInteraction(ctx, reply, interaction);
     if (form.decision === 'approve') {
-      if (!ctx.profile.consent.everyTime && ctx.profile.lifetimes.session > 0) {
-        const pushed = await ctx.store.get<PushedRequest>('par', interaction.parId);
-        if (pushed) await ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope }, ctx.profile.lifetimes.session);
-      }
-      return completeAuthorization(ctx, reply, interaction, { approved: true, sub: interaction.sub, authTime: interaction.authTime });
+      const remembering =
+        !ctx.profile.consent.everyTime && ctx.profile.lifetimes.session > 0
+          ? ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: interaction.request.scope }, ctx.profile.lifetimes.session)
+          : undefined;
+      const [completed] = await Promise.all([
+        completeAuthorization(ctx, reply, interaction, { approved: true, sub: interaction.sub, authTime: interaction.authTime }),
+        remembering,
+      ]);
+      return completed;
     }
     return completeAuthorization(ctx, reply, interaction, { approved: false, error: 'access_denied', description: 'the user denied the request' });
   });

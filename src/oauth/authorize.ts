@@ -36,6 +36,7 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
       startInteraction(ctx, {
         parId,
         clientId: client.id,
+        request: authz,
         browser: browserBinding(request, reply),
         ...(fresh ? { sub: fresh.sub, authTime: fresh.authTime } : {}),
       }),

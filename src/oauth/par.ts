@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { authenticateClient } from '../clients/authenticate.js';
+import { authenticateClientBeforeReplayCheck, type ReplayCheckPending } from '../clients/authenticate.js';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { formParams } from '../http/form-body.js';
@@ -22,19 +22,30 @@ export interface PushedRequest {
 export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
   app.post(PATHS.par, async (request, reply) => {
     const params = formParams(request);
+    let caller: ReplayCheckPending | undefined;
     let authorizationRequest: AuthorizationRequest;
     try {
-      const { client } = await authenticateClient(request, params, ctx.urls.par, ctx);
-      authorizationRequest = await validateAuthorizationRequest(params, client, ctx.profile, ctx.hooks);
+      caller = await authenticateClientBeforeReplayCheck(request, params, ctx.urls.par, ctx);
+      authorizationRequest = await validateAuthorizationRequest(params, caller.client, ctx.profile, ctx.hooks);
     } catch (err) {
       ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
+      // A replayed assertion is refused as such, whatever else is wrong with the request.
+      await caller?.checkReplay();
       throw err;
     }
     const lifetime = ctx.profile.lifetimes.requestUri;
     const id = randomBytes(32).toString('base64url');
     const pushed: PushedRequest = { request: authorizationRequest, expiresAt: Math.floor(Date.now() / 1000) + lifetime };
-    // Kept past its first-use deadline so that an authorization started in time can complete.
-    await ctx.store.set('par', id, pushed, lifetime + ctx.profile.lifetimes.interaction);
+    // The assertion's jti and the pushed request go to the store in one round trip. The request is
+    // kept past its first-use deadline so that an authorization started in time can complete.
+    const [checked, stored] = await Promise.allSettled([caller.checkReplay(), ctx.store.set('par', id, pushed, lifetime + ctx.profile.lifetimes.interaction)]);
+    if (checked.status === 'rejected') {
+      // Nobody learns this request_uri; delete it rather than let it wait for its TTL.
+      ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
+      if (stored.status === 'fulfilled') await ctx.store.delete('par', id).catch(() => undefined);
+      throw checked.reason;
+    }
+    if (stored.status === 'rejected') throw stored.reason;
     ctx.metrics?.parRequests.inc({ outcome: 'created' });
     return reply.code(201).headers(NO_STORE).send({ request_uri: REQUEST_URI_PREFIX + id, expires_in: lifetime });
   });

@@ -34,3 +34,8 @@ export async function issueRefreshToken(ctx: GatewayContext, grant: Grant, scope
 export function findRefreshToken(ctx: GatewayContext, token: string): Promise<RefreshTokenRecord | undefined> {
   return ctx.store.get<RefreshTokenRecord>('refresh', storageKey(token));
 }
+
+/** Deletes a refresh token that was written but must not be used. */
+export function forgetRefreshToken(ctx: GatewayContext, token: string): Promise<void> {
+  return ctx.store.delete('refresh', storageKey(token));
+}

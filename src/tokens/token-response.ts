@@ -32,7 +32,14 @@ export async function tokenResponse(
   },
 ): Promise<TokenResponse> {
   const { grant, client, scope } = input;
-  const accessToken = await issueAccessToken(ctx, { grant, client, scope, certificateThumbprint: input.certificateThumbprint });
+  // The refresh token's write is sent before the signing starts, so that it leaves in the same store
+  // round trip as whatever the caller sent just before (the code grant's one-time mark).
+  const lifetime = input.withRefreshToken && client.grantTypes.has('refresh_token') ? refreshTokenLifetime(ctx, grant) : 'none';
+  const [refreshToken, accessToken, idToken] = await Promise.all([
+    lifetime === 'none' ? undefined : issueRefreshToken(ctx, grant, input.refreshScope ?? scope, lifetime),
+    issueAccessToken(ctx, { grant, client, scope, certificateThumbprint: input.certificateThumbprint }),
+    input.idToken && scope.split(' ').includes('openid') ? issueIdToken(ctx, { grant, client, nonce: input.idToken.nonce }) : undefined,
+  ]);
   const response: TokenResponse = {
     ...ctx.hooks.tokenResponseFields?.(grant),
     access_token: accessToken.token,
@@ -40,10 +47,7 @@ export async function tokenResponse(
     expires_in: accessToken.expiresIn,
     scope,
   };
-  if (input.withRefreshToken && client.grantTypes.has('refresh_token')) {
-    const lifetime = refreshTokenLifetime(ctx, grant);
-    if (lifetime !== 'none') response.refresh_token = await issueRefreshToken(ctx, grant, input.refreshScope ?? scope, lifetime);
-  }
-  if (input.idToken && scope.split(' ').includes('openid')) response.id_token = await issueIdToken(ctx, { grant, client, nonce: input.idToken.nonce });
+  if (refreshToken !== undefined) response.refresh_token = refreshToken;
+  if (idToken !== undefined) response.id_token = idToken;
   return response;
 }

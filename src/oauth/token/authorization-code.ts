@@ -2,6 +2,7 @@ import { findCode, markRedeemed, type CodeRecord } from '../../grants/authorizat
 import { constantTimeEqual, s256 } from '../../tokens/secrets.js';
 import type { AuthenticatedClient } from '../../clients/authenticate.js';
 import type { GatewayContext } from '../../context.js';
+import { forgetRefreshToken } from '../../tokens/refresh-token.js';
 import { tokenResponse, type TokenResponse } from '../../tokens/token-response.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
 import type { GrantHandler } from './grant-handler.js';
@@ -10,8 +11,8 @@ const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
 /** authorization_code (RFC 6749 §4.1.3, RFC 7636 §4.6): one-time, bound to client, redirect_uri and PKCE. */
 export const authorizationCodeGrant: GrantHandler<CodeRecord | undefined> = {
-  prefetch: (ctx, params) => (params.code === undefined ? Promise.resolve(undefined) : findCode(ctx, params.code)),
-  handle: (ctx, params, caller, prefetched) => redeemCode(ctx, params, caller, prefetched),
+  read: (ctx, params) => (params.code === undefined ? Promise.resolve(undefined) : findCode(ctx, params.code)),
+  handle: (ctx, params, caller, record) => redeemCode(ctx, params, caller, record),
 };
 
 async function redeemCode(
@@ -32,21 +33,34 @@ async function redeemCode(
 
   // The grant comes with the code (it cannot change in the code's life): a concurrent second
   // redemption may end it once the code is marked, and the one that won still gets its answer
-  // (tokens the reuse has revoked).
+  // (tokens the reuse has revoked). The response is built while the mark is in flight (one store
+  // round trip for the mark and the refresh token); nothing of it leaves unless the mark succeeds.
   const { grant } = record;
-  if (!(await markRedeemed(ctx, code, record.grantId))) {
-    // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
-    await ctx.grants.end(record.grantId);
-    const reuse = invalidGrant('the code has already been used');
-    reuse.audit = 'code_reuse';
-    throw reuse;
+  const [redeemed, built] = await Promise.allSettled([
+    markRedeemed(ctx, code, record.grantId),
+    tokenResponse(ctx, {
+      grant,
+      client,
+      scope: record.scope,
+      certificateThumbprint,
+      withRefreshToken: true,
+      idToken: { nonce: record.nonce },
+    }),
+  ]);
+  if (redeemed.status === 'fulfilled' && redeemed.value) {
+    if (built.status === 'rejected') throw built.reason;
+    return built.value;
   }
-  return tokenResponse(ctx, {
-    grant,
-    client,
-    scope: record.scope,
-    certificateThumbprint,
-    withRefreshToken: true,
-    idToken: { nonce: record.nonce },
-  });
+  // Lost the race, or could not tell: the refresh token written alongside is never handed out.
+  const refreshToken = built.status === 'fulfilled' ? built.value.refresh_token : undefined;
+  const forgotten = refreshToken === undefined ? undefined : forgetRefreshToken(ctx, refreshToken);
+  if (redeemed.status === 'rejected') {
+    await forgotten?.catch(() => undefined); // the store is failing already; the token is unknown to anyone
+    throw redeemed.reason;
+  }
+  // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
+  await Promise.all([ctx.grants.end(record.grantId), forgotten]);
+  const reuse = invalidGrant('the code has already been used');
+  reuse.audit = 'code_reuse';
+  throw reuse;
 }

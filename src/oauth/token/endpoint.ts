@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { authenticateClient } from '../../clients/authenticate.js';
+import { authenticateClientBeforeReplayCheck, type ReplayCheckPending } from '../../clients/authenticate.js';
 import { PATHS } from '../../config/urls.js';
 import type { GatewayContext } from '../../context.js';
 import { methodNotAllowed, NO_STORE } from '../../http/error-handler.js';
@@ -22,20 +22,22 @@ export function tokenRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const params = formParams(request);
     const grantType = params.grant_type;
     const handler = grantType === undefined ? undefined : HANDLERS[grantType];
-    // Settled either way, so a failed authentication leaves no unhandled rejection behind.
-    const prefetched = handler?.prefetch?.(ctx, params).then(
-      (value) => ({ value }),
-      (error: unknown) => ({ error }),
-    );
-    const caller = await authenticateClient(request, params, ctx.urls.token, ctx);
-    if (grantType === undefined) throw invalidRequest('grant_type is required');
-    if (!handler || !ctx.profile.grantTypes.includes(grantType as never)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
-    if (!caller.client.grantTypes.has(grantType)) throw new OAuthError('unauthorized_client', `this client may not use ${grantType}`);
-    // Access tokens are always sender-constrained: no certificate, nothing to bind them to.
-    if (!caller.certificate) throw invalidRequest('a client certificate is required: access tokens are bound to it');
-    const read = await prefetched;
-    if (read && 'error' in read) throw read.error;
-    const body = await handler.handle(ctx, params, { ...caller, certificateThumbprint: caller.certificate.thumbprint }, read?.value);
+    let caller: ReplayCheckPending | undefined;
+    try {
+      caller = await authenticateClientBeforeReplayCheck(request, params, ctx.urls.token, ctx);
+      if (grantType === undefined) throw invalidRequest('grant_type is required');
+      if (!handler || !ctx.profile.grantTypes.includes(grantType as never)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
+      if (!caller.client.grantTypes.has(grantType)) throw new OAuthError('unauthorized_client', `this client may not use ${grantType}`);
+      // Access tokens are always sender-constrained: no certificate, nothing to bind them to.
+      if (!caller.certificate) throw invalidRequest('a client certificate is required: access tokens are bound to it');
+    } catch (err) {
+      // A replayed assertion is refused as such, whatever else is wrong with the request.
+      await caller?.checkReplay();
+      throw err;
+    }
+    // One store round trip: the assertion's jti and what the grant needs (a replay fails the whole).
+    const [, read] = await Promise.all([caller.checkReplay(), handler.read?.(ctx, params)]);
+    const body = await handler.handle(ctx, params, { client: caller.client, certificate: caller.certificate, certificateThumbprint: caller.certificate.thumbprint }, read);
     ctx.metrics?.tokensIssued.inc({ grant_type: grantType });
     return reply.headers(NO_STORE).send(body);
   });

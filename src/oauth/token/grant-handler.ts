@@ -3,17 +3,16 @@ import type { GatewayContext } from '../../context.js';
 import type { TokenResponse } from '../../tokens/token-response.js';
 
 /** One handler per grant type (RFC 6749 §4, §6), composed by the token endpoint. */
-export interface GrantHandler<Prefetched = undefined> {
+export interface GrantHandler<Read = undefined> {
   /**
-   * Starts reading what the grant needs (e.g. the code's record) while the client is being
-   * authenticated, so the two store round trips overlap. Nothing read is used, or shown, before the
-   * client is authenticated.
+   * Reads what the grant needs (e.g. the code's record). Called once the client is authenticated, in
+   * the same store round trip as the check that its assertion is not replayed.
    */
-  prefetch?(ctx: GatewayContext, params: Record<string, string>): Promise<Prefetched>;
+  read?(ctx: GatewayContext, params: Record<string, string>): Promise<Read>;
   handle(
     ctx: GatewayContext,
     params: Record<string, string>,
     caller: AuthenticatedClient & { certificateThumbprint: string },
-    prefetched: Prefetched | undefined,
+    read: Read | undefined,
   ): Promise<TokenResponse>;
 }

@@ -10,7 +10,7 @@ import type { GrantHandler } from './grant-handler.js';
  * working for the grace period.
  */
 export const refreshTokenGrant: GrantHandler<RefreshTokenRecord | undefined> = {
-  prefetch: (ctx, params) => (params.refresh_token === undefined ? Promise.resolve(undefined) : findRefreshToken(ctx, params.refresh_token)),
+  read: (ctx, params) => (params.refresh_token === undefined ? Promise.resolve(undefined) : findRefreshToken(ctx, params.refresh_token)),
   handle: async (ctx, params, { client, certificateThumbprint }, record) => {
     const token = params.refresh_token;
     if (token === undefined) throw invalidRequest('refresh_token is required');
