@@ -2,8 +2,10 @@
  * Complete flows per second with the memory store and with Redis, in one run: PAR → authorization
  * with a reused login session (consent every time) → token, the same load against the same build,
  * once per store. The gateway runs from dist/ in a child process; Redis is a redis-server started
- * here on loopback (no persistence) and stopped at the end. Also counts the store round trips per
- * flow (Redis INFO commandstats over the timed window) and lists one flow's commands (MONITOR).
+ * here on loopback (no persistence) and stopped at the end. Also counts the store commands per flow
+ * (INFO commandstats over the timed window) and the store round trips of one flow alone (INFO stats
+ * read events; under load Redis reads several flows' batches at once), and lists one flow's commands
+ * (MONITOR).
  * Client assertions are pre-signed; one logged-in browser per concurrent flow, as in bench/flow.ts.
  *
  *   npm run bench:redis -- --flows 1000 --concurrency 8 --warmup 200 --rounds 3
@@ -54,6 +56,18 @@ async function redisCpuMs(redis: Redis): Promise<number> {
   return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
 }
 
+/** Read events Redis has processed so far (INFO stats): one per batch of commands that arrives. */
+async function readsProcessed(redis: Redis): Promise<number> {
+  return Number(/^total_reads_processed:(\d+)/m.exec(await redis.info('stats'))?.[1] ?? NaN);
+}
+
+/** The store round trips `run` makes: the read events Redis processes meanwhile, less the closing INFO's own. */
+async function roundTrips(admin: Redis, run: () => Promise<unknown>): Promise<number> {
+  const before = await readsProcessed(admin);
+  await run();
+  return (await readsProcessed(admin)) - before - 1;
+}
+
 /** The commands one flow sends, in order, with each key shown as its record kind (MONITOR). */
 async function monitorOneFlow(admin: Redis, run: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
@@ -78,7 +92,12 @@ interface Measured extends TimedRun {
   commands?: Map<string, number>;
 }
 
-async function measure(pki: BenchPki, store: StoreName, redisServer: RedisServer | undefined, admin: Redis | undefined): Promise<{ result: Measured; trace?: string[] }> {
+async function measure(
+  pki: BenchPki,
+  store: StoreName,
+  redisServer: RedisServer | undefined,
+  admin: Redis | undefined,
+): Promise<{ result: Measured; trace?: string[]; alone?: number }> {
   const storeConfig = store === 'redis' ? { type: 'redis', url: redisServer!.url, keyPrefix: KEY_PREFIX } : { type: 'memory' };
   const target = await gatewayTarget(pki, { ...gatewayRun(args), alg, concurrency, store: storeConfig });
   try {
@@ -103,11 +122,13 @@ async function measure(pki: BenchPki, store: StoreName, redisServer: RedisServer
     if (run.failures.size > 0) console.log(`  last lines the gateway printed:\n${target.server.output().split('\n').slice(-10).join('\n')}`);
     if (run.timedOut) console.log(`  stopped by the ${maxMs / 1000} s bound after ${run.attempted} flows`);
     let trace: string[] | undefined;
+    let alone: number | undefined;
     if (admin) {
-      const [one] = await flowMaterial(pki.clientOne.jwk, target.audience, 1);
+      const [one, two] = await flowMaterial(pki.clientOne.jwk, target.audience, 2);
+      alone = await roundTrips(admin, () => target.flow(two, browsers[0]));
       trace = await monitorOneFlow(admin, () => target.flow(one, browsers[0]));
     }
-    return { result, trace };
+    return { result, trace, alone };
   } finally {
     await target.close();
   }
@@ -118,6 +139,7 @@ let redisServer: RedisServer | undefined;
 let admin: Redis | undefined;
 const results: Measured[] = [];
 let trace: string[] | undefined;
+let alone: number | undefined;
 try {
   redisServer = await startRedisServer();
   admin = new Redis(redisServer.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -131,6 +153,7 @@ try {
       const measured = await measure(pki, store, redisServer, store === 'redis' ? admin : undefined);
       results.push(measured.result);
       trace ??= measured.trace;
+      alone ??= measured.alone;
       const r = measured.result.run;
       console.log(`  round ${round} ${store}: ${fixed(perSecond(r), 1)} flows/s`);
     }
@@ -145,7 +168,7 @@ const flowsPerSecond = (m: Measured) => perSecond(m.run);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 console.log();
 printTable(
-  ['store', 'flows', 'failed', 'flows/s', 'p50 ms', 'p99 ms', 'gateway CPU ms/flow', 'redis CPU ms/flow', 'bench CPU ms/flow', 'store round trips/flow'],
+  ['store', 'flows', 'failed', 'flows/s', 'p50 ms', 'p99 ms', 'gateway CPU ms/flow', 'redis CPU ms/flow', 'bench CPU ms/flow', 'store commands/flow'],
   results.map((m) => [
     m.store,
     ...runColumns(m.run, 1),
@@ -172,4 +195,5 @@ if (last?.commands) {
   console.log(`Redis commands per flow (timed window): ${perFlow.join(', ')}`);
 }
 if (trace) console.log(`One flow, command by command (${trace.length}): ${trace.join(' → ')}`);
+if (alone !== undefined) console.log(`One flow alone: ${alone} store round trips`);
 if (results.some((m) => m.run.failures.size > 0)) process.exitCode = 1;
