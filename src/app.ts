@@ -13,6 +13,7 @@ import { Grants } from './grants/grant.js';
 import { installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
 import { SigningKeys } from './keys/signing-keys.js';
+import { installPageErrorHandling } from './interaction/page-errors.js';
 import { interactionRoutes } from './interaction/routes.js';
 import { authorizeRoute } from './oauth/authorize.js';
 import { discoveryRoutes } from './oauth/discovery.js';
@@ -118,8 +119,12 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   await publicApp.register(fastifyCookie);
   discoveryRoutes(publicApp, ctx);
   jwksRoute(publicApp, ctx);
-  authorizeRoute(publicApp, ctx);
-  interactionRoutes(publicApp, ctx);
+  // The pages a browser sees answer failures as pages, not JSON.
+  await publicApp.register(async (pages) => {
+    installPageErrorHandling(pages);
+    authorizeRoute(pages, ctx);
+    interactionRoutes(pages, ctx);
+  });
   parRoute(mtlsApp, ctx);
   tokenRoute(mtlsApp, ctx);
   userinfoRoute(mtlsApp, ctx);

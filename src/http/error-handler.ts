@@ -29,6 +29,28 @@ class LogThrottle {
 }
 const outageLog = new LogThrottle(5_000);
 
+/** Logs a store outage, throttled. */
+export function logStoreOutage(request: FastifyRequest): void {
+  const suppressed = outageLog.take();
+  if (suppressed !== undefined) request.log.error({ event: 'store_unavailable', suppressed }, 'state store unavailable');
+}
+
+/** What a failure becomes when it is not an OAuthError we raised; shared by the JSON and HTML handlers. */
+export function classifyFailure(err: FastifyError, request: FastifyRequest): OAuthError {
+  // Fail closed: without the shared state nothing is issued or accepted, and the client may retry.
+  if (err instanceof StoreUnavailableError) {
+    logStoreOutage(request);
+    return new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable', 503, { 'retry-after': '1' });
+  }
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const code = status === 413 ? 413 : status === 405 ? 405 : 400;
+    return new OAuthError('invalid_request', describeClientError(err), code);
+  }
+  request.log.error({ err }, 'unhandled error');
+  return new OAuthError('server_error', 'internal error');
+}
+
 /**
  * Every failure leaves as an OAuth-style JSON error: errors we raise keep their code and status;
  * framework errors about the request (bad media type, oversized or malformed body) become
@@ -40,19 +62,7 @@ export function installOAuthErrorHandling(app: FastifyInstance, observe?: (err: 
       observe?.(err, request);
       return sendOAuthError(reply, err);
     }
-    // Fail closed: without the shared state nothing is issued or accepted, and the client may retry.
-    if (err instanceof StoreUnavailableError) {
-      const suppressed = outageLog.take();
-      if (suppressed !== undefined) request.log.error({ event: 'store_unavailable', suppressed }, 'state store unavailable');
-      return sendOAuthError(reply, new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable', 503, { 'retry-after': '1' }));
-    }
-    const status = err.statusCode ?? 500;
-    if (status >= 400 && status < 500) {
-      const code = status === 413 ? 413 : status === 405 ? 405 : 400;
-      return sendOAuthError(reply, new OAuthError('invalid_request', describeClientError(err), code));
-    }
-    request.log.error({ err }, 'unhandled error');
-    return sendOAuthError(reply, new OAuthError('server_error', 'internal error'));
+    return sendOAuthError(reply, classifyFailure(err, request));
   });
   app.setNotFoundHandler((request, reply) =>
     sendOAuthError(reply, new OAuthError('invalid_request', `no endpoint ${request.method} ${request.url.split('?')[0]}`, 404)),
