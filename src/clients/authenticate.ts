@@ -11,6 +11,7 @@ import type { PeerCertificate } from '../tls/peer-certificate.js';
 import { x509 } from '../tls/x509.js';
 import type { Client } from './client.js';
 import type { ClientRegistry } from './registry.js';
+import { ClientKeysUnavailableError } from './remote-keys.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -34,6 +35,8 @@ export class ClientAuthError extends OAuthError {
     readonly reason: string,
     description: string,
     readonly method?: string,
+    /** For the operator's log only (e.g. why a jwks_uri fetch failed); never sent to the client. */
+    readonly detail?: string,
   ) {
     super('invalid_client', description);
     this.audit = reason === 'replayed' ? 'assertion_replayed' : 'client_authentication_failed';
@@ -134,7 +137,7 @@ async function authenticateByAssertion(
       requiredClaims: ['iss', 'sub', 'aud', 'exp', 'jti'],
     }));
   } catch (err) {
-    throw new ClientAuthError(assertionFailure(err), describeAssertionFailure(err), method);
+    throw new ClientAuthError(assertionFailure(err), describeAssertionFailure(err), method, err instanceof ClientKeysUnavailableError ? err.message : undefined);
   }
 
   if (payload.sub !== clientId) throw new ClientAuthError('bad_claims', 'client_assertion sub must equal iss', method);
@@ -166,6 +169,7 @@ function acceptedAudiences(forms: Profile['clientAssertion']['audience'], urls: 
 }
 
 function assertionFailure(err: unknown): string {
+  if (err instanceof ClientKeysUnavailableError) return 'jwks_unavailable';
   if (err instanceof joseErrors.JWTExpired) return 'expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) return err.claim === 'nbf' ? 'not_yet_valid' : 'bad_claims';
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'alg_not_allowed';
@@ -175,6 +179,7 @@ function assertionFailure(err: unknown): string {
 }
 
 function describeAssertionFailure(err: unknown): string {
+  if (err instanceof ClientKeysUnavailableError) return "the client's keys could not be fetched from its jwks_uri";
   if (err instanceof joseErrors.JWTExpired) return 'client_assertion has expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed)
     return err.reason === 'missing' ? `client_assertion lacks the ${err.claim} claim` : `client_assertion ${err.claim} is not acceptable`;

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
-import { createLocalJWKSet, createRemoteJWKSet, type JWK } from 'jose';
+import { createLocalJWKSet, type JWK } from 'jose';
+import { remoteClientKeys } from './remote-keys.js';
 import { ConfigError } from '../config/config-error.js';
 import type { ClientMetadata, Profile } from '../config/schema.js';
 import { keyWeakness } from '../keys/key-strength.js';
@@ -70,7 +71,7 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string): Pro
   if (m.jwks && m.jwks_uri) throw new ConfigError(`${at}.jwks_uri`, 'give either jwks or jwks_uri, not both');
   const certificateThumbprints = new Set<string>();
   if (m.jwks) await checkJwks(m.jwks.keys as JWK[], profile, `${at}.jwks`, certificateThumbprints);
-  const jwtKeys = m.jwks ? createLocalJWKSet(m.jwks as { keys: JWK[] }) : m.jwks_uri ? createRemoteJWKSet(new URL(m.jwks_uri)) : undefined;
+  const jwtKeys = m.jwks ? createLocalJWKSet(m.jwks as { keys: JWK[] }) : m.jwks_uri ? remoteClientKeys(m.jwks_uri) : undefined;
 
   if (method === 'private_key_jwt' && !jwtKeys) throw new ConfigError(`${at}.jwks`, 'private_key_jwt needs jwks or jwks_uri');
   if (method === 'self_signed_tls_client_auth' && certificateThumbprints.size === 0)

@@ -30,12 +30,26 @@ export const REDACTED_PATHS = [
   'client_secret',
 ];
 
+/** The longest a line waits in the buffer: a quiet gateway still shows its log lines (and audit events) promptly. */
+const MAX_LOG_DELAY_MS = 1_000;
+
 /**
  * Where the JSON lines go: stdout through a buffered, asynchronous writer, so a request does not
- * pay a write system call for its log line. `flushSync` runs at shutdown so no line is lost.
+ * pay a write system call for its log line. The buffer is written out when it fills, every second,
+ * and (`flushSync`) at shutdown, so no line is lost or held back.
  */
 export function logDestination(): SonicBoom {
-  return pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const timer = setInterval(() => {
+    try {
+      destination.flush();
+    } catch {
+      clearInterval(timer); // destroyed: nothing more will be written
+    }
+  }, MAX_LOG_DELAY_MS);
+  timer.unref();
+  destination.once('close', () => clearInterval(timer));
+  return destination;
 }
 
 /** Writes out what the buffered destination still holds (at shutdown). */

@@ -11,7 +11,8 @@ export function securityEventRecorder(metrics: Metrics | undefined) {
     else if (err instanceof TokenRejected) metrics?.tokenRejections.inc({ reason: err.reason });
     if (err.audit) {
       const reason = err instanceof ClientAuthError || err instanceof TokenRejected ? err.reason : err.error;
-      request.log.warn({ audit: err.audit, reason, clientId: request.clientId, route: request.routeOptions.url }, err.audit);
+      const detail = err instanceof ClientAuthError ? err.detail : undefined;
+      request.log.warn({ audit: err.audit, reason, clientId: request.clientId, route: request.routeOptions.url, ...(detail ? { detail } : {}) }, err.audit);
     }
   };
 }

@@ -1,0 +1,23 @@
+import { createRemoteJWKSet, errors, type JWTVerifyGetKey } from 'jose';
+
+/** The client's jwks_uri could not be fetched or read: the client's keys are unknown right now. */
+export class ClientKeysUnavailableError extends Error {
+  override readonly name = 'ClientKeysUnavailableError';
+}
+
+/**
+ * A client's keys from its jwks_uri (jose's remote set: cached, fetched again for an unknown `kid`,
+ * at most every 30 s). A failed fetch is told apart from a key that does not match, so that
+ * operators see why the client's authentication failed.
+ */
+export function remoteClientKeys(uri: string): JWTVerifyGetKey {
+  const remote = createRemoteJWKSet(new URL(uri));
+  return async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+      throw new ClientKeysUnavailableError(`jwks_uri ${uri}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  };
+}
