@@ -205,6 +205,28 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     t.same(await store.consume('code', fresh), { grant: 'after' }, 'the same instance works again');
   });
 
+  t.test('RedisStore fails closed while Redis hangs and works again when it answers', async (t) => {
+    const server = await startRedisServer();
+    t.teardown(async () => {
+      server.resume();
+      await server.stop();
+    });
+    const store = new RedisStore({ url: server.url, keyPrefix: freshPrefix() });
+    t.teardown(() => store.close());
+    await eventually(() => store.ping());
+
+    server.pause();
+    // The connection stays up and nothing answers: each command gives up after its timeout.
+    await t.rejects(within(store.get('code', id()), 3_000), StoreUnavailableError, 'get rejects with StoreUnavailableError');
+    await t.rejects(within(store.setIfAbsent('jti', id(), 1, 60), 3_000), StoreUnavailableError, 'setIfAbsent rejects with StoreUnavailableError');
+
+    server.resume();
+    await eventually(() => store.ping());
+    const fresh = id();
+    await store.set('code', fresh, { grant: 'after' }, 60);
+    t.same(await store.consume('code', fresh), { grant: 'after' }, 'the same instance works again');
+  });
+
   t.test('RedisStore that never reached Redis rejects and closes', async (t) => {
     const server = await startRedisServer();
     await server.stop(); // a port known to be free, with nothing listening

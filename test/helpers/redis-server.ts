@@ -11,6 +11,10 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Stops it if running, then starts a fresh, empty one on the same port. */
   restart(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open and nothing answers, as when Redis hangs. */
+  pause(): void;
+  /** Lets a paused process go on (SIGCONT). */
+  resume(): void;
 }
 
 /** A throwaway redis-server on a free loopback port: no persistence, killed when the test process exits. */
@@ -30,6 +34,8 @@ export async function startRedisServer(): Promise<RedisServer> {
       await stop();
       child = await launch(port);
     },
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
   };
 }
 
