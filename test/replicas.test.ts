@@ -4,9 +4,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { decodeJwt } from 'jose';
+import { readFile } from 'node:fs/promises';
+import { decodeJwt, importJWK, type JWK } from 'jose';
+import * as client from 'openid-client';
+import { fetch as undiciFetch } from 'undici';
 import { parForm, testPki } from './helpers/harness.js';
-import { authorize, browserRequest, clientPost, CookieJar, formOf, pkce, push, redeem, refresh, userinfo, type PushedAuthorization } from './helpers/flow.js';
+import { authorizationUrl, authorize, authorizeAt, browserRequest, clientPost, CookieJar, formOf, pkce, push, redeem, refresh, userinfo, type PushedAuthorization } from './helpers/flow.js';
 import { requireProgram } from './helpers/programs.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { mapConcurrent, opsGet, pollUntil, replicaConfigs, startReplicas, type Replica, type ReplicaHarness } from './helpers/replicas.js';
@@ -101,6 +104,50 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     const second = await browserRequest(B, jar, `/authorize?client_id=client-one&request_uri=${encodeURIComponent(next.requestUri)}`);
     t.equal(second.status, 200);
     t.notMatch(second.text, 'name="password"', 'B knows the session A started');
+  });
+
+  t.test('openid-client, its every request sent to the other replica than the one before', async (t) => {
+    const [a, b] = replicas.map((r) => r.config.listeners);
+    const toB = new Map([
+      [String(a.public.port), String(b.public.port)],
+      [String(a.mtls.port), String(b.mtls.port)],
+    ]);
+    const agent = A.agent('client-one');
+    const seen: string[] = [];
+    let calls = 0;
+    // Discovery names replica A's listeners (the deployment's URLs); every other call goes to B's instead.
+    const alternating: client.CustomFetch = (url, options) => {
+      const target = new URL(url);
+      const onB = calls++ % 2 === 1;
+      if (onB) target.port = toB.get(target.port) ?? target.port;
+      seen.push(`${onB ? 'B' : 'A'} ${target.pathname}`);
+      return undiciFetch(target, { ...options, dispatcher: agent } as never) as unknown as Promise<Response>;
+    };
+    const jwk = JSON.parse(await readFile(A.pki.clients['client-one'].jwk, 'utf8')) as JWK;
+    const auth = client.PrivateKeyJwt({ key: (await importJWK(jwk, jwk.alg)) as CryptoKey, kid: jwk.kid });
+    const config = await client.discovery(new URL(A.sharedIssuer), 'client-one', { use_mtls_endpoint_aliases: true }, auth, { [client.customFetch]: alternating });
+
+    const verifier = client.randomPKCECodeVerifier();
+    const [state, nonce] = [client.randomState(), client.randomNonce()];
+    const url = await client.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: 'https://client.localhost/callback',
+      scope: 'openid accounts',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+    });
+    // The browser goes to whichever replica openid-client did not push to.
+    const browserOn = seen.at(-1)!.startsWith('A') ? B : A;
+    const callback = await authorizeAt(browserOn, authorizationUrl('client-one', url.searchParams.get('request_uri')!));
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    t.equal(tokens.claims()?.nonce, nonce, 'an ID token the library validated');
+    t.equal((await client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub)).sub, tokens.claims()!.sub, 'userinfo');
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    t.equal((await client.tokenIntrospection(config, refreshed.access_token)).active, true, 'the refreshed access token is active');
+    await client.tokenRevocation(config, tokens.refresh_token!, { token_type_hint: 'refresh_token' });
+    t.equal((await client.tokenIntrospection(config, refreshed.access_token)).active, false, 'revoked at one replica, inactive at the other');
+    t.ok(seen.some((s) => s.startsWith('A')) && seen.some((s) => s.startsWith('B')), `both replicas served: ${seen.join(', ')}`);
   });
 
   t.test('a token revoked at A is refused at B within one second', async (t) => {
