@@ -65,7 +65,7 @@ export interface ReplayCheckPending extends AuthenticatedClient {
 
 /**
  * Everything of `authenticateClient` but the assertion replay check, which the caller runs itself
- * in the same store round trip as its own write (PAR). Prefer `authenticateClient`.
+ * in the same store round trip as its own store work (PAR, the token endpoint). Prefer `authenticateClient`.
  */
 export async function authenticateClientBeforeReplayCheck(
   request: FastifyRequest,

@@ -42,9 +42,11 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     const { interaction, form } = found;
     if (interaction.sub === undefined || interaction.authTime === undefined) return showInteraction(ctx, reply, interaction);
     if (form.decision === 'approve') {
+      // Sent with the completion's writes. A convenience only: if it fails, the user is asked again next time
+      // (and it must not fail a reply that completion has already sent).
       const remembering =
         !ctx.profile.consent.everyTime && ctx.profile.lifetimes.session > 0
-          ? ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: interaction.request.scope }, ctx.profile.lifetimes.session)
+          ? ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: interaction.request.scope }, ctx.profile.lifetimes.session).catch(() => undefined)
           : undefined;
       const [completed] = await Promise.all([
         completeAuthorization(ctx, reply, interaction, { approved: true, sub: interaction.sub, authTime: interaction.authTime }),
