@@ -1,18 +1,19 @@
 /**
- * Redis stopped and restarted under load: a gateway process on Redis, a few workers running complete
- * flows and userinfo calls, Redis killed for about two seconds and brought back (empty: the test
- * server keeps nothing on disk). The gateway must fail closed (503 temporarily_unavailable, as JSON
- * from the API and as a page from the browser pages; never another 5xx or a dropped connection), say not ready, recover by itself, and never redeem a code twice.
+ * Redis stopped and restarted under load: two gateway processes on one Redis, taking turns (every
+ * request goes to the other replica than the one before), a few workers running complete flows and
+ * userinfo calls, Redis killed for about two seconds and brought back (empty: the test server keeps
+ * nothing on disk). The gateway must fail closed (503 temporarily_unavailable, as JSON from the API
+ * and as a page from the browser pages; never another 5xx or a dropped connection), say not ready,
+ * recover by itself, and never redeem a code twice.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { testConfig, testPki, parForm } from './helpers/harness.js';
+import { testPki, parForm } from './helpers/harness.js';
 import { browserRequest, CookieJar, formOf, fullFlow, pkce, userinfo } from './helpers/flow.js';
-import { spawnGateway } from './helpers/gateway-process.js';
 import { requireProgram } from './helpers/programs.js';
 import { startRedisServer } from './helpers/redis-server.js';
-import { opsGet, pollUntil, replicaHarness } from './helpers/replicas.js';
+import { opsGet, pollUntil, replicaConfigs, startReplicas } from './helpers/replicas.js';
 
 const WORKERS = 4;
 const LOAD_MAX_MS = 20_000; // the load loop never runs longer than this
@@ -56,19 +57,27 @@ interface Reply {
 }
 
 if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
-  t.test('Redis stopped and restarted under load: 503s, not ready, recovery, no double redemption', async (t) => {
+  t.test('Redis stopped and restarted under load on two replicas taking turns: 503s, not ready, recovery, no double redemption', async (t) => {
     const { pki } = await testPki();
     const redis = await startRedisServer();
     t.teardown(() => redis.stop());
-    const config = await testConfig(pki);
-    config.store = { type: 'redis', url: redis.url, keyPrefix: `fapi-gateway-failover:${randomUUID()}:` };
-    config.log = { level: 'warn' };
-    const gateway = await spawnGateway(config);
-    t.teardown(() => gateway.stop('SIGKILL'));
-    const h = await replicaHarness(pki, config, 'gateway');
-    t.teardown(() => h.close());
-    t.same(await opsGet(h, '/readyz'), { status: 200, json: { status: 'ready' } }, 'ready before the outage');
-    await fullFlow(h); // a first flow, so the load starts on a warmed-up process
+    const configs = await replicaConfigs(pki, 2, { type: 'redis', url: redis.url, keyPrefix: `fapi-gateway-failover:${randomUUID()}:` });
+    const replicas = await startReplicas(pki, configs);
+    t.teardown(() =>
+      Promise.all(
+        replicas.map(async (r) => {
+          await r.h.close();
+          await r.process.stop('SIGKILL');
+        }),
+      ),
+    );
+    const harnesses = replicas.map((r) => r.h);
+    // As behind a load balancer that takes turns: every request goes to the other replica than the one before.
+    let turn = 0;
+    const next = () => harnesses[turn++ % harnesses.length];
+    const readiness = () => Promise.all(harnesses.map((h) => opsGet(h, '/readyz').catch(() => ({ status: 0, json: undefined }))));
+    t.same(await readiness(), harnesses.map(() => ({ status: 200, json: { status: 'ready' } })), 'both replicas ready before the outage');
+    for (const h of harnesses) await fullFlow(h); // a first flow each, so the load starts on warmed-up processes
 
     const t0 = performance.now();
     const now = () => performance.now() - t0;
@@ -120,6 +129,7 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
       const record = codes.get(code)!;
       for (let attempt = 0; attempt < 20 && now() < LOAD_MAX_MS + RECOVERY_MS; attempt++) {
         record.attempts++;
+        const h = next();
         const form = { grant_type: 'authorization_code', code, redirect_uri: 'https://client.localhost/callback', code_verifier: verifier, client_id: 'client-one', ...(await h.assertionForm()) };
         // The loser of a double redemption gets invalid_grant; that is the expected answer there.
         const { reply, kind } = await observe('token', stateFrom, double ? [200, 400] : [200], () => h.post('/token', form), {
@@ -143,22 +153,25 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
       const stateFrom = now();
       const { verifier, challenge } = pkce();
       const form = parForm({ code_challenge: challenge });
-      const par = await observe('par', stateFrom, [201], async () => h.post('/par', { ...form, ...(await h.assertionForm()) }));
+      const par = await observe('par', stateFrom, [201], async () => {
+        const h = next();
+        return h.post('/par', { ...form, ...(await h.assertionForm()) });
+      });
       if (par.kind !== 'ok') return { stateFrom };
       const requestUri = par.reply!.json.request_uri as string;
       await think();
-      let page = await observe('authorize', stateFrom, [200], () => browserRequest(h, jar, `/authorize?client_id=client-one&request_uri=${encodeURIComponent(requestUri)}`));
+      let page = await observe('authorize', stateFrom, [200], () => browserRequest(next(), jar, `/authorize?client_id=client-one&request_uri=${encodeURIComponent(requestUri)}`));
       if (page.kind !== 'ok') return { stateFrom };
       if (page.reply!.text.includes('name="password"')) {
         const { action, csrf } = formOf(page.reply!.text);
-        const login = await observe('login', stateFrom, [303], () => browserRequest(h, jar, action, { csrf, username: 'alice', password: 'wonderland', action: 'login' }));
+        const login = await observe('login', stateFrom, [303], () => browserRequest(next(), jar, action, { csrf, username: 'alice', password: 'wonderland', action: 'login' }));
         if (login.kind !== 'ok') return { stateFrom };
-        page = await observe('consent-page', stateFrom, [200], () => browserRequest(h, jar, login.reply!.headers.location as string));
+        page = await observe('consent-page', stateFrom, [200], () => browserRequest(next(), jar, login.reply!.headers.location as string));
         if (page.kind !== 'ok') return { stateFrom };
       }
       await think();
       const { action, csrf } = formOf(page.reply!.text);
-      const consent = await observe('consent', stateFrom, [303], () => browserRequest(h, jar, action, { csrf, decision: 'approve' }));
+      const consent = await observe('consent', stateFrom, [303], () => browserRequest(next(), jar, action, { csrf, decision: 'approve' }));
       if (consent.kind !== 'ok') return { stateFrom };
       const code = new URL(consent.reply!.headers.location as string).searchParams.get('code');
       if (!code) {
@@ -184,7 +197,7 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
         if (held) {
           const { token, stateFrom } = held;
           // A token issued from the old Redis may be refused once its grant is gone (401): "lost" state.
-          await observe('userinfo', stateFrom, [200], () => userinfo(h, token));
+          await observe('userinfo', stateFrom, [200], () => userinfo(next(), token));
         }
         if (!result.token) await sleep(50);
       }
@@ -199,17 +212,17 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     stoppedAt = now();
     await redis.stop();
     await sleep(300);
-    const readyDuring = await opsGet(h, '/readyz');
-    t.equal(readyDuring.status, 503, '/readyz answers 503 while Redis is down');
-    t.same(readyDuring.json, { status: 'not ready', store: 'unreachable' }, '/readyz names the store as the reason');
+    const readyDuring = await readiness();
+    t.same(readyDuring.map((r) => r.status), [503, 503], '/readyz answers 503 on both replicas while Redis is down');
+    t.same(readyDuring[0].json, { status: 'not ready', store: 'unreachable' }, '/readyz names the store as the reason');
     await sleep(Math.max(0, stoppedAt + OUTAGE_MS - now()));
     await redis.restart();
     restartedAt = now();
 
-    const ready = await pollUntil(async () => ((await opsGet(h, '/readyz').catch(() => ({ status: 0 }))).status === 200 ? true : undefined), RECOVERY_MS);
-    t.ok(ready.value, `/readyz is 200 again ${Math.round(ready.elapsedMs)} ms after Redis is back`);
+    const ready = await pollUntil(async () => ((await readiness()).every((r) => r.status === 200) ? true : undefined), RECOVERY_MS);
+    t.ok(ready.value, `/readyz is 200 again on both replicas ${Math.round(ready.elapsedMs)} ms after Redis is back`);
     const recovered = await pollUntil(
-      () => fullFlow(h).then(
+      () => Promise.all(harnesses.map((h) => fullFlow(h))).then(
         () => true,
         () => undefined,
       ),
@@ -217,7 +230,7 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
       100,
     );
     const recoveryMs = now() - restartedAt;
-    t.ok(recovered.value, `a full flow succeeds ${Math.round(recoveryMs)} ms after Redis is back`);
+    t.ok(recovered.value, `a full flow succeeds on each replica ${Math.round(recoveryMs)} ms after Redis is back`);
     t.ok(recoveryMs <= RECOVERY_MS, `recovered within ${RECOVERY_MS / 1000} s`);
 
     await sleep(TAIL_MS);
@@ -250,7 +263,8 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     const doubles = [...codes.values()].filter((c) => c.double);
     t.ok(doubles.length > 0, `${doubles.length} codes were redeemed twice at once (${doubles.filter((c) => c.tokens === 1).length} won once, ${doubles.filter((c) => c.tokens === 0).length} not at all)`);
     t.ok(outcomes.length > 0 && endedAt < LOAD_MAX_MS + RECOVERY_MS + REQUEST_TIMEOUT_MS, 'the load loop stayed within its bound');
-    if (violations.length || twice.length) t.comment(`gateway output (tail):\n${gateway.output().split('\n').slice(-30).join('\n')}`);
+    if (violations.length || twice.length)
+      for (const r of replicas) t.comment(`replica ${r.name} output (tail):\n${r.process.output().split('\n').slice(-30).join('\n')}`);
   });
 }
 
