@@ -65,7 +65,8 @@ async function run(configFile: string | undefined): Promise<number> {
   const ops = config.listeners.ops;
   const lines = [
     `fapi-gateway is running (profile ${gateway.context.profile.name})`,
-    `  issuer / public listener: ${urls.issuer}`,
+    `  issuer:                   ${urls.issuer}`,
+    `  public listener:          https://${config.listeners.public.host}:${config.listeners.public.port}  (authorization, login and consent pages)`,
     `  discovery:                ${urls.issuer}/.well-known/openid-configuration`,
     `  mTLS listener:            ${urls.mtlsBase}  (PAR ${urls.par}, token ${urls.token})`,
     `  ops listener:             http://${ops.host}:${ops.port}/healthz`,

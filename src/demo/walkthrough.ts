@@ -5,13 +5,29 @@ import { fileURLToPath } from 'node:url';
 import { decodeJwt, importJWK, SignJWT, type JWK } from 'jose';
 import { DEMO_REDIRECT_URI, DEMO_USER } from '../config/embedded.js';
 import { devPkiFiles } from '../devpki/dev-pki.js';
-import { send, type Reply } from './https-client.js';
+import { send as sendOnce, type Reply } from './https-client.js';
+import { REPLICAS } from './replica-ports.js';
 
 /**
  * `npm run demo`: the whole FAPI 2.0 flow against a gateway started with `npm start` (embedded
  * defaults), as client-one with the dev certificates, printing each step.
  */
 const ISSUER = process.env.FAPI_GATEWAY_ISSUER ?? 'https://localhost:8443';
+// --replicas (against `npm run replicas`): every request goes to the other replica than the one before.
+const alternate = process.argv.includes('--replicas');
+const toB = new Map<string, string>([
+  [String(REPLICAS.A.public), String(REPLICAS.B.public)],
+  [String(REPLICAS.A.mtls), String(REPLICAS.B.mtls)],
+]);
+const served: string[] = [];
+const send: typeof sendOnce = (url, options) => {
+  if (!alternate) return sendOnce(url, options);
+  const target = new URL(url);
+  const onB = served.length % 2 === 1 && toB.has(target.port);
+  if (onB) target.port = toB.get(target.port)!;
+  served.push(onB ? 'B' : 'A');
+  return sendOnce(target.toString(), options);
+};
 const pki = devPkiFiles(fileURLToPath(new URL('../../certs/dev/', import.meta.url)));
 
 const step = (n: number, title: string) => console.log(`\n\x1b[1m${n}. ${title}\x1b[0m`);
@@ -137,6 +153,7 @@ async function main(): Promise<void> {
   show('interaction id', accounts.headers['x-fapi-interaction-id']);
   for (const account of JSON.parse(accounts.body).data.accounts) show('account', `${account.accountId} ${account.displayName} (${account.currency})`);
   console.log('\nDone: PAR, login and consent, certificate-bound tokens, userinfo, refresh and a proxied API call.');
+  if (alternate) console.log(`Replicas, request by request: ${served.join(' ')}`);
 }
 
 main().catch((err) => {
