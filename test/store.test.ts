@@ -1,135 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { ConfigError } from '../src/config/config-error.js';
 import { createStore } from '../src/store/create-store.js';
 import { MemoryStore } from '../src/store/memory.js';
 import { RedisStore } from '../src/store/redis.js';
-import { StoreUnavailableError, type Store } from '../src/store/store.js';
+import { StoreUnavailableError } from '../src/store/store.js';
 import { requireProgram } from './helpers/programs.js';
 import { startRedisServer } from './helpers/redis-server.js';
+import { eventually, id, storeSuite, within } from './helpers/store-suite.js';
 
-const id = () => randomUUID();
 const freshPrefix = () => `fapi-gateway-test:${randomUUID()}:`;
-
-/** Resolves when `check` first succeeds; rejects with its last error after `ms`. */
-async function eventually(check: () => Promise<unknown>, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(100);
-    }
-  }
-}
-
-/** Bounds a call that must not hang: a timeout is a plain Error, so a class check on it fails. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`did not settle within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** The contract every Store backend must keep; run against each of them. */
-async function storeSuite(t: Test, store: Store): Promise<void> {
-  await t.test('set then get returns the value', async (t) => {
-    const k = id();
-    const value = { sub: 'alice', scopes: ['openid', 'accounts'], n: 3, nested: { ok: true }, none: null };
-    await store.set('grant', k, value, 60);
-    t.same(await store.get('grant', k), value);
-    t.equal(await store.get('grant', id()), undefined, 'an unknown id is undefined');
-    await store.set('grant', k, { replaced: 1 }, 60);
-    t.same(await store.get('grant', k), { replaced: 1 }, 'set overwrites');
-  });
-
-  await t.test('kinds are separate namespaces', async (t) => {
-    const k = id();
-    await store.set('code', k, 'a code', 60);
-    t.equal(await store.get('refresh', k), undefined);
-    t.equal(await store.get('code', k), 'a code');
-  });
-
-  await t.test('values are copies', async (t) => {
-    const k = id();
-    const original = { list: [1, 2], inner: { v: 'x' } };
-    await store.set('session', k, original, 60);
-    original.list.push(3);
-    original.inner.v = 'changed before read';
-    const read = await store.get<typeof original>('session', k);
-    t.same(read, { list: [1, 2], inner: { v: 'x' } }, 'changing the written object changes nothing stored');
-    read!.list.push(99);
-    read!.inner.v = 'changed after read';
-    t.same(await store.get('session', k), { list: [1, 2], inner: { v: 'x' } }, 'changing a read object changes nothing stored');
-  });
-
-  await t.test('records expire after their TTL', async (t) => {
-    const [plain, once] = [id(), id()];
-    await store.set('par', plain, { v: 1 }, 1);
-    t.equal(await store.setIfAbsent('jti', once, 1, 1), true, 'setIfAbsent writes a new record');
-    t.equal(await store.setIfAbsent('jti', once, 2, 1), false, 'setIfAbsent refuses a live one');
-    t.same(await store.get('par', plain), { v: 1 });
-    t.equal(await store.anyExists([['par', plain]]), true);
-    await sleep(1_200);
-    t.equal(await store.get('par', plain), undefined, 'get after expiry');
-    t.equal(await store.consume('par', plain), undefined, 'consume after expiry');
-    t.equal(await store.anyExists([['par', plain], ['jti', once]]), false, 'anyExists after expiry');
-    t.equal(await store.setIfAbsent('jti', once, 3, 60), true, 'setIfAbsent writes again once expired');
-    t.equal(await store.get('jti', once), 3);
-  });
-
-  await t.test('consume returns the record once', async (t) => {
-    const k = id();
-    await store.set('code', k, { grant: 'g1' }, 60);
-    t.same(await store.consume('code', k), { grant: 'g1' });
-    t.equal(await store.consume('code', k), undefined);
-    t.equal(await store.get('code', k), undefined);
-  });
-
-  await t.test('200 concurrent consumers: exactly one gets the record', async (t) => {
-    const k = id();
-    await store.set('code', k, { grant: 'g2' }, 60);
-    const results = await Promise.all(Array.from({ length: 200 }, () => store.consume('code', k)));
-    const winners = results.filter((r) => r !== undefined);
-    t.equal(winners.length, 1);
-    t.same(winners[0], { grant: 'g2' });
-  });
-
-  await t.test('200 concurrent setIfAbsent: exactly one writes', async (t) => {
-    const k = id();
-    const results = await Promise.all(Array.from({ length: 200 }, (_, n) => store.setIfAbsent('code-redeemed', k, { n }, 60)));
-    const winners = results.flatMap((won, n) => (won ? [n] : []));
-    t.equal(winners.length, 1);
-    t.same(await store.get('code-redeemed', k), { n: winners[0] }, "the winner's value is stored");
-  });
-
-  await t.test('anyExists with zero, one and several keys', async (t) => {
-    const [a, b, c] = [id(), id(), id()];
-    t.equal(await store.anyExists([]), false, 'no keys');
-    t.equal(await store.anyExists([['revoked-at', a]]), false, 'one missing key');
-    await store.set('revoked-at', a, 1, 60);
-    t.equal(await store.anyExists([['revoked-at', a]]), true, 'one live key');
-    t.equal(await store.anyExists([['grant-ended', b], ['revoked-at', c]]), false, 'several missing keys');
-    t.equal(await store.anyExists([['grant-ended', b], ['revoked-at', a], ['revoked-at', c]]), true, 'one live among several');
-    t.equal(await store.anyExists([['grant-ended', a]]), false, 'same id, other kind');
-  });
-
-  await t.test('delete removes a record; deleting a missing one is fine', async (t) => {
-    const k = id();
-    await store.set('interaction', k, { step: 'login' }, 60);
-    await store.delete('interaction', k);
-    t.equal(await store.get('interaction', k), undefined);
-    t.equal(await store.anyExists([['interaction', k]]), false);
-    await t.resolves(store.delete('interaction', k));
-  });
-
-  await t.test('ping resolves', (t) => t.resolves(store.ping()));
-}
 
 t.test('MemoryStore', async (t) => {
   const store = new MemoryStore();

@@ -17,10 +17,20 @@ export interface RedisServer {
   resume(): void;
 }
 
+export interface RedisServerOptions {
+  /** The port; a free one by default. */
+  port?: number;
+  /** More redis-server arguments (e.g. `--replicaof`, `--cluster-enabled yes`). */
+  args?: string[];
+  /** A config file to start from (sentinels need one they can rewrite). */
+  configFile?: string;
+}
+
 /** A throwaway redis-server on a free loopback port: no persistence, killed when the test process exits. */
-export async function startRedisServer(): Promise<RedisServer> {
-  const port = await freePort();
-  let child: ChildProcess | undefined = await launch(port);
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
+  const start = () => launch(port, options);
+  let child: ChildProcess | undefined = await start();
   const stop = async () => {
     const running = child;
     child = undefined;
@@ -32,7 +42,7 @@ export async function startRedisServer(): Promise<RedisServer> {
     stop,
     restart: async () => {
       await stop();
-      child = await launch(port);
+      child = await start();
     },
     pause: () => void child?.kill('SIGSTOP'),
     resume: () => void child?.kill('SIGCONT'),
@@ -44,8 +54,12 @@ process.once('exit', () => {
   for (const child of alive) child.kill('SIGKILL');
 });
 
-async function launch(port: number): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'];
+async function launch(port: number, options: RedisServerOptions): Promise<ChildProcess> {
+  const args = [
+    ...(options.configFile ? [options.configFile] : []),
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
+    ...(options.args ?? []),
+  ];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   alive.add(child);
   let stderr = '';
