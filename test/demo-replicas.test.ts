@@ -5,23 +5,16 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { REPLICAS } from '../src/demo/replica-ports.js';
 import { SAMPLE_BANK } from '../src/config/embedded.js';
 import { requireProgram } from './helpers/programs.js';
+import { portFree } from './helpers/ports.js';
 import { startRedisServer } from './helpers/redis-server.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-function portFree(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
 async function portsFree(t: Test): Promise<boolean> {
   const ports = [...Object.values(REPLICAS).flatMap((r) => [r.public, r.mtls, r.ops]), SAMPLE_BANK.port];

@@ -5,7 +5,6 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -16,17 +15,9 @@ import { RedisStore } from '../src/store/redis.js';
 import { requireProgram } from './helpers/programs.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { eventually, id, storeSuite } from './helpers/store-suite.js';
-import { freePort } from './helpers/ports.js';
+import { freePort, portFree } from './helpers/ports.js';
 
 const run = promisify(execFile);
-
-function portFree(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
 /** A port for a cluster node: it and its cluster bus port (port + 10000) both free. */
 async function clusterPort(taken: Set<number>): Promise<number> {

@@ -11,3 +11,12 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** True when `port` can be bound on loopback now. */
+export function portFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
