@@ -33,12 +33,10 @@ async function clusterPort(taken: Set<number>): Promise<number> {
 
 if (requireProgram(t, 'redis-server', 'apt-get install redis-server') && requireProgram(t, 'redis-cli', 'apt-get install redis-tools')) {
   t.test('Redis Cluster of three primaries', async (t) => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'fapi-gateway-cluster-'));
-    t.teardown(() => rm(dir, { recursive: true, force: true }));
     const taken = new Set<number>();
     const ports = [await clusterPort(taken), await clusterPort(taken), await clusterPort(taken)];
     const nodes: RedisServer[] = await Promise.all(
-      ports.map((port) => startRedisServer({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir] })),
+      ports.map((port) => startRedisServer({ port, args: ['--cluster-enabled', 'yes'] })),
     );
     t.teardown(() => Promise.all(nodes.map((n) => n.stop())));
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });

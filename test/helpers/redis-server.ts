@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,10 +29,16 @@ export interface RedisServerOptions {
   configFile?: string;
 }
 
-/** A throwaway redis-server on a free loopback port: no persistence, killed when the test process exits. */
+/**
+ * A throwaway redis-server on a free loopback port: no persistence, killed when the test process
+ * exits. Its working folder is a temp folder of its own (a replica writes the RDB it syncs there),
+ * removed when the test process exits.
+ */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
-  const start = () => launch(port, options);
+  const dir = mkdtempSync(path.join(tmpdir(), 'fapi-gateway-redis-'));
+  folders.add(dir);
+  const start = () => launch(port, { ...options, args: ['--dir', dir, ...(options.args ?? [])] });
   let child: ChildProcess | undefined = await start();
   const stop = async () => {
     const running = child;
@@ -50,8 +59,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 }
 
 const alive = new Set<ChildProcess>();
+const folders = new Set<string>();
 process.once('exit', () => {
   for (const child of alive) child.kill('SIGKILL');
+  for (const dir of folders) rmSync(dir, { recursive: true, force: true });
 });
 
 async function launch(port: number, options: RedisServerOptions): Promise<ChildProcess> {
