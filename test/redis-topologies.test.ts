@@ -19,10 +19,10 @@ import { freePort, portFree } from './helpers/ports.js';
 
 const run = promisify(execFile);
 
-/** A port for a cluster node: it and its cluster bus port (port + 10000) both free. */
+/** A port for a cluster node: it and its cluster bus port (port + 10000) both free; below freePort's range. */
 async function clusterPort(taken: Set<number>): Promise<number> {
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 25_000);
+    const port = 10_000 + Math.floor(Math.random() * 11_000);
     if (taken.has(port) || taken.has(port + 10_000)) continue;
     if ((await portFree(port)) && (await portFree(port + 10_000))) {
       taken.add(port).add(port + 10_000);

@@ -63,15 +63,28 @@ export async function replicaHarness(pki: DevPki, config: Record<string, any>, n
   };
 }
 
-/** Starts one gateway process per config (in parallel) and connects a harness to each. */
+/**
+ * Starts one gateway process per config (in parallel) and connects a harness to each. When one fails
+ * to start, the others are stopped before the error is thrown, so nothing is left running.
+ */
 export async function startReplicas(pki: DevPki, configs: Record<string, any>[], names = ['A', 'B', 'C', 'D']): Promise<Replica[]> {
-  return Promise.all(
+  const started = await Promise.allSettled(
     configs.map(async (config, i) => {
       const name = names[i] ?? `R${i}`;
       const process = await spawnGateway(config);
       return { name, config, process, h: await replicaHarness(pki, config, name) };
     }),
   );
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (!failed) return started.map((s) => (s as PromiseFulfilledResult<Replica>).value);
+  await Promise.all(
+    started.map(async (s) => {
+      if (s.status !== 'fulfilled') return;
+      await s.value.h.close();
+      await s.value.process.stop('SIGKILL');
+    }),
+  );
+  throw failed.reason;
 }
 
 /** GET on a replica's ops listener: status and parsed body. */
