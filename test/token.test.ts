@@ -206,6 +206,12 @@ t.test('client authentication and certificates at the token endpoint', async (t)
       t.test(name, async (t) => oauthError(t, await h.post('/token', form, { client }), 'invalid_client', 401));
     }
   });
+  t.test('an assertion spent on a refused request cannot be used again; its replay is invalid_client whatever else is wrong', async (t) => {
+    const auth = await h.assertionForm();
+    oauthError(t, await h.post('/token', { grant_type: 'password', ...auth }, { client: 'client-one' }), 'unsupported_grant_type');
+    oauthError(t, await h.post('/token', { grant_type: 'client_credentials', scope: 'accounts', ...auth }, { client: 'client-one' }), 'invalid_client', 401);
+    oauthError(t, await h.post('/token', { grant_type: 'password', ...auth }, { client: 'client-one' }), 'invalid_client', 401);
+  });
 });
 
 t.test('refresh_token', async (t) => {

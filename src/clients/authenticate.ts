@@ -64,10 +64,29 @@ export interface ReplayCheckPending extends AuthenticatedClient {
 }
 
 /**
- * Everything of `authenticateClient` but the assertion replay check, which the caller runs itself
- * in the same store round trip as its own store work (PAR, the token endpoint). Prefer `authenticateClient`.
+ * Authenticates the client and runs the endpoint's own checks (`prepare`), but leaves the assertion
+ * replay check to the caller, to send in the same store round trip as its own store work (PAR, the
+ * token endpoint). When `prepare` fails, the assertion is spent all the same, and a replay is refused
+ * as such whatever else was wrong. Prefer `authenticateClient`.
  */
-export async function authenticateClientBeforeReplayCheck(
+export async function authenticateClientAndPrepare<T>(
+  request: FastifyRequest,
+  params: Record<string, string>,
+  endpointUrl: string,
+  deps: ClientAuthDeps,
+  prepare: (caller: AuthenticatedClient) => T | Promise<T>,
+): Promise<ReplayCheckPending & { prepared: T }> {
+  const caller = await authenticateClientBeforeReplayCheck(request, params, endpointUrl, deps);
+  try {
+    return { ...caller, prepared: await prepare(caller) };
+  } catch (err) {
+    await caller.checkReplay();
+    throw err;
+  }
+}
+
+/** Everything of `authenticateClient` but the assertion replay check, which the caller must run. */
+async function authenticateClientBeforeReplayCheck(
   request: FastifyRequest,
   params: Record<string, string>,
   endpointUrl: string,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { authenticateClientBeforeReplayCheck, type ReplayCheckPending } from '../clients/authenticate.js';
+import { authenticateClientAndPrepare, type ReplayCheckPending } from '../clients/authenticate.js';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { formParams } from '../http/form-body.js';
@@ -22,20 +22,16 @@ export interface PushedRequest {
 export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
   app.post(PATHS.par, async (request, reply) => {
     const params = formParams(request);
-    let caller: ReplayCheckPending | undefined;
-    let authorizationRequest: AuthorizationRequest;
+    let caller: ReplayCheckPending & { prepared: AuthorizationRequest };
     try {
-      caller = await authenticateClientBeforeReplayCheck(request, params, ctx.urls.par, ctx);
-      authorizationRequest = await validateAuthorizationRequest(params, caller.client, ctx.profile, ctx.hooks);
+      caller = await authenticateClientAndPrepare(request, params, ctx.urls.par, ctx, ({ client }) => validateAuthorizationRequest(params, client, ctx.profile, ctx.hooks));
     } catch (err) {
       ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
-      // A replayed assertion is refused as such, whatever else is wrong with the request.
-      await caller?.checkReplay();
       throw err;
     }
     const lifetime = ctx.profile.lifetimes.requestUri;
     const id = randomBytes(32).toString('base64url');
-    const pushed: PushedRequest = { request: authorizationRequest, expiresAt: Math.floor(Date.now() / 1000) + lifetime };
+    const pushed: PushedRequest = { request: caller.prepared, expiresAt: Math.floor(Date.now() / 1000) + lifetime };
     // The assertion's jti and the pushed request go to the store in one round trip. The request is
     // kept past its first-use deadline so that an authorization started in time can complete.
     const [checked, stored] = await Promise.allSettled([caller.checkReplay(), ctx.store.set('par', id, pushed, lifetime + ctx.profile.lifetimes.interaction)]);

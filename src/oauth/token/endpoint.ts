@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { authenticateClientBeforeReplayCheck, type ReplayCheckPending } from '../../clients/authenticate.js';
+import { authenticateClientAndPrepare } from '../../clients/authenticate.js';
 import { PATHS } from '../../config/urls.js';
 import type { GatewayContext } from '../../context.js';
 import { methodNotAllowed, NO_STORE } from '../../http/error-handler.js';
@@ -21,23 +21,19 @@ export function tokenRoute(app: FastifyInstance, ctx: GatewayContext): void {
   app.post(PATHS.token, async (request, reply) => {
     const params = formParams(request);
     const grantType = params.grant_type;
-    const handler = grantType === undefined ? undefined : HANDLERS[grantType];
-    let caller: ReplayCheckPending | undefined;
-    try {
-      caller = await authenticateClientBeforeReplayCheck(request, params, ctx.urls.token, ctx);
+    const caller = await authenticateClientAndPrepare(request, params, ctx.urls.token, ctx, ({ client, certificate }) => {
       if (grantType === undefined) throw invalidRequest('grant_type is required');
+      const handler = HANDLERS[grantType];
       if (!handler || !ctx.profile.grantTypes.includes(grantType as never)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
-      if (!caller.client.grantTypes.has(grantType)) throw new OAuthError('unauthorized_client', `this client may not use ${grantType}`);
+      if (!client.grantTypes.has(grantType)) throw new OAuthError('unauthorized_client', `this client may not use ${grantType}`);
       // Access tokens are always sender-constrained: no certificate, nothing to bind them to.
-      if (!caller.certificate) throw invalidRequest('a client certificate is required: access tokens are bound to it');
-    } catch (err) {
-      // A replayed assertion is refused as such, whatever else is wrong with the request.
-      await caller?.checkReplay();
-      throw err;
-    }
+      if (!certificate) throw invalidRequest('a client certificate is required: access tokens are bound to it');
+      return { handler, certificate };
+    });
+    const { client, prepared: { handler, certificate } } = caller;
     // One store round trip: the assertion's jti and what the grant needs (a replay fails the whole).
     const [, read] = await Promise.all([caller.checkReplay(), handler.read?.(ctx, params)]);
-    const body = await handler.handle(ctx, params, { client: caller.client, certificate: caller.certificate, certificateThumbprint: caller.certificate.thumbprint }, read);
+    const body = await handler.handle(ctx, params, { client, certificate, certificateThumbprint: certificate.thumbprint }, read);
     ctx.metrics?.tokensIssued.inc({ grant_type: grantType });
     return reply.headers(NO_STORE).send(body);
   });
