@@ -1,10 +1,10 @@
 import t, { type Test } from 'tap';
 import * as client from 'openid-client';
-import { importJWK, type JWK } from 'jose';
 import { readFile } from 'node:fs/promises';
 import { fetch as undiciFetch, type Agent } from 'undici';
 import { startGateway, type ClientName, type Harness } from './helpers/harness.js';
 import { authorizeAt, pemThumbprint } from './helpers/flow.js';
+import { privateKeyJwt } from './helpers/openid-client.js';
 
 // The whole flow driven by an independent, certified relying-party library (openid-client v6 on
 // oauth4webapi): discovery, PAR, the authorization response with iss/state checks, the code grant
@@ -36,9 +36,7 @@ function fetchOver(agent: Agent): client.CustomFetch {
 async function configure(clientId: ClientName): Promise<client.Configuration> {
   let auth: client.ClientAuth;
   if (clientId === 'client-one') {
-    const jwk = JSON.parse(await readFile(h.pki.clients[clientId].jwk, 'utf8')) as JWK;
-    const key = (await importJWK(jwk, jwk.alg)) as CryptoKey;
-    auth = client.PrivateKeyJwt({ key, kid: jwk.kid });
+    auth = await privateKeyJwt(h.pki, clientId);
   } else {
     auth = client.TlsClientAuth();
   }

@@ -4,12 +4,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { readFile } from 'node:fs/promises';
-import { decodeJwt, importJWK, type JWK } from 'jose';
+import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 import { fetch as undiciFetch } from 'undici';
 import { parForm, testPki } from './helpers/harness.js';
 import { authorizationUrl, authorize, authorizeAt, browserRequest, clientPost, CookieJar, formOf, pkce, push, redeem, refresh, userinfo, type PushedAuthorization } from './helpers/flow.js';
+import { privateKeyJwt } from './helpers/openid-client.js';
 import { requireProgram } from './helpers/programs.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
 import { mapConcurrent, opsGet, pollUntil, replicaConfigs, startReplicas, type Replica, type ReplicaHarness } from './helpers/replicas.js';
@@ -123,8 +123,7 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
       seen.push(`${onB ? 'B' : 'A'} ${target.pathname}`);
       return undiciFetch(target, { ...options, dispatcher: agent } as never) as unknown as Promise<Response>;
     };
-    const jwk = JSON.parse(await readFile(A.pki.clients['client-one'].jwk, 'utf8')) as JWK;
-    const auth = client.PrivateKeyJwt({ key: (await importJWK(jwk, jwk.alg)) as CryptoKey, kid: jwk.kid });
+    const auth = await privateKeyJwt(A.pki, 'client-one');
     const config = await client.discovery(new URL(A.sharedIssuer), 'client-one', { use_mtls_endpoint_aliases: true }, auth, { [client.customFetch]: alternating });
 
     const verifier = client.randomPKCECodeVerifier();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ConfigError } from '../src/config/config-error.js';
 import { createStore } from '../src/store/create-store.js';
 import { MemoryStore } from '../src/store/memory.js';
@@ -9,6 +9,14 @@ import { StoreUnavailableError } from '../src/store/store.js';
 import { requireProgram } from './helpers/programs.js';
 import { startRedisServer } from './helpers/redis-server.js';
 import { eventually, id, storeSuite, within } from './helpers/store-suite.js';
+
+/** Once Redis answers again, the same store instance writes and consumes. */
+async function worksAgain(t: Test, store: RedisStore): Promise<void> {
+  await eventually(() => store.ping());
+  const fresh = id();
+  await store.set('code', fresh, { grant: 'after' }, 60);
+  t.same(await store.consume('code', fresh), { grant: 'after' }, 'the same instance works again');
+}
 
 const freshPrefix = () => `fapi-gateway-test:${randomUUID()}:`;
 
@@ -80,10 +88,7 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     }
 
     await server.restart();
-    await eventually(() => store.ping());
-    const fresh = id();
-    await store.set('code', fresh, { grant: 'after' }, 60);
-    t.same(await store.consume('code', fresh), { grant: 'after' }, 'the same instance works again');
+    await worksAgain(t, store);
   });
 
   t.test('RedisStore fails closed while Redis hangs and works again when it answers', async (t) => {
@@ -102,10 +107,7 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     await t.rejects(within(store.setIfAbsent('jti', id(), 1, 60), 3_000), StoreUnavailableError, 'setIfAbsent rejects with StoreUnavailableError');
 
     server.resume();
-    await eventually(() => store.ping());
-    const fresh = id();
-    await store.set('code', fresh, { grant: 'after' }, 60);
-    t.same(await store.consume('code', fresh), { grant: 'after' }, 'the same instance works again');
+    await worksAgain(t, store);
   });
 
   t.test('RedisStore that never reached Redis rejects and closes', async (t) => {
