@@ -12,6 +12,7 @@ import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
 import { Grants } from './grants/grant.js';
 import { installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
+import { installSecurityHeaders } from './http/security-headers.js';
 import { SigningKeys } from './keys/signing-keys.js';
 import { installPageErrorHandling } from './interaction/page-errors.js';
 import { interactionRoutes } from './interaction/routes.js';
@@ -106,9 +107,12 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   const mtlsApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, true) });
   const opsApp = Fastify({ ...logging, logController: new LogController({ disableRequestLogging: true }) });
 
+  for (const { message, ...fields } of [ctx.credentials.keyFileWarning, ctx.keys.keyFileWarning].filter((w) => w !== undefined))
+    publicApp.log.warn({ event: 'key_file_readable', ...fields }, message);
   const recordSecurityEvent = securityEventRecorder(metrics);
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {
     installOAuthErrorHandling(app, recordSecurityEvent);
+    installSecurityHeaders(app);
     echoInteractionId(app);
     observeRequests(app, listener, metrics);
     if (metrics) observeTls(app.server as unknown as TlsServer, listener, metrics);

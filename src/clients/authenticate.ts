@@ -7,7 +7,8 @@ import { OAuthError } from '../oauth/errors.js';
 import type { Store } from '../store/store.js';
 import { sameDn, normalizeCertificateSubject } from '../tls/distinguished-name.js';
 import type { PeerCertificateSource } from '../tls/forwarded-certificate.js';
-import type { PeerCertificate } from '../tls/peer-certificate.js';
+import { PROBLEM_DESCRIPTIONS } from '../tls/client-certificate-rules.js';
+import { usableCertificate, type PeerCertificate } from '../tls/peer-certificate.js';
 import { x509 } from '../tls/x509.js';
 import type { Client } from './client.js';
 import type { ClientRegistry } from './registry.js';
@@ -104,7 +105,9 @@ async function authenticateClientBeforeReplayCheck(
   if (params.client_assertion !== undefined || params.client_assertion_type !== undefined) {
     const { client, checkReplay } = await authenticateByAssertion(params, endpointUrl, deps);
     request.clientId = client.id;
-    return { client, certificate, checkReplay };
+    // The certificate is only what tokens get bound to here; one that could not authenticate a
+    // client (expired, a CA's, not for client authentication) counts as none.
+    return { client, certificate: usableCertificate(certificate), checkReplay };
   }
   const clientId = params.client_id;
   if (clientId === undefined) throw new ClientAuthError('no_credentials', 'no client authentication');
@@ -113,6 +116,9 @@ async function authenticateClientBeforeReplayCheck(
   if (client.authMethod === 'private_key_jwt')
     throw new ClientAuthError('method_mismatch', 'this client authenticates with private_key_jwt', client.authMethod);
   if (!certificate) throw new ClientAuthError('no_certificate', 'a client certificate is required', client.authMethod);
+  // Both mutual-TLS methods, whichever path the certificate came by (handshake or proxy header).
+  const problem = certificate.problem();
+  if (problem) throw new ClientAuthError(problem, PROBLEM_DESCRIPTIONS[problem], client.authMethod);
   if (client.authMethod === 'tls_client_auth') checkPkiCertificate(client, certificate);
   else if (!client.certificateThumbprints.has(certificate.thumbprint))
     throw new ClientAuthError('certificate_mismatch', 'the client certificate is not registered for this client', client.authMethod);
@@ -173,11 +179,14 @@ async function authenticateByAssertion(
   if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 512)
     throw new ClientAuthError('bad_claims', 'client_assertion jti is invalid', method);
 
-  // The replay cache keeps a jti for as long as its assertion could still be accepted.
-  const lifetime = Math.max(1, (payload.exp as number) - now + rules.futureToleranceSeconds);
+  // The replay cache keeps a jti for as long as its assertion could still be accepted: until its exp
+  // (accepted up to the tolerance late) and no longer than max age after iat. Both are at most
+  // maxAge + 2 × tolerance away, as checked above.
+  const acceptedUntil = Math.min(payload.exp as number, payload.iat !== undefined ? payload.iat + rules.maxAgeSeconds : Infinity);
+  const lifetime = Math.max(1, Math.min(acceptedUntil + rules.futureToleranceSeconds - now, rules.maxAgeSeconds + 2 * rules.futureToleranceSeconds));
   const jti = payload.jti;
   const checkReplay = async () => {
-    const first = await deps.store.setIfAbsent('jti', `${clientId}\u0000${jti}`, 1, Math.min(lifetime, 86_400));
+    const first = await deps.store.setIfAbsent('jti', `${clientId}\u0000${jti}`, 1, lifetime);
     if (!first) throw new ClientAuthError('replayed', 'client_assertion has been used before', method);
   };
   return { client, checkReplay };

@@ -26,6 +26,8 @@ export interface CertificateRequest {
   keyKind?: KeyKind;
   validDays?: number;
   notBefore?: Date;
+  /** Tests only: marks the certificate CA:TRUE, which no client certificate may be. */
+  basicConstraintsCa?: boolean;
 }
 
 export async function createCa(subject: string, keyKind: KeyKind = 'ec'): Promise<Issued> {
@@ -59,7 +61,7 @@ export async function issueCertificate(request: CertificateRequest, ca?: Issued)
   ];
   const notBefore = request.notBefore ?? new Date(Date.now() - DAY);
   const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.BasicConstraintsExtension(request.basicConstraintsCa ?? false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | (alg === RSA_2048 ? x509.KeyUsageFlags.keyEncipherment : 0), true),
     new x509.ExtendedKeyUsageExtension([request.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
   ];

@@ -3,6 +3,7 @@ import { importJWK, type JWK } from 'jose';
 import { ConfigError } from '../config/config-error.js';
 import type { ConfigFile, Profile } from '../config/schema.js';
 import { readConfigFile } from '../tls/server-credentials.js';
+import { keyFileWarning, type KeyFileWarning } from './key-file-permissions.js';
 import { keyWeakness } from './key-strength.js';
 
 export interface SigningKey {
@@ -21,6 +22,8 @@ export class SigningKeys {
   /** The public JWKS document, serialised once. */
   readonly publicJwksJson: string;
   readonly algorithms: string[];
+  /** The keys file is readable by others: warned about at start. */
+  keyFileWarning: KeyFileWarning | undefined;
 
   private constructor(keys: SigningKey[], active: string[] | undefined) {
     const publicKeys: JWK[] = [];
@@ -73,6 +76,7 @@ export class SigningKeys {
       if (!kids.has(kid)) throw new ConfigError('keys.active', `no key with kid "${kid}" in ${keysConfig.signing}`);
     const signingKeys = new SigningKeys(keys, keysConfig.active);
     if (signingKeys.algorithms.length === 0) throw new ConfigError('keys.active', 'no active signing key');
+    signingKeys.keyFileWarning = await keyFileWarning(keysConfig.signing, 'keys.signing');
     return signingKeys;
   }
 

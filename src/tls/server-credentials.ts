@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../config/config-error.js';
 import type { ConfigFile } from '../config/schema.js';
+import { keyFileWarning, type KeyFileWarning } from '../keys/key-file-permissions.js';
 import { keyWeakness } from '../keys/key-strength.js';
 
 export interface ServerCredentials {
@@ -9,6 +10,8 @@ export interface ServerCredentials {
   key: Buffer;
   /** Trust anchors for tls_client_auth client certificates. */
   clientCAs: Buffer[];
+  /** A private key file readable by others: warned about at start. */
+  keyFileWarning: KeyFileWarning | undefined;
 }
 
 export async function loadServerCredentials(tls: ConfigFile['tls']): Promise<ServerCredentials> {
@@ -38,7 +41,7 @@ export async function loadServerCredentials(tls: ConfigFile['tls']): Promise<Ser
       return pem;
     }),
   );
-  return { cert, key, clientCAs };
+  return { cert, key, clientCAs, keyFileWarning: await keyFileWarning(tls.key, 'tls.key') };
 }
 
 export async function readConfigFile(file: string, keyPath: string): Promise<Buffer> {

@@ -4,6 +4,7 @@ import type { GatewayContext } from '../context.js';
 import { OAuthError } from '../oauth/errors.js';
 import { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from './access-token.js';
 import { constantTimeEqual } from './secrets.js';
+import { usableCertificate } from '../tls/peer-certificate.js';
 
 /** Why a token was refused: for metrics and audit logs. */
 export type GuardFailure =
@@ -102,7 +103,7 @@ function keyFor(ctx: GatewayContext, header: JWTHeaderParameters): CryptoKey {
 export async function guard(ctx: GatewayContext, request: FastifyRequest, requiredScopes: readonly string[]): Promise<AccessTokenClaims> {
   const claims = await verifyAccessToken(ctx, bearerToken(request));
   request.clientId = claims.client_id;
-  const certificate = ctx.peerCertificate(request.raw);
+  const certificate = usableCertificate(ctx.peerCertificate(request.raw));
   if (!certificate) throw new TokenRejected('no_certificate', 'invalid_token', 'the access token is bound to a client certificate; none was presented');
   if (!constantTimeEqual(certificate.thumbprint, claims.cnf['x5t#S256']))
     throw new TokenRejected('certificate_mismatch', 'invalid_token', 'the access token is bound to another client certificate');
