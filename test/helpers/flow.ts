@@ -1,7 +1,7 @@
 import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { request, type Agent } from 'undici';
-import { issueCertificate, type Issued } from '../../src/devpki/pki.js';
+import { issueCertificate, type CertificateRequest, type Issued } from '../../src/devpki/pki.js';
 import { x509 } from '../../src/tls/x509.js';
 import { parForm, readResponse, type ClientName, type Harness, type Response } from './harness.js';
 
@@ -173,7 +173,7 @@ export function pemThumbprint(pem: string | Buffer): string {
 export async function issueTestClientCertificate(
   h: Harness,
   subject: string,
-  validity: { notBefore?: Date; validDays?: number } = {},
+  validity: Omit<Partial<CertificateRequest>, 'subject'> = {},
 ): Promise<{ cert: string; key: string }> {
   const [caPem, caKeyPem] = await Promise.all([readFile(h.pki.ca, 'utf8'), readFile(h.pki.caKey, 'utf8')]);
   const der = Buffer.from(caKeyPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
