@@ -9,6 +9,8 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import t from 'tap';
 import { DEMO_REDIRECT_URI } from '../src/config/embedded.js';
 import { createCa, issueCertificate, type Issued } from '../src/devpki/pki.js';
+import { MemoryStore } from '../src/store/memory.js';
+import type { RecordKind } from '../src/store/store.js';
 import { normalizeCertificateSubject, normalizeDnString, sameDn } from '../src/tls/distinguished-name.js';
 import { parForm, startGateway, type Harness, type Response } from './helpers/harness.js';
 
@@ -21,15 +23,37 @@ let dir: string;
 let extraCa: Issued;
 let rogueCa: Issued;
 let selfSigned: Issued;
+/** Self-signed certificates registered for client-self-bad, each unfit for client authentication. */
+let selfSignedUnfit: Record<'expired' | 'notYetValid' | 'ca' | 'serverOnly', Issued>;
 let clientOneJwk: JWK;
+
+/** The memory store, noting the lifetime asked for each assertion jti it records. */
+class JtiRecordingStore extends MemoryStore {
+  readonly jtiLifetimes: number[] = [];
+  override setIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<boolean> {
+    if (kind === 'jti') this.jtiLifetimes.push(ttlSeconds);
+    return super.setIfAbsent(kind, id, value, ttlSeconds);
+  }
+}
+const store = new JtiRecordingStore();
+const x5cJwk = async (issued: Issued) => ({ ...(await exportJWK(issued.keys.publicKey)), x5c: [Buffer.from(issued.cert.rawData).toString('base64')] });
 
 t.before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'fapi-client-auth-'));
   extraCa = await createCa('O=fapi-gateway test, CN=extra client CA');
   rogueCa = await createCa('O=fapi-gateway demo, CN=fapi-gateway development CA');
   selfSigned = await issueCertificate({ subject: 'O=self-signed client, CN=client-self', usage: 'client' });
+  const day = 86_400_000;
+  const unfit = { subject: 'O=self-signed client, CN=client-self-bad', usage: 'client' } as const;
+  selfSignedUnfit = {
+    expired: await issueCertificate({ ...unfit, notBefore: new Date(Date.now() - 400 * day), validDays: 10 }),
+    notYetValid: await issueCertificate({ ...unfit, notBefore: new Date(Date.now() + 10 * day) }),
+    ca: await issueCertificate({ ...unfit, basicConstraintsCa: true }),
+    serverOnly: await issueCertificate({ ...unfit, usage: 'server' }),
+  };
   await writeFile(path.join(dir, 'extra-ca.pem'), extraCa.certPem);
   h = await startGateway({
+    gatewayOptions: { store },
     async configure(config) {
       config.tls.clientCAs.push(path.join(dir, 'extra-ca.pem'));
       config.clients.push(
@@ -44,6 +68,13 @@ t.before(async () => {
           client_id: 'client-self',
           token_endpoint_auth_method: 'self_signed_tls_client_auth',
           jwks: { keys: [{ ...(await exportJWK(selfSigned.keys.publicKey)), x5c: [Buffer.from(selfSigned.cert.rawData).toString('base64')] }] },
+          redirect_uris: [DEMO_REDIRECT_URI],
+          scope: 'openid accounts',
+        },
+        {
+          client_id: 'client-self-bad',
+          token_endpoint_auth_method: 'self_signed_tls_client_auth',
+          jwks: { keys: await Promise.all(Object.values(selfSignedUnfit).map(x5cJwk)) },
           redirect_uris: [DEMO_REDIRECT_URI],
           scope: 'openid accounts',
         },
@@ -171,6 +202,22 @@ t.test('private_key_jwt', async (t) => {
     const jti = randomUUID();
     accepted(t, await parWithAssertion(await h.assertion({ jti })), 'first assertion with this jti');
     rejected(t, await parWithAssertion(await h.assertion({ jti, iat: now() - 1 })), 'another assertion with the same jti');
+  });
+
+  t.test('a jti is remembered only as long as its assertion could be accepted', async (t) => {
+    // Profile fapi2: max age 300 s, future tolerance 10 s.
+    const lifetimeOf = async (claims: Record<string, unknown>) => {
+      const before = store.jtiLifetimes.length;
+      accepted(t, await parWithAssertion(await h.assertion(claims)));
+      t.equal(store.jtiLifetimes.length, before + 1, 'one jti recorded');
+      return store.jtiLifetimes.at(-1)!;
+    };
+    const farExp = await lifetimeOf({ iat: now(), exp: now() + 3600 });
+    t.ok(farExp > 0 && farExp <= 310, `a far exp is cut at iat + max age + tolerance (${farExp} s)`);
+    const oldIat = await lifetimeOf({ iat: now() - 250, exp: now() + 600 });
+    t.ok(oldIat > 0 && oldIat <= 60, `an assertion issued 250 s ago is kept for what remains of its max age (${oldIat} s)`);
+    const noIat = await lifetimeOf({ iat: undefined, exp: now() + 60 });
+    t.ok(noIat > 0 && noIat <= 70, `without iat: until exp + tolerance (${noIat} s)`);
   });
 
   t.test('iat and nbf up to 10 s in the future are accepted (8 s)', async (t) => {
@@ -306,6 +353,34 @@ t.test('tls_client_auth by SAN (dNSName)', async (t) => {
     rejected(t, await parAsMtlsClient('client-san', 'client-two'), 'no SAN at all');
   });
 
+  t.test('rejected with a CA:TRUE certificate from a trusted CA, though the handshake verified it', async (t) => {
+    const caLeaf = await issueCertificate({ subject: 'O=fapi-gateway test, CN=x', dns: [SAN_DNS], usage: 'client', basicConstraintsCa: true }, extraCa);
+    const res = await parAsMtlsClient('client-san', agentFor(caLeaf));
+    rejected(t, res);
+    t.equal(res.json?.error_description, 'a CA certificate cannot be a client certificate');
+  });
+
+  t.test('a certificate that expires during a long-lived connection is refused from then on', async (t) => {
+    const notAfter = Math.floor((Date.now() + 8_000) / 1000) * 1000;
+    const shortLived = await issueCertificate(
+      { subject: 'O=fapi-gateway test, CN=x', dns: [SAN_DNS], usage: 'client', notBefore: new Date(notAfter - 86_400_000), validDays: 1 },
+      extraCa,
+    );
+    let handshakes = 0;
+    const countHandshake = () => handshakes++;
+    h.gateway.mtls.server.on('secureConnection', countHandshake);
+    t.teardown(() => h.gateway.mtls.server.off('secureConnection', countHandshake));
+    const agent = agentFor(shortLived);
+    const first = await parAsMtlsClient('client-san', agent);
+    if (Date.now() < notAfter) accepted(t, first, 'while valid');
+    else t.comment('the machine was too slow to use the certificate while it was valid');
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, notAfter - Date.now()) + 1_500));
+    const later = await parAsMtlsClient('client-san', agent);
+    rejected(t, later, 'once expired');
+    t.equal(later.json?.error_description, 'the client certificate has expired');
+    t.equal(handshakes, 1, 'both requests went over the one connection');
+  });
+
   t.test('rejected from an untrusted CA even with the registered DNS name', async (t) => {
     const forged = await issueCertificate({ subject: 'O=fapi-gateway test, CN=x', dns: [SAN_DNS], usage: 'client' }, rogueCa);
     rejected(t, await parAsMtlsClient('client-san', agentFor(forged)));
@@ -333,6 +408,20 @@ t.test('self_signed_tls_client_auth', async (t) => {
 
   t.test('the registered certificate does not authenticate another client', async (t) => {
     rejected(t, await parAsMtlsClient('client-two', agentFor(selfSigned)));
+  });
+
+  t.test('rejected with a registered certificate that is expired, not yet valid, a CA, or not for client authentication', async (t) => {
+    const cases = [
+      ['expired', 'the client certificate has expired'],
+      ['notYetValid', 'the client certificate is not yet valid'],
+      ['ca', 'a CA certificate cannot be a client certificate'],
+      ['serverOnly', 'the client certificate is not for TLS client authentication'],
+    ] as const;
+    for (const [which, description] of cases) {
+      const res = await parAsMtlsClient('client-self-bad', agentFor(selfSignedUnfit[which]));
+      rejected(t, res, which);
+      t.equal(res.json?.error_description, description);
+    }
   });
 
   t.test('the registration holds the thumbprint of the x5c certificate', async (t) => {
