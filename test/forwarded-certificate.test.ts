@@ -95,6 +95,7 @@ t.test('XFCC: only the element the trusted proxy appended (the last) counts', as
   const forgedFirst = await pushAsClientTwo(h, { 'x-forwarded-client-cert': `${xfccElement(victim)},${xfccElement(own.certPem, 'O=attacker, CN=a"b')}` });
   t.equal(forgedFirst.status, 401, 'a forged first element naming client-two does not authenticate');
   t.equal(forgedFirst.json.error, 'invalid_client');
+  t.equal(forgedFirst.json.error_description, 'the client certificate is not issued by a trusted CA', "the attacker's own certificate was read");
 
   const genuineLast = await pushAsClientTwo(h, { 'x-forwarded-client-cert': `${xfccElement(own.certPem)},${xfccElement(victim, 'C=AU,O=fapi-gateway demo,CN=client-two')}` });
   t.equal(genuineLast.status, 201, `the proxy's own element (last) is used: ${genuineLast.text}`);
@@ -103,6 +104,7 @@ t.test('XFCC: only the element the trusted proxy appended (the last) counts', as
   const swallow = `Cert="${encodeURIComponent(victim)}";X="`;
   const swallowed = await pushAsClientTwo(h, { 'x-forwarded-client-cert': `${swallow},${xfccElement(own.certPem, 'CN=\\"x')}` });
   t.equal(swallowed.status, 401, 'an unbalanced quote makes the header unreadable, not the client element last');
+  t.equal(swallowed.json.error_description, "the proxy's client certificate header is ambiguous or malformed");
 
   const twoCerts = await pushAsClientTwo(h, { 'x-forwarded-client-cert': `Cert="${encodeURIComponent(victim)}";${xfccElement(own.certPem)}` });
   t.equal(twoCerts.status, 401, 'an element with two Cert values is refused');
@@ -129,6 +131,7 @@ t.test('ssl-client-cert: exactly one value holding exactly one certificate', asy
   const other = await issueCertificate({ subject: 'O=attacker, CN=attacker', usage: 'client' });
   const twoHeaders = await pushAsClientTwo(h, { 'ssl-client-cert': [encodeURIComponent(pem), encodeURIComponent(other.certPem)] } as never);
   t.equal(twoHeaders.status, 401, 'a repeated header is refused');
+  t.equal(twoHeaders.json.error_description, "the proxy's client certificate header is ambiguous or malformed");
   const twoHeadersReversed = await pushAsClientTwo(h, { 'ssl-client-cert': [encodeURIComponent(other.certPem), encodeURIComponent(pem)] } as never);
   t.equal(twoHeadersReversed.status, 401, 'whichever comes first');
   const twoBlocks = await pushAsClientTwo(h, { 'ssl-client-cert': encodeURIComponent(pem + other.certPem) });

@@ -6,7 +6,7 @@ import type { EndpointUrls } from '../config/urls.js';
 import { OAuthError } from '../oauth/errors.js';
 import type { Store } from '../store/store.js';
 import { sameDn, normalizeCertificateSubject } from '../tls/distinguished-name.js';
-import type { PeerCertificateSource } from '../tls/forwarded-certificate.js';
+import { forwardedHeaderRefused, type PeerCertificateSource } from '../tls/forwarded-certificate.js';
 import { PROBLEM_DESCRIPTIONS } from '../tls/client-certificate-rules.js';
 import { usableCertificate, type PeerCertificate } from '../tls/peer-certificate.js';
 import { x509 } from '../tls/x509.js';
@@ -115,7 +115,11 @@ async function authenticateClientBeforeReplayCheck(
   if (!client) throw new ClientAuthError('unknown_client', 'client authentication failed');
   if (client.authMethod === 'private_key_jwt')
     throw new ClientAuthError('method_mismatch', 'this client authenticates with private_key_jwt', client.authMethod);
-  if (!certificate) throw new ClientAuthError('no_certificate', 'a client certificate is required', client.authMethod);
+  if (!certificate) {
+    if (forwardedHeaderRefused(request.raw))
+      throw new ClientAuthError('forwarded_certificate_refused', "the proxy's client certificate header is ambiguous or malformed", client.authMethod);
+    throw new ClientAuthError('no_certificate', 'a client certificate is required', client.authMethod);
+  }
   // Both mutual-TLS methods, whichever path the certificate came by (handshake or proxy header).
   const problem = certificate.problem();
   if (problem) throw new ClientAuthError(problem, PROBLEM_DESCRIPTIONS[problem], client.authMethod);

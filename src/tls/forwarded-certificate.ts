@@ -23,8 +23,13 @@ export function peerCertificateSource(tls: ConfigFile['tls'], clientCAs: Buffer[
   return (req) => {
     const remote = normalizeAddress(req.socket.remoteAddress);
     if (!remote || !proxies.check(remote, isIPv4(remote) ? 'ipv4' : 'ipv6')) return peerCertificate(req);
-    const pem = forwardedPem(forwarding.header, req.headersDistinct[forwarding.header]);
-    if (pem === undefined) return undefined;
+    const values = req.headersDistinct[forwarding.header];
+    if (!values || values.every((v) => v === '')) return undefined;
+    const pem = forwardedPem(forwarding.header, values);
+    if (pem === undefined) {
+      refusedHeaders.add(req);
+      return undefined;
+    }
     // Proxies reuse connections for many clients, so the certificate is cached by its PEM. What is
     // cached does not depend on the time: validity is checked at every use (PeerCertificate.problem).
     let found = cache.get(pem);
@@ -35,6 +40,16 @@ export function peerCertificateSource(tls: ConfigFile['tls'], clientCAs: Buffer[
     }
     return found ?? undefined;
   };
+}
+
+const refusedHeaders = new WeakSet<IncomingMessage>();
+
+/**
+ * True when the trusted proxy's header was present on this request but refused (ambiguous or
+ * malformed): client authentication then names this reason rather than a missing certificate.
+ */
+export function forwardedHeaderRefused(req: IncomingMessage): boolean {
+  return refusedHeaders.has(req);
 }
 
 function trustedProxies(cidrs: string[]): BlockList {
@@ -67,8 +82,8 @@ function normalizeAddress(address: string | undefined): string | undefined {
  * before it came with the request and may name anyone's (public) certificate. This needs Envoy's
  * `forward_client_cert_details` to be SANITIZE_SET or APPEND_FORWARD (docs/operations.md).
  */
-function forwardedPem(header: string, values: string[] | undefined): string | undefined {
-  if (!values || values.length === 0) return undefined;
+function forwardedPem(header: string, values: string[]): string | undefined {
+  if (values.length === 0) return undefined;
   let encoded: string | undefined;
   if (header === 'ssl-client-cert') {
     if (values.length !== 1) return undefined;
