@@ -33,7 +33,8 @@ import { securityEventRecorder } from './observability/security-events.js';
 import { VERSION } from './version.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
-import { peerCertificateSource } from './tls/forwarded-certificate.js';
+import { peerCertificateSource, trustedProxies as trustedProxyList } from './tls/forwarded-certificate.js';
+import { perIpRateLimit } from './rate-limit/per-ip-limit.js';
 import { FAPI_TLS_POLICY } from './tls/policy.js';
 import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
@@ -107,12 +108,15 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   const opsApp = Fastify({ ...logging, logController: new LogController({ disableRequestLogging: true }) });
 
   const recordSecurityEvent = securityEventRecorder(metrics);
+  const forwarding = config.tls.forwardedClientCertificate;
+  const trustedProxies = forwarding ? trustedProxyList(forwarding.trustedProxies) : undefined;
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {
     installOAuthErrorHandling(app, recordSecurityEvent);
     echoInteractionId(app);
     observeRequests(app, listener, metrics);
     if (metrics) observeTls(app.server as unknown as TlsServer, listener, metrics);
     await loadShedding(app, config.loadShedding, () => metrics?.shedRequests.inc({ listener }));
+    perIpRateLimit(app, { listener, limit: config.rateLimit[listener], maxTrackedIps: config.rateLimit.maxTrackedIps, trustedProxies, metrics });
     app.removeAllContentTypeParsers();
     useStrictForms(app, config.limits.bodyBytes);
   }

@@ -152,6 +152,13 @@ export const RedisStoreConfig = Type.Object(
 );
 export type StoreConfig = Static<typeof MemoryStoreConfig> | Static<typeof RedisStoreConfig>;
 
+/** Requests a minute per client address (0 turns the limit off); burst defaults to a minute's worth. */
+const PerIpRateLimit = (perIpPerMinute: number) =>
+  Type.Object(
+    { perIpPerMinute: Type.Integer({ minimum: 0, default: perIpPerMinute }), burst: Type.Optional(Type.Integer({ minimum: 1 })) },
+    { additionalProperties: false, default: {} },
+  );
+
 const HttpMethod = Type.Union(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((m) => Type.Literal(m)));
 
 /** A resource API behind the gateway. */
@@ -225,6 +232,11 @@ export const ConfigSchema = Type.Object(
         retryAfterSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
         sampleIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
       },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Per-client-address rate limits of the TLS listeners (429 + Retry-After past them). */
+    rateLimit: Type.Object(
+      { public: PerIpRateLimit(600), mtls: PerIpRateLimit(12_000), maxTrackedIps: Type.Integer({ minimum: 100, default: 100_000 }) },
       { additionalProperties: false, default: {} },
     ),
     clients: Type.Array(ClientSchema, { default: [] }),

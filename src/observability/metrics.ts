@@ -114,6 +114,12 @@ export class Metrics {
     labelNames: ['listener'] as const,
     registers: [this.registry],
   });
+  readonly rateLimitedRequests = new Counter({
+    name: `${PREFIX}rate_limited_requests_total`,
+    help: 'Requests refused with 429 because their client address was past its rate, by listener.',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
   readonly buildInfo = new Gauge({
     name: `${PREFIX}build_info`,
     help: 'Always 1; the labels say which version runs which profile.',

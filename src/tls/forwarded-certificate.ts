@@ -36,7 +36,7 @@ export function peerCertificateSource(tls: ConfigFile['tls'], clientCAs: Buffer[
   };
 }
 
-function trustedProxies(cidrs: string[]): BlockList {
+export function trustedProxies(cidrs: string[]): BlockList {
   const list = new BlockList();
   cidrs.forEach((cidr, i) => {
     const [address, bits] = cidr.split('/');
