@@ -178,11 +178,11 @@ t.test('the memory store is bounded', async (t) => {
   t.test('bytes are counted: a large value fills it; deleting frees the room', async (t) => {
     const store = new MemoryStore({ maxBytes: 65_536 });
     t.teardown(() => store.close());
-    await store.set('grant', 'big', { blob: 'x'.repeat(40_000) }, 60);
-    t.ok(await isFull(store.set('grant', 'big2', { blob: 'x'.repeat(40_000) }, 60)));
+    await store.set('grant', 'big', { blob: 'x'.repeat(20_000) }, 60);
+    t.ok(await isFull(store.set('grant', 'big2', { blob: 'x'.repeat(20_000) }, 60)));
     await store.delete('grant', 'big');
     t.ok(store.stats().bytes < 100, `bytes back near zero: ${store.stats().bytes}`);
-    await store.set('grant', 'big2', { blob: 'x'.repeat(40_000) }, 60);
+    await store.set('grant', 'big2', { blob: 'x'.repeat(20_000) }, 60);
   });
 
   t.test('records that open a flow fill only 90%', async (t) => {

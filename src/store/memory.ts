@@ -1,9 +1,9 @@
-import { deserialize, getHeapStatistics, serialize } from 'node:v8';
+import { getHeapStatistics } from 'node:v8';
 import { StoreUnavailableError, type RecordKind, type Store } from './store.js';
 
 interface Entry {
-  /** The value, serialized: a copy no caller can mutate, whose size is known. */
-  bytes: Buffer;
+  /** The value as JSON, as Redis keeps it: a copy no caller can mutate, whose size is known. */
+  json: string;
   /** What the record is counted as against `maxBytes`. */
   size: number;
   expiresAt: number;
@@ -20,7 +20,7 @@ export function defaultMemoryStoreLimits(): { maxEntries: number; maxBytes: numb
   return { maxEntries: 500_000, maxBytes: Math.floor(getHeapStatistics().heap_size_limit * 0.25) };
 }
 
-/** What a record costs beyond its serialized value: map slot, key string, entry and buffer objects. */
+/** What a record costs beyond its JSON: map slot, key string, entry object. */
 const ENTRY_OVERHEAD = 200;
 /**
  * Records that open a flow (pushed requests, interactions) may fill only this share of the store, so
@@ -43,8 +43,9 @@ export class StoreFullError extends StoreUnavailableError {
 
 /**
  * The embedded single-process store, bounded in records and bytes so that whatever clients and
- * browsers make it keep cannot exhaust the heap. Values are kept serialized, so callers can never
- * mutate stored state and every record's size is known.
+ * browsers make it keep cannot exhaust the heap. Values are kept as JSON, like the Redis store keeps
+ * them (so both behave alike), callers can never mutate stored state, and every record's size is
+ * known. JSON is also quicker to write and read back than a structured clone.
  */
 export class MemoryStore implements Store {
   readonly #entries = new Map<string, Entry>();
@@ -69,11 +70,12 @@ export class MemoryStore implements Store {
 
   async set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void> {
     const k = key(kind, id);
-    const bytes = serialize(value);
-    const size = k.length + bytes.length + ENTRY_OVERHEAD;
+    const json = JSON.stringify(value);
+    // Two bytes a character: V8 keeps non-Latin-1 strings in UTF-16.
+    const size = 2 * (k.length + json.length) + ENTRY_OVERHEAD;
     const previous = this.#entries.get(k);
     this.#admit(kind, previous === undefined, size - (previous?.size ?? 0));
-    this.#entries.set(k, { bytes, size, expiresAt: Date.now() + ttlSeconds * 1000 });
+    this.#entries.set(k, { json, size, expiresAt: Date.now() + ttlSeconds * 1000 });
     this.#bytes += size - (previous?.size ?? 0);
   }
 
@@ -85,7 +87,7 @@ export class MemoryStore implements Store {
 
   async get<T>(kind: RecordKind, id: string): Promise<T | undefined> {
     const entry = this.#live(key(kind, id));
-    return entry ? (deserialize(entry.bytes) as T) : undefined;
+    return entry ? (JSON.parse(entry.json) as T) : undefined;
   }
 
   async consume<T>(kind: RecordKind, id: string): Promise<T | undefined> {
@@ -93,7 +95,7 @@ export class MemoryStore implements Store {
     const entry = this.#live(k);
     if (!entry) return undefined;
     this.#remove(k, entry);
-    return deserialize(entry.bytes) as T;
+    return JSON.parse(entry.json) as T;
   }
 
   async anyExists(keys: ReadonlyArray<readonly [RecordKind, string]>): Promise<boolean> {
