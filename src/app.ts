@@ -32,6 +32,7 @@ import { observeRequests, observeTls } from './observability/request-observer.js
 import { securityEventRecorder } from './observability/security-events.js';
 import { VERSION } from './version.js';
 import { createStore } from './store/create-store.js';
+import { MemoryStore } from './store/memory.js';
 import type { Store } from './store/store.js';
 import { peerCertificateSource, trustedProxies as trustedProxyList } from './tls/forwarded-certificate.js';
 import { perIpRateLimit } from './rate-limit/per-ip-limit.js';
@@ -70,6 +71,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const users = new UserDirectory(config.users);
   const metrics = config.metrics.enabled ? new Metrics({ version: VERSION, profile: profile.name }) : undefined;
   const backendStore = store ?? (await createStore(config.store));
+  if (metrics && backendStore instanceof MemoryStore) metrics.memoryStoreSize = () => backendStore.stats();
   const theStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
   return {
     config,

@@ -62,6 +62,9 @@ t.test('visits of one request_uri', async (t) => {
     const after = store.stats();
     t.equal(after.entries - before.entries, 1, 'one record more than before the flood');
     t.ok(after.bytes - before.bytes < 2048, `the store grew by ${after.bytes - before.bytes} bytes`);
+    const registry = h.gateway.context.metrics!.registry;
+    t.match(await registry.getSingleMetricAsString('fapi_gateway_memory_store_records'), `fapi_gateway_memory_store_records ${store.stats().entries}`, 'the size is a metric');
+    t.match(await registry.getSingleMetricAsString('fapi_gateway_memory_store_bytes'), `fapi_gateway_memory_store_bytes ${store.stats().bytes}`);
   });
 
   t.test('the browser that opened it first reloads and completes despite a flood from others', async (t) => {
