@@ -33,8 +33,10 @@ import { observeRequests, observeTls } from './observability/request-observer.js
 import { securityEventRecorder } from './observability/security-events.js';
 import { VERSION } from './version.js';
 import { createStore } from './store/create-store.js';
+import { MemoryStore } from './store/memory.js';
 import type { Store } from './store/store.js';
-import { peerCertificateSource } from './tls/forwarded-certificate.js';
+import { peerCertificateSource, trustedProxies as trustedProxyList } from './tls/forwarded-certificate.js';
+import { perIpRateLimit } from './rate-limit/per-ip-limit.js';
 import { FAPI_TLS_POLICY } from './tls/policy.js';
 import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
@@ -70,6 +72,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const users = new UserDirectory(config.users);
   const metrics = config.metrics.enabled ? new Metrics({ version: VERSION, profile: profile.name }) : undefined;
   const backendStore = store ?? (await createStore(config.store));
+  if (metrics && backendStore instanceof MemoryStore) metrics.memoryStoreSize = () => backendStore.stats();
   const theStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
   return {
     config,
@@ -110,6 +113,8 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   for (const { message, ...fields } of [ctx.credentials.keyFileWarning, ctx.keys.keyFileWarning].filter((w) => w !== undefined))
     publicApp.log.warn({ event: 'key_file_readable', ...fields }, message);
   const recordSecurityEvent = securityEventRecorder(metrics);
+  const forwarding = config.tls.forwardedClientCertificate;
+  const trustedProxies = forwarding ? trustedProxyList(forwarding.trustedProxies) : undefined;
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {
     installOAuthErrorHandling(app, recordSecurityEvent);
     installSecurityHeaders(app);
@@ -117,6 +122,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     observeRequests(app, listener, metrics);
     if (metrics) observeTls(app.server as unknown as TlsServer, listener, metrics);
     await loadShedding(app, config.loadShedding, () => metrics?.shedRequests.inc({ listener }));
+    perIpRateLimit(app, { listener, limit: config.rateLimit[listener], maxTrackedIps: config.rateLimit.maxTrackedIps, trustedProxies, metrics });
     app.removeAllContentTypeParsers();
     useStrictForms(app, config.limits.bodyBytes);
   }

@@ -125,7 +125,15 @@ const HostPort = Type.Object(
   { additionalProperties: false },
 );
 
-export const MemoryStoreConfig = Type.Object({ type: Type.Literal('memory') }, { additionalProperties: false });
+/** The embedded store; full (503 for new records) at either bound. Defaults: 500,000 records, a quarter of the heap limit. */
+export const MemoryStoreConfig = Type.Object(
+  {
+    type: Type.Literal('memory'),
+    maxEntries: Type.Optional(Type.Integer({ minimum: 10 })),
+    maxBytes: Type.Optional(Type.Integer({ minimum: 65_536 })),
+  },
+  { additionalProperties: false },
+);
 
 /** Redis for many replicas; the url (with credentials) may come from FAPI_GATEWAY_REDIS_URL instead. */
 export const RedisStoreConfig = Type.Object(
@@ -143,6 +151,13 @@ export const RedisStoreConfig = Type.Object(
   { additionalProperties: false },
 );
 export type StoreConfig = Static<typeof MemoryStoreConfig> | Static<typeof RedisStoreConfig>;
+
+/** Requests a minute per client address (0 turns the limit off); burst defaults to a minute's worth. */
+const PerIpRateLimit = (perIpPerMinute: number) =>
+  Type.Object(
+    { perIpPerMinute: Type.Integer({ minimum: 0, default: perIpPerMinute }), burst: Type.Optional(Type.Integer({ minimum: 1 })) },
+    { additionalProperties: false, default: {} },
+  );
 
 const HttpMethod = Type.Union(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].map((m) => Type.Literal(m)));
 
@@ -210,11 +225,18 @@ export const ConfigSchema = Type.Object(
     loadShedding: Type.Object(
       {
         maxEventLoopDelayMs: Type.Integer({ minimum: 0, default: 1000 }),
-        maxHeapUsedBytes: Type.Integer({ minimum: 0, default: 0 }),
-        maxRssBytes: Type.Integer({ minimum: 0, default: 0 }),
+        /** Default 85% of the V8 heap limit. */
+        maxHeapUsedBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+        /** Default 1.5 times the V8 heap limit (the heap, plus buffers, code and stacks). */
+        maxRssBytes: Type.Optional(Type.Integer({ minimum: 0 })),
         retryAfterSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
         sampleIntervalMs: Type.Integer({ minimum: 10, maximum: 60_000, default: 1000 }),
       },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Per-client-address rate limits of the TLS listeners (429 + Retry-After past them). */
+    rateLimit: Type.Object(
+      { public: PerIpRateLimit(600), mtls: PerIpRateLimit(12_000), maxTrackedIps: Type.Integer({ minimum: 100, default: 100_000 }) },
       { additionalProperties: false, default: {} },
     ),
     clients: Type.Array(ClientSchema, { default: [] }),

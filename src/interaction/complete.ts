@@ -6,7 +6,6 @@ import { newGrantId, type Grant } from '../grants/grant.js';
 import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { PushedRequest } from '../oauth/par.js';
 import { RESPONSE_MODES } from '../oauth/response-modes.js';
-import type { Interaction } from './interaction.js';
 import { errorPage, sendPage } from './pages.js';
 
 export type Outcome = { approved: true; sub: string; authTime: number } | { approved: false; error: string; description: string };
@@ -14,13 +13,14 @@ export type Outcome = { approved: true; sub: string; authTime: number } | { appr
 /**
  * Ends an authorization: the pushed request is consumed atomically (so it completes once, whichever
  * replica or tab gets here first), then the client gets a code or an error at its redirect URI.
- * An approval writes the code and its grant in the same round trip as the consumption; when the
- * consumption finds nothing (completed elsewhere meanwhile), they are deleted unseen.
+ * `pushed` is the request as read earlier in this step; an approval writes the code and its grant in
+ * the same round trip as the consumption; when the consumption finds nothing (completed elsewhere
+ * meanwhile), they are deleted unseen. The interaction shares the request's id and goes with it.
  */
-export async function completeAuthorization(ctx: GatewayContext, reply: FastifyReply, interaction: Interaction, outcome: Outcome): Promise<FastifyReply> {
-  const client = ctx.clients.get(interaction.clientId);
-  const { request } = interaction;
-  const consumeRequest = () => Promise.all([ctx.store.consume<PushedRequest>('par', interaction.parId), ctx.store.delete('interaction', interaction.uid)]);
+export async function completeAuthorization(ctx: GatewayContext, reply: FastifyReply, parId: string, pushed: PushedRequest, outcome: Outcome): Promise<FastifyReply> {
+  const { request } = pushed;
+  const client = ctx.clients.get(request.clientId);
+  const consumeRequest = () => Promise.all([ctx.store.consume<PushedRequest>('par', parId), ctx.store.delete('interaction', parId)]);
   if (!client) return completedPage(reply);
   if (!outcome.approved) {
     const [pushed] = await consumeRequest();

@@ -1,19 +1,19 @@
 import type {} from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../context.js';
-import type { AuthorizationRequest } from '../oauth/authorization-request.js';
+import type { PushedRequest } from '../oauth/par.js';
 import { constantTimeEqual, randomToken } from '../tokens/secrets.js';
 
-/** A login/consent in progress for one pushed authorization request in one browser. */
+/**
+ * A login/consent in progress. There is one per pushed authorization request, stored under the
+ * request's id and bound to the first browser that opened it (RFC 9126 §7.3: a request_uri is used
+ * once); reloads in that browser continue it. It refers to the pushed request rather than copying
+ * it: both are read in the same round trip, since they share their id.
+ */
 export interface Interaction {
-  uid: string;
+  /** The pushed request's id, which is also this interaction's id (and its URL). */
   parId: string;
   clientId: string;
-  /**
-   * A copy of the pushed request, so the consent step can write the code and grant in the same
-   * round trip as the one that consumes the pushed request (whose consumption still decides).
-   */
-  request: AuthorizationRequest;
   /** Echoed in every form: a cross-site form post cannot know it. */
   csrf: string;
   /** The browser-binding cookie's value: the interaction continues only in the browser that started it. */
@@ -26,32 +26,58 @@ export const BROWSER_COOKIE = '__Host-fgw-browser';
 export const SESSION_COOKIE = '__Host-fgw-session';
 
 const COOKIE_OPTIONS = { path: '/', secure: true, httpOnly: true, sameSite: 'lax' } as const;
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
-/** The browser-binding value of this request, set as a cookie when the browser has none. */
-export function browserBinding(request: FastifyRequest, reply: FastifyReply): string {
-  const existing = request.cookies[BROWSER_COOKIE];
-  if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
-  const value = randomToken();
-  reply.setCookie(BROWSER_COOKIE, value, COOKIE_OPTIONS);
-  return value;
+/** This browser's binding value, when it has a well-formed one. */
+function browserCookie(request: FastifyRequest): string | undefined {
+  const value = request.cookies[BROWSER_COOKIE];
+  return value && TOKEN.test(value) ? value : undefined;
 }
 
-export async function startInteraction(ctx: GatewayContext, input: Omit<Interaction, 'uid' | 'csrf'>): Promise<Interaction> {
-  const interaction: Interaction = { ...input, uid: randomToken(), csrf: randomToken() };
-  await saveInteraction(ctx, interaction);
+export function sameBrowser(request: FastifyRequest, interaction: Interaction): boolean {
+  const cookie = browserCookie(request);
+  return cookie !== undefined && constantTimeEqual(cookie, interaction.browser);
+}
+
+/**
+ * Starts the interaction of a pushed request in this browser, unless one exists: of two browsers
+ * opening it at once, one wins (an atomic write); the other gets undefined. Tabs of the winning
+ * browser share the interaction.
+ */
+export async function startInteraction(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  input: Pick<Interaction, 'parId' | 'clientId' | 'sub' | 'authTime'>,
+): Promise<Interaction | undefined> {
+  const existing = browserCookie(request);
+  const interaction: Interaction = { ...input, csrf: randomToken(), browser: existing ?? randomToken() };
+  if (!(await ctx.store.setIfAbsent('interaction', input.parId, interaction, ctx.profile.lifetimes.interaction))) {
+    const winner = await ctx.store.get<Interaction>('interaction', input.parId);
+    return winner && sameBrowser(request, winner) ? winner : undefined;
+  }
+  if (!existing) reply.setCookie(BROWSER_COOKIE, interaction.browser, COOKIE_OPTIONS);
   return interaction;
 }
 
 export function saveInteraction(ctx: GatewayContext, interaction: Interaction): Promise<void> {
-  return ctx.store.set('interaction', interaction.uid, interaction, ctx.profile.lifetimes.interaction);
+  return ctx.store.set('interaction', interaction.parId, interaction, ctx.profile.lifetimes.interaction);
 }
 
-/** The interaction, when it is live and belongs to this browser. */
-export async function findInteraction(ctx: GatewayContext, request: FastifyRequest, uid: string): Promise<Interaction | undefined> {
-  const interaction = await ctx.store.get<Interaction>('interaction', uid);
-  const cookie = request.cookies[BROWSER_COOKIE];
-  if (!interaction || !cookie || !constantTimeEqual(cookie, interaction.browser)) return undefined;
-  return interaction;
+export type FoundInteraction =
+  | { found: 'live'; interaction: Interaction; pushed: PushedRequest }
+  /** The request completed (here or in another tab) or expired. */
+  | { found: 'gone' }
+  /** The interaction belongs to another browser (or to nobody). */
+  | { found: 'elsewhere' };
+
+/** The interaction and its pushed request (one round trip), when both are live and it belongs to this browser. */
+export async function findInteraction(ctx: GatewayContext, request: FastifyRequest, uid: string): Promise<FoundInteraction> {
+  if (!TOKEN.test(uid)) return { found: 'elsewhere' };
+  const [interaction, pushed] = await Promise.all([ctx.store.get<Interaction>('interaction', uid), ctx.store.get<PushedRequest>('par', uid)]);
+  if (interaction && !sameBrowser(request, interaction)) return { found: 'elsewhere' };
+  if (!interaction || !pushed) return { found: 'gone' };
+  return { found: 'live', interaction, pushed };
 }
 
 export function csrfValid(interaction: Interaction, presented: string | undefined): boolean {
@@ -74,6 +100,6 @@ export async function startSession(ctx: GatewayContext, reply: FastifyReply, ses
 
 export async function findSession(ctx: GatewayContext, request: FastifyRequest): Promise<LoginSession | undefined> {
   const id = request.cookies[SESSION_COOKIE];
-  if (!id || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
+  if (!id || !TOKEN.test(id)) return undefined;
   return ctx.store.get<LoginSession>('session', id);
 }

@@ -13,48 +13,48 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
   app.get(STYLESHEET_PATH, (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
 
   app.get<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid`, async (request, reply) => {
-    const interaction = await findInteraction(ctx, request, request.params.uid);
-    if (!interaction) return expired(reply);
-    return showInteraction(ctx, reply, interaction);
+    const found = await findInteraction(ctx, request, request.params.uid);
+    if (found.found !== 'live') return notLive(reply, found.found);
+    return showInteraction(ctx, reply, found.interaction, found.pushed);
   });
 
   app.post<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid/login`, async (request, reply) => {
     const found = await checkedInteraction(ctx, request, reply);
     if (!found) return reply;
-    const { interaction, form } = found;
+    const { interaction, pushed, form } = found;
     if (form.action === 'cancel')
-      return completeAuthorization(ctx, reply, interaction, { approved: false, error: 'access_denied', description: 'the user cancelled the sign-in' });
+      return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: false, error: 'access_denied', description: 'the user cancelled the sign-in' });
     const user = await ctx.users.authenticate(form.username ?? '', form.password ?? '');
     if (!user) {
       request.log.warn({ event: 'login_failed', client_id: interaction.clientId }, 'login failed');
-      return showInteraction(ctx, reply, interaction, { login: { username: form.username, error: 'The username or password is incorrect.', status: 401 } });
+      return showInteraction(ctx, reply, interaction, pushed, { login: { username: form.username, error: 'The username or password is incorrect.', status: 401 } });
     }
     const authTime = Math.floor(Date.now() / 1000);
     await startSession(ctx, reply, { sub: user.sub, authTime });
     await saveInteraction(ctx, { ...interaction, sub: user.sub, authTime });
     // Post/redirect/get: reloading the consent page does not resubmit the password.
-    return reply.code(303).header('location', `${INTERACTION_PREFIX}/${interaction.uid}`).header('cache-control', 'no-store').send();
+    return reply.code(303).header('location', `${INTERACTION_PREFIX}/${interaction.parId}`).header('cache-control', 'no-store').send();
   });
 
   app.post<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid/consent`, async (request, reply) => {
     const found = await checkedInteraction(ctx, request, reply);
     if (!found) return reply;
-    const { interaction, form } = found;
-    if (interaction.sub === undefined || interaction.authTime === undefined) return showInteraction(ctx, reply, interaction);
+    const { interaction, pushed, form } = found;
+    if (interaction.sub === undefined || interaction.authTime === undefined) return showInteraction(ctx, reply, interaction, pushed);
     if (form.decision === 'approve') {
       // Sent with the completion's writes. A convenience only: if it fails, the user is asked again next time
       // (and it must not fail a reply that completion has already sent).
       const remembering =
         !ctx.profile.consent.everyTime && ctx.profile.lifetimes.session > 0
-          ? ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: interaction.request.scope }, ctx.profile.lifetimes.session).catch(() => undefined)
+          ? ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope }, ctx.profile.lifetimes.session).catch(() => undefined)
           : undefined;
       const [completed] = await Promise.all([
-        completeAuthorization(ctx, reply, interaction, { approved: true, sub: interaction.sub, authTime: interaction.authTime }),
+        completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, sub: interaction.sub, authTime: interaction.authTime }),
         remembering,
       ]);
       return completed;
     }
-    return completeAuthorization(ctx, reply, interaction, { approved: false, error: 'access_denied', description: 'the user denied the request' });
+    return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: false, error: 'access_denied', description: 'the user denied the request' });
   });
 }
 
@@ -63,17 +63,16 @@ export async function showInteraction(
   ctx: GatewayContext,
   reply: FastifyReply,
   interaction: Interaction,
-  options: { login?: { username?: string; error?: string; status?: number }; pushed?: PushedRequest } = {},
+  pushed: PushedRequest,
+  options: { login?: { username?: string; error?: string; status?: number } } = {},
 ): Promise<FastifyReply> {
   const login = options.login ?? {};
-  const pushed = options.pushed ?? (await ctx.store.get<PushedRequest>('par', interaction.parId));
   const client = ctx.clients.get(interaction.clientId);
-  if (!pushed || !client)
-    return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed (perhaps in another tab) or has expired.'));
-  if (interaction.sub !== undefined && interaction.authTime !== undefined && (await consentRemembered(ctx, interaction, pushed)))
-    return completeAuthorization(ctx, reply, interaction, { approved: true, sub: interaction.sub, authTime: interaction.authTime });
+  if (!client) return notLive(reply, 'gone');
+  if (interaction.sub !== undefined && interaction.authTime !== undefined && (await consentRemembered(ctx, interaction.sub, pushed)))
+    return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, sub: interaction.sub, authTime: interaction.authTime });
   const formTargets = [new URL(pushed.request.redirectUri).origin];
-  const base = `${INTERACTION_PREFIX}/${interaction.uid}`;
+  const base = `${INTERACTION_PREFIX}/${interaction.parId}`;
   if (interaction.sub === undefined)
     return sendPage(reply, login.status ?? 200, 'Sign in', loginPage({ action: `${base}/login`, csrf: interaction.csrf, clientName: client.name, ...login }), formTargets);
   const user = ctx.users.bySub(interaction.sub);
@@ -95,9 +94,9 @@ export async function showInteraction(
 const consentKey = (clientId: string, sub: string) => `${clientId}\u0000${sub}`;
 
 /** Where the profile does not ask every time: an earlier approval of at least these scopes stands, unless prompt=consent. */
-export async function consentRemembered(ctx: GatewayContext, interaction: Interaction, pushed: PushedRequest): Promise<boolean> {
+export async function consentRemembered(ctx: GatewayContext, sub: string, pushed: PushedRequest): Promise<boolean> {
   if (ctx.profile.consent.everyTime || pushed.request.prompt?.includes('consent')) return false;
-  const remembered = await ctx.store.get<{ scope: string }>('consent', consentKey(interaction.clientId, interaction.sub!));
+  const remembered = await ctx.store.get<{ scope: string }>('consent', consentKey(pushed.request.clientId, sub));
   if (!remembered) return false;
   const granted = new Set(remembered.scope.split(' '));
   return pushed.request.scope.split(' ').every((s) => granted.has(s));
@@ -107,21 +106,25 @@ async function checkedInteraction(
   ctx: GatewayContext,
   request: FastifyRequest<{ Params: { uid: string } }>,
   reply: FastifyReply,
-): Promise<{ interaction: Interaction; form: Record<string, string> } | undefined> {
-  const interaction = await findInteraction(ctx, request, request.params.uid);
-  if (!interaction) {
-    expired(reply);
+): Promise<{ interaction: Interaction; pushed: PushedRequest; form: Record<string, string> } | undefined> {
+  const found = await findInteraction(ctx, request, request.params.uid);
+  if (found.found !== 'live') {
+    notLive(reply, found.found);
     return undefined;
   }
+  const { interaction, pushed } = found;
   const form = formParams(request);
   if (!csrfValid(interaction, form.csrf)) {
     request.log.warn({ event: 'csrf_mismatch', client_id: interaction.clientId }, 'interaction form without a valid CSRF token');
     sendPage(reply, 403, 'Request refused', errorPage('invalid_request', 'This form has expired or did not come from this site. Start again from the application.'));
     return undefined;
   }
-  return { interaction, form };
+  return { interaction, pushed, form };
 }
 
-function expired(reply: FastifyReply): FastifyReply {
+/** The page for an interaction that is not live in this browser. */
+function notLive(reply: FastifyReply, why: 'gone' | 'elsewhere'): FastifyReply {
+  if (why === 'gone')
+    return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed (perhaps in another tab) or has expired.'));
   return sendPage(reply, 400, 'Session expired', errorPage('invalid_request', 'This sign-in has expired or was opened in another browser. Start again from the application.'));
 }

@@ -34,6 +34,21 @@ export interface AuthorizationRequest {
 }
 
 const CODE_CHALLENGE = /^[A-Za-z0-9._~-]{43,128}$/;
+
+/**
+ * Bounds on what a client may push: a pushed request is kept until it is used or expires, so its
+ * size must not be the client's choice. Far above what any real request needs.
+ */
+export const PUSHED_REQUEST_LIMITS = {
+  parameters: 50,
+  nameLength: 128,
+  valueLength: 2048,
+  claimsBytes: 16_384,
+  /** Nesting of objects and arrays in `claims`; a real one needs 4 (claims.id_token.acr.values). */
+  claimsDepth: 8,
+} as const;
+/** Parameters that only authenticate the client: checked, never stored, bounded by the body limit. */
+const AUTHENTICATION_PARAMETERS = new Set(['client_assertion']);
 const PROMPTS = new Set(['none', 'login', 'consent', 'select_account']);
 
 /**
@@ -47,6 +62,7 @@ export async function validateAuthorizationRequest(
   profile: Profile,
   hooks: EcosystemHooks,
 ): Promise<AuthorizationRequest> {
+  checkSizes(params);
   if (params.request_uri !== undefined) throw invalidRequest('request_uri must not be sent to the pushed authorization request endpoint');
   if (params.request !== undefined) throw new OAuthError('request_not_supported', 'request objects are not supported by this profile');
 
@@ -98,7 +114,43 @@ export async function validateAuthorizationRequest(
   return request;
 }
 
+function checkSizes(params: Record<string, string>): void {
+  const limits = PUSHED_REQUEST_LIMITS;
+  const names = Object.keys(params);
+  if (names.length > limits.parameters) throw invalidRequest(`too many parameters (at most ${limits.parameters})`);
+  for (const name of names) {
+    if (name.length > limits.nameLength) throw invalidRequest(`a parameter name is longer than ${limits.nameLength} characters`);
+    if (AUTHENTICATION_PARAMETERS.has(name)) continue;
+    if (name === 'claims') {
+      if (Buffer.byteLength(params.claims) > limits.claimsBytes) throw invalidRequest(`claims is larger than ${limits.claimsBytes} bytes`);
+    } else if (params[name].length > limits.valueLength) throw invalidRequest(`${name} is longer than ${limits.valueLength} characters`);
+  }
+}
+
+/**
+ * The deepest nesting of objects and arrays in a JSON text, counted without parsing so that a
+ * pathological text costs one pass and no recursion. Stops counting past `limit`.
+ */
+export function jsonDepth(text: string, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > deepest && (deepest = depth) > limit) return deepest;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return deepest;
+}
+
 function parseClaims(text: string): ClaimsRequest {
+  if (jsonDepth(text, PUSHED_REQUEST_LIMITS.claimsDepth) > PUSHED_REQUEST_LIMITS.claimsDepth)
+    throw invalidRequest(`claims is nested more than ${PUSHED_REQUEST_LIMITS.claimsDepth} levels deep`);
   let claims: unknown;
   try {
     claims = JSON.parse(text);

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { completeAuthorization, redirect } from '../interaction/complete.js';
-import { browserBinding, findSession, startInteraction } from '../interaction/interaction.js';
+import { findSession, sameBrowser, saveInteraction, startInteraction, type Interaction } from '../interaction/interaction.js';
 import { errorPage, sendPage } from '../interaction/pages.js';
 import { consentRemembered, showInteraction } from '../interaction/routes.js';
 import { methodNotAllowed } from '../http/error-handler.js';
@@ -24,34 +24,38 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     if (!requestUri.startsWith(REQUEST_URI_PREFIX)) return fail(reply, 'invalid_request_uri', 'The request_uri is not one this server issued.');
 
     const parId = requestUri.slice(REQUEST_URI_PREFIX.length);
-    // The browser's session is read alongside the request (one round trip); it is used only for a valid request.
-    const [pushed, session] = await Promise.all([ctx.store.get<PushedRequest>('par', parId), findSession(ctx, request)]);
+    // The request, its interaction and the browser's session in one round trip; nothing is written
+    // for a request_uri that is not valid, nor for a browser other than the one that opened it first.
+    const [pushed, existing, session] = await Promise.all([
+      ctx.store.get<PushedRequest>('par', parId),
+      ctx.store.get<Interaction>('interaction', parId),
+      findSession(ctx, request),
+    ]);
     if (!pushed || pushed.request.clientId !== client.id) return fail(reply, 'invalid_request_uri', 'The request_uri is unknown, was already used, or belongs to another client.');
+    if (existing && !sameBrowser(request, existing)) return openedElsewhere(reply);
     const now = Math.floor(Date.now() / 1000);
-    if (!pushed.started && now >= pushed.expiresAt) return fail(reply, 'invalid_request_uri', 'The request_uri has expired.');
+    // A request opened in time may be reloaded until it completes (the interaction says it was opened).
+    if (!existing && now >= pushed.expiresAt) return fail(reply, 'invalid_request_uri', 'The request_uri has expired.');
     const { request: authz } = pushed;
     const usable = session && !authz.prompt?.includes('login') && (authz.maxAge === undefined || now - session.authTime <= authz.maxAge);
     const fresh = usable ? session : undefined;
-    const [interaction] = await Promise.all([
-      startInteraction(ctx, {
-        parId,
-        clientId: client.id,
-        request: authz,
-        browser: browserBinding(request, reply),
-        ...(fresh ? { sub: fresh.sub, authTime: fresh.authTime } : {}),
-      }),
-      // From here on the request may be reloaded until it completes.
-      pushed.started ? undefined : ctx.store.set('par', parId, { ...pushed, started: true }, ctx.profile.lifetimes.interaction),
-    ]);
     if (authz.prompt?.includes('none')) {
       // Nothing may be shown: only a logged-in user with a remembered consent can be answered silently.
-      if (fresh && (await consentRemembered(ctx, interaction, pushed)))
-        return completeAuthorization(ctx, reply, interaction, { approved: true, sub: fresh.sub, authTime: fresh.authTime });
-      await Promise.all([ctx.store.delete('par', parId), ctx.store.delete('interaction', interaction.uid)]);
+      if (fresh && (await consentRemembered(ctx, fresh.sub, pushed)))
+        return completeAuthorization(ctx, reply, parId, pushed, { approved: true, sub: fresh.sub, authTime: fresh.authTime });
+      await Promise.all([ctx.store.delete('par', parId), ctx.store.delete('interaction', parId)]);
       const error = fresh ? 'consent_required' : 'login_required';
       return redirect(ctx, reply, client, authz, { error, error_description: 'user interaction is required' });
     }
-    return showInteraction(ctx, reply, interaction, { pushed });
+    const signedIn = fresh ? { sub: fresh.sub, authTime: fresh.authTime } : {};
+    let interaction = existing ?? (await startInteraction(ctx, request, reply, { parId, clientId: client.id, ...signedIn }));
+    if (!interaction) return openedElsewhere(reply);
+    if (interaction.sub === undefined && fresh) {
+      // Signed in meanwhile (in another tab): the reload goes on to consent, as a first visit would.
+      interaction = { ...interaction, ...signedIn };
+      await saveInteraction(ctx, interaction);
+    }
+    return showInteraction(ctx, reply, interaction, pushed);
   };
   app.get(PATHS.authorization, handler);
   app.post(PATHS.authorization, handler);
@@ -64,4 +68,9 @@ function single(value: unknown): string | undefined {
 
 function fail(reply: FastifyReply, error: string, description: string): FastifyReply {
   return sendPage(reply, 400, 'Authorization error', errorPage(error, description));
+}
+
+/** RFC 9126 §7.3: a request_uri is used once; the browser that opened it first keeps it. */
+function openedElsewhere(reply: FastifyReply): FastifyReply {
+  return fail(reply, 'invalid_request_uri', 'This authorization request was already opened in another browser. Start again from the application.');
 }

@@ -14,8 +14,6 @@ export interface PushedRequest {
   request: AuthorizationRequest;
   /** Seconds since the epoch: the authorization endpoint refuses a first visit after this. */
   expiresAt: number;
-  /** Set on the first visit; a started authorization may be reloaded until it completes. */
-  started?: boolean;
 }
 
 /** Pushed Authorization Requests (RFC 9126). */

@@ -114,6 +114,26 @@ export class Metrics {
     labelNames: ['listener'] as const,
     registers: [this.registry],
   });
+  readonly rateLimitedRequests = new Counter({
+    name: `${PREFIX}rate_limited_requests_total`,
+    help: 'Requests refused with 429 because their client address was past its rate, by listener.',
+    labelNames: ['listener'] as const,
+    registers: [this.registry],
+  });
+  /** The memory store's size, read at each scrape; set where the store is made (absent with Redis). */
+  memoryStoreSize: (() => { entries: number; bytes: number }) | undefined;
+  readonly memoryStoreRecords = new Gauge({
+    name: `${PREFIX}memory_store_records`,
+    help: 'Records in the memory store; new ones are refused at store.maxEntries.',
+    registers: [this.registry],
+    collect: () => void (this.memoryStoreSize && this.memoryStoreRecords.set(this.memoryStoreSize().entries)),
+  });
+  readonly memoryStoreBytes = new Gauge({
+    name: `${PREFIX}memory_store_bytes`,
+    help: 'What the memory store counts its records as; new ones are refused at store.maxBytes.',
+    registers: [this.registry],
+    collect: () => void (this.memoryStoreSize && this.memoryStoreBytes.set(this.memoryStoreSize().bytes)),
+  });
   readonly buildInfo = new Gauge({
     name: `${PREFIX}build_info`,
     help: 'Always 1; the labels say which version runs which profile.',

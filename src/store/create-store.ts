@@ -10,7 +10,7 @@ import type { Store } from './store.js';
  * fails closed until it returns, and readiness (`ping`) keeps traffic away meanwhile.
  */
 export async function createStore(config: StoreConfig): Promise<Store> {
-  if (config.type === 'memory') return new MemoryStore();
+  if (config.type === 'memory') return new MemoryStore({ maxEntries: config.maxEntries, maxBytes: config.maxBytes });
   if (config.sentinel && config.cluster) throw new ConfigError('store', 'sentinel and cluster exclude each other');
   const tls = config.tls ? { ca: await readCa(config.tls.ca) } : undefined;
   if (tls && !config.url.startsWith('rediss://')) throw new ConfigError('store.tls', 'needs a rediss:// url');

@@ -1,22 +1,82 @@
-import type { RecordKind, Store } from './store.js';
+import { getHeapStatistics } from 'node:v8';
+import { StoreUnavailableError, type RecordKind, type Store } from './store.js';
 
 interface Entry {
-  value: unknown;
+  /** The value as JSON, as Redis keeps it: a copy no caller can mutate, whose size is known. */
+  json: string;
+  /** What the record is counted as against `maxBytes`. */
+  size: number;
   expiresAt: number;
 }
 
-/** The embedded single-process store. Values are deep-copied so callers can never mutate stored state. */
+export interface MemoryStoreOptions {
+  maxEntries?: number;
+  maxBytes?: number;
+  sweepIntervalMs?: number;
+}
+
+/** Half a million records, and a quarter of the heap the process may grow to. */
+export function defaultMemoryStoreLimits(): { maxEntries: number; maxBytes: number } {
+  return { maxEntries: 500_000, maxBytes: Math.floor(getHeapStatistics().heap_size_limit * 0.25) };
+}
+
+/** What a record costs beyond its JSON: map slot, key string, entry object. */
+const ENTRY_OVERHEAD = 200;
+/**
+ * Records that open a flow (pushed requests, interactions) may fill only this share of the store, so
+ * that flows already under way can still write their sessions, codes, grants and tokens when it is full.
+ */
+const OPENING_KINDS: ReadonlySet<RecordKind> = new Set(['par', 'interaction']);
+const OPENING_SHARE = 0.9;
+/** A full store looks for expired records at most this often. */
+const FULL_SWEEP_INTERVAL_MS = 1000;
+
+/**
+ * The store is at its configured size: new records are refused (503 + Retry-After, as for an
+ * outage) while reads, consumptions and deletions go on, so the store drains as flows complete.
+ */
+export class StoreFullError extends StoreUnavailableError {
+  constructor(message = 'state store full') {
+    super(message);
+  }
+}
+
+/**
+ * The embedded single-process store, bounded in records and bytes so that whatever clients and
+ * browsers make it keep cannot exhaust the heap. Values are kept as JSON, like the Redis store keeps
+ * them (so both behave alike), callers can never mutate stored state, and every record's size is
+ * known. JSON is also quicker to write and read back than a structured clone.
+ */
 export class MemoryStore implements Store {
   readonly #entries = new Map<string, Entry>();
   readonly #sweeper: NodeJS.Timeout;
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
+  #lastFullSweep = 0;
 
-  constructor(sweepIntervalMs = 10_000) {
-    this.#sweeper = setInterval(() => this.#sweep(), sweepIntervalMs);
+  constructor(options: MemoryStoreOptions = {}) {
+    const defaults = defaultMemoryStoreLimits();
+    this.#maxEntries = options.maxEntries ?? defaults.maxEntries;
+    this.#maxBytes = options.maxBytes ?? defaults.maxBytes;
+    this.#sweeper = setInterval(() => this.#sweep(), options.sweepIntervalMs ?? 10_000);
     this.#sweeper.unref();
   }
 
+  /** Live and not yet swept records, and what they count as against `maxBytes`. */
+  stats(): { entries: number; bytes: number; maxEntries: number; maxBytes: number } {
+    return { entries: this.#entries.size, bytes: this.#bytes, maxEntries: this.#maxEntries, maxBytes: this.#maxBytes };
+  }
+
   async set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void> {
-    this.#entries.set(key(kind, id), { value: structuredClone(value), expiresAt: Date.now() + ttlSeconds * 1000 });
+    const k = key(kind, id);
+    const json = JSON.stringify(value);
+    // Two bytes a character: V8 keeps non-Latin-1 strings in UTF-16.
+    const size = 2 * (k.length + json.length) + ENTRY_OVERHEAD;
+    const previous = this.#entries.get(k);
+    this.#admit(kind, previous === undefined, size - (previous?.size ?? 0));
+    this.#entries.set(k, { json, size, expiresAt: Date.now() + ttlSeconds * 1000 });
+    this.#bytes += size - (previous?.size ?? 0);
   }
 
   async setIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<boolean> {
@@ -27,15 +87,15 @@ export class MemoryStore implements Store {
 
   async get<T>(kind: RecordKind, id: string): Promise<T | undefined> {
     const entry = this.#live(key(kind, id));
-    return entry ? (structuredClone(entry.value) as T) : undefined;
+    return entry ? (JSON.parse(entry.json) as T) : undefined;
   }
 
   async consume<T>(kind: RecordKind, id: string): Promise<T | undefined> {
     const k = key(kind, id);
     const entry = this.#live(k);
     if (!entry) return undefined;
-    this.#entries.delete(k);
-    return entry.value as T;
+    this.#remove(k, entry);
+    return JSON.parse(entry.json) as T;
   }
 
   async anyExists(keys: ReadonlyArray<readonly [RecordKind, string]>): Promise<boolean> {
@@ -43,7 +103,9 @@ export class MemoryStore implements Store {
   }
 
   async delete(kind: RecordKind, id: string): Promise<void> {
-    this.#entries.delete(key(kind, id));
+    const k = key(kind, id);
+    const entry = this.#entries.get(k);
+    if (entry) this.#remove(k, entry);
   }
 
   async ping(): Promise<void> {}
@@ -51,13 +113,34 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
     this.#entries.clear();
+    this.#bytes = 0;
+  }
+
+  /** Throws StoreFullError unless a write that adds `growth` bytes (and a record, when `added`) fits. */
+  #admit(kind: RecordKind, added: boolean, growth: number): void {
+    if (!added && growth <= 0) return;
+    const share = added && OPENING_KINDS.has(kind) ? OPENING_SHARE : 1;
+    const fits = () => this.#entries.size + (added ? 1 : 0) <= this.#maxEntries * share && this.#bytes + growth <= this.#maxBytes * share;
+    if (fits()) return;
+    const now = Date.now();
+    if (now - this.#lastFullSweep >= FULL_SWEEP_INTERVAL_MS) {
+      this.#lastFullSweep = now;
+      this.#sweep();
+      if (fits()) return;
+    }
+    throw new StoreFullError();
+  }
+
+  #remove(k: string, entry: Entry): void {
+    this.#entries.delete(k);
+    this.#bytes -= entry.size;
   }
 
   #live(k: string): Entry | undefined {
     const entry = this.#entries.get(k);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= Date.now()) {
-      this.#entries.delete(k);
+      this.#remove(k, entry);
       return undefined;
     }
     return entry;
@@ -65,7 +148,7 @@ export class MemoryStore implements Store {
 
   #sweep(): void {
     const now = Date.now();
-    for (const [k, entry] of this.#entries) if (entry.expiresAt <= now) this.#entries.delete(k);
+    for (const [k, entry] of this.#entries) if (entry.expiresAt <= now) this.#remove(k, entry);
   }
 }
 

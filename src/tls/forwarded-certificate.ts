@@ -52,7 +52,7 @@ export function forwardedHeaderRefused(req: IncomingMessage): boolean {
   return refusedHeaders.has(req);
 }
 
-function trustedProxies(cidrs: string[]): BlockList {
+export function trustedProxies(cidrs: string[]): BlockList {
   const list = new BlockList();
   cidrs.forEach((cidr, i) => {
     const [address, bits] = cidr.split('/');
