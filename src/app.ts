@@ -35,7 +35,8 @@ import { VERSION } from './version.js';
 import { createStore } from './store/create-store.js';
 import { MemoryStore } from './store/memory.js';
 import type { Store } from './store/store.js';
-import { peerCertificateSource, trustedProxies as trustedProxyList } from './tls/forwarded-certificate.js';
+import { peerCertificateSource } from './tls/forwarded-certificate.js';
+import { addressBlocks } from './config/address-blocks.js';
 import { perIpRateLimit } from './rate-limit/per-ip-limit.js';
 import { FAPI_TLS_POLICY } from './tls/policy.js';
 import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
@@ -88,6 +89,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     metrics,
     verifiedTokens: new VerifiedTokenCache(),
     peerCertificate: peerCertificateSource(config.tls, credentials.clientCAs),
+    rateLimitExempt: addressBlocks(config.rateLimit.exempt, 'rateLimit.exempt'),
   };
 }
 
@@ -114,7 +116,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     publicApp.log.warn({ event: 'key_file_readable', ...fields }, message);
   const recordSecurityEvent = securityEventRecorder(metrics);
   const forwarding = config.tls.forwardedClientCertificate;
-  const trustedProxies = forwarding ? trustedProxyList(forwarding.trustedProxies) : undefined;
+  const trustedProxies = forwarding ? addressBlocks(forwarding.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies') : undefined;
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {
     installOAuthErrorHandling(app, recordSecurityEvent);
     installSecurityHeaders(app);
@@ -122,7 +124,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     observeRequests(app, listener, metrics);
     if (metrics) observeTls(app.server as unknown as TlsServer, listener, metrics);
     await loadShedding(app, config.loadShedding, () => metrics?.shedRequests.inc({ listener }));
-    perIpRateLimit(app, { listener, limit: config.rateLimit[listener], maxTrackedIps: config.rateLimit.maxTrackedIps, trustedProxies, metrics });
+    perIpRateLimit(app, { listener, limit: config.rateLimit[listener], maxTrackedIps: config.rateLimit.maxTrackedIps, trustedProxies, exempt: ctx.rateLimitExempt, metrics });
     app.removeAllContentTypeParsers();
     useStrictForms(app, config.limits.bodyBytes);
   }

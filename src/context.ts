@@ -1,3 +1,4 @@
+import type { BlockList } from 'node:net';
 import type { ClientRegistry } from './clients/registry.js';
 import type { ConfigFile, Profile } from './config/schema.js';
 import type { EndpointUrls } from './config/urls.js';
@@ -29,4 +30,6 @@ export interface GatewayContext {
   metrics: Metrics | undefined;
   /** The client certificate of a request: from its TLS connection, or a trusted proxy's header. */
   peerCertificate: PeerCertificateSource;
+  /** Client addresses the per-address rate limits never count. */
+  rateLimitExempt: BlockList;
 }

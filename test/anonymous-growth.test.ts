@@ -2,6 +2,7 @@ import { setFlagsFromString, getHeapStatistics } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
+import { createContext } from '../src/app.js';
 import { ConfigError } from '../src/config/config-error.js';
 import { resolveConfig } from '../src/config/load.js';
 import { memoryThresholds } from '../src/gateway/load-shedding.js';
@@ -10,7 +11,7 @@ import { addressKey, clientAddress } from '../src/rate-limit/per-ip-limit.js';
 import { TokenBuckets } from '../src/rate-limit/token-buckets.js';
 import { MemoryStore, StoreFullError } from '../src/store/memory.js';
 import { StoreUnavailableError } from '../src/store/store.js';
-import { trustedProxies } from '../src/tls/forwarded-certificate.js';
+import { addressBlocks } from '../src/config/address-blocks.js';
 import { authorizationUrl, browserRequest, CookieJar, formOf, push, redeem } from './helpers/flow.js';
 import { parForm, startGateway, testConfig, testPki, type Harness, type Response } from './helpers/harness.js';
 import { TrackingStore } from './helpers/tracking-store.js';
@@ -285,9 +286,16 @@ t.test('memory load shedding is on by default, and a shed period ends when the p
 
 t.test('per-address rate limits', async (t) => {
   const h = await startGateway({
-    configure: (c) => void (c.rateLimit = { public: { perIpPerMinute: 60, burst: 5 }, mtls: { perIpPerMinute: 60, burst: 3 } }),
+    // Loopback is exempt by default; these tests are the clients it would otherwise limit.
+    configure: (c) => void (c.rateLimit = { public: { perIpPerMinute: 60, burst: 5 }, mtls: { perIpPerMinute: 60, burst: 3 }, exempt: [] }),
   });
   t.teardown(() => h.close());
+
+  t.test('loopback is exempt by default (a sidecar proxy or local tooling is not one client)', async (t) => {
+    const local = await startGateway({ configure: (c) => void (c.rateLimit = { public: { perIpPerMinute: 60, burst: 2 } }) });
+    t.teardown(() => local.close());
+    for (let i = 0; i < 6; i++) t.equal((await local.get(`${local.issuer}/.well-known/openid-configuration`)).status, 200);
+  });
 
   t.test('the public listener: 429 as JSON for APIs, as a page for pages; an audit event; then it recovers', async (t) => {
     const discovery = () => h.get(`${h.issuer}/.well-known/openid-configuration`);
@@ -337,7 +345,7 @@ t.test('per-address rate limits', async (t) => {
     t.equal(addressKey('2001:db8:1:2:bbbb:cccc:dddd:eeee'), '2001:db8:1:2::/64');
     t.equal(addressKey('2001:db8::1'), '2001:db8:0:0::/64');
     t.equal(addressKey('::1'), '0:0:0:0::/64');
-    const proxies = trustedProxies(['10.0.0.0/8']);
+    const proxies = addressBlocks(['10.0.0.0/8'], 'test');
     const req = (remoteAddress: string, xff?: string) => ({ socket: { remoteAddress }, headers: xff ? { 'x-forwarded-for': xff } : {} }) as never;
     t.equal(clientAddress(req('::ffff:198.51.100.7')), '198.51.100.7');
     t.equal(clientAddress(req('198.51.100.7', '1.2.3.4'), proxies), '198.51.100.7', 'not from a proxy: the header is ignored');
@@ -363,4 +371,9 @@ t.test('bad values fail at start naming the key path', async (t) => {
     t.ok(err instanceof ConfigError, `${keyPath}: a ConfigError`);
     t.equal(err.keyPath, keyPath);
   }
+  const config = await testConfig(pki);
+  config.rateLimit = { exempt: ['::1', '10.0.0.0/33'] };
+  const err = await createContext(await resolveConfig(config, dir, {})).catch((e) => e);
+  t.ok(err instanceof ConfigError);
+  t.equal(err.keyPath, 'rateLimit.exempt[1]', 'an address list is checked when the gateway is built (and by fapi-gateway check)');
 });

@@ -236,7 +236,16 @@ export const ConfigSchema = Type.Object(
     ),
     /** Per-client-address rate limits of the TLS listeners (429 + Retry-After past them). */
     rateLimit: Type.Object(
-      { public: PerIpRateLimit(600), mtls: PerIpRateLimit(12_000), maxTrackedIps: Type.Integer({ minimum: 100, default: 100_000 }) },
+      {
+        public: PerIpRateLimit(600),
+        mtls: PerIpRateLimit(12_000),
+        maxTrackedIps: Type.Integer({ minimum: 100, default: 100_000 }),
+        /**
+         * Addresses never limited. Loopback by default: behind a sidecar proxy every client arrives
+         * from it and would share one bucket, and the machine's own probes and tools come from there.
+         */
+        exempt: Type.Array(NonEmpty, { default: ['127.0.0.0/8', '::1'] }),
+      },
       { additionalProperties: false, default: {} },
     ),
     clients: Type.Array(ClientSchema, { default: [] }),

@@ -15,6 +15,8 @@ export interface PerIpLimitOptions {
   maxTrackedIps: number;
   /** Proxies whose X-Forwarded-For names the client (the forwarded-certificate proxies). */
   trustedProxies?: BlockList;
+  /** Client addresses never limited. */
+  exempt?: BlockList;
   metrics?: Metrics;
 }
 
@@ -28,7 +30,9 @@ export function perIpRateLimit(app: FastifyInstance, options: PerIpLimitOptions)
   if (limit.perIpPerMinute === 0) return;
   const buckets = new TokenBuckets(limit.perIpPerMinute, limit.burst ?? limit.perIpPerMinute, options.maxTrackedIps);
   app.addHook('onRequest', async (request, reply) => {
-    const client = addressKey(clientAddress(request, options.trustedProxies));
+    const address = clientAddress(request, options.trustedProxies);
+    if (options.exempt && trusted(options.exempt, address)) return;
+    const client = addressKey(address);
     const verdict = buckets.take(client);
     if (verdict.allowed) return;
     metrics?.rateLimitedRequests.inc({ listener });

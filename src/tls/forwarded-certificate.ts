@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { ConfigError } from '../config/config-error.js';
+import { addressBlocks } from '../config/address-blocks.js';
 import type { ConfigFile } from '../config/schema.js';
 import { fromDer, peerCertificate, type PeerCertificate } from './peer-certificate.js';
 
@@ -17,7 +17,7 @@ type ForwardingConfig = NonNullable<ConfigFile['tls']['forwardedClientCertificat
 export function peerCertificateSource(tls: ConfigFile['tls'], clientCAs: Buffer[]): PeerCertificateSource {
   const forwarding = tls.forwardedClientCertificate;
   if (!forwarding) return peerCertificate;
-  const proxies = trustedProxies(forwarding.trustedProxies);
+  const proxies = addressBlocks(forwarding.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies');
   const anchors = clientCAs.flatMap(splitPem).map((pem) => new X509Certificate(pem));
   const cache = new Map<string, PeerCertificate | null>();
   return (req) => {
@@ -50,19 +50,6 @@ const refusedHeaders = new WeakSet<IncomingMessage>();
  */
 export function forwardedHeaderRefused(req: IncomingMessage): boolean {
   return refusedHeaders.has(req);
-}
-
-export function trustedProxies(cidrs: string[]): BlockList {
-  const list = new BlockList();
-  cidrs.forEach((cidr, i) => {
-    const [address, bits] = cidr.split('/');
-    const type = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined;
-    const prefix = bits === undefined ? (type === 'ipv4' ? 32 : 128) : Number(bits);
-    if (!type || !Number.isInteger(prefix) || prefix < 0 || prefix > (type === 'ipv4' ? 32 : 128))
-      throw new ConfigError(`tls.forwardedClientCertificate.trustedProxies[${i}]`, `"${cidr}" is not an IP address or CIDR block`);
-    list.addSubnet(address, prefix, type);
-  });
-  return list;
 }
 
 function normalizeAddress(address: string | undefined): string | undefined {
