@@ -12,6 +12,7 @@ import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
 import { Grants } from './grants/grant.js';
 import { installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
+import { answerFrameworkError, refuseMalformedTargets } from './http/request-target.js';
 import { SigningKeys } from './keys/signing-keys.js';
 import { installPageErrorHandling } from './interaction/page-errors.js';
 import { interactionRoutes } from './interaction/routes.js';
@@ -101,16 +102,19 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     genReqId: interactionId,
     // One line per request comes from observeRequests instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    frameworkErrors: answerFrameworkError,
   };
   const publicApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, false) });
   const mtlsApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, true) });
-  const opsApp = Fastify({ ...logging, logController: new LogController({ disableRequestLogging: true }) });
+  const opsApp = Fastify({ ...logging, logController: new LogController({ disableRequestLogging: true }), frameworkErrors: answerFrameworkError });
+  refuseMalformedTargets(opsApp);
 
   const recordSecurityEvent = securityEventRecorder(metrics);
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {
     installOAuthErrorHandling(app, recordSecurityEvent);
     echoInteractionId(app);
     observeRequests(app, listener, metrics);
+    refuseMalformedTargets(app);
     if (metrics) observeTls(app.server as unknown as TlsServer, listener, metrics);
     await loadShedding(app, config.loadShedding, () => metrics?.shedRequests.inc({ listener }));
     app.removeAllContentTypeParsers();

@@ -1,5 +1,5 @@
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Metrics } from './metrics.js';
 import { statusClass } from './metrics.js';
 
@@ -11,12 +11,17 @@ declare module 'fastify' {
 }
 
 /**
- * One log line per request (the interaction id is its request id) and the HTTP metrics, from a single
- * onResponse hook. Metrics may be off; the log line stays.
+ * One log line per request (the interaction id is its request id) and the HTTP metrics, however the
+ * request ends: from the onResponse hook when the response was sent, or when the connection closed
+ * before that (client abort, upstream reset mid-body), with `aborted: true`. Metrics may be off; the
+ * log line stays.
  */
 export function observeRequests(app: FastifyInstance, listener: string, metrics: Metrics | undefined): void {
   app.decorateRequest('clientId', undefined);
-  app.addHook('onResponse', (request, reply, done) => {
+  const observed = new WeakSet<FastifyRequest>();
+  const observe = (request: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
+    if (observed.has(request)) return;
+    observed.add(request);
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
     const seconds = reply.elapsedTime / 1000;
@@ -24,6 +29,7 @@ export function observeRequests(app: FastifyInstance, listener: string, metrics:
       const labels = { listener, route, method: request.method, status_class: statusClass(status) };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, seconds);
+      if (aborted) metrics.httpAborted.inc({ listener, route });
     }
     request.log.info(
       {
@@ -34,9 +40,20 @@ export function observeRequests(app: FastifyInstance, listener: string, metrics:
         status,
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
         clientId: request.clientId,
+        ...(aborted ? { aborted: true } : {}),
       },
       'request',
     );
+  };
+  app.addHook('onRequest', (request, reply, done) => {
+    // onResponse runs on 'finish' only; a response cut short just closes.
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) observe(request, reply, true);
+    });
+    done();
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    observe(request, reply, false);
     done();
   });
 }

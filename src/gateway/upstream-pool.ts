@@ -1,0 +1,114 @@
+import { Pool, type Dispatcher } from 'undici';
+
+/** The route's connections are all busy and its pending queue is full: refused at once (503). */
+export class UpstreamOverflowError extends Error {
+  readonly code = 'UPSTREAM_OVERFLOW';
+  constructor() {
+    super('the upstream connection pool and its queue are full');
+  }
+}
+
+/** The route's time ran out, whether the call was queued, waiting for headers or streaming its body (504). */
+export class UpstreamDeadlineError extends Error {
+  readonly code = 'UPSTREAM_DEADLINE_TIMEOUT';
+  constructor() {
+    super('the route timeout passed before the upstream exchange ended');
+  }
+}
+
+export interface UpstreamPoolOptions {
+  maxConnections: number;
+  maxPending: number;
+  timeoutMs: number;
+}
+
+type RequestCallback = (err: Error | null, data?: Dispatcher.ResponseData) => void;
+interface Waiting {
+  start: () => void;
+  fail: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One route's upstream connections, bounded as Envoy's circuit breakers bound a cluster: at most
+ * `maxConnections` exchanges at a time, at most `maxPending` waiting for one, anything past that
+ * refused immediately. The route's time budget covers the whole exchange, queueing included: the
+ * caller passes what is left of it as `headersTimeout` (as @fastify/reply-from does with its `timeout`
+ * option), and the exchange is aborted when it runs out, even mid-body.
+ *
+ * It is handed to @fastify/reply-from as its undici instance; only `request` is called.
+ */
+export class UpstreamPool {
+  readonly #pool: Pool;
+  readonly #options: UpstreamPoolOptions;
+  #active = 0;
+  readonly #waiting: Waiting[] = [];
+
+  constructor(origin: string, options: UpstreamPoolOptions) {
+    this.#options = options;
+    // Undici never queues for long: we admit no more exchanges than it has connections.
+    this.#pool = new Pool(origin, { connections: options.maxConnections, pipelining: 1, keepAliveTimeout: 30_000 });
+  }
+
+  get active(): number {
+    return this.#active;
+  }
+
+  get pending(): number {
+    return this.#waiting.length;
+  }
+
+  request(options: Dispatcher.RequestOptions, callback: RequestCallback): void {
+    const budget = Math.min(options.headersTimeout ?? this.#options.timeoutMs, this.#options.timeoutMs);
+    const deadline = performance.now() + budget;
+    const start = () => this.#start(options, deadline, callback);
+    if (this.#active < this.#options.maxConnections) return start();
+    if (this.#waiting.length >= this.#options.maxPending) return callback(new UpstreamOverflowError());
+    const waiting: Waiting = {
+      start,
+      fail: callback,
+      timer: setTimeout(() => {
+        const at = this.#waiting.indexOf(waiting);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        callback(new UpstreamDeadlineError());
+      }, budget),
+    };
+    this.#waiting.push(waiting);
+  }
+
+  #start(options: Dispatcher.RequestOptions, deadline: number, callback: RequestCallback): void {
+    const remaining = Math.max(1, Math.ceil(deadline - performance.now()));
+    this.#active++;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new UpstreamDeadlineError()), remaining);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      clearTimeout(timer);
+      this.#active--;
+      const next = this.#waiting.shift();
+      if (next) {
+        clearTimeout(next.timer);
+        next.start();
+      }
+    };
+    this.#pool.request({ ...options, headersTimeout: remaining, bodyTimeout: remaining, signal: abort.signal }, (err, data) => {
+      if (err) {
+        release();
+        return callback(err);
+      }
+      // The connection is free again once the body has been read to its end or thrown away.
+      data.body.once('close', release);
+      callback(null, data);
+    });
+  }
+
+  async destroy(): Promise<void> {
+    for (const waiting of this.#waiting.splice(0)) {
+      clearTimeout(waiting.timer);
+      waiting.fail(Object.assign(new Error('the gateway is shutting down'), { code: 'UPSTREAM_CLOSED' }));
+    }
+    await this.#pool.destroy();
+  }
+}
