@@ -11,7 +11,7 @@ import { statusClass } from '../observability/metrics.js';
 import { guard } from '../tokens/guard.js';
 import { checkFapiRequestHeaders } from './fapi-headers.js';
 import { classifyUpstreamError, sendUpstreamError, type UpstreamFailure } from './upstream-errors.js';
-import { upstreamHeaders } from './upstream-headers.js';
+import { downstreamHeaders, upstreamHeaders } from './upstream-headers.js';
 import { upstreamBase, upstreamPath } from './upstream-path.js';
 import { UpstreamPool } from './upstream-pool.js';
 
@@ -68,6 +68,7 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
       timeout: remaining,
       queryString: () => query,
       rewriteRequestHeaders: (_raw, headers) => upstreamHeaders(headers, token, route, request.id, { ip: request.ip, host: request.headers.host }),
+      rewriteHeaders: (headers) => downstreamHeaders(headers),
       // Never retried: a non-idempotent request must not reach the upstream twice.
       retryDelay: () => null,
       onResponse: (_request, _reply, res) => {

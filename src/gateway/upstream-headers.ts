@@ -75,6 +75,23 @@ export function upstreamHeaders(
   return headers;
 }
 
+/**
+ * What the client receives of the upstream's response headers: all but the hop-by-hop ones (and those
+ * its Connection header names), which describe the upstream's connection, not the client's.
+ */
+export function downstreamHeaders(upstream: IncomingHttpHeaders): IncomingHttpHeaders {
+  const listed = String(upstream.connection ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase());
+  const headers: IncomingHttpHeaders = {};
+  for (const name in upstream) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || lower === 'transfer-encoding' || listed.includes(lower)) continue;
+    headers[name] = upstream[name];
+  }
+  return headers;
+}
+
 /** RFC 7239 §6: an IPv6 address is bracketed and quoted. */
 function forwardedNode(ip: string): string {
   return isIP(ip) === 6 ? `"[${ip}]"` : ip;

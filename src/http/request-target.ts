@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { INTERACTION_ID } from '../gateway/fapi-headers.js';
 import { OAuthError } from '../oauth/errors.js';
 import { sendOAuthError } from './error-handler.js';
 
@@ -32,7 +33,9 @@ export function requestTargetProblem(target: string): string | undefined {
     } catch {
       return 'malformed percent-encoding in the request target';
     }
-    if (decoded === '.' || decoded === '..') return 'dot segment in the request path';
+    // Servlet containers drop `;parameters` from a segment before resolving it: `..;x` is `..` to them.
+    const name = decoded.split(';')[0];
+    if (name === '.' || name === '..') return 'dot segment in the request path';
   }
   return undefined;
 }
@@ -53,6 +56,9 @@ export function refuseMalformedTargets(app: FastifyInstance): void {
  * Fastify's `frameworkErrors`: a path it cannot decode (FST_ERR_BAD_URL) or route is a client error,
  * answered like every other one instead of Fastify's own body.
  */
-export function answerFrameworkError(_error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function answerFrameworkError(_error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  // The listener's hooks do not run for these: the interaction id and the request line are done here.
+  reply.header(INTERACTION_ID, request.id);
+  request.server.observeUnrouted?.(request, reply);
   refuse(reply, 'malformed request target');
 }

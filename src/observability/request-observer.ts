@@ -8,6 +8,10 @@ declare module 'fastify' {
     /** The authenticated client, once known (client authentication or a verified access token). */
     clientId: string | undefined;
   }
+  interface FastifyInstance {
+    /** Observes a request answered outside the route lifecycle (Fastify's frameworkErrors), where no hook runs. */
+    observeUnrouted?: (request: FastifyRequest, reply: FastifyReply) => void;
+  }
 }
 
 /**
@@ -22,9 +26,11 @@ export function observeRequests(app: FastifyInstance, listener: string, metrics:
   const observe = (request: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
     if (observed.has(request)) return;
     observed.add(request);
-    const route = request.routeOptions.url ?? 'unmatched';
+    const route = request.routeOptions?.url ?? 'unmatched';
     const status = reply.statusCode;
-    const seconds = reply.elapsedTime / 1000;
+    // Outside the route lifecycle Fastify keeps no start time.
+    const elapsed = Number.isFinite(reply.elapsedTime) ? reply.elapsedTime : 0;
+    const seconds = elapsed / 1000;
     if (metrics) {
       const labels = { listener, route, method: request.method, status_class: statusClass(status) };
       metrics.httpRequests.inc(labels);
@@ -38,18 +44,19 @@ export function observeRequests(app: FastifyInstance, listener: string, metrics:
         route,
         method: request.method,
         status,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        durationMs: Math.round(elapsed * 100) / 100,
         clientId: request.clientId,
         ...(aborted ? { aborted: true } : {}),
       },
       'request',
     );
   };
+  // onResponse runs on 'finish' only; a response cut short just closes.
+  const observeClose = (request: FastifyRequest, reply: FastifyReply) =>
+    reply.raw.once('close', () => observe(request, reply, !reply.raw.writableFinished));
+  app.decorate('observeUnrouted', observeClose);
   app.addHook('onRequest', (request, reply, done) => {
-    // onResponse runs on 'finish' only; a response cut short just closes.
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) observe(request, reply, true);
-    });
+    observeClose(request, reply);
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
