@@ -299,11 +299,13 @@ t.test('a hung upstream: calls end within the route timeout, the pool and its qu
   const queued = [timed('/hung/hang-3'), timed('/hung/hang-4')];
   await sleep(200);
   const normal = await timed('/hung/hang-5');
+  t.comment(`a call past the queue was refused after ${normal.ms} ms`);
   t.equal(normal.res.status, 503, `a call past the queue is refused: ${normal.res.text}`);
   t.equal(normal.res.headers['retry-after'], '1', 'Retry-After');
   t.equal(normal.res.json?.error, 'temporarily_unavailable');
   t.match(String(normal.res.headers['cache-control']), /no-store/);
   const ended = await Promise.all([...hung, ...queued]);
+  t.comment(`hung and queued calls ended after ${ended.map((e) => e.ms).join(', ')} ms (route timeout ${HUNG_TIMEOUT_MS} ms)`);
   for (const { res, ms } of ended) {
     t.equal(res.status, 504, res.text);
     t.ok(ms < HUNG_TIMEOUT_MS + 8000, `ended within the route timeout plus a margin (${ms} ms)`);
