@@ -157,8 +157,12 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
       const deadline = new Promise<false>((resolve) => {
         timer = setTimeout(() => resolve(false), graceMs);
       });
+      // server.close() closes the connections idle at that moment only; one that goes idle later (its
+      // last response sent during the grace) would stay open for the keep-alive timeout.
+      const sweep = setInterval(() => tlsApps.forEach((app) => app.server.closeIdleConnections()), 200);
       const drained = await Promise.race([Promise.all(tlsApps.map((app) => app.close())).then(() => true as const), deadline]);
       clearTimeout(timer);
+      clearInterval(sweep);
       if (!drained) for (const app of tlsApps) app.server.closeAllConnections();
       await opsApp.close();
       await ctx.store.close();
