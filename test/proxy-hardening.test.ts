@@ -319,6 +319,34 @@ t.test('a hung upstream: calls end within the route timeout, the pool and its qu
   t.equal(upstream.received.length, 1, 'reached the upstream');
 });
 
+t.test('clients that leave give up their place in the queue and their upstream exchange', async (t) => {
+  upstream.received.length = 0;
+  const failuresBefore = await counter('upstreamErrors', { route: '/hung' });
+  const leaving = Array.from({ length: 4 }, () => new AbortController());
+  const send = (path: string, controller: AbortController) =>
+    request(`${h.mtlsBase}${path}`, { headers: { authorization: `Bearer ${token}` }, dispatcher: h.agent('client-one'), signal: controller.signal }).then(
+      (res) => res.statusCode,
+      (err: Error) => err.name,
+    );
+  const active = [send('/hung/hang-left-1', leaving[0]), send('/hung/hang-left-2', leaving[1])];
+  await eventually('two exchanges in flight', () => upstream.received.length >= 2 || undefined);
+  const queued = [send('/hung/hang-left-3', leaving[2]), send('/hung/hang-left-4', leaving[3])];
+  await sleep(1000);
+  for (const controller of leaving) controller.abort();
+  t.same(await Promise.all([...active, ...queued]), ['AbortError', 'AbortError', 'AbortError', 'AbortError']);
+  const ids = await eventually('four aborted request lines', () => {
+    const lines = logEntries().filter((e) => e.msg === 'request' && e.route === '/hung/*' && e.aborted);
+    return lines.length >= 4 ? lines : undefined;
+  });
+  t.ok(ids.length >= 4, 'each has its line');
+  // Were the slots still held, this call would wait in the queue and never reach the upstream.
+  const after = await call('/hung/hang-after');
+  t.equal(after.status, 504, after.text);
+  t.ok(upstream.received.some((r) => r.url === '/hung/hang-after'), 'the next call reached the upstream');
+  t.not(upstream.received.some((r) => r.url === '/hung/hang-left-3' || r.url === '/hung/hang-left-4'), true, 'the queued calls that left never went upstream');
+  t.equal(await counter('upstreamErrors', { route: '/hung' }), failuresBefore + 1, 'only the last call counts as an upstream failure');
+});
+
 t.test('an upstream reset mid-body is logged and counted; the request still has its line', async (t) => {
   const resetsBefore = await counter('upstreamErrors', { route: '/accounts', kind: 'reset' });
   const abortedBefore = await counter('httpAborted', { listener: 'mtls', route: '/accounts/*' });

@@ -13,7 +13,7 @@ import { checkFapiRequestHeaders } from './fapi-headers.js';
 import { classifyUpstreamError, sendUpstreamError, type UpstreamFailure } from './upstream-errors.js';
 import { downstreamHeaders, upstreamHeaders } from './upstream-headers.js';
 import { upstreamBase, upstreamPath } from './upstream-path.js';
-import { UpstreamPool } from './upstream-pool.js';
+import { CLIENT_GONE, UpstreamPool } from './upstream-pool.js';
 
 const TOO_LARGE = Symbol('body too large');
 
@@ -64,10 +64,17 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
       return sendUpstreamError(reply, 'timeout');
     }
     const started = metrics ? performance.now() : 0;
+    const clientGone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) clientGone.abort();
+    });
     return reply.from(path, {
       timeout: remaining,
       queryString: () => query,
-      rewriteRequestHeaders: (_raw, headers) => upstreamHeaders(headers, token, route, request.id, { ip: request.ip, host: request.headers.host }),
+      rewriteRequestHeaders: (_raw, headers) => ({
+        ...upstreamHeaders(headers, token, route, request.id, { ip: request.ip, host: request.headers.host }),
+        [CLIENT_GONE]: clientGone.signal,
+      }),
       rewriteHeaders: (headers) => downstreamHeaders(headers),
       // Never retried: a non-idempotent request must not reach the upstream twice.
       retryDelay: () => null,
@@ -76,12 +83,14 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
         // Past this point the client has the status line: a failure can only cut the body short.
         res.stream.once('error', (error: unknown) => {
           // When the client left first, destroying the body is our doing; the request line says so.
-          if (reply.raw.destroyed || request.raw.socket?.destroyed !== false) return;
+          if (clientGone.signal.aborted || reply.raw.destroyed) return;
           failed(classifyUpstreamError(error), { midBody: true });
         });
         reply.send(res.stream);
       },
       onError: (_failed, { error }) => {
+        // The client left before the upstream answered: nothing to answer, and not the upstream's failure.
+        if (clientGone.signal.aborted) return;
         const failure = (request as unknown as Record<symbol, boolean>)[TOO_LARGE] ? 'too_large' : classifyUpstreamError(error);
         failed(failure);
         sendUpstreamError(reply, failure);

@@ -16,6 +16,21 @@ export class UpstreamDeadlineError extends Error {
   }
 }
 
+/** The client left: its place in the queue, or its exchange, is given up. */
+export class ClientGoneError extends Error {
+  readonly code = 'CLIENT_GONE';
+  constructor() {
+    super('the client closed the connection');
+  }
+}
+
+/**
+ * An AbortSignal put on the request headers under this key aborts the call, or its wait, when the
+ * client leaves. @fastify/reply-from copies the headers with Object.assign, symbol keys included, and
+ * a symbol never becomes an HTTP header; the pool takes it off before undici sees the headers.
+ */
+export const CLIENT_GONE = Symbol('aborted when the client leaves');
+
 export interface UpstreamPoolOptions {
   maxConnections: number;
   maxPending: number;
@@ -59,33 +74,49 @@ export class UpstreamPool {
   }
 
   request(options: Dispatcher.RequestOptions, callback: RequestCallback): void {
+    const headers = options.headers as Record<string | symbol, unknown> | undefined;
+    const clientGone = headers?.[CLIENT_GONE] as AbortSignal | undefined;
+    if (headers) delete headers[CLIENT_GONE];
+    if (clientGone?.aborted) return callback(new ClientGoneError());
     const budget = Math.min(options.headersTimeout ?? this.#options.timeoutMs, this.#options.timeoutMs);
     const deadline = performance.now() + budget;
-    const start = () => this.#start(options, deadline, callback);
+    const start = () => this.#start(options, deadline, clientGone, callback);
     if (this.#active < this.#options.maxConnections) return start();
     if (this.#waiting.length >= this.#options.maxPending) return callback(new UpstreamOverflowError());
-    const waiting: Waiting = {
-      start,
-      fail: callback,
-      timer: setTimeout(() => {
-        const at = this.#waiting.indexOf(waiting);
-        if (at >= 0) this.#waiting.splice(at, 1);
-        callback(new UpstreamDeadlineError());
-      }, budget),
+    const leave = (err: Error) => {
+      const at = this.#waiting.indexOf(waiting);
+      if (at < 0) return;
+      this.#waiting.splice(at, 1);
+      clearTimeout(waiting.timer);
+      clientGone?.removeEventListener('abort', onGone);
+      callback(err);
     };
+    const onGone = () => leave(new ClientGoneError());
+    const waiting: Waiting = {
+      start: () => {
+        clientGone?.removeEventListener('abort', onGone);
+        start();
+      },
+      fail: leave,
+      timer: setTimeout(() => leave(new UpstreamDeadlineError()), budget),
+    };
+    clientGone?.addEventListener('abort', onGone, { once: true });
     this.#waiting.push(waiting);
   }
 
-  #start(options: Dispatcher.RequestOptions, deadline: number, callback: RequestCallback): void {
+  #start(options: Dispatcher.RequestOptions, deadline: number, clientGone: AbortSignal | undefined, callback: RequestCallback): void {
     const remaining = Math.max(1, Math.ceil(deadline - performance.now()));
     this.#active++;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new UpstreamDeadlineError()), remaining);
+    const onGone = () => abort.abort(new ClientGoneError());
+    clientGone?.addEventListener('abort', onGone, { once: true });
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       clearTimeout(timer);
+      clientGone?.removeEventListener('abort', onGone);
       this.#active--;
       const next = this.#waiting.shift();
       if (next) {
@@ -105,10 +136,7 @@ export class UpstreamPool {
   }
 
   async destroy(): Promise<void> {
-    for (const waiting of this.#waiting.splice(0)) {
-      clearTimeout(waiting.timer);
-      waiting.fail(Object.assign(new Error('the gateway is shutting down'), { code: 'UPSTREAM_CLOSED' }));
-    }
+    for (const waiting of [...this.#waiting]) waiting.fail(Object.assign(new Error('the gateway is shutting down'), { code: 'UPSTREAM_CLOSED' }));
     await this.#pool.destroy();
   }
 }
