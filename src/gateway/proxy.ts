@@ -59,9 +59,10 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
     };
     // The route's timeout covers the whole request: what the checks above took is spent.
     const remaining = Math.floor(route.timeoutMs - reply.elapsedTime);
-    if (remaining <= 0) {
-      failed('timeout');
-      return sendUpstreamError(reply, 'timeout');
+    const refusal = pool.saturated ? 'overflow' : remaining <= 0 ? 'timeout' : undefined;
+    if (refusal) {
+      failed(refusal);
+      return sendUpstreamError(reply, refusal);
     }
     const started = metrics ? performance.now() : 0;
     const clientGone = new AbortController();

@@ -65,12 +65,9 @@ export class UpstreamPool {
     this.#pool = new Pool(origin, { connections: options.maxConnections, pipelining: 1, keepAliveTimeout: 30_000 });
   }
 
-  get active(): number {
-    return this.#active;
-  }
-
-  get pending(): number {
-    return this.#waiting.length;
+  /** A call now would be refused: checked first so that overload costs no more than a 503. */
+  get saturated(): boolean {
+    return this.#active >= this.#options.maxConnections && this.#waiting.length >= this.#options.maxPending;
   }
 
   request(options: Dispatcher.RequestOptions, callback: RequestCallback): void {
@@ -124,7 +121,10 @@ export class UpstreamPool {
         next.start();
       }
     };
-    this.#pool.request({ ...options, headersTimeout: remaining, bodyTimeout: remaining, signal: abort.signal }, (err, data) => {
+    // The deadline is our timer: undici's own timeouts tick coarsely (they can fire half a second early)
+    // and only back it up.
+    const backstop = remaining + 1000;
+    this.#pool.request({ ...options, headersTimeout: backstop, bodyTimeout: backstop, signal: abort.signal }, (err, data) => {
       if (err) {
         release();
         return callback(err);
