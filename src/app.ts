@@ -13,6 +13,7 @@ import { Grants } from './grants/grant.js';
 import { installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
 import { installSecurityHeaders } from './http/security-headers.js';
+import { answerFrameworkError, refuseMalformedTargets } from './http/request-target.js';
 import { SigningKeys } from './keys/signing-keys.js';
 import { installPageErrorHandling } from './interaction/page-errors.js';
 import { interactionRoutes } from './interaction/routes.js';
@@ -107,10 +108,12 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     genReqId: interactionId,
     // One line per request comes from observeRequests instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    frameworkErrors: answerFrameworkError,
   };
   const publicApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, false) });
   const mtlsApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, true) });
-  const opsApp = Fastify({ ...logging, logController: new LogController({ disableRequestLogging: true }) });
+  const opsApp = Fastify({ ...logging, logController: new LogController({ disableRequestLogging: true }), frameworkErrors: answerFrameworkError });
+  refuseMalformedTargets(opsApp);
 
   for (const { message, ...fields } of [ctx.credentials.keyFileWarning, ctx.keys.keyFileWarning].filter((w) => w !== undefined))
     publicApp.log.warn({ event: 'key_file_readable', ...fields }, message);
@@ -122,6 +125,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     installSecurityHeaders(app);
     echoInteractionId(app);
     observeRequests(app, listener, metrics);
+    refuseMalformedTargets(app);
     if (metrics) observeTls(app.server as unknown as TlsServer, listener, metrics);
     await loadShedding(app, config.loadShedding, () => metrics?.shedRequests.inc({ listener }));
     perIpRateLimit(app, { listener, limit: config.rateLimit[listener], maxTrackedIps: config.rateLimit.maxTrackedIps, trustedProxies, exempt: ctx.rateLimitExempt, metrics });
@@ -165,8 +169,12 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
       const deadline = new Promise<false>((resolve) => {
         timer = setTimeout(() => resolve(false), graceMs);
       });
+      // server.close() closes the connections idle at that moment only; one that goes idle later (its
+      // last response sent during the grace) would stay open for the keep-alive timeout.
+      const sweep = setInterval(() => tlsApps.forEach((app) => app.server.closeIdleConnections()), 200);
       const drained = await Promise.race([Promise.all(tlsApps.map((app) => app.close())).then(() => true as const), deadline]);
       clearTimeout(timer);
+      clearInterval(sweep);
       if (!drained) for (const app of tlsApps) app.server.closeAllConnections();
       await opsApp.close();
       await ctx.store.close();

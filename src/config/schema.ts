@@ -173,6 +173,9 @@ export const RouteSchema = Type.Object(
     bodyLimitBytes: Type.Integer({ minimum: 0, maximum: 104_857_600, default: 1_048_576 }),
     /** Pass the client's Authorization header upstream (off: upstreams trust the identity headers instead). */
     forwardAuthorization: Type.Boolean({ default: false }),
+    /** Upstream exchanges in flight at once (the connection pool) and calls that may wait for one; past both: 503. */
+    maxConnections: Type.Integer({ minimum: 1, maximum: 4096, default: 64 }),
+    maxPending: Type.Integer({ minimum: 0, maximum: 65_536, default: 32 }),
   },
   { additionalProperties: false },
 );

@@ -10,8 +10,10 @@ import { OAuthError } from '../oauth/errors.js';
 import { statusClass } from '../observability/metrics.js';
 import { guard } from '../tokens/guard.js';
 import { checkFapiRequestHeaders } from './fapi-headers.js';
-import { classifyUpstreamError, sendUpstreamError } from './upstream-errors.js';
-import { upstreamHeaders } from './upstream-headers.js';
+import { classifyUpstreamError, sendUpstreamError, type UpstreamFailure } from './upstream-errors.js';
+import { downstreamHeaders, upstreamHeaders } from './upstream-headers.js';
+import { upstreamBase, upstreamPath } from './upstream-path.js';
+import { CLIENT_GONE, UpstreamPool } from './upstream-pool.js';
 
 const TOO_LARGE = Symbol('body too large');
 
@@ -40,29 +42,58 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
     if (Number(request.headers['content-length'] ?? 0) > route.bodyLimitBytes) return done(new OAuthError('invalid_request', 'request body too large', 413));
     done(null, limitBody(payload, route.bodyLimitBytes, request));
   });
-  await scope.register(replyFrom, {
-    base: route.upstream,
-    undici: { connections: 64, pipelining: 1, keepAliveTimeout: 30_000, headersTimeout: route.timeoutMs, bodyTimeout: route.timeoutMs },
-    disableRequestLogging: true,
-  });
+  const base = upstreamBase(route.upstream);
+  const pool = new UpstreamPool(base.origin, { maxConnections: route.maxConnections, maxPending: route.maxPending, timeoutMs: route.timeoutMs });
+  // Runs once the listener has stopped taking requests (or the shutdown grace cut them).
+  scope.addHook('onClose', () => pool.destroy());
+  await scope.register(replyFrom, { base: base.origin, undici: pool as never, disableRequestLogging: true });
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const token = await guard(ctx, request, route.scopes);
     checkFapiRequestHeaders(request);
+    const { path, query } = upstreamPath(request.url, route.prefix, base);
     const metrics = ctx.metrics;
+    const failed = (failure: UpstreamFailure, detail?: Record<string, unknown>) => {
+      request.log.warn({ event: 'upstream_error', route: route.prefix, failure, ...detail }, 'upstream call failed');
+      metrics?.upstreamErrors.inc({ route: route.prefix, kind: failure });
+    };
+    // The route's timeout covers the whole request: what the checks above took is spent.
+    const remaining = Math.floor(route.timeoutMs - reply.elapsedTime);
+    const refusal = pool.saturated ? 'overflow' : remaining <= 0 ? 'timeout' : undefined;
+    if (refusal) {
+      failed(refusal);
+      return sendUpstreamError(reply, refusal);
+    }
     const started = metrics ? performance.now() : 0;
-    return reply.from(request.url, {
-      rewriteRequestHeaders: (raw, headers) => upstreamHeaders(headers, token, route, request.id),
+    const clientGone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) clientGone.abort();
+    });
+    return reply.from(path, {
+      timeout: remaining,
+      queryString: () => query,
+      rewriteRequestHeaders: (_raw, headers) => ({
+        ...upstreamHeaders(headers, token, route, request.id, { ip: request.ip, host: request.headers.host }),
+        [CLIENT_GONE]: clientGone.signal,
+      }),
+      rewriteHeaders: (headers) => downstreamHeaders(headers),
       // Never retried: a non-idempotent request must not reach the upstream twice.
       retryDelay: () => null,
       onResponse: (_request, _reply, res) => {
         metrics?.upstreamDuration.observe({ route: route.prefix, status_class: statusClass(res.statusCode) }, (performance.now() - started) / 1000);
+        // Past this point the client has the status line: a failure can only cut the body short.
+        res.stream.once('error', (error: unknown) => {
+          // When the client left first, destroying the body is our doing; the request line says so.
+          if (clientGone.signal.aborted || reply.raw.destroyed) return;
+          failed(classifyUpstreamError(error), { midBody: true });
+        });
         reply.send(res.stream);
       },
       onError: (_failed, { error }) => {
+        // The client left before the upstream answered: nothing to answer, and not the upstream's failure.
+        if (clientGone.signal.aborted) return;
         const failure = (request as unknown as Record<symbol, boolean>)[TOO_LARGE] ? 'too_large' : classifyUpstreamError(error);
-        request.log.warn({ event: 'upstream_error', route: route.prefix, failure }, 'upstream call failed');
-        metrics?.upstreamErrors.inc({ route: route.prefix, kind: failure });
+        failed(failure);
         sendUpstreamError(reply, failure);
       },
     });

@@ -1,29 +1,60 @@
+import { isIP } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AccessTokenClaims } from '../tokens/access-token.js';
 import type { RouteConfig } from '../config/schema.js';
 import { INTERACTION_ID } from './fapi-headers.js';
 
-/** Headers only the gateway may set: whatever a client sends under these names is dropped first. */
-const IDENTITY_PREFIX = 'x-authenticated-';
-// Hop-by-hop headers (RFC 9110 §7.6.1) and client-certificate headers a client could forge.
-const DROPPED = new Set([
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'upgrade',
-  'ssl-client-cert',
-  'x-forwarded-client-cert',
-  'x-ssl-client-cert',
-]);
+/** What the gateway saw of the connection, told to the upstream in the forwarding headers. */
+export interface ClientConnection {
+  ip: string;
+  host: string | undefined;
+}
 
-/** What the upstream receives: the client's headers minus hop-by-hop and spoofable ones, plus the gateway's identity headers. */
-export function upstreamHeaders(incoming: IncomingHttpHeaders, token: AccessTokenClaims, route: RouteConfig, interactionId: string): IncomingHttpHeaders {
+// Hop-by-hop headers (RFC 9110 §7.6.1), and `expect`: the gateway answers 100-continue itself.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect']);
+// Headers upstreams trust to say who the client is, where it connected and which certificate it showed.
+// Only the gateway may set them: a client's copy is dropped, whatever its spelling.
+const TRUSTED_NAMES = new Set([
+  INTERACTION_ID,
+  'forwarded',
+  'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'client-ip',
+  'client-cert',
+  'client-cert-chain',
+  'x-rewrite-url',
+  'x-arr-clientcert',
+]);
+const TRUSTED_PREFIXES = ['x-authenticated-', 'x-forwarded-', 'x-ssl-', 'x-client-cert', 'ssl-client-', 'x-original-', 'x-amzn-mtls-'];
+// Headers the gateway reads and checks: a spelling with `_` would reach the upstream unchecked.
+const CHECKED_PREFIXES = ['x-fapi-', 'authorization'];
+
+/** A header name as frameworks that read `_` as `-` (CGI, WSGI, Rack, PHP, nginx with underscores) see it. */
+const canonical = (name: string) => name.toLowerCase().replaceAll('_', '-');
+
+function isTrusted(name: string): boolean {
+  return TRUSTED_NAMES.has(name) || TRUSTED_PREFIXES.some((p) => name.startsWith(p));
+}
+
+/**
+ * What the upstream receives: the client's headers minus hop-by-hop ones and every spelling of a header
+ * only the gateway may set (the configured forwarded client-certificate header among them), plus the
+ * gateway's identity and forwarding headers.
+ */
+export function upstreamHeaders(
+  incoming: IncomingHttpHeaders,
+  token: AccessTokenClaims,
+  route: RouteConfig,
+  interactionId: string,
+  seen: ClientConnection,
+): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
   for (const name in incoming) {
-    if (DROPPED.has(name) || name.startsWith(IDENTITY_PREFIX)) continue;
+    const spelled = canonical(name);
+    if (HOP_BY_HOP.has(spelled) || isTrusted(spelled)) continue;
+    if (spelled !== name && CHECKED_PREFIXES.some((p) => spelled.startsWith(p))) continue;
     if (name === 'authorization' && !route.forwardAuthorization) continue;
     headers[name] = incoming[name];
   }
@@ -32,5 +63,40 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, token: AccessToke
   headers['x-authenticated-subject'] = token.sub;
   headers['x-authenticated-scope'] = token.scope;
   headers['x-authenticated-grant-id'] = token.grant_id;
+  // The gateway is the edge: it reports the connection it saw, not a chain a client wrote.
+  headers['x-forwarded-for'] = seen.ip;
+  headers['x-forwarded-proto'] = 'https';
+  const forwarded = [`for=${forwardedNode(seen.ip)}`, 'proto=https'];
+  if (seen.host) {
+    headers['x-forwarded-host'] = seen.host;
+    forwarded.push(`host=${quoted(seen.host)}`);
+  }
+  headers.forwarded = forwarded.join(';');
   return headers;
+}
+
+/**
+ * What the client receives of the upstream's response headers: all but the hop-by-hop ones (and those
+ * its Connection header names), which describe the upstream's connection, not the client's.
+ */
+export function downstreamHeaders(upstream: IncomingHttpHeaders): IncomingHttpHeaders {
+  const listed = String(upstream.connection ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase());
+  const headers: IncomingHttpHeaders = {};
+  for (const name in upstream) {
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || lower === 'transfer-encoding' || listed.includes(lower)) continue;
+    headers[name] = upstream[name];
+  }
+  return headers;
+}
+
+/** RFC 7239 §6: an IPv6 address is bracketed and quoted. */
+function forwardedNode(ip: string): string {
+  return isIP(ip) === 6 ? `"[${ip}]"` : ip;
+}
+
+function quoted(value: string): string {
+  return `"${value.replace(/["\\]/g, '\\$&')}"`;
 }

@@ -82,6 +82,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly httpAborted = new Counter({
+    name: `${PREFIX}http_requests_aborted_total`,
+    help: 'Requests whose response was cut short (client gone, upstream reset mid-body), by listener and route; also counted in http_requests_total.',
+    labelNames: ['listener', 'route'] as const,
+    registers: [this.registry],
+  });
   readonly upstreamDuration = new Histogram({
     name: `${PREFIX}upstream_request_duration_seconds`,
     help: 'Time until an upstream answered with its status line and headers, by route and status class.',
@@ -91,7 +97,7 @@ export class Metrics {
   });
   readonly upstreamErrors = new Counter({
     name: `${PREFIX}upstream_errors_total`,
-    help: 'Upstream calls that failed, by route and kind (timeout, refused, reset, too_large, other).',
+    help: 'Upstream calls that failed, by route and kind (overflow, timeout, refused, reset, too_large, other).',
     labelNames: ['route', 'kind'] as const,
     registers: [this.registry],
   });

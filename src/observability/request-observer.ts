@@ -1,5 +1,5 @@
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Metrics } from './metrics.js';
 import { statusClass } from './metrics.js';
 
@@ -8,22 +8,34 @@ declare module 'fastify' {
     /** The authenticated client, once known (client authentication or a verified access token). */
     clientId: string | undefined;
   }
+  interface FastifyInstance {
+    /** Observes a request answered outside the route lifecycle (Fastify's frameworkErrors), where no hook runs. */
+    observeUnrouted?: (request: FastifyRequest, reply: FastifyReply) => void;
+  }
 }
 
 /**
- * One log line per request (the interaction id is its request id) and the HTTP metrics, from a single
- * onResponse hook. Metrics may be off; the log line stays.
+ * One log line per request (the interaction id is its request id) and the HTTP metrics, however the
+ * request ends: from the onResponse hook when the response was sent, or when the connection closed
+ * before that (client abort, upstream reset mid-body), with `aborted: true`. Metrics may be off; the
+ * log line stays.
  */
 export function observeRequests(app: FastifyInstance, listener: string, metrics: Metrics | undefined): void {
   app.decorateRequest('clientId', undefined);
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
+  const observed = new WeakSet<FastifyRequest>();
+  const observe = (request: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
+    if (observed.has(request)) return;
+    observed.add(request);
+    const route = request.routeOptions?.url ?? 'unmatched';
     const status = reply.statusCode;
-    const seconds = reply.elapsedTime / 1000;
+    // Outside the route lifecycle Fastify keeps no start time.
+    const elapsed = Number.isFinite(reply.elapsedTime) ? reply.elapsedTime : 0;
+    const seconds = elapsed / 1000;
     if (metrics) {
       const labels = { listener, route, method: request.method, status_class: statusClass(status) };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, seconds);
+      if (aborted) metrics.httpAborted.inc({ listener, route });
     }
     request.log.info(
       {
@@ -32,11 +44,23 @@ export function observeRequests(app: FastifyInstance, listener: string, metrics:
         route,
         method: request.method,
         status,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        durationMs: Math.round(elapsed * 100) / 100,
         clientId: request.clientId,
+        ...(aborted ? { aborted: true } : {}),
       },
       'request',
     );
+  };
+  // onResponse runs on 'finish' only; a response cut short just closes.
+  const observeClose = (request: FastifyRequest, reply: FastifyReply) =>
+    reply.raw.once('close', () => observe(request, reply, !reply.raw.writableFinished));
+  app.decorate('observeUnrouted', observeClose);
+  app.addHook('onRequest', (request, reply, done) => {
+    observeClose(request, reply);
+    done();
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    observe(request, reply, false);
     done();
   });
 }
