@@ -13,7 +13,7 @@ t.test('SIGTERM during a request: the request completes, new ones are refused, t
   const { pki } = await testPki();
   const config = await testConfig(pki);
   config.routes = [{ prefix: '/accounts', upstream: upstream.url, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10_000 }];
-  config.shutdown = { graceSeconds: 8 };
+  config.shutdown = { graceSeconds: 8, readinessDelaySeconds: 0 };
   config.log = { level: 'warn' };
 
   const child = await spawnGateway(config);
