@@ -177,7 +177,8 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
       const drained = served && opsDone;
       if (drained) log.info('stopped');
       else log.warn('stopped after the grace period with requests still open');
-      await flushLogs(destination, end);
+      // Ends a little before the grace: exiting takes a moment too.
+      await flushLogs(destination, end - Math.min(250, graceMs / 40));
       return drained;
     },
   };

@@ -97,26 +97,37 @@ export function logDestination({ maxBufferBytes, onDrop, fd = 1 }: LogDestinatio
   return destination;
 }
 
+/** A final flush that has written nothing for this long gives up: the reader is not coming back in time. */
+const FLUSH_STALL_MS = 2_000;
+
 /**
- * Writes out what the buffered destination still holds (at shutdown), asynchronously and until
- * `deadline` at most: a stalled stdout never keeps the process past its grace. What is left then is
- * dropped, and the destination is closed so that pino's exit hook does not retry it synchronously.
+ * Writes out what the buffered destination still holds (at shutdown), asynchronously, until
+ * `deadline` at most or until stdout has taken nothing for FLUSH_STALL_MS: a stalled stdout never
+ * keeps the process past its grace. What is left then is dropped, and the destination is closed so
+ * that pino's exit hook does not retry it synchronously (forever, on a full pipe).
  */
 export async function flushLogs(destination: SonicBoom | undefined, deadline: number): Promise<void> {
   if (!destination || destroyed(destination)) return;
+  let progress = Date.now();
+  const onWrite = () => (progress = Date.now());
+  destination.on('write', onWrite);
   await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-    destination.once('close', () => {
-      clearTimeout(timer);
+    const timer = setInterval(() => {
+      const now = Date.now();
+      if (now >= deadline || now - progress >= FLUSH_STALL_MS) finish();
+    }, Math.min(100, Math.max(1, deadline - Date.now())));
+    const finish = () => {
+      clearInterval(timer);
       resolve();
-    });
+    };
+    destination.once('close', finish);
     try {
       destination.end();
     } catch {
-      clearTimeout(timer);
-      resolve();
+      finish();
     }
   });
+  destination.off('write', onWrite);
   if (!destroyed(destination)) destination.destroy();
   // Lines logged after this point (there should be none) are dropped rather than thrown.
   destination.write = () => true;
