@@ -95,8 +95,10 @@ async function run(configFile: string | undefined): Promise<number> {
     // SIGINT is a person at a terminal.
     const readinessDelayMs = signal === 'SIGTERM' ? readinessDelaySeconds * 1000 : 0;
     log.info({ signal, graceSeconds, readinessDelayMs }, 'shutting down: draining requests in flight');
+    // The last resort if anything in the drain hangs: the process always ends within its grace.
+    setTimeout(() => process.exit(1), graceSeconds * 1000).unref();
     // The sample bank (development) lives in this process and ends with it.
-    const drained = await gateway.close(graceSeconds * 1000, { readinessDelayMs });
+    const drained = await gateway.close(graceSeconds * 1000, { readinessDelayMs }).catch(() => false);
     process.exit(drained ? 0 : 1);
   };
   // Repeated signals are ignored (the default action would kill the process mid-drain).

@@ -1,6 +1,8 @@
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Pool, request } from 'undici';
@@ -9,6 +11,7 @@ import { flushLogs, logDestination } from '../src/observability/logging.js';
 import { testPki, testConfig } from './helpers/harness.js';
 import { spawnGateway } from './helpers/gateway-process.js';
 
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const LINE = `${JSON.stringify({ level: 30, msg: 'request', pad: 'x'.repeat(180) })}\n`;
 
 /** A real pipe whose reader does not read: writes fail with EAGAIN once its 64 KiB are full. */
@@ -17,15 +20,10 @@ function stalledPipe(t: { teardown(fn: () => void): void }) {
   const fifo = path.join(dir, 'stdout');
   execFileSync('mkfifo', [fifo]);
   // Read-write: the open does not wait for a reader, and the pipe stays open with nobody reading.
+  // The destination closes the fd when it ends; the test waits for that rather than closing it
+  // itself (a late close of a reused fd number would hit someone else's file).
   const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-  t.teardown(() => {
-    try {
-      closeSync(fd);
-    } catch {
-      // closed by the destination already
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const read = () => {
     let text = '';
     const buffer = Buffer.alloc(65536);
@@ -48,6 +46,7 @@ t.test('a stalled reader: lines past the bound are dropped and counted, the next
   const pipe = stalledPipe(t);
   let drops = 0;
   const destination = logDestination({ fd: pipe.fd, maxBufferBytes: 32_768, onDrop: () => drops++ });
+  const closed = once(destination, 'close');
   for (let i = 0; i < 4000; i++) {
     destination.write(LINE);
     if (i % 100 === 0) await tick();
@@ -69,17 +68,35 @@ t.test('a stalled reader: lines past the bound are dropped and counted, the next
   t.equal(notes.reduce((sum, note) => sum + note.droppedLines, 0), drops, 'with the number of lines dropped');
   t.ok(notes.every((note) => note.level === 40), 'as a warning');
   await flushLogs(destination, Date.now() + 5000);
+  await closed;
 });
 
 t.test('the final flush gives up at its deadline on a stalled reader', async (t) => {
   const pipe = stalledPipe(t);
   const destination = logDestination({ fd: pipe.fd, maxBufferBytes: 1_048_576 });
+  const closed = once(destination, 'close');
   for (let i = 0; i < 2000; i++) destination.write(LINE);
   await tick();
   const started = Date.now();
   await flushLogs(destination, started + 500);
   t.ok(Date.now() - started < 10_000, 'returned (at its deadline, not when the reader came back)');
   t.doesNotThrow(() => destination.write(LINE), 'a line logged afterwards is dropped, not thrown');
+  await closed;
+});
+
+t.test('process.exit with lines still buffered for a stalled stdout does not hang in pino\'s exit hook', async (t) => {
+  const code = `import { logDestination } from './src/observability/logging.ts';
+const destination = logDestination({ maxBufferBytes: 1 << 20 });
+for (let i = 0; i < 20000; i++) destination.write('x'.repeat(200) + '\\n');
+setTimeout(() => process.exit(3), 200);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pause(); // nobody reads
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr += c));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const [exitCode] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  t.equal(exitCode, 3, `exited with its own code, not killed by the test ${stderr}`);
 });
 
 t.test('the gateway with a stalled stdout: memory stays bounded, drops are counted, SIGTERM exits within the grace', async (t) => {

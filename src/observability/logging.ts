@@ -57,7 +57,30 @@ export function logDestination({ maxBufferBytes, onDrop, fd = 1 }: LogDestinatio
   // stalled reader then fails with EAGAIN and is retried later, instead of blocking a thread pool
   // thread that process.exit would wait for forever.
   if (fd === 1) void process.stdout;
-  const destination = pino.destination({ dest: fd, sync: false, minLength: 4096, maxLength: maxBufferBytes });
+  let exiting = false;
+  const destination = pino.destination({
+    dest: fd,
+    sync: false,
+    minLength: 4096,
+    maxLength: maxBufferBytes,
+    // A full pipe is retried later while the process runs, never while it exits.
+    retryEAGAIN: () => !exiting,
+  });
+  // Whatever ends the process (normally flushLogs has run already): one non-blocking attempt to
+  // write what is left, then the destination is closed so that pino's own exit hook, which retries
+  // a full pipe synchronously and forever, has nothing to do.
+  const onExit = () => {
+    if (destroyed(destination)) return;
+    exiting = true;
+    try {
+      destination.flushSync();
+    } catch {
+      // stdout is full: what is left is lost
+    }
+    destination.destroy();
+  };
+  process.prependListener('exit', onExit);
+  destination.once('close', () => process.removeListener('exit', onExit));
   let dropped = 0;
   let noting = false;
   let noteLost = false;

@@ -68,9 +68,10 @@ export class ListenerDrain {
     if (this.#shuttingDown) response.setHeader('connection', 'close');
     response.once('close', () => {
       this.#inFlight.delete(response);
-      // A response that started before the shutdown may have promised keep-alive: end the
-      // connection anyway, gracefully (what was written still reaches the client).
-      if (this.#shuttingDown && !socket.destroyed) socket.end();
+      // Once the listener stopped accepting, a response that had already promised keep-alive still
+      // ends its connection, gracefully (what was written reaches the client). Not during the
+      // readiness delay: the client may be sending its next request on it, which is then served.
+      if (this.#closed && !socket.destroyed) socket.end();
       this.#checkIdle();
     });
   }
