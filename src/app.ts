@@ -38,7 +38,7 @@ import { FAPI_TLS_POLICY } from './tls/policy.js';
 import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
 import { UserDirectory } from './users/directory.js';
-import { drainListeners, untilDeadline } from './server/graceful-shutdown.js';
+import { stopGateway } from './server/graceful-shutdown.js';
 import { ListenerDrain } from './server/listener-drain.js';
 import { applyConnectionLimits, checkServerLimits, fastifyLimits, nodeServerLimits } from './server/listener-limits.js';
 
@@ -165,21 +165,15 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
       await Promise.all(apps.map((app, i) => app.listen({ host: listeners[i].host, port: listeners[i].port })));
     },
     async close(graceMs = config.shutdown.graceSeconds * 1000, { readinessDelayMs = 0 } = {}) {
-      const end = Date.now() + graceMs;
-      // The last moments of the grace are for the store and the log lines.
-      const deadline = end - Math.min(1_000, graceMs / 10);
       closing = true;
-      const log = publicApp.log;
-      const served = await drainListeners([drains.public, drains.mtls], { deadline, readinessDelayMs }, log);
-      // /readyz keeps answering 503 until the TLS listeners are done.
-      const opsDone = await drainListeners([drains.ops], { deadline, readinessDelayMs: 0 }, log);
-      await untilDeadline(ctx.store.close().catch(() => undefined), deadline);
-      const drained = served && opsDone;
-      if (drained) log.info('stopped');
-      else log.warn('stopped after the grace period with requests still open');
-      // Ends a little before the grace: exiting takes a moment too.
-      await flushLogs(destination, end - Math.min(250, graceMs / 40));
-      return drained;
+      const parts = {
+        traffic: [drains.public, drains.mtls],
+        ops: drains.ops,
+        closeStore: () => ctx.store.close(),
+        flushLogs: (deadline: number) => flushLogs(destination, deadline),
+        log: publicApp.log,
+      };
+      return stopGateway(parts, graceMs, readinessDelayMs);
     },
   };
 }

@@ -1,6 +1,36 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { ListenerDrain } from './listener-drain.js';
 
+export interface GatewayParts {
+  /** The listeners clients use; drained first. */
+  traffic: ListenerDrain[];
+  /** The ops listener: /readyz keeps answering 503 until the others are done. */
+  ops: ListenerDrain;
+  closeStore(): Promise<void>;
+  /** Writes out the buffered log lines, until the deadline at most. */
+  flushLogs(deadline: number): Promise<void>;
+  log: FastifyBaseLogger;
+}
+
+/**
+ * The whole stop within `graceMs` (readiness must already be off): drain the listeners, close the
+ * store, log the outcome and write out the log lines. True unless a request was still open at the end.
+ */
+export async function stopGateway(parts: GatewayParts, graceMs: number, readinessDelayMs: number): Promise<boolean> {
+  const end = Date.now() + graceMs;
+  // The last moments of the grace are for the store and the log lines.
+  const deadline = end - Math.min(1_000, graceMs / 10);
+  const served = await drainListeners(parts.traffic, { deadline, readinessDelayMs }, parts.log);
+  const opsDone = await drainListeners([parts.ops], { deadline, readinessDelayMs: 0 }, parts.log);
+  await untilDeadline(parts.closeStore().catch(() => undefined), deadline);
+  const drained = served && opsDone;
+  if (drained) parts.log.info('stopped');
+  else parts.log.warn('stopped after the grace period with requests still open');
+  // Ends a little before the grace: exiting takes a moment too.
+  await parts.flushLogs(end - Math.min(250, graceMs / 40));
+  return drained;
+}
+
 export interface ShutdownPlan {
   /** When everything must be over; connections still open then are cut. */
   deadline: number;
