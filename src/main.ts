@@ -55,6 +55,8 @@ async function run(configFile: string | undefined): Promise<number> {
   }
   const gateway = await createGateway(loaded);
   const log = gateway.public.log;
+  // The default action of SIGHUP ends the process without a drain and loses the buffered log lines.
+  process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'SIGHUP: reload not supported yet, ignoring'));
   const bank = pki ? sampleBank() : undefined;
   await bank?.listen(SAMPLE_BANK);
   for (const username of gateway.context.users.plainPasswordUsers)
@@ -104,8 +106,6 @@ async function run(configFile: string | undefined): Promise<number> {
   // Repeated signals are ignored (the default action would kill the process mid-drain).
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  // The default action of SIGHUP ends the process without a drain and loses the buffered log lines.
-  process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'SIGHUP: reload not supported yet, ignoring'));
   return -1;
 }
 
