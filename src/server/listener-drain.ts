@@ -4,9 +4,10 @@ import type { FastifyInstance } from 'fastify';
 
 /**
  * Follows one listener's connections and requests so that a shutdown can drain it: responses say
- * `Connection: close` once the shutdown began, a connection closes as soon as its response is out,
- * idle keep-alive connections close when the listener stops accepting, and the listener is drained
- * when its last connection is gone, not at the end of the grace.
+ * `Connection: close` once the shutdown began (clients then close the connection themselves), idle
+ * keep-alive connections close when the listener stops accepting and every other one as its
+ * response ends; the listener is drained when its last connection is gone, not at the end of the
+ * grace. (A connection that has not sent a whole request yet lasts until the header timeout at most.)
  */
 export class ListenerDrain {
   readonly #app: FastifyInstance;
