@@ -43,6 +43,9 @@ import { FAPI_TLS_POLICY } from './tls/policy.js';
 import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
 import { UserDirectory } from './users/directory.js';
+import { stopGateway } from './server/graceful-shutdown.js';
+import { ListenerDrain } from './server/listener-drain.js';
+import { applyConnectionLimits, checkServerLimits, fastifyLimits, nodeServerLimits } from './server/listener-limits.js';
 
 export interface Gateway {
   context: GatewayContext;
@@ -51,10 +54,11 @@ export interface Gateway {
   ops: FastifyInstance;
   listen(): Promise<void>;
   /**
-   * Graceful stop: readiness turns false, the TLS listeners stop accepting and finish the requests in
-   * flight; whatever is still open after `graceMs` is cut. Resolves true when everything drained in time.
+   * Graceful stop: readiness turns false, the TLS listeners keep serving for `readinessDelayMs`
+   * (0 unless given), then stop accepting and finish the requests in flight; whatever is still open
+   * after `graceMs` is cut. Resolves true unless a request was still open at the end of the grace.
    */
-  close(graceMs?: number): Promise<boolean>;
+  close(graceMs?: number, options?: { readinessDelayMs?: number }): Promise<boolean>;
 }
 
 export interface GatewayOptions {
@@ -68,6 +72,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const { config, profile } = loaded;
   const hooks = ecosystemHooks(profile.ecosystem);
   checkRoutes(config.routes);
+  checkServerLimits(config.server);
   const credentials = await loadServerCredentials(config.tls);
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
@@ -99,21 +104,35 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   const { config } = ctx;
   const { metrics } = ctx;
   // Our own buffered stdout writer, unless a test brings its logger or a person wants pretty lines.
-  const destination = options.logger === undefined && !config.log.pretty ? logDestination() : undefined;
+  const destination =
+    options.logger === undefined && !config.log.pretty
+      ? logDestination({ maxBufferBytes: config.log.maxBufferBytes, onDrop: () => metrics?.logLinesDropped.inc() })
+      : undefined;
   const logging = loggerOptions(config.log.level, config.log.pretty, options.logger, destination);
 
   const tlsAppOptions = {
     ...logging,
+    ...fastifyLimits(config.server),
     bodyLimit: config.limits.bodyBytes,
     genReqId: interactionId,
     // One line per request comes from observeRequests instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     frameworkErrors: answerFrameworkError,
   };
-  const publicApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, false) });
-  const mtlsApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, true) });
-  const opsApp = Fastify({ ...logging, logController: new LogController({ disableRequestLogging: true }), frameworkErrors: answerFrameworkError });
+  const serverLimits = nodeServerLimits(config.server, true);
+  const publicApp = Fastify({ ...tlsAppOptions, https: { ...tlsOptions(ctx.credentials, false), ...serverLimits } });
+  const mtlsApp = Fastify({ ...tlsAppOptions, https: { ...tlsOptions(ctx.credentials, true), ...serverLimits } });
+  const opsApp = Fastify({
+    ...logging,
+    ...fastifyLimits(config.server),
+    http: nodeServerLimits(config.server, false),
+    logController: new LogController({ disableRequestLogging: true }),
+    frameworkErrors: answerFrameworkError,
+  });
   refuseMalformedTargets(opsApp);
+  const drains = { public: new ListenerDrain(publicApp), mtls: new ListenerDrain(mtlsApp), ops: new ListenerDrain(opsApp) };
+  for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp], ['ops', opsApp]] as const)
+    applyConnectionLimits(app.server, config.server, listener, metrics);
 
   for (const { message, ...fields } of [ctx.credentials.keyFileWarning, ctx.keys.keyFileWarning].filter((w) => w !== undefined))
     publicApp.log.warn({ event: 'key_file_readable', ...fields }, message);
@@ -162,24 +181,16 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     async listen() {
       await Promise.all(apps.map((app, i) => app.listen({ host: listeners[i].host, port: listeners[i].port })));
     },
-    async close(graceMs = config.shutdown.graceSeconds * 1000) {
+    async close(graceMs = config.shutdown.graceSeconds * 1000, { readinessDelayMs = 0 } = {}) {
       closing = true;
-      const tlsApps = [publicApp, mtlsApp];
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), graceMs);
-      });
-      // server.close() closes the connections idle at that moment only; one that goes idle later (its
-      // last response sent during the grace) would stay open for the keep-alive timeout.
-      const sweep = setInterval(() => tlsApps.forEach((app) => app.server.closeIdleConnections()), 200);
-      const drained = await Promise.race([Promise.all(tlsApps.map((app) => app.close())).then(() => true as const), deadline]);
-      clearTimeout(timer);
-      clearInterval(sweep);
-      if (!drained) for (const app of tlsApps) app.server.closeAllConnections();
-      await opsApp.close();
-      await ctx.store.close();
-      flushLogs(destination);
-      return drained;
+      const parts = {
+        traffic: [drains.public, drains.mtls],
+        ops: drains.ops,
+        closeStore: () => ctx.store.close(),
+        flushLogs: (deadline: number) => flushLogs(destination, deadline),
+        log: publicApp.log,
+      };
+      return stopGateway(parts, graceMs, readinessDelayMs);
     },
   };
 }

@@ -55,6 +55,8 @@ async function run(configFile: string | undefined): Promise<number> {
   }
   const gateway = await createGateway(loaded);
   const log = gateway.public.log;
+  // The default action of SIGHUP ends the process without a drain and loses the buffered log lines.
+  process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'SIGHUP: reload not supported yet, ignoring'));
   const bank = pki ? sampleBank() : undefined;
   await bank?.listen(SAMPLE_BANK);
   for (const username of gateway.context.users.plainPasswordUsers)
@@ -86,15 +88,24 @@ async function run(configFile: string | undefined): Promise<number> {
   }
   console.log(lines.join('\n'));
 
-  const stop = async (signal: string) => {
-    log.info({ signal, graceSeconds: config.shutdown.graceSeconds }, 'shutting down: draining requests in flight');
-    const drained = await gateway.close();
-    await bank?.close();
-    log.info({ drained }, drained ? 'stopped' : 'stopped after the grace period with requests still open');
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return log.info({ signal }, 'already shutting down');
+    stopping = true;
+    const { graceSeconds, readinessDelaySeconds } = config.shutdown;
+    // SIGTERM comes from an orchestrator whose load balancers learn late that readiness turned off;
+    // SIGINT is a person at a terminal.
+    const readinessDelayMs = signal === 'SIGTERM' ? readinessDelaySeconds * 1000 : 0;
+    log.info({ signal, graceSeconds, readinessDelayMs }, 'shutting down: draining requests in flight');
+    // The last resort if anything in the drain hangs: the process always ends within its grace.
+    setTimeout(() => process.exit(1), graceSeconds * 1000).unref();
+    // The sample bank (development) lives in this process and ends with it.
+    const drained = await gateway.close(graceSeconds * 1000, { readinessDelayMs }).catch(() => false);
     process.exit(drained ? 0 : 1);
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  // Repeated signals are ignored (the default action would kill the process mid-drain).
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   return -1;
 }
 

@@ -253,7 +253,24 @@ export const ConfigSchema = Type.Object(
     ),
     clients: Type.Array(ClientSchema, { default: [] }),
     shutdown: Type.Object(
-      { graceSeconds: Type.Integer({ minimum: 0, maximum: 600, default: 20 }) },
+      {
+        graceSeconds: Type.Integer({ minimum: 0, maximum: 600, default: 20 }),
+        /** On SIGTERM, readiness turns off and requests are still served this long (within the grace) before the listeners close. */
+        readinessDelaySeconds: Type.Integer({ minimum: 0, maximum: 300, default: 5 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Per listener: how long a client may take to send a request, and how many connections it may hold. */
+    server: Type.Object(
+      {
+        requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+        headersTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+        keepAliveTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
+        handshakeTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000, default: 10_000 }),
+        /** 0: no limit. */
+        maxRequestsPerSocket: Type.Integer({ minimum: 0, default: 0 }),
+        maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
+      },
       { additionalProperties: false, default: {} },
     ),
     limits: Type.Object(
@@ -268,6 +285,8 @@ export const ConfigSchema = Type.Object(
         ),
         /** Human-readable lines instead of JSON (development). */
         pretty: Type.Boolean({ default: false }),
+        /** Log lines waiting for a slow stdout reader past this many bytes are dropped (and counted). */
+        maxBufferBytes: Type.Integer({ minimum: 16_384, maximum: 268_435_456, default: 4_194_304 }),
       },
       { additionalProperties: false, default: {} },
     ),

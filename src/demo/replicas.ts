@@ -61,7 +61,8 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   const exits = [...children.values()].map((child) => new Promise((resolve) => child.once('exit', resolve)));
-  for (const child of children.values()) child.kill('SIGTERM');
+  // SIGINT: the replicas drain without the readiness delay meant for load balancers (there is none here).
+  for (const child of children.values()) child.kill('SIGINT');
   await Promise.all(exits);
   await bank.close();
   rmSync(dir, { recursive: true, force: true });

@@ -33,13 +33,81 @@ export const REDACTED_PATHS = [
 /** The longest a line waits in the buffer: a quiet gateway still shows its log lines (and audit events) promptly. */
 const MAX_LOG_DELAY_MS = 1_000;
 
+/** sonic-boom sets this once closed; its types do not declare it. */
+const destroyed = (destination: SonicBoom) => (destination as unknown as { destroyed: boolean }).destroyed;
+
+export interface LogDestinationOptions {
+  /** Past this many bytes waiting for stdout, new lines are dropped (and counted) instead of held. */
+  maxBufferBytes: number;
+  /** Called for every dropped line (the metric). */
+  onDrop?: () => void;
+  /** stdout unless a test says otherwise. */
+  fd?: number;
+}
+
 /**
  * Where the JSON lines go: stdout through a buffered, asynchronous writer, so a request does not
  * pay a write system call for its log line. The buffer is written out when it fills, every second,
- * and (`flushSync`) at shutdown, so no line is lost or held back.
+ * and at shutdown. When stdout's reader stalls (a stuck log shipper), the buffer stops at
+ * `maxBufferBytes` and further lines are dropped: memory stays bounded and requests never wait for
+ * the log. The first line written once stdout drains again says how many were lost.
  */
-export function logDestination(): SonicBoom {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+export function logDestination({ maxBufferBytes, onDrop, fd = 1 }: LogDestinationOptions): SonicBoom {
+  // Opening process.stdout makes a pipe or socket on fd 1 non-blocking (libuv does): a write to a
+  // stalled reader then fails with EAGAIN and is retried later, instead of blocking a thread pool
+  // thread that process.exit would wait for forever.
+  if (fd === 1) void process.stdout;
+  let exiting = false;
+  const destination = pino.destination({
+    dest: fd,
+    sync: false,
+    minLength: 4096,
+    maxLength: maxBufferBytes,
+    // A full pipe is retried later while the process runs, never while it exits.
+    retryEAGAIN: () => !exiting,
+  });
+  // Whatever ends the process (normally flushLogs has run already): one non-blocking attempt to
+  // write what is left, then the destination is closed so that pino's own exit hook, which retries
+  // a full pipe synchronously and forever, has nothing to do.
+  const onExit = () => {
+    if (destroyed(destination)) return;
+    exiting = true;
+    try {
+      destination.flushSync();
+    } catch {
+      // stdout is full: what is left is lost
+    }
+    destination.destroy();
+  };
+  process.prependListener('exit', onExit);
+  destination.once('close', () => process.removeListener('exit', onExit));
+  let dropped = 0;
+  let noting = false;
+  let noteLost = false;
+  destination.on('drop', () => {
+    if (noting) {
+      noteLost = true;
+      return;
+    }
+    dropped++;
+    onDrop?.();
+  });
+  // Something reached stdout again: say what was lost, once the written bytes have left the buffer.
+  destination.on('write', () => {
+    if (dropped > 0) queueMicrotask(noteDropped);
+  });
+  const noteDropped = () => {
+    if (dropped === 0 || destroyed(destination)) return;
+    const count = dropped;
+    dropped = 0;
+    noting = true;
+    noteLost = false;
+    destination.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, droppedLines: count, msg: 'log lines dropped: stdout did not keep up' })}\n`);
+    noting = false;
+    if (noteLost) dropped += count; // still full: the next write tries again
+  };
+  // pino stops writing on EPIPE; any other write error loses the buffered lines, never the process.
+  destination.on('error', () => undefined);
   const timer = setInterval(() => {
     try {
       destination.flush();
@@ -52,13 +120,40 @@ export function logDestination(): SonicBoom {
   return destination;
 }
 
-/** Writes out what the buffered destination still holds (at shutdown). */
-export function flushLogs(destination: SonicBoom | undefined): void {
-  try {
-    destination?.flushSync();
-  } catch {
-    // Not open yet: nothing was written.
-  }
+/** A final flush that has written nothing for this long gives up: the reader is not coming back in time. */
+const FLUSH_STALL_MS = 2_000;
+
+/**
+ * Writes out what the buffered destination still holds (at shutdown), asynchronously, until
+ * `deadline` at most or until stdout has taken nothing for FLUSH_STALL_MS: a stalled stdout never
+ * keeps the process past its grace. What is left then is dropped, and the destination is closed so
+ * that pino's exit hook does not retry it synchronously (forever, on a full pipe).
+ */
+export async function flushLogs(destination: SonicBoom | undefined, deadline: number): Promise<void> {
+  if (!destination || destroyed(destination)) return;
+  let progress = Date.now();
+  const onWrite = () => (progress = Date.now());
+  destination.on('write', onWrite);
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const now = Date.now();
+      if (now >= deadline || now - progress >= FLUSH_STALL_MS) finish();
+    }, Math.min(100, Math.max(1, deadline - Date.now())));
+    const finish = () => {
+      clearInterval(timer);
+      resolve();
+    };
+    destination.once('close', finish);
+    try {
+      destination.end();
+    } catch {
+      finish();
+    }
+  });
+  destination.off('write', onWrite);
+  if (!destroyed(destination)) destination.destroy();
+  // Lines logged after this point (there should be none) are dropped rather than thrown.
+  destination.write = () => true;
 }
 
 export function loggerOptions(

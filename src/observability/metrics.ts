@@ -140,6 +140,17 @@ export class Metrics {
     registers: [this.registry],
     collect: () => void (this.memoryStoreSize && this.memoryStoreBytes.set(this.memoryStoreSize().bytes)),
   });
+  readonly connectionsCut = new Counter({
+    name: `${PREFIX}connections_cut_total`,
+    help: 'Connections closed by the server limits, by listener and reason (request_timeout, handshake_timeout, max_connections).',
+    labelNames: ['listener', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly logLinesDropped = new Counter({
+    name: `${PREFIX}log_lines_dropped_total`,
+    help: 'Log lines dropped because stdout did not keep up and the log buffer was full.',
+    registers: [this.registry],
+  });
   readonly buildInfo = new Gauge({
     name: `${PREFIX}build_info`,
     help: 'Always 1; the labels say which version runs which profile.',

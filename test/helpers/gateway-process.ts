@@ -17,8 +17,11 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs the gateway CLI as its own process with `config` written to a YAML file; resolves once /healthz answers. */
-export async function spawnGateway(config: Record<string, any>, env: Record<string, string> = {}): Promise<GatewayProcess> {
+/**
+ * Runs the gateway CLI as its own process with `config` written to a YAML file; resolves once /healthz answers.
+ * `stalledStdout`: nobody reads the child's stdout pipe (a stuck log shipper); `output()` then has stderr only.
+ */
+export async function spawnGateway(config: Record<string, any>, env: Record<string, string> = {}, options: { stalledStdout?: boolean } = {}): Promise<GatewayProcess> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fapi-gateway-proc-'));
   const file = path.join(dir, 'config.yaml');
   await writeFile(file, stringify(config));
@@ -28,7 +31,8 @@ export async function spawnGateway(config: Record<string, any>, env: Record<stri
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (c) => (out += c));
+  if (options.stalledStdout) child.stdout!.pause();
+  else child.stdout!.on('data', (c) => (out += c));
   child.stderr!.on('data', (c) => (out += c));
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
