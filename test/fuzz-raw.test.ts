@@ -1,0 +1,98 @@
+import t from 'tap';
+import fc from 'fast-check';
+import { readFile } from 'node:fs/promises';
+import type { ConnectionOptions } from 'node:tls';
+import { startGateway, type Harness } from './helpers/harness.js';
+import { recordingUpstream } from './helpers/upstream.js';
+import { takeErrorLogs } from './fuzz/answers.js';
+import { rawExchange, type RawExchange } from './fuzz/raw-client.js';
+import { rawCase } from './fuzz/raw-requests.js';
+import { settledHeap } from './fuzz/memory.js';
+import { FUZZ_RUNS, FUZZ_SEED, fuzzParameters, fuzzTimeout } from './fuzz/settings.js';
+
+// Raw bytes over TLS to both listeners: malformed request lines and targets, bad percent-encoding, huge
+// and injected headers, invalid or conflicting body framing, Expect, HTTP/0.9, pipelined garbage. The
+// server answers 4xx (or closes the connection) without a 5xx or an error logged, and keeps serving.
+
+let h: Harness;
+let upstream: Awaited<ReturnType<typeof recordingUpstream>>;
+let listeners: Record<'public' | 'mtls' | 'mtls-with-certificate', ConnectionOptions & { authority: string }>;
+let baselineHeap = 0;
+
+t.before(async () => {
+  upstream = await recordingUpstream();
+  h = await startGateway({
+    configure: (config) => {
+      config.routes = [{ prefix: '/accounts', upstream: upstream.url, scopes: ['accounts'], methods: ['GET', 'POST'], timeoutMs: 5_000, bodyLimitBytes: 4_096 }];
+    },
+  });
+  const pub = new URL(h.issuer);
+  const mtls = new URL(h.mtlsBase);
+  const base = { host: '127.0.0.1', ca: h.ca, servername: 'localhost' };
+  const certificate = { cert: await readFile(h.pki.clients['client-one'].cert), key: await readFile(h.pki.clients['client-one'].key) };
+  listeners = {
+    public: { ...base, port: Number(pub.port), authority: pub.host },
+    mtls: { ...base, port: Number(mtls.port), authority: mtls.host },
+    'mtls-with-certificate': { ...base, ...certificate, port: Number(mtls.port), authority: mtls.host },
+  };
+  t.comment(`fuzz seed ${FUZZ_SEED}, ${FUZZ_RUNS} runs per property (FUZZ_SEED / FUZZ_RUNS change them)`);
+  h.logs.length = 0;
+  baselineHeap = await settledHeap();
+});
+t.teardown(async () => {
+  await h.close();
+  await upstream.close();
+});
+
+/** The ways an exchange breaks the rules: a 5xx, an answer without a Date, no answer and no close, an error logged. */
+function problemsWith(exchange: RawExchange): string[] {
+  const problems: string[] = [];
+  for (const res of exchange.responses) {
+    if (res.status >= 500 && !(res.status === 503 && res.headers['retry-after'])) problems.push(`status ${res.status}: ${res.body.toString().slice(0, 200)}`);
+    if (res.status >= 200 && !res.headers.date) problems.push(`${res.status} without a Date header: ${res.body.toString().slice(0, 200)}`);
+  }
+  if (exchange.responses.length === 0 && !exchange.closed) problems.push('no answer and the connection stayed open');
+  if (exchange.responses.length === 0 && exchange.trailing.length > 0) problems.push(`unparseable answer: ${JSON.stringify(exchange.trailing.toString('latin1').slice(0, 200))}`);
+  if (exchange.error) problems.push(`connection error ${exchange.error}`);
+  return problems;
+}
+
+/** A plain request on a fresh connection still gets its 200. */
+async function stillServing(options: ConnectionOptions & { authority: string }): Promise<string[]> {
+  const exchange = await rawExchange(options, Buffer.from(`GET /jwks HTTP/1.1\r\nHost: ${options.authority}\r\nConnection: close\r\n\r\n`));
+  const status = exchange.responses[0]?.status;
+  return status === 200 ? [] : [`the next plain request got ${status ?? 'no answer'}${exchange.error ? ` (${exchange.error})` : ''}`];
+}
+
+t.test('malformed requests get a 4xx or a closed connection, and the server keeps serving', { timeout: fuzzTimeout(400) }, async () => {
+  let cases = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom('public', 'mtls', 'mtls-with-certificate') as fc.Arbitrary<keyof typeof listeners>,
+      fc.constant(null).chain(() => rawCase(listeners.public.authority)),
+      async (listener, raw) => {
+        const options = listeners[listener];
+        // The authority in the case is the public one; on the mTLS listener it is rewritten to its own.
+        const bytes = listener === 'public' ? raw.bytes : Buffer.from(raw.bytes.toString('latin1').split(listeners.public.authority).join(options.authority), 'latin1');
+        const exchange = await rawExchange(options, bytes, raw.pipelined ? { idleMs: 400 } : {});
+        const problems = problemsWith(exchange);
+        // Checking after every case would double the cost; every tenth case and after any failure is enough.
+        if (problems.length > 0 || ++cases % 10 === 0) problems.push(...(await stillServing(options)));
+        const errors = takeErrorLogs(h);
+        if (errors.length > 0) problems.push(`error logged: ${errors.map((l) => l.slice(0, 600)).join(' | ')}`);
+        if (problems.length > 0)
+          throw new Error(
+            `${problems.join('; ')}\n  sent to ${listener}: ${JSON.stringify(raw.description.length > 600 ? raw.description.slice(0, 600) + '…' : raw.description)}\n  answers: ${exchange.responses.map((r) => r.status).join(', ') || 'none'}, closed ${exchange.closed}`,
+          );
+      },
+    ),
+    fuzzParameters(1.5),
+  );
+  for (const listener of Object.values(listeners)) t.same(await stillServing(listener), [], `still serving on ${listener.port}`);
+});
+
+t.test('memory stays flat after the raw requests', async (t) => {
+  const heap = await settledHeap();
+  t.comment(`heap after setup ${(baselineHeap / 2 ** 20).toFixed(1)} MiB, after the run ${(heap / 2 ** 20).toFixed(1)} MiB`);
+  t.ok(heap - baselineHeap < 48 * 2 ** 20, `heap grew ${((heap - baselineHeap) / 2 ** 20).toFixed(1)} MiB`);
+});
