@@ -10,7 +10,7 @@ import { echoInteractionId, interactionId } from './gateway/fapi-headers.js';
 import { loadShedding } from './gateway/load-shedding.js';
 import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
 import { Grants } from './grants/grant.js';
-import { installOAuthErrorHandling } from './http/error-handler.js';
+import { installOAuthErrorHandling, malformedRequestHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
 import { SigningKeys } from './keys/signing-keys.js';
 import { installPageErrorHandling } from './interaction/page-errors.js';
@@ -101,6 +101,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     genReqId: interactionId,
     // One line per request comes from observeRequests instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    ...malformedRequestHandling,
   };
   const publicApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, false) });
   const mtlsApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, true) });

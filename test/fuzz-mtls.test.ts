@@ -73,7 +73,7 @@ t.test('PAR, token, introspection and revocation answer any form with a well-for
           const jwt = typeof extra === 'string' ? extra : await h.assertion(extra.real as Record<string, unknown>).catch(() => 'x.y.z');
           form = `${form}${form ? '&' : ''}client_assertion_type=${encodeURIComponent(CLIENT_ASSERTION_TYPE)}&client_assertion=${encode(jwt, 'standard')}`;
         }
-        const sentHeaders = { ...headers, ...(type === undefined ? {} : { 'content-type': type }) };
+        const sentHeaders: Record<string, string> = { ...headers, ...(type === undefined ? {} : { 'content-type': type }) };
         delete sentHeaders['content-encoding']; // half the cases would only test the encoding refusal
         if (headers['content-encoding'] && headers['content-encoding'].length % 2 === 0) sentHeaders['content-encoding'] = headers['content-encoding'];
         await check(via, 'oauth', { method, url: h.mtlsBase + path, headers: sentHeaders, body: form });

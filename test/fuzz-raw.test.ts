@@ -57,11 +57,11 @@ function problemsWith(exchange: RawExchange): string[] {
   return problems;
 }
 
-/** A plain request on a fresh connection still gets its 200. */
+/** A plain request on a fresh connection still gets its answer (200 on the public listener, 404 on the mTLS one). */
 async function stillServing(options: ConnectionOptions & { authority: string }): Promise<string[]> {
   const exchange = await rawExchange(options, Buffer.from(`GET /jwks HTTP/1.1\r\nHost: ${options.authority}\r\nConnection: close\r\n\r\n`));
   const status = exchange.responses[0]?.status;
-  return status === 200 ? [] : [`the next plain request got ${status ?? 'no answer'}${exchange.error ? ` (${exchange.error})` : ''}`];
+  return status !== undefined && status < 500 && exchange.responses[0].headers.date ? [] : [`the next plain request got ${status ?? 'no answer'}${exchange.error ? ` (${exchange.error})` : ''}`];
 }
 
 t.test('malformed requests get a 4xx or a closed connection, and the server keeps serving', { timeout: fuzzTimeout(400) }, async () => {

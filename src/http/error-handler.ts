@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { OAuthError } from '../oauth/errors.js';
 import { StoreUnavailableError } from '../store/store.js';
 
@@ -94,4 +96,38 @@ export function methodNotAllowed(app: FastifyInstance, path: string, allowed: st
     handler: (_request, reply) =>
       sendOAuthError(reply, new OAuthError('invalid_request', `use ${allowed.join(' or ')}`, 405, { allow: allowed.join(', ') })),
   });
+}
+
+/**
+ * The two failures Fastify answers before any route or error handler runs, answered like every other
+ * refusal (OAuth JSON, `no-store`, a `Date`): a request Node's HTTP parser rejects (malformed request line or
+ * headers, invalid framing, oversized headers: `clientErrorHandler`), and a target the router cannot decode
+ * (`%zz` in the path: `frameworkErrors`). Fastify's own answers to both are bare and lack `Date`.
+ */
+export const malformedRequestHandling: Pick<FastifyServerOptions, 'clientErrorHandler' | 'frameworkErrors'> = {
+  clientErrorHandler: answerClientError,
+  frameworkErrors: (err, _request, reply) => {
+    const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400;
+    sendOAuthError(reply, new OAuthError('invalid_request', status === 414 ? 'the request target is too long' : 'the request target is not valid percent-encoding', status));
+  },
+};
+
+const CLIENT_ERROR_STATUS: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, ERR_HTTP_REQUEST_TIMEOUT: 408, HPE_URI_TOO_LONG: 414 };
+
+function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody to answer; a response already under way cannot be followed by another.
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? 400;
+  const description = status === 431 ? 'request headers too large' : status === 408 ? 'the request took too long' : status === 414 ? 'the request target is too long' : 'malformed HTTP request';
+  const body = JSON.stringify(new OAuthError('invalid_request', description, status).toJSON());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n${body}`,
+  );
+  // A client that never reads must not hold the socket open.
+  setTimeout(() => socket.destroy(), 1_000).unref();
 }

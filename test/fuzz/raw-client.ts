@@ -27,7 +27,7 @@ export function rawExchange(options: ConnectionOptions, bytes: Buffer, { timeout
     const chunks: Buffer[] = [];
     let error: string | undefined;
     let settled = false;
-    const socket = connect({ ...options, allowHalfOpen: true }, () => {
+    const socket = connect(options, () => {
       socket.write(bytes, () => {
         if (idleMs === undefined) socket.end();
       });

@@ -27,7 +27,8 @@ function report<T>(out: RunDetails<T>): void {
   if (!out.failed) return;
   const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…(${text.length} chars)` : text);
   const failure = out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance);
-  const counterexample = out.counterexample === null ? 'none' : out.counterexample.map((value) => cut(fc.stringify(value), 600)).join(',\n  ');
+  const values = out.counterexample as unknown[] | null | undefined;
+  const counterexample = values == null ? 'none' : values.map((value) => cut(fc.stringify(value), 600)).join(',\n  ');
   throw new Error(
     `Property failed after ${out.numRuns} runs (shrunk ${out.numShrinks} times); replay with FUZZ_SEED=${out.seed} ` +
       `(fast-check seed ${out.seed}, path "${out.counterexamplePath}")\n${cut(failure, 4000)}\ncounterexample:\n  ${counterexample}`,
