@@ -1,9 +1,9 @@
 import t from 'tap';
 import fc from 'fast-check';
-import { startGateway, type ClientName, type Harness } from './helpers/harness.js';
+import { parForm, startGateway, type ClientName, type Harness } from './helpers/harness.js';
 import { fullFlow } from './helpers/flow.js';
 import { recordingUpstream } from './helpers/upstream.js';
-import { contentType, encode, formBody, httpMethod, jwtShaped, pathSegment, queryString, requestHeaders } from './fuzz/arbitraries.js';
+import { contentType, encode, formBody, httpMethod, jwtShaped, nearValidValue, OAUTH_PARAMS, pathSegment, queryString, requestHeaders } from './fuzz/arbitraries.js';
 import { expectWellFormed, send, type AnswerKind } from './fuzz/answers.js';
 import { liveRecords, settledHeap, TrackingStore } from './fuzz/memory.js';
 import { FUZZ_RUNS, FUZZ_SEED, fuzzParameters, fuzzTimeout } from './fuzz/settings.js';
@@ -48,6 +48,21 @@ async function check(via: ClientName | null, kind: AnswerKind, sent: Parameters<
   const res = await send(h.agent(via ?? undefined), sent);
   if (res.status >= 200 && res.status < 300) successes++;
   expectWellFormed(h, sent, res, kind);
+  // Whatever the target looked like, the upstream sees only paths under the route's prefix, with no dot segments.
+  for (const { url } of upstream.received) {
+    const path = url.split('?')[0];
+    const segments = path.split('/').map((s) => safeDecode(s));
+    if (!/^\/accounts(\/|$)/.test(path) || segments.some((s) => s === '.' || s === '..' || s.includes('/') || s.includes('\\')))
+      throw new Error(`the upstream received ${url} for ${sent.method} ${sent.url}`);
+  }
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 t.test('PAR, token, introspection and revocation answer any form with a well-formed answer', { timeout: fuzzTimeout(200) }, async (t) => {
@@ -80,6 +95,31 @@ t.test('PAR, token, introspection and revocation answer any form with a well-for
       },
     ),
     fuzzParameters(2),
+  );
+});
+
+t.test('a valid PAR or token request with a few parameters changed gets a well-formed answer', { timeout: fuzzTimeout(200) }, async () => {
+  // client-two authenticates by its certificate: every case gets past client authentication to the endpoint's own checks.
+  const TOKEN_FORMS: Record<string, string>[] = [
+    { grant_type: 'authorization_code', code: 'x', redirect_uri: 'https://client.localhost/callback', code_verifier: 'v'.repeat(43), client_id: 'client-two' },
+    { grant_type: 'refresh_token', refresh_token: 'x', client_id: 'client-two' },
+    { grant_type: 'client_credentials', scope: 'accounts', client_id: 'client-two' },
+  ];
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: TOKEN_FORMS.length - 1 })),
+      fc.array(fc.tuple(fc.constantFrom(...OAUTH_PARAMS, 'claims', 'claims', 'scope', 'max_age', 'prompt', 'acr_values', 'authorization_details'), fc.option(nearValidValue, { nil: undefined })), { minLength: 1, maxLength: 3 }),
+      async (which, changes) => {
+        const form: Record<string, string> = which === -1 ? parForm({ client_id: 'client-two' }) : { ...TOKEN_FORMS[which] };
+        for (const [name, value] of changes) {
+          if (value === undefined) delete form[name];
+          else form[name] = value;
+        }
+        const body = Object.entries(form).map(([k, v]) => `${encode(k, 'standard')}=${encode(v, 'standard')}`).join('&');
+        await check('client-two', 'oauth', { method: 'POST', url: h.mtlsBase + (which === -1 ? '/par' : '/token'), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+      },
+    ),
+    fuzzParameters(1),
   );
 });
 

@@ -6,7 +6,8 @@ import { startGateway, type Harness } from './helpers/harness.js';
 import { recordingUpstream } from './helpers/upstream.js';
 import { takeErrorLogs } from './fuzz/answers.js';
 import { rawExchange, type RawExchange } from './fuzz/raw-client.js';
-import { rawCase } from './fuzz/raw-requests.js';
+import { rawCase, TOKEN } from './fuzz/raw-requests.js';
+import { fullFlow } from './helpers/flow.js';
 import { settledHeap } from './fuzz/memory.js';
 import { FUZZ_RUNS, FUZZ_SEED, fuzzParameters, fuzzTimeout } from './fuzz/settings.js';
 
@@ -18,6 +19,7 @@ let h: Harness;
 let upstream: Awaited<ReturnType<typeof recordingUpstream>>;
 let listeners: Record<'public' | 'mtls' | 'mtls-with-certificate', ConnectionOptions & { authority: string }>;
 let baselineHeap = 0;
+let token = '';
 
 t.before(async () => {
   upstream = await recordingUpstream();
@@ -26,6 +28,7 @@ t.before(async () => {
       config.routes = [{ prefix: '/accounts', upstream: upstream.url, scopes: ['accounts'], methods: ['GET', 'POST'], timeoutMs: 5_000, bodyLimitBytes: 4_096 }];
     },
   });
+  token = (await fullFlow(h, 'client-one', { scope: 'openid accounts' })).tokens.access_token;
   const pub = new URL(h.issuer);
   const mtls = new URL(h.mtlsBase);
   const base = { host: '127.0.0.1', ca: h.ca, servername: 'localhost' };
@@ -73,11 +76,16 @@ t.test('malformed requests get a 4xx or a closed connection, and the server keep
       async (listener, raw) => {
         const options = listeners[listener];
         // The authority in the case is the public one; on the mTLS listener it is rewritten to its own.
-        const bytes = listener === 'public' ? raw.bytes : Buffer.from(raw.bytes.toString('latin1').split(listeners.public.authority).join(options.authority), 'latin1');
+        let text = raw.bytes.toString('latin1').split(TOKEN).join(token);
+        if (listener !== 'public') text = text.split(listeners.public.authority).join(options.authority);
+        const bytes = Buffer.from(text, 'latin1');
+        upstream.received.length = 0;
         const exchange = await rawExchange(options, bytes, raw.pipelined ? { idleMs: 400 } : {});
         const problems = problemsWith(exchange);
         // Checking after every case would double the cost; every tenth case and after any failure is enough.
         if (problems.length > 0 || ++cases % 10 === 0) problems.push(...(await stillServing(options)));
+        for (const { url } of upstream.received)
+          if (!/^\/accounts(\/|\?|$)/.test(url) || /(^|\/)(\.|%2e){1,2}(\/|$|\?)/i.test(url)) problems.push(`the upstream received ${url}`);
         const errors = takeErrorLogs(h);
         if (errors.length > 0) problems.push(`error logged: ${errors.map((l) => l.slice(0, 600)).join(' | ')}`);
         if (problems.length > 0)

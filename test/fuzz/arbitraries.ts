@@ -4,7 +4,7 @@ import fc from 'fast-check';
 // random ones, values from plain ASCII to astral-plane unicode and lone surrogates, huge values,
 // repeated parameters, JWT-shaped strings, and headers an endpoint may read.
 
-const OAUTH_PARAMS = [
+export const OAUTH_PARAMS = [
   'response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'nonce', 'code_challenge', 'code_challenge_method',
   'request_uri', 'request', 'claims', 'max_age', 'prompt', 'acr_values', 'ui_locales', 'response_mode', 'authorization_details',
   'grant_type', 'code', 'code_verifier', 'refresh_token', 'token', 'token_type_hint', 'client_secret', 'client_assertion',
@@ -77,6 +77,17 @@ export const jwtShaped: fc.Arbitrary<string> = fc.oneof(
     .map(({ header, payload, signature }) => `${b64url(header)}.${b64url(payload)}.${signature}`),
   fc.array(fc.oneof(fc.base64String({ maxLength: 60 }), anyText(20)), { minLength: 1, maxLength: 6 }).map((parts) => parts.join('.')),
   fc.tuple(anyText(200), fc.constantFrom('{', '[', '"x"')).map(([junk, json]) => `${b64url(json)}.${b64url(junk)}.`),
+);
+
+/** Values for one parameter of an otherwise valid request: plausible, absurd, deep, huge. */
+export const nearValidValue = fc.oneof(
+  { weight: 3, arbitrary: anyText(60) },
+  { weight: 3, arbitrary: fc.constantFrom(...KNOWN_VALUES) },
+  { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)) },
+  { weight: 1, arbitrary: fc.record({ userinfo: fc.dictionary(anyText(10), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 5 }), id_token: fc.jsonValue({ maxDepth: 4 }) }, { requiredKeys: [] }).map((v) => JSON.stringify(v)) },
+  { weight: 1, arbitrary: deepJson },
+  { weight: 1, arbitrary: hugeText },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 2_000 }).map((n) => Array.from({ length: n }, (_, i) => `s${i}`).join(' ')) },
 );
 
 const paramName = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...OAUTH_PARAMS) }, { weight: 1, arbitrary: anyText(12) });

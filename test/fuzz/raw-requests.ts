@@ -5,6 +5,8 @@ import { anyText } from './arbitraries.js';
 // library would never send, assembled as bytes.
 
 const CRLF = '\r\n';
+/** A placeholder for a live access token in a generated request. */
+export const TOKEN = '__LIVE_ACCESS_TOKEN__';
 const ENDPOINTS = ['/par', '/token', '/introspect', '/revoke', '/userinfo', '/accounts', '/accounts/acc-1', '/authorize', '/jwks', '/.well-known/openid-configuration', '/interaction/x/login', '/'];
 
 const method = fc.oneof(
@@ -28,6 +30,8 @@ const version = fc.oneof(
 );
 
 const headerLine = fc.oneof(
+  // TOKEN stands for a live access token (the test substitutes it): the request reaches the proxy.
+  { weight: 3, arbitrary: fc.constant(`Authorization: Bearer ${TOKEN}`) },
   { weight: 4, arbitrary: fc.constantFrom('Accept: */*', 'Authorization: Bearer x', 'Authorization: DPoP x', 'DPoP: a.b.c', 'x-fapi-interaction-id: 8f0b2a62-1a7e-4d7b-9a63-6c1f5a0e2d11', 'Cookie: a=b', 'Content-Type: application/x-www-form-urlencoded', 'Connection: keep-alive', 'Connection: close', 'Upgrade: h2c', 'Connection: Upgrade', 'X-Forwarded-Client-Cert: Hash=x', 'ssl-client-cert: -----BEGIN%20CERTIFICATE-----') },
   { weight: 2, arbitrary: fc.constantFrom('Expect: 100-continue', 'Expect: 200-ok', 'Expect: ', 'Expect: 100-continue, foo') },
   // Injection and malformed lines
