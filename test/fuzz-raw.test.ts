@@ -67,6 +67,35 @@ async function stillServing(options: ConnectionOptions & { authority: string }):
   return status !== undefined && status < 500 && exchange.responses[0].headers.date ? [] : [`the next plain request got ${status ?? 'no answer'}${exchange.error ? ` (${exchange.error})` : ''}`];
 }
 
+t.test('requests Fastify refuses before routing get the OAuth JSON error with Date and no-store', async (t) => {
+  const cases: Array<[string, (authority: string, post: string) => string, number]> = [
+    ['a malformed request line', () => 'GARBAGE\r\n\r\n', 400],
+    ['conflicting Content-Length and Transfer-Encoding', (a, post) => `POST ${post} HTTP/1.1\r\nHost: ${a}\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400],
+    ['invalid chunk size', (a, post) => `POST ${post} HTTP/1.1\r\nHost: ${a}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`, 400],
+    ['a header with a bare CR', (a) => `GET /jwks HTTP/1.1\r\nHost: ${a}\r\nX-A: a\rInjected: 1\r\n\r\n`, 400],
+    ['oversized headers', (a) => `GET /jwks HTTP/1.1\r\nHost: ${a}\r\nX-Huge: ${'h'.repeat(40_000)}\r\n\r\n`, 431],
+    ['a path that is not valid percent-encoding', (a) => `GET /%zz HTTP/1.1\r\nHost: ${a}\r\n\r\n`, 400],
+  ];
+  // A POST to an endpoint of the listener: the body is read (and found malformed) before any answer.
+  for (const [name, listener, post] of [['public', listeners.public, '/authorize'], ['mtls', listeners['mtls-with-certificate'], '/par']] as const) {
+    for (const [what, request, status] of cases) {
+      const exchange = await rawExchange(listener, Buffer.from(request(listener.authority, post), 'latin1'));
+      const res = exchange.responses[0];
+      t.equal(res?.status, status, `${what} on ${name}: ${status}`);
+      if (!res) continue;
+      t.ok(res.headers.date, 'Date');
+      t.match(res.headers['cache-control']?.[0], /no-store/, 'Cache-Control: no-store');
+      // A body that breaks off while the authorization endpoint reads it gets that endpoint's error page.
+      if (/^text\/html/.test(res.headers['content-type']?.[0] ?? '')) t.match(res.body.toString(), /invalid_request/, 'an invalid_request page');
+      else {
+        t.match(res.headers['content-type']?.[0], /^application\/json/, 'JSON');
+        t.equal(JSON.parse(res.body.toString()).error, 'invalid_request', 'invalid_request');
+      }
+    }
+  }
+  t.same(takeErrorLogs(h), [], 'nothing logged at error level');
+});
+
 t.test('malformed requests get a 4xx or a closed connection, and the server keeps serving', { timeout: fuzzTimeout(400) }, async () => {
   let cases = 0;
   await fc.assert(
