@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { parForm, startGateway, type ClientName, type Harness } from './helpers/harness.js';
 import { fullFlow } from './helpers/flow.js';
 import { recordingUpstream } from './helpers/upstream.js';
-import { contentType, encode, formBody, httpMethod, jwtShaped, nearValidValue, OAUTH_PARAMS, pathSegment, queryString, requestHeaders } from './fuzz/arbitraries.js';
+import { contentType, encode, formBody, httpMethod, deepClaims, jwtShaped, nearValidValue, OAUTH_PARAMS, pathSegment, queryString, requestHeaders } from './fuzz/arbitraries.js';
 import { expectWellFormed, send, type AnswerKind } from './fuzz/answers.js';
 import { liveRecords, settledHeap, TrackingStore } from './fuzz/memory.js';
 import { FUZZ_RUNS, FUZZ_SEED, fuzzParameters, fuzzTimeout } from './fuzz/settings.js';
@@ -108,14 +108,22 @@ t.test('a valid PAR or token request with a few parameters changed gets a well-f
   await fc.assert(
     fc.asyncProperty(
       fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: TOKEN_FORMS.length - 1 })),
-      fc.array(fc.tuple(fc.constantFrom(...OAUTH_PARAMS, 'claims', 'claims', 'scope', 'max_age', 'prompt', 'acr_values', 'authorization_details'), fc.option(nearValidValue, { nil: undefined })), { minLength: 1, maxLength: 3 }),
-      async (which, changes) => {
+      fc.array(
+        fc.oneof(
+          fc.tuple(fc.constantFrom(...OAUTH_PARAMS, 'scope', 'max_age', 'prompt', 'acr_values', 'authorization_details'), fc.option(nearValidValue, { nil: undefined })),
+          fc.tuple(fc.constant('claims'), fc.oneof(nearValidValue, deepClaims)),
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
+      // Raw: JSON sent unencoded (as `[`, `{`, `"` may be) fits four times deeper within the body limit.
+      fc.constantFrom('standard', 'raw') as fc.Arbitrary<'standard' | 'raw'>,
+      async (which, changes, how) => {
         const form: Record<string, string> = which === -1 ? parForm({ client_id: 'client-two' }) : { ...TOKEN_FORMS[which] };
         for (const [name, value] of changes) {
           if (value === undefined) delete form[name];
           else form[name] = value;
         }
-        const body = Object.entries(form).map(([k, v]) => `${encode(k, 'standard')}=${encode(v, 'standard')}`).join('&');
+        const body = Object.entries(form).map(([k, v]) => `${encode(k, how)}=${encode(v, how)}`).join('&');
         await check('client-two', 'oauth', { method: 'POST', url: h.mtlsBase + (which === -1 ? '/par' : '/token'), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
       },
     ),
@@ -136,8 +144,14 @@ t.test('UserInfo and the resource route answer any request with a well-formed an
       fc.option(formBody, { nil: undefined }),
       contentType,
       requestHeaders(realTokens),
-      async (path, query, method, via, body, type, headers) => {
-        const sentHeaders = { ...headers, ...(type === undefined ? {} : { 'content-type': type }) };
+      // Half the cases carry the live token over its certificate: they reach UserInfo's answer and the upstream.
+      fc.boolean(),
+      async (path, query, method, via, body, type, headers, authorized) => {
+        const sentHeaders: Record<string, string> = { ...headers, ...(type === undefined ? {} : { 'content-type': type }) };
+        if (authorized) {
+          sentHeaders.authorization = `Bearer ${realTokens[0]}`;
+          via = 'client-one';
+        }
         await check(via, 'resource', { method, url: `${h.mtlsBase}${path}${query ? `?${query}` : ''}`, headers: sentHeaders, body });
       },
     ),

@@ -6,7 +6,7 @@ import { startGateway, type Harness } from './helpers/harness.js';
 import { recordingUpstream } from './helpers/upstream.js';
 import { takeErrorLogs } from './fuzz/answers.js';
 import { rawExchange, type RawExchange } from './fuzz/raw-client.js';
-import { rawCase, TOKEN } from './fuzz/raw-requests.js';
+import { rawCase, resourceCase, TOKEN, type RawCase } from './fuzz/raw-requests.js';
 import { fullFlow } from './helpers/flow.js';
 import { settledHeap } from './fuzz/memory.js';
 import { FUZZ_RUNS, FUZZ_SEED, fuzzParameters, fuzzTimeout } from './fuzz/settings.js';
@@ -96,36 +96,49 @@ t.test('requests Fastify refuses before routing get the OAuth JSON error with Da
   t.same(takeErrorLogs(h), [], 'nothing logged at error level');
 });
 
+/** Sends one raw case to `listener` and throws with an account of everything wrong about the exchange. */
+async function rawCheck(listener: keyof typeof listeners, raw: RawCase, counter: { cases: number }): Promise<void> {
+  const options = listeners[listener];
+  // The case carries a placeholder for the live token and the public listener's authority; both are filled in here.
+  let text = raw.bytes.toString('latin1').split(TOKEN).join(token);
+  if (listener !== 'public') text = text.split(listeners.public.authority).join(options.authority);
+  upstream.received.length = 0;
+  const exchange = await rawExchange(options, Buffer.from(text, 'latin1'), raw.pipelined ? { idleMs: 400 } : {});
+  const problems = problemsWith(exchange);
+  // Checking after every case would double the cost; every tenth case and after any failure is enough.
+  if (problems.length > 0 || ++counter.cases % 10 === 0) problems.push(...(await stillServing(options)));
+  for (const { url } of upstream.received)
+    if (!/^\/accounts(\/|\?|$)/.test(url) || /(^|\/)(\.|%2e){1,2}(\/|$|\?)/i.test(url)) problems.push(`the upstream received ${url}`);
+  const errors = takeErrorLogs(h);
+  if (errors.length > 0) problems.push(`error logged: ${errors.map((l) => l.slice(0, 600)).join(' | ')}`);
+  if (problems.length > 0)
+    throw new Error(
+      `${problems.join('; ')}\n  sent to ${listener}: ${JSON.stringify(raw.description.length > 600 ? raw.description.slice(0, 600) + '…' : raw.description)}\n  answers: ${exchange.responses.map((r) => r.status).join(', ') || 'none'}, closed ${exchange.closed}`,
+    );
+}
+
 t.test('malformed requests get a 4xx or a closed connection, and the server keeps serving', { timeout: fuzzTimeout(400) }, async () => {
-  let cases = 0;
+  const counter = { cases: 0 };
   await fc.assert(
     fc.asyncProperty(
       fc.constantFrom('public', 'mtls', 'mtls-with-certificate') as fc.Arbitrary<keyof typeof listeners>,
       fc.constant(null).chain(() => rawCase(listeners.public.authority)),
-      async (listener, raw) => {
-        const options = listeners[listener];
-        // The authority in the case is the public one; on the mTLS listener it is rewritten to its own.
-        let text = raw.bytes.toString('latin1').split(TOKEN).join(token);
-        if (listener !== 'public') text = text.split(listeners.public.authority).join(options.authority);
-        const bytes = Buffer.from(text, 'latin1');
-        upstream.received.length = 0;
-        const exchange = await rawExchange(options, bytes, raw.pipelined ? { idleMs: 400 } : {});
-        const problems = problemsWith(exchange);
-        // Checking after every case would double the cost; every tenth case and after any failure is enough.
-        if (problems.length > 0 || ++cases % 10 === 0) problems.push(...(await stillServing(options)));
-        for (const { url } of upstream.received)
-          if (!/^\/accounts(\/|\?|$)/.test(url) || /(^|\/)(\.|%2e){1,2}(\/|$|\?)/i.test(url)) problems.push(`the upstream received ${url}`);
-        const errors = takeErrorLogs(h);
-        if (errors.length > 0) problems.push(`error logged: ${errors.map((l) => l.slice(0, 600)).join(' | ')}`);
-        if (problems.length > 0)
-          throw new Error(
-            `${problems.join('; ')}\n  sent to ${listener}: ${JSON.stringify(raw.description.length > 600 ? raw.description.slice(0, 600) + '…' : raw.description)}\n  answers: ${exchange.responses.map((r) => r.status).join(', ') || 'none'}, closed ${exchange.closed}`,
-          );
-      },
+      (listener, raw) => rawCheck(listener, raw, counter),
     ),
     fuzzParameters(1.5),
   );
   for (const listener of Object.values(listeners)) t.same(await stillServing(listener), [], `still serving on ${listener.port}`);
+});
+
+t.test('unusual targets and Expect on the resource route with a live token: a 4xx or the upstream answer, never a 5xx', { timeout: fuzzTimeout(300) }, async () => {
+  const counter = { cases: 0 };
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constant(null).chain(() => resourceCase(listeners.public.authority)),
+      (raw) => rawCheck('mtls-with-certificate', raw, counter),
+    ),
+    fuzzParameters(0.5),
+  );
 });
 
 t.test('memory stays flat after the raw requests', async (t) => {

@@ -41,6 +41,16 @@ const deepJson = fc.integer({ min: 50, max: 5_000 }).chain((depth) =>
   fc.constantFrom('{"a":', '[').map((open) => open.repeat(depth) + '1' + (open === '[' ? ']' : '}').repeat(depth)),
 );
 
+/** A well-formed `claims` request with something deep where a value may go (a request walks or copies it). */
+export const deepClaims = fc
+  .tuple(fc.constantFrom('userinfo', 'id_token'), fc.constantFrom('value', 'values'), fc.integer({ min: 1_000, max: 9_000 }), fc.constantFrom('[', '{"a":'))
+  .map(([target, member, depth, open]) => {
+    // Deep enough to hurt, small enough (mostly) to fit the body limit once encoded.
+    const n = open === '[' ? depth : Math.floor(depth / 3);
+    const deep = `${open.repeat(n)}1${(open === '[' ? ']' : '}').repeat(n)}`;
+    return `{"${target}":{"name":{"${member}":${member === 'values' ? `[${deep}]` : deep}}}}`;
+  });
+
 const b64url = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
 /** Strings shaped like compact JWS: base64url JSON header and payload with plausible and absurd claims. */
@@ -86,6 +96,7 @@ export const nearValidValue = fc.oneof(
   { weight: 2, arbitrary: fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)) },
   { weight: 1, arbitrary: fc.record({ userinfo: fc.dictionary(anyText(10), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 5 }), id_token: fc.jsonValue({ maxDepth: 4 }) }, { requiredKeys: [] }).map((v) => JSON.stringify(v)) },
   { weight: 1, arbitrary: deepJson },
+  { weight: 1, arbitrary: deepClaims },
   { weight: 1, arbitrary: hugeText },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 2_000 }).map((n) => Array.from({ length: n }, (_, i) => `s${i}`).join(' ')) },
 );

@@ -79,11 +79,17 @@ const framing = fc.oneof(
   },
 );
 
+/** A case prints as its text in fast-check's reports, not as a byte array. */
+function rawCaseOf(bytes: Buffer, pipelined: boolean, description: string): RawCase {
+  return { bytes, pipelined, description, [fc.toStringMethod]: (): string => JSON.stringify(description.length > 600 ? `${description.slice(0, 600)}…` : description) };
+}
+
 export interface RawCase {
   bytes: Buffer;
   /** More than one request on the connection: the exchange waits for every answer. */
   pipelined: boolean;
   description: string;
+  [fc.toStringMethod]?: () => string;
 }
 
 /** One request as bytes; the line terminator is CRLF, or now and then a bare LF. */
@@ -109,16 +115,40 @@ const validRequest = (authority: string) => fc.constantFrom('/jwks', '/.well-kno
 /** A single malformed request, or several on one connection (valid ones, then garbage), as bytes. */
 export function rawCase(authority: string): fc.Arbitrary<RawCase> {
   return fc.oneof(
-    { weight: 5, arbitrary: rawRequest(authority).map((text) => ({ bytes: Buffer.from(text, 'latin1'), pipelined: false, description: text })) },
+    { weight: 5, arbitrary: rawRequest(authority).map((text) => rawCaseOf(Buffer.from(text, 'latin1'), false, text)) },
     {
       weight: 1,
       arbitrary: fc
         .tuple(fc.array(validRequest(authority), { minLength: 1, maxLength: 3 }), fc.oneof(rawRequest(authority), anyText(100), fc.constantFrom('\r\n\r\n', '\0\0\0', 'GET', 'HTTP/1.1 200 OK\r\n\r\n')))
         .map(([valid, garbage]) => {
           const text = valid.join('') + garbage;
-          return { bytes: Buffer.concat([Buffer.from(valid.join(''), 'latin1'), Buffer.from(garbage, 'utf8')]), pipelined: true, description: text };
+          return rawCaseOf(Buffer.concat([Buffer.from(valid.join(''), 'latin1'), Buffer.from(garbage, 'utf8')]), true, text);
         }),
     },
-    { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 400 }).map((bytes) => ({ bytes: Buffer.from(bytes), pipelined: false, description: `<${bytes.length} random bytes>` })) },
+    { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 400 }).map((bytes) => rawCaseOf(Buffer.from(bytes), false, `<bytes ${Buffer.from(bytes).toString('hex')}>`)) },
   );
+}
+
+/**
+ * A request for the resource route with a live token, as a client library would never frame it: absolute-form
+ * and other unusual targets, dot segments and bad percent-encoding in path and query, Expect, odd framing.
+ * It reaches the proxy, so the target is what the upstream call is built from.
+ */
+export function resourceCase(authority: string): fc.Arbitrary<RawCase> {
+  const trick = fc.constantFrom(
+    '', '/acc-1', '/%zz', '/acc%zz', '/%', '/..', '/../userinfo', '/%2e%2e/userinfo', '/..%2f..%2fpar', '/%2e%2e%2f', '/.%2e/x', '/acc-1/../../par',
+    '\\..\\par', '/%5c..%5cpar', '/%00', '/%C0%AE%C0%AE/', '//x', '/x;y', '/x?', '?%zz', '?a=%zz', '?a=%E0%A4%A', '?a=%', '?a=1#f', '/x#f', '/\u00e9',
+  );
+  const target = fc.oneof(
+    { weight: 3, arbitrary: trick.map((t) => `/accounts${t}`) },
+    { weight: 2, arbitrary: fc.tuple(fc.constantFrom(`https://${authority}`, 'https://evil.example', 'http://127.0.0.1:1', 'http://[::1]', 'https://user:pass@evil.example'), trick).map(([origin, t]) => `${origin}/accounts${t}`) },
+    { weight: 1, arbitrary: fc.constantFrom('/ACCOUNTS', '/accounts/', '/accounts//', '/./accounts', '/x/../accounts', '/%61ccounts', 'accounts', '*') },
+  );
+  const expect = fc.constantFrom([], [], ['Expect: 100-continue'], ['Expect: 100-continue', 'Expect: 100-continue'], ['Expect: 200-ok'], ['Expect: 100-Continue']);
+  return fc
+    .record({ method: fc.constantFrom('GET', 'GET', 'POST', 'POST', 'PUT', 'HEAD'), target, expect, framing, host: fc.constantFrom([`Host: ${authority}`], [`Host: ${authority}`], ['Host: evil.example'], []) })
+    .map(({ method, target, expect, framing, host }) => {
+      const text = [`${method} ${target} HTTP/1.1`, ...host, `Authorization: Bearer ${TOKEN}`, ...expect, ...framing.headers].join(CRLF) + CRLF + CRLF + framing.body;
+      return rawCaseOf(Buffer.from(text, 'utf8'), false, text);
+    });
 }
