@@ -103,7 +103,7 @@ async function rawCheck(listener: keyof typeof listeners, raw: RawCase, counter:
   let text = raw.bytes.toString('latin1').split(TOKEN).join(token);
   if (listener !== 'public') text = text.split(listeners.public.authority).join(options.authority);
   upstream.received.length = 0;
-  const exchange = await rawExchange(options, Buffer.from(text, 'latin1'), raw.pipelined ? { idleMs: 400 } : {});
+  const exchange = await rawExchange(options, Buffer.from(text, 'latin1'), { mode: raw.pipelined ? 'pipelined' : 'answer' });
   const problems = problemsWith(exchange);
   // Checking after every case would double the cost; every tenth case and after any failure is enough.
   if (problems.length > 0 || ++counter.cases % 10 === 0) problems.push(...(await stillServing(options)));

@@ -4,6 +4,8 @@ export interface RawResponse {
   status: number;
   headers: Record<string, string[]>;
   body: Buffer;
+  /** The whole body arrived (by Content-Length or the last chunk); false when it runs until the close. */
+  complete: boolean;
 }
 
 export interface RawExchange {
@@ -15,38 +17,47 @@ export interface RawExchange {
   error?: string;
 }
 
-/**
- * Writes `bytes` on a fresh TLS connection and collects everything until the server closes or `timeoutMs`
- * passes. By default the connection is half-closed after writing: the server sees the end of the request
- * stream, answers what it can and closes (an HTTPS server does not stay half-open, so it drops pipelined
- * requests after the one in progress). With `idleMs` the connection stays open instead and the exchange ends
- * once the server has been silent that long after answering: pipelined requests all get their turn.
- */
-export function rawExchange(options: ConnectionOptions, bytes: Buffer, { timeoutMs = 15_000, idleMs }: { timeoutMs?: number; idleMs?: number } = {}): Promise<RawExchange> {
+export interface ExchangeOptions {
+  /** Give up after this long (the server neither answered nor closed). */
+  timeoutMs?: number;
+  /**
+   * `answer` (default): done at the first complete final answer; when nothing comes for `quietMs`, the
+   * connection is half-closed so the server sees the end of an incomplete request (an HTTPS server then
+   * answers what it can and closes, dropping what is still in progress).
+   * `pipelined`: every request gets its turn; done once the server has been silent for `quietMs` after answering.
+   */
+  mode?: 'answer' | 'pipelined';
+  quietMs?: number;
+}
+
+/** Writes `bytes` on a fresh TLS connection and collects what the server answers. */
+export function rawExchange(options: ConnectionOptions, bytes: Buffer, { timeoutMs = 15_000, mode = 'answer', quietMs = mode === 'answer' ? 1_000 : 400 }: ExchangeOptions = {}): Promise<RawExchange> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let error: string | undefined;
     let settled = false;
-    const socket = connect(options, () => {
-      socket.write(bytes, () => {
-        if (idleMs === undefined) socket.end();
-      });
-    });
-    let idle: NodeJS.Timeout | undefined;
+    let quiet: NodeJS.Timeout | undefined;
     const finish = (closed: boolean) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      clearTimeout(idle);
+      clearTimeout(quiet);
       socket.destroy();
       resolve({ ...parseResponses(Buffer.concat(chunks)), closed, error });
     };
+    const whenQuiet = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => (mode === 'answer' ? socket.end() : finish(false)), quietMs);
+    };
+    const socket = connect(options, () => {
+      socket.write(bytes);
+      if (mode === 'answer') whenQuiet();
+    });
     const timer = setTimeout(() => finish(false), timeoutMs);
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
-      if (idleMs === undefined) return;
-      clearTimeout(idle);
-      idle = setTimeout(() => finish(false), idleMs);
+      if (mode === 'pipelined') return whenQuiet();
+      if (parseResponses(Buffer.concat(chunks)).responses.some((r) => r.status >= 200 && r.complete)) finish(false);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // A reset after the server answered and closed is a close; anything else is reported.
@@ -73,35 +84,42 @@ export function parseResponses(data: Buffer): { responses: RawResponse[]; traili
       (headers[line.slice(0, colon).trim().toLowerCase()] ??= []).push(line.slice(colon + 1).trim());
     }
     const status = Number(match[1]);
-    let bodyStart = end + 4;
-    let body: Buffer;
-    if (status < 200 || status === 204 || status === 304) body = Buffer.alloc(0);
-    else if (headers['transfer-encoding']?.some((v) => /chunked/i.test(v))) {
+    const bodyStart = end + 4;
+    if (status < 200 || status === 204 || status === 304) {
+      responses.push({ status, headers, body: Buffer.alloc(0), complete: true });
+      rest = rest.subarray(bodyStart);
+    } else if (headers['transfer-encoding']?.some((v) => /chunked/i.test(v))) {
       const parts: Buffer[] = [];
       let at = bodyStart;
+      let complete = false;
       for (;;) {
         const lineEnd = rest.indexOf('\r\n', at);
-        if (lineEnd === -1) return { responses, trailing: rest };
+        if (lineEnd === -1) break;
         const size = parseInt(rest.subarray(at, lineEnd).toString('latin1'), 16);
-        if (Number.isNaN(size)) return { responses, trailing: rest };
+        if (Number.isNaN(size)) break;
         at = lineEnd + 2;
         if (size === 0) {
           const trailerEnd = rest.indexOf('\r\n', at);
-          at = trailerEnd === -1 ? rest.length : trailerEnd + 2;
+          complete = trailerEnd !== -1;
+          at = complete ? trailerEnd + 2 : rest.length;
           break;
         }
         parts.push(rest.subarray(at, at + size));
         at += size + 2;
       }
-      body = Buffer.concat(parts);
-      bodyStart = at;
-      rest = rest.subarray(bodyStart);
-      responses.push({ status, headers, body });
-      continue;
-    } else if (headers['content-length']) body = rest.subarray(bodyStart, bodyStart + Number(headers['content-length'][0]));
-    else body = rest.subarray(bodyStart); // until the connection closes
-    responses.push({ status, headers, body });
-    rest = rest.subarray(bodyStart + body.length);
+      responses.push({ status, headers, body: Buffer.concat(parts), complete });
+      if (!complete) return { responses, trailing: Buffer.alloc(0) };
+      rest = rest.subarray(at);
+    } else if (headers['content-length']) {
+      const length = Number(headers['content-length'][0]);
+      const body = rest.subarray(bodyStart, bodyStart + length);
+      responses.push({ status, headers, body, complete: body.length === length });
+      rest = rest.subarray(bodyStart + body.length);
+    } else {
+      // Until the connection closes.
+      responses.push({ status, headers, body: rest.subarray(bodyStart), complete: false });
+      rest = Buffer.alloc(0);
+    }
   }
   return { responses, trailing: rest };
 }
