@@ -4,7 +4,7 @@ import { parForm, startGateway, type ClientName, type Harness } from './helpers/
 import { fullFlow } from './helpers/flow.js';
 import { recordingUpstream } from './helpers/upstream.js';
 import { contentType, encode, formBody, httpMethod, deepClaims, jwtShaped, nearValidValue, OAUTH_PARAMS, pathSegment, queryString, requestHeaders } from './fuzz/arbitraries.js';
-import { expectWellFormed, send, type AnswerKind } from './fuzz/answers.js';
+import { expectWellFormed, send, upstreamPathProblem, type AnswerKind } from './fuzz/answers.js';
 import { liveRecords, settledHeap, TrackingStore } from './fuzz/memory.js';
 import { FUZZ_RUNS, FUZZ_SEED, fuzzParameters, fuzzTimeout } from './fuzz/settings.js';
 
@@ -50,18 +50,8 @@ async function check(via: ClientName | null, kind: AnswerKind, sent: Parameters<
   expectWellFormed(h, sent, res, kind);
   // Whatever the target looked like, the upstream sees only paths under the route's prefix, with no dot segments.
   for (const { url } of upstream.received) {
-    const path = url.split('?')[0];
-    const segments = path.split('/').map((s) => safeDecode(s));
-    if (!/^\/accounts(\/|$)/.test(path) || segments.some((s) => s === '.' || s === '..' || s.includes('/') || s.includes('\\')))
-      throw new Error(`the upstream received ${url} for ${sent.method} ${sent.url}`);
-  }
-}
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
+    const problem = upstreamPathProblem(url, '/accounts');
+    if (problem) throw new Error(`${problem} for ${sent.method} ${sent.url}`);
   }
 }
 

@@ -105,3 +105,24 @@ export function expectWellFormed(h: Harness, sent: Sent, res: Response, kind: An
     `${problems.join('; ')}\n  request: ${sent.method} ${sent.url.slice(0, 300)} ${JSON.stringify(sent.headers ?? {}).slice(0, 600)} ${JSON.stringify(body)}\n  answer: ${res.status} ${JSON.stringify(res.headers).slice(0, 400)} ${res.text.slice(0, 300)}`,
   );
 }
+
+/**
+ * Why a URL the upstream received is outside the route, or undefined: decoded segment by segment, it must
+ * start with `prefix` and hold no dot segments or encoded slashes (the gateway authorized the decoded path).
+ */
+export function upstreamPathProblem(url: string, prefix: string): string | undefined {
+  const segments = url.split('?')[0].split('/').map(safeDecode);
+  const decoded = segments.join('/');
+  if (decoded !== prefix && !decoded.startsWith(`${prefix}/`)) return `the upstream received ${url}, outside ${prefix}`;
+  if (segments.some((s) => s === '.' || s === '..' || s.includes('/') || s.includes('\\')))
+    return `the upstream received ${url}, with a dot segment or an encoded separator`;
+  return undefined;
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
