@@ -10,7 +10,7 @@ import { echoInteractionId, interactionId } from './gateway/fapi-headers.js';
 import { loadShedding } from './gateway/load-shedding.js';
 import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
 import { Grants } from './grants/grant.js';
-import { installOAuthErrorHandling } from './http/error-handler.js';
+import { answerClientError, installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { answerFrameworkError, refuseMalformedTargets } from './http/request-target.js';
@@ -118,6 +118,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     // One line per request comes from observeRequests instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   };
   const serverLimits = nodeServerLimits(config.server, true);
   const publicApp = Fastify({ ...tlsAppOptions, https: { ...tlsOptions(ctx.credentials, false), ...serverLimits } });
@@ -128,6 +129,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     http: nodeServerLimits(config.server, false),
     logController: new LogController({ disableRequestLogging: true }),
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
   });
   refuseMalformedTargets(opsApp);
   const drains = { public: new ListenerDrain(publicApp), mtls: new ListenerDrain(mtlsApp), ops: new ListenerDrain(opsApp) };

@@ -1,3 +1,5 @@
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError } from '../oauth/errors.js';
 import { StoreUnavailableError } from '../store/store.js';
@@ -94,4 +96,30 @@ export function methodNotAllowed(app: FastifyInstance, path: string, allowed: st
     handler: (_request, reply) =>
       sendOAuthError(reply, new OAuthError('invalid_request', `use ${allowed.join(' or ')}`, 405, { allow: allowed.join(', ') })),
   });
+}
+
+const CLIENT_ERROR_STATUS: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, ERR_HTTP_REQUEST_TIMEOUT: 408, HPE_URI_TOO_LONG: 414 };
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's HTTP parser rejects (malformed request line or
+ * headers, invalid framing, oversized headers, a request timeout) is answered like every other refusal
+ * (OAuth JSON, `no-store`, a `Date`) instead of Fastify's bare answer. (A target the router cannot
+ * decode is `frameworkErrors`, in request-target.ts.)
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody to answer; a response already under way cannot be followed by another.
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (err.code === 'ECONNRESET' || socket.destroyed || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const status = CLIENT_ERROR_STATUS[err.code ?? ''] ?? 400;
+  const description = status === 431 ? 'request headers too large' : status === 408 ? 'the request took too long' : status === 414 ? 'the request target is too long' : 'malformed HTTP request';
+  const body = JSON.stringify(new OAuthError('invalid_request', description, status).toJSON());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n${body}`,
+  );
+  // A client that never reads must not hold the socket open.
+  setTimeout(() => socket.destroy(), 1_000).unref();
 }

@@ -60,5 +60,6 @@ export function answerFrameworkError(_error: FastifyError, request: FastifyReque
   // The listener's hooks do not run for these: the interaction id and the request line are done here.
   reply.header(INTERACTION_ID, request.id);
   request.server.observeUnrouted?.(request, reply);
+  if (_error.code === 'FST_ERR_MAX_PARAM_LENGTH') return void sendOAuthError(reply, new OAuthError('invalid_request', 'the request target is too long', 414));
   refuse(reply, 'malformed request target');
 }
