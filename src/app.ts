@@ -1,6 +1,7 @@
 import type { Server as TlsServer } from 'node:tls';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
+import { Admission } from './admission/admission.js';
 import { ClientRegistry } from './clients/registry.js';
 import type { LoadedConfig } from './config/load.js';
 import { endpointUrls } from './config/urls.js';
@@ -38,6 +39,8 @@ import { FAPI_TLS_POLICY } from './tls/policy.js';
 import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
 import { UserDirectory } from './users/directory.js';
+import { LoginThrottle } from './users/login-throttle.js';
+import { PasswordLogin } from './users/password-login.js';
 
 export interface Gateway {
   context: GatewayContext;
@@ -66,8 +69,9 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const credentials = await loadServerCredentials(config.tls);
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
-  const users = new UserDirectory(config.users);
   const metrics = config.metrics.enabled ? new Metrics({ version: VERSION, profile: profile.name }) : undefined;
+  const admission = new Admission(config.admission, metrics);
+  const users = new UserDirectory(config.users, admission.passwordHashing);
   const backendStore = store ?? (await createStore(config.store));
   const theStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
   return {
@@ -78,6 +82,8 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     keys,
     clients,
     users,
+    login: new PasswordLogin(users, new LoginThrottle(theStore, config.loginThrottle), metrics),
+    admission,
     store: theStore,
     grants: new Grants(theStore, profile.lifetimes.accessToken),
     hooks,
