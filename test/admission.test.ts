@@ -1,4 +1,5 @@
 import t from 'tap';
+import { availableParallelism } from 'node:os';
 import Fastify from 'fastify';
 import { request } from 'undici';
 import { installOAuthErrorHandling } from '../src/http/error-handler.js';
@@ -47,9 +48,10 @@ t.test('WorkLimiter: runs up to concurrency, queues up to queue, refuses the res
   t.equal(limiter.running, 0, 'and frees its slot');
 });
 
-t.test('password hashing defaults: about one per core, leaving two libuv threads for token signing', async (t) => {
+t.test('password hashing defaults: one per core but one, leaving two libuv threads for token signing', async (t) => {
   const limits = passwordHashingLimits({ retryAfterSeconds: 2 });
-  t.ok(limits.concurrency >= 1 && limits.concurrency <= 2, `concurrency ${limits.concurrency} with the default pool of 4`);
+  const cores = availableParallelism();
+  t.equal(limits.concurrency, Math.max(1, Math.min(cores - 1, 2)), `concurrency ${limits.concurrency} on ${cores} cores with the default pool of 4`);
   t.equal(limits.queue, 4 * limits.concurrency, 'queue 4 × concurrency');
   t.same(passwordHashingLimits({ concurrency: 3, queue: 0, retryAfterSeconds: 5 }), { concurrency: 3, queue: 0, retryAfterSeconds: 5 }, 'configured values win');
 });

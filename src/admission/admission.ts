@@ -12,12 +12,14 @@ function threadPoolSize(): number {
 }
 
 /**
- * Password hashing (scrypt) runs in libuv's pool, as does JWT signing and verification (WebCrypto).
- * About one hash per core, and never so many that fewer than two pool threads stay free for token
- * signing: with the default pool of 4 that is at most 2 hashes at a time.
+ * Password hashing (scrypt) runs in libuv's pool, as does JWT signing and verification (WebCrypto),
+ * and each hash keeps a core busy. So: one hash per core but one, leaving a core to the event loop
+ * (TLS, token signing), and never so many that fewer than two pool threads stay free for signing:
+ * 1 on 2 cores, at most 2 with the default pool of 4. (On 2 cores, 2 at a time hashed no faster
+ * than 1 and made the token endpoint's median 6 times slower: docs/operations.md.)
  */
 export function passwordHashingLimits(config: AdmissionConfig['passwordHashing']): WorkLimits {
-  const concurrency = config.concurrency ?? Math.max(1, Math.min(availableParallelism(), threadPoolSize() - 2));
+  const concurrency = config.concurrency ?? Math.max(1, Math.min(availableParallelism() - 1, threadPoolSize() - 2));
   return { concurrency, queue: config.queue ?? 4 * concurrency, retryAfterSeconds: config.retryAfterSeconds };
 }
 
