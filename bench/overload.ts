@@ -7,6 +7,7 @@
  * what /readyz said. See bench/README.md.
  */
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Pool } from 'undici';
 import { parse } from 'yaml';
@@ -23,8 +24,14 @@ const { values: args } = parseArgs({
     logins: { type: 'string', default: '48,200' },
     seconds: { type: 'string', default: '30' },
     'token-concurrency': { type: 'string', default: '4' },
-    /** Refused browsers come back after Retry-After, as people do; with this flag they start a new flow at once. */
+    /**
+     * Refused browsers come back after Retry-After plus up to as much again (people do not return in
+     * step); `--lockstep` drops the spread, `--ignore-retry-after` starts a new flow at once.
+     */
     'ignore-retry-after': { type: 'boolean', default: false },
+    lockstep: { type: 'boolean', default: false },
+    /** The login loops start spread over this many seconds (0: all at once). */
+    'ramp-seconds': { type: 'string', default: '1' },
     /** `default` (the gateway's), `unbounded` (no admission in effect: concurrency 256), or `C/Q` (concurrency/queue). */
     hashing: { type: 'string', default: 'default' },
     /** UV_THREADPOOL_SIZE of the gateway (unset: libuv's 4). */
@@ -35,7 +42,8 @@ const { values: args } = parseArgs({
     ...GATEWAY_OPTIONS,
   },
 });
-const seconds = Math.min(Number(args.seconds), 120);
+// Pre-signed assertions live 280 s.
+const seconds = Math.min(Number(args.seconds), 240);
 const tokenConcurrency = Number(args['token-concurrency']);
 const alg = args.alg as SigningAlg;
 
@@ -63,8 +71,8 @@ class AssertionPool {
   take(): string | undefined {
     return this.assertions[this.#next++];
   }
-  get used(): number {
-    return Math.min(this.#next, this.assertions.length);
+  get used(): string {
+    return `${Math.min(this.#next, this.assertions.length)} of ${this.assertions.length}`;
   }
 }
 
@@ -104,8 +112,10 @@ async function run(pki: BenchPki, logins: number): Promise<(string | number)[]> 
   const browser = httpsPool(gateway.issuer, { ca: pki.ca, connections: logins });
   const pid = gateway.server.pid;
   try {
-    // Enough assertions for the busiest run seen on 2 cores, signed before the timed window.
-    const pool = new AssertionPool(await presignAssertions(pki.clientOne.jwk, gateway.issuer, Math.max(4000, 150 * seconds * Math.ceil(Math.sqrt(logins)))));
+    // Enough assertions for the busiest run seen on 2 cores, signed before the timed window (the
+    // loops stop when they run out: the summary says how many were used of how many).
+    const perSecond = (args['ignore-retry-after'] ? 4 : 1) * logins + 50 * tokenConcurrency;
+    const pool = new AssertionPool(await presignAssertions(pki.clientOne.jwk, gateway.issuer, 1000 + seconds * perSecond));
     const tally: Tally = { flowsMs: [], loginsOk: 0, refusedMs: [], refusedWithoutRetryAfter: 0, otherFailures: new Map(), tokenMs: { authorization_code: [], client_credentials: [], refresh_token: [] } };
     const fail = (err: unknown) => {
       const message = (err as Error).message.slice(0, 100);
@@ -145,7 +155,7 @@ async function run(pki: BenchPki, logins: number): Promise<(string | number)[]> 
           if (!(retryAfter > 0)) tally.refusedWithoutRetryAfter++;
         }
         if (args['ignore-retry-after'] || performance.now() + retryAfter * 1000 > deadline) return undefined;
-        await sleep(retryAfter * 1000);
+        await sleep(retryAfter * 1000 * (args.lockstep ? 1 : 1 + Math.random()));
       }
     };
 
@@ -161,6 +171,7 @@ async function run(pki: BenchPki, logins: number): Promise<(string | number)[]> 
 
     const start = performance.now();
     const deadline = start + seconds * 1000;
+    const cpuBefore = { server: gateway.server.cpuMs(), bench: process.cpuUsage() };
     const readiness = new Map<string, number>();
     let maxRss = idleRss;
     const sampler = setInterval(() => {
@@ -171,7 +182,9 @@ async function run(pki: BenchPki, logins: number): Promise<(string | number)[]> 
         .then((s) => readiness.set(s, (readiness.get(s) ?? 0) + 1));
     }, 250);
 
-    const loginLoop = async () => {
+    const ramp = Number(args['ramp-seconds']) * 1000;
+    const loginLoop = async (_: unknown, worker: number) => {
+      await sleep((ramp * worker) / logins);
       while (performance.now() < deadline) await flow(deadline, true).catch(fail);
     };
     const tokenLoop = async (worker: number) => {
@@ -192,16 +205,20 @@ async function run(pki: BenchPki, logins: number): Promise<(string | number)[]> 
     await Promise.all([...Array.from({ length: logins }, loginLoop), ...Array.from({ length: tokenConcurrency }, (_, w) => tokenLoop(w))]);
     clearInterval(sampler);
     const elapsed = (performance.now() - start) / 1000;
+    const benchCpu = process.cpuUsage(cpuBefore.bench);
+    const cores = { server: (gateway.server.cpuMs() - cpuBefore.server) / 1000 / elapsed, bench: (benchCpu.user + benchCpu.system) / 1e6 / elapsed };
     await sleep(2000);
     const afterRss = rssMb(pid);
 
     for (const list of [tally.flowsMs, tally.refusedMs, ...Object.values(tally.tokenMs)]) list.sort((a, b) => a - b);
     const attempts = tally.loginsOk + tally.refusedMs.length;
-    console.log(`\n${logins} concurrent login flows for ${fixed(elapsed, 1)} s (${gatewaySource(args)}, hashing ${args.hashing}${args.threadpool ? `, UV_THREADPOOL_SIZE=${args.threadpool}` : ''}, MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX ?? 'unset'})`);
+    const returns = args['ignore-retry-after'] ? 'refused browsers start again at once' : `refused browsers return after Retry-After${args.lockstep ? '' : ' (+0-100 %)'}`;
+    console.log(`\n${logins} concurrent login flows for ${fixed(elapsed, 1)} s, ramp ${args['ramp-seconds']} s, ${returns} (${gatewaySource(args)}, hashing ${args.hashing}${args.threadpool ? `, UV_THREADPOOL_SIZE=${args.threadpool}` : ''}, MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX ?? 'unset'})`);
     console.log(`  logins: ${tally.loginsOk} succeeded, ${tally.refusedMs.length} refused with 503 (${fixed((100 * tally.refusedMs.length) / Math.max(1, attempts), 1)} %), refusal p50/p99 ${fixed(percentile(tally.refusedMs, 50), 1)}/${fixed(percentile(tally.refusedMs, 99), 1)} ms${tally.refusedWithoutRetryAfter ? `, ${tally.refusedWithoutRetryAfter} without Retry-After` : ''}`);
     console.log(`  completed flows: ${tally.flowsMs.length}, p50/p99 ${fixed(percentile(tally.flowsMs, 50), 0)}/${fixed(percentile(tally.flowsMs, 99), 0)} ms (including waits after Retry-After)`);
     for (const [grant, list] of Object.entries(tally.tokenMs)) console.log(`  token ${grant}: ${list.length}, p50/p99 ${fixed(percentile(list, 50), 1)}/${fixed(percentile(list, 99), 1)} ms`);
     console.log(`  RSS: idle ${fixed(idleRss, 0)} MB, max ${fixed(maxRss, 0)} MB, 2 s after ${fixed(afterRss, 0)} MB; assertions used ${pool.used}`);
+    console.log(`  CPU: gateway ${fixed(cores.server)} cores, this bench ${fixed(cores.bench)} cores (load average ${loadavg().map((l) => fixed(l, 1)).join(' ')})`);
     console.log(`  /readyz samples: ${[...readiness].map(([s, n]) => `${n} × ${s}`).join(', ')}`);
     for (const [message, n] of tally.otherFailures) console.log(`  failed ${n} × ${message}`);
     const loadToken = [...tally.tokenMs.client_credentials, ...tally.tokenMs.refresh_token].sort((a, b) => a - b);

@@ -19,7 +19,11 @@ export class WorkRefused extends Error {
     readonly work: string,
     readonly retryAfterSeconds: number,
   ) {
+    // Refusing must cost next to nothing during a flood: no stack trace (it is never logged).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(`${work}: at capacity`);
+    Error.stackTraceLimit = limit;
   }
 }
 
