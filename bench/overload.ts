@@ -114,7 +114,7 @@ async function run(pki: BenchPki, logins: number): Promise<(string | number)[]> 
   try {
     // Enough assertions for the busiest run seen on 2 cores, signed before the timed window (the
     // loops stop when they run out: the summary says how many were used of how many).
-    const perSecond = (args['ignore-retry-after'] ? 4 : 1) * logins + 50 * tokenConcurrency;
+    const perSecond = (args['ignore-retry-after'] ? 4 : 2) * logins + 50 * tokenConcurrency;
     const pool = new AssertionPool(await presignAssertions(pki.clientOne.jwk, gateway.issuer, 1000 + seconds * perSecond));
     const tally: Tally = { flowsMs: [], loginsOk: 0, refusedMs: [], refusedWithoutRetryAfter: 0, otherFailures: new Map(), tokenMs: { authorization_code: [], client_credentials: [], refresh_token: [] } };
     const fail = (err: unknown) => {
