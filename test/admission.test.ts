@@ -5,7 +5,9 @@ import { request } from 'undici';
 import { installOAuthErrorHandling } from '../src/http/error-handler.js';
 import { WorkLimiter, WorkRefused } from '../src/admission/work-limiter.js';
 import { passwordHashingLimits } from '../src/admission/admission.js';
-import { startGateway, type Harness } from './helpers/harness.js';
+import { ConfigError } from '../src/config/config-error.js';
+import { resolveConfig } from '../src/config/load.js';
+import { startGateway, testConfig, testPki, type Harness } from './helpers/harness.js';
 import { authorizationUrl, browserRequest, clientPost, CookieJar, formOf, fullFlow, push, refresh } from './helpers/flow.js';
 
 // Password hashing is admitted within bounds: past its slots and queue a login is refused at once
@@ -54,6 +56,26 @@ t.test('password hashing defaults: one per core but one, leaving two libuv threa
   t.equal(limits.concurrency, Math.max(1, Math.min(cores - 1, 2)), `concurrency ${limits.concurrency} on ${cores} cores with the default pool of 4`);
   t.equal(limits.queue, 4 * limits.concurrency, 'queue 4 × concurrency');
   t.same(passwordHashingLimits({ concurrency: 3, queue: 0, retryAfterSeconds: 5 }), { concurrency: 3, queue: 0, retryAfterSeconds: 5 }, 'configured values win');
+});
+
+t.test('a bad admission or loginThrottle value fails at start naming its key path', async (t) => {
+  const { dir, pki } = await testPki();
+  for (const [edit, keyPath] of [
+    [(c: Record<string, any>) => void (c.admission = { passwordHashing: { concurrency: 0 } }), 'admission.passwordHashing.concurrency'],
+    [(c: Record<string, any>) => void (c.admission = { passwordHashing: { queue: -1 } }), 'admission.passwordHashing.queue'],
+    [(c: Record<string, any>) => void (c.admission = { passwordHashing: { retryAfterSeconds: 0 } }), 'admission.passwordHashing.retryAfterSeconds'],
+    [(c: Record<string, any>) => void (c.admission = { hashing: {} }), 'admission.hashing'],
+    [(c: Record<string, any>) => void (c.loginThrottle = { maxFailures: 0 }), 'loginThrottle.maxFailures'],
+  ] as const) {
+    const raw = await testConfig(pki);
+    edit(raw);
+    const err = await resolveConfig(raw, dir, {}).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    t.type(err, ConfigError, keyPath);
+    t.equal((err as ConfigError).keyPath, keyPath, `names ${keyPath}`);
+  }
 });
 
 let h: Harness;
