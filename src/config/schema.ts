@@ -220,7 +220,7 @@ export const ConfigSchema = Type.Object(
     /** Costly work admitted within bounds; past them refused at once with 503 and Retry-After. */
     admission: Type.Object(
       {
-        /** Password checks (scrypt, 16 MiB and tens of ms each). Defaults: about one per core, queue 4 × concurrency. */
+        /** Password checks (scrypt, 16 MiB and tens of ms each). Defaults: one per core but one (at most UV_THREADPOOL_SIZE − 2), queue 4 × concurrency. */
         passwordHashing: Type.Object(
           {
             concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
