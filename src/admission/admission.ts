@@ -15,8 +15,8 @@ function threadPoolSize(): number {
  * Password hashing (scrypt) runs in libuv's pool, as does JWT signing and verification (WebCrypto),
  * and each hash keeps a core busy. So: one hash per core but one, leaving a core to the event loop
  * (TLS, token signing), and never so many that fewer than two pool threads stay free for signing:
- * 1 on 2 cores, at most 2 with the default pool of 4. (On 2 cores, 2 at a time hashed no faster
- * than 1 and made the token endpoint's median 6 times slower: docs/operations.md.)
+ * 1 on 2 cores, at most 2 with the default pool of 4. (On 2 cores, 2 at a time let a fifth more
+ * logins through and made the token endpoint about three times slower: docs/operations.md.)
  */
 export function passwordHashingLimits(config: AdmissionConfig['passwordHashing']): WorkLimits {
   const concurrency = config.concurrency ?? Math.max(1, Math.min(availableParallelism() - 1, threadPoolSize() - 2));
