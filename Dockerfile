@@ -39,6 +39,9 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
 # --- runtime ---
 FROM ${BASE}
 ENV NODE_ENV=production
+# glibc keeps a malloc arena per thread that ever allocated (scrypt runs in libuv's pool threads,
+# 16 MiB per hash): two arenas keep RSS after a burst of logins near its floor.
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 # Everything is owned by root and read-only for the gateway's user.
 COPY package.json ./

@@ -1,6 +1,7 @@
 import type { Server as TlsServer } from 'node:tls';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
+import { Admission } from './admission/admission.js';
 import { ClientRegistry } from './clients/registry.js';
 import type { LoadedConfig } from './config/load.js';
 import { endpointUrls } from './config/urls.js';
@@ -46,6 +47,8 @@ import { UserDirectory } from './users/directory.js';
 import { stopGateway } from './server/graceful-shutdown.js';
 import { ListenerDrain } from './server/listener-drain.js';
 import { applyConnectionLimits, checkServerLimits, fastifyLimits, nodeServerLimits } from './server/listener-limits.js';
+import { LoginThrottle } from './users/login-throttle.js';
+import { PasswordLogin } from './users/password-login.js';
 
 export interface Gateway {
   context: GatewayContext;
@@ -76,8 +79,9 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const credentials = await loadServerCredentials(config.tls);
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
-  const users = new UserDirectory(config.users);
   const metrics = config.metrics.enabled ? new Metrics({ version: VERSION, profile: profile.name }) : undefined;
+  const admission = new Admission(config.admission, metrics);
+  const users = new UserDirectory(config.users, admission.passwordHashing);
   const backendStore = store ?? (await createStore(config.store));
   if (metrics && backendStore instanceof MemoryStore) metrics.memoryStoreSize = () => backendStore.stats();
   const theStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
@@ -89,6 +93,8 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     keys,
     clients,
     users,
+    login: new PasswordLogin(users, new LoginThrottle(theStore, config.loginThrottle), metrics),
+    admission,
     store: theStore,
     grants: new Grants(theStore, profile.lifetimes.accessToken),
     hooks,

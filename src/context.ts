@@ -1,3 +1,4 @@
+import type { Admission } from './admission/admission.js';
 import type { BlockList } from 'node:net';
 import type { ClientRegistry } from './clients/registry.js';
 import type { ConfigFile, Profile } from './config/schema.js';
@@ -11,6 +12,7 @@ import type { PeerCertificateSource } from './tls/forwarded-certificate.js';
 import type { ServerCredentials } from './tls/server-credentials.js';
 import type { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import type { UserDirectory } from './users/directory.js';
+import type { PasswordLogin } from './users/password-login.js';
 
 /** Everything the endpoints share, built once at start from the config. */
 export interface GatewayContext {
@@ -21,6 +23,10 @@ export interface GatewayContext {
   keys: SigningKeys;
   clients: ClientRegistry;
   users: UserDirectory;
+  /** Username and password logins: throttled, with the password check in a bounded hashing slot. */
+  login: PasswordLogin;
+  /** Limiters for costly work (password hashing); refusing past them with 503 and Retry-After. */
+  admission: Admission;
   store: Store;
   grants: Grants;
   hooks: EcosystemHooks;

@@ -232,6 +232,8 @@ function checkFacts(t: Test, objects: KubeObject[], values: Record<string, any>)
     t.equal(config.profile, values.gateway.profile, 'the profile shipped in the image');
   }
 
+  t.equal(container.env?.find((e: any) => e.name === 'MALLOC_ARENA_MAX')?.value, '2', 'MALLOC_ARENA_MAX=2 (RSS after logins)');
+
   // The store: Redis URL (with its password) only from a Secret.
   const redisEnv = container.env?.find((e: any) => e.name === 'FAPI_GATEWAY_REDIS_URL');
   if (values.store.type === 'redis') {

@@ -103,6 +103,7 @@ if (ready) {
 
     const inspect = JSON.parse((await buildah(['inspect', '--type', 'image', tag])).stdout);
     imageConfig = inspect.OCIv1.config;
+    t.ok(inspect.OCIv1.config.Env?.includes('MALLOC_ARENA_MAX=2'), 'MALLOC_ARENA_MAX=2: two malloc arenas keep RSS down after logins');
     const history: Array<{ created_by?: string }> = inspect.OCIv1.history ?? [];
     t.notMatch(JSON.stringify(history), /_authToken|BEGIN CERTIFICATE/, 'no registry settings in the image history');
   });

@@ -41,6 +41,10 @@ export interface GatewayStartOptions {
    * `{ type: 'redis', url, keyPrefix }`. When given, start-up waits for `/readyz` (the store answers).
    */
   store?: Record<string, unknown>;
+  /** Further top-level config keys (e.g. `admission`), set as given. */
+  config?: Record<string, unknown>;
+  /** Further environment of the gateway process (e.g. UV_THREADPOOL_SIZE, MALLOC_ARENA_MAX). */
+  env?: Record<string, string>;
 }
 
 /** Starts fapi-gateway in a child process on the embedded config: loopback ports, the bench PKI, log level warn (unless asked otherwise). */
@@ -67,6 +71,7 @@ export async function startGateway(pki: BenchPki, options: GatewayStartOptions):
   if (options.metrics !== undefined) config.metrics = { enabled: options.metrics };
   if (options.routes) config.routes = options.routes;
   if (options.store) config.store = options.store;
+  Object.assign(config, options.config);
   config.keys = { signing: pki.pki.signingKeys, active: [`dev-${options.alg.toLowerCase()}-1`] };
   const storeType = options.store ? String(options.store.type) : undefined;
   const configFile = path.join(pki.dir, storeType ? `gateway-${storeType}.yaml` : 'gateway.yaml');
@@ -78,7 +83,7 @@ export async function startGateway(pki: BenchPki, options: GatewayStartOptions):
     name: storeType ? `fapi-gateway (${storeType})` : 'fapi-gateway',
     nodeArgs: [...profiling, ...entry, '--config', configFile],
     cwd: root,
-    env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: logLevel },
+    env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: logLevel, ...options.env },
     ready: () => httpOk(`http://127.0.0.1:${ops}/${storeType ? 'readyz' : 'healthz'}`),
   });
   return { server, issuer: config.issuer as string, mtlsBase: `https://localhost:${mtls}`, configFile };

@@ -251,6 +251,34 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** Costly work admitted within bounds; past them refused at once with 503 and Retry-After. */
+    admission: Type.Object(
+      {
+        /** Password checks (scrypt, 16 MiB and tens of ms each). Defaults: one per core but one (at most UV_THREADPOOL_SIZE − 2), queue 4 × concurrency. */
+        passwordHashing: Type.Object(
+          {
+            concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+            queue: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
+            retryAfterSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 2 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Failed logins lock the username (and the client address) for a growing period. */
+    loginThrottle: Type.Object(
+      {
+        maxFailures: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+        /** Per client address (0: off). Behind a proxy that terminates TLS every browser has the proxy's address. */
+        maxFailuresPerAddress: Type.Integer({ minimum: 0, maximum: 100_000, default: 100 }),
+        lockSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 30 }),
+        maxLockSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
+        /** How long failures (and past lockouts) are remembered. */
+        windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     clients: Type.Array(ClientSchema, { default: [] }),
     shutdown: Type.Object(
       {

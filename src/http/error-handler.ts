@@ -1,6 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { WorkRefused } from '../admission/work-limiter.js';
 import { OAuthError } from '../oauth/errors.js';
 import { StoreUnavailableError } from '../store/store.js';
 
@@ -43,6 +44,11 @@ export function classifyFailure(err: FastifyError, request: FastifyRequest): OAu
   if (err instanceof StoreUnavailableError) {
     logStoreOutage(request);
     return new OAuthError('temporarily_unavailable', 'the service is temporarily unavailable', 503, { 'retry-after': '1' });
+  }
+  // Costly work past its limiter: refused at once, and the client told when to come back.
+  if (err instanceof WorkRefused) {
+    request.log.warn({ audit: 'admission_refused', work: err.work, route: request.routeOptions.url }, 'admission_refused');
+    return new OAuthError('temporarily_unavailable', 'the service is busy; retry later', 503, { 'retry-after': String(err.retryAfterSeconds) });
   }
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) {

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { WorkRefused } from '../admission/work-limiter.js';
 import { classifyFailure } from '../http/error-handler.js';
 import { OAuthError } from '../oauth/errors.js';
 import { errorPage, sendPage } from './pages.js';
@@ -17,7 +18,12 @@ export function installPageErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const failure = err instanceof OAuthError ? err : classifyFailure(err, request);
     reply.headers(failure.headers);
-    const description = failure.error === 'temporarily_unavailable' ? 'The service is temporarily unavailable. Try again in a moment.' : failure.description;
+    const description =
+      err instanceof WorkRefused
+        ? `The service is busy right now. Try again in ${err.retryAfterSeconds} seconds.`
+        : failure.error === 'temporarily_unavailable'
+          ? 'The service is temporarily unavailable. Try again in a moment.'
+          : failure.description;
     return sendPage(reply, failure.status, TITLES[failure.error] ?? 'Request refused', errorPage(failure.error, description));
   });
 }

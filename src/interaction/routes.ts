@@ -24,11 +24,18 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     const { interaction, pushed, form } = found;
     if (form.action === 'cancel')
       return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: false, error: 'access_denied', description: 'the user cancelled the sign-in' });
-    const user = await ctx.users.authenticate(form.username ?? '', form.password ?? '');
-    if (!user) {
+    const attempt = await ctx.login.attempt(form.username ?? '', form.password ?? '', request.ip);
+    if (attempt.outcome === 'throttled') {
+      request.log.warn({ audit: 'login_throttled', scope: attempt.scope, client_id: interaction.clientId }, 'login_throttled');
+      reply.header('retry-after', String(attempt.retryAfterSeconds));
+      const error = 'Too many failed sign-in attempts. Try again later.';
+      return showInteraction(ctx, reply, interaction, pushed, { login: { username: form.username, error, status: 429 } });
+    }
+    if (attempt.outcome === 'failed') {
       request.log.warn({ event: 'login_failed', client_id: interaction.clientId }, 'login failed');
       return showInteraction(ctx, reply, interaction, pushed, { login: { username: form.username, error: 'The username or password is incorrect.', status: 401 } });
     }
+    const { user } = attempt;
     const authTime = Math.floor(Date.now() / 1000);
     await startSession(ctx, reply, { sub: user.sub, authTime });
     await saveInteraction(ctx, { ...interaction, sub: user.sub, authTime });

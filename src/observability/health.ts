@@ -12,6 +12,9 @@ export function healthRoutes(app: FastifyInstance, ctx: GatewayContext, shedding
     }
     // Not ready while shedding load, so the orchestrator sends traffic elsewhere.
     if (shedding()) return reply.code(503).send({ status: 'not ready', load: 'shedding' });
+    // Costly work (logins) is being refused: new sessions are better sent to another replica.
+    const saturated = ctx.admission.saturated();
+    if (saturated.length > 0) return reply.code(503).send({ status: 'not ready', saturated });
     return reply.send({ status: 'ready' });
   });
 }

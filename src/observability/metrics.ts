@@ -151,6 +151,30 @@ export class Metrics {
     help: 'Log lines dropped because stdout did not keep up and the log buffer was full.',
     registers: [this.registry],
   });
+  readonly admissionRefused = new Counter({
+    name: `${PREFIX}admission_refused_total`,
+    help: 'Costly work refused with 503 because its limiter was full, by kind of work.',
+    labelNames: ['work'] as const,
+    registers: [this.registry],
+  });
+  readonly admissionQueued = new Gauge({
+    name: `${PREFIX}admission_queued`,
+    help: 'Costly work waiting for a slot, by kind of work.',
+    labelNames: ['work'] as const,
+    registers: [this.registry],
+  });
+  readonly admissionRunning = new Gauge({
+    name: `${PREFIX}admission_running`,
+    help: 'Costly work running, by kind of work.',
+    labelNames: ['work'] as const,
+    registers: [this.registry],
+  });
+  readonly logins = new Counter({
+    name: `${PREFIX}logins_total`,
+    help: 'Password logins, by outcome (succeeded, failed, throttled).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly buildInfo = new Gauge({
     name: `${PREFIX}build_info`,
     help: 'Always 1; the labels say which version runs which profile.',

@@ -13,7 +13,8 @@ export type RecordKind =
   | 'grant-ended' // ended grants, kept while their access tokens may live
   | 'refresh' // refresh tokens (by hash)
   | 'jti' // replay cache for client assertions
-  | 'revoked-at'; // revoked access token ids
+  | 'revoked-at' // revoked access token ids
+  | 'login-failures'; // failed logins and lockouts, by username digest or client address
 
 export interface Store {
   /** Writes (or overwrites) a record that expires after `ttlSeconds`. */

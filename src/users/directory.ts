@@ -2,6 +2,12 @@ import { ConfigError } from '../config/config-error.js';
 import type { UserConfig } from '../config/schema.js';
 import { parsePasswordHash, samePlainPassword, verifyPassword, type ParsedHash } from './password.js';
 
+/** Where password checks run: a WorkLimiter in the gateway (bounded, refusing past its queue). */
+export interface HashingSlots {
+  run<T>(work: () => Promise<T>): Promise<T>;
+}
+const UNBOUNDED: HashingSlots = { run: (work) => work() };
+
 export interface User {
   username: string;
   sub: string;
@@ -13,16 +19,33 @@ interface Entry extends User {
   plain?: string;
 }
 
-// Checked when the username is unknown, so that the answer takes as long as for a known one.
+// Checked for unknown usernames and plain-password users, so that every login costs one scrypt.
 const DECOY = parsePasswordHash('$scrypt$N=16384,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')!;
+
+/** The decoy with the cost parameters most configured hashes use, so it costs what they cost. */
+function decoyLike(hashes: ParsedHash[]): ParsedHash {
+  const counts = new Map<string, { n: number; hash: ParsedHash }>();
+  for (const h of hashes) {
+    const key = `${h.N},${h.r},${h.p},${h.hash.length}`;
+    const entry = counts.get(key) ?? { n: 0, hash: h };
+    entry.n++;
+    counts.set(key, entry);
+  }
+  const common = [...counts.values()].sort((a, b) => b.n - a.n)[0]?.hash;
+  return common ? { ...common, salt: DECOY.salt, hash: Buffer.alloc(common.hash.length) } : DECOY;
+}
 
 /** The built-in user directory for sandboxes and conformance runs. */
 export class UserDirectory {
   readonly #users = new Map<string, Entry>();
   readonly #bySub = new Map<string, User>();
   readonly plainPasswordUsers: string[] = [];
+  readonly #decoy: ParsedHash;
 
-  constructor(users: UserConfig[]) {
+  constructor(
+    users: UserConfig[],
+    private readonly hashing: HashingSlots = UNBOUNDED,
+  ) {
     for (const [i, u] of users.entries()) {
       const at = `users[${i}]`;
       if (this.#users.has(u.username)) throw new ConfigError(`${at}.username`, `duplicate username "${u.username}"`);
@@ -35,16 +58,18 @@ export class UserDirectory {
       this.#users.set(u.username, { ...user, hash, plain: u.password });
       this.#bySub.set(user.sub, user);
     }
+    this.#decoy = decoyLike([...this.#users.values()].flatMap((u) => (u.hash ? [u.hash] : [])));
   }
 
-  /** The user, when the password is right; undefined otherwise (in about the same time either way). */
+  /**
+   * The user, when the password is right; undefined otherwise. Unknown usernames, plain-password
+   * users and hashed ones each cost one scrypt (in a hashing slot), so timing does not tell them
+   * apart. Throws WorkRefused when the hashing slots and their queue are full.
+   */
   async authenticate(username: string, password: string): Promise<User | undefined> {
     const entry = this.#users.get(username);
-    if (!entry) {
-      await verifyPassword(password, DECOY);
-      return undefined;
-    }
-    const ok = entry.hash ? await verifyPassword(password, entry.hash) : samePlainPassword(password, entry.plain!);
+    const matches = await this.hashing.run(() => verifyPassword(password, entry?.hash ?? this.#decoy));
+    const ok = entry !== undefined && (entry.hash ? matches : samePlainPassword(password, entry.plain!));
     return ok ? { username: entry.username, sub: entry.sub, claims: entry.claims } : undefined;
   }
 
