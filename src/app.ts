@@ -10,6 +10,7 @@ import { echoInteractionId, interactionId } from './gateway/fapi-headers.js';
 import { loadShedding } from './gateway/load-shedding.js';
 import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
 import { Grants } from './grants/grant.js';
+import { grantLifetimes } from './grants/grant-lifetime.js';
 import { installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
 import { SigningKeys } from './keys/signing-keys.js';
@@ -32,6 +33,7 @@ import { observeRequests, observeTls } from './observability/request-observer.js
 import { securityEventRecorder } from './observability/security-events.js';
 import { VERSION } from './version.js';
 import { createStore } from './store/create-store.js';
+import { storeProblemLogger } from './store/problem-log.js';
 import type { Store } from './store/store.js';
 import { peerCertificateSource } from './tls/forwarded-certificate.js';
 import { FAPI_TLS_POLICY } from './tls/policy.js';
@@ -79,7 +81,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     clients,
     users,
     store: theStore,
-    grants: new Grants(theStore, profile.lifetimes.accessToken),
+    grants: new Grants(theStore, grantLifetimes(profile, hooks, clients)),
     hooks,
     metrics,
     verifiedTokens: new VerifiedTokenCache(),
@@ -105,6 +107,8 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   const publicApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, false) });
   const mtlsApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, true) });
   const opsApp = Fastify({ ...logging, logController: new LogController({ disableRequestLogging: true }) });
+  // Store connection problems are named in the log (rate-limited), not only counted.
+  ctx.store.onProblem?.(storeProblemLogger(opsApp.log));
 
   const recordSecurityEvent = securityEventRecorder(metrics);
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {

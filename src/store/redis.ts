@@ -1,5 +1,6 @@
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { StoreUnavailableError, type RecordKind, type Store } from './store.js';
+import { redisCause } from './redis-causes.js';
+import { StoreUnavailableError, type RecordKind, type Store, type StoreProblem } from './store.js';
 
 export interface HostPort {
   host: string;
@@ -35,14 +36,25 @@ export class RedisStore implements Store {
   readonly #prefix: string;
   #lastError: Error | undefined;
   #closed: Promise<void> | undefined;
+  readonly #problemListeners: Array<(problem: StoreProblem) => void> = [];
 
   constructor(options: RedisStoreOptions) {
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.#client = connect(options);
-    // Without a listener ioredis prints every failed reconnect; keep the latest as the cause instead.
+    // Without a listener ioredis prints every failed reconnect; keep the latest as the cause of the
+    // commands that fail meanwhile, and report it (the log names it: refused, unknown host, wrong password).
     this.#client.on('error', (err: Error) => {
       this.#lastError = err;
+      this.#report(redisCause(err) ?? 'unreachable', err);
     });
+    // A connection error is the cause of failures only until the client is connected again.
+    this.#client.on('ready', () => {
+      this.#lastError = undefined;
+    });
+  }
+
+  onProblem(listener: (problem: StoreProblem) => void): void {
+    this.#problemListeners.push(listener);
   }
 
   async set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void> {
@@ -109,7 +121,15 @@ export class RedisStore implements Store {
     if (err instanceof ReplyError && !UNAVAILABLE_REPLY.test((err as Error).message)) return err; // a bug, not an outage
     const detail = err instanceof Error ? err.message : String(err);
     const last = this.#lastError && this.#lastError.message !== detail ? ` (last connection error: ${this.#lastError.message})` : '';
-    return new StoreUnavailableError(`Redis unavailable: ${detail}${last}`, { cause: err });
+    const own = redisCause(err);
+    const reason = own ?? redisCause(this.#lastError) ?? 'unreachable';
+    // A connection error was reported when it happened; a hanging server or a refusing reply only shows here.
+    if (own !== undefined) this.#report(own, err as Error);
+    return new StoreUnavailableError(`Redis unavailable: ${detail}${last}`, { cause: err }, reason);
+  }
+
+  #report(cause: StoreProblem['cause'], err: Error): void {
+    for (const listener of this.#problemListeners) listener({ cause, detail: err.message });
   }
 }
 

@@ -36,6 +36,8 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenRecord | undefined> = {
       if (remaining > 0) await ctx.store.set('refresh', storageKey(token), { ...record, rotatedAt: now }, remaining);
       else await ctx.store.delete('refresh', storageKey(token));
     }
+    // The new refresh token lives longer than the grant was kept for: keep the grant as long (up to its maximum).
+    if (rotation.enabled && response.refresh_token) await ctx.grants.extend(grant);
     return response;
   },
 };
