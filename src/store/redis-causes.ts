@@ -1,5 +1,8 @@
 import type { StoreProblemCause } from './store.js';
 
+/** How the store's own deadline words a call that got no answer in time. */
+export const NO_ANSWER = 'no answer from Redis within';
+
 const AUTH_REPLY = /^(WRONGPASS|NOAUTH)\b/;
 const BUSY_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|OOM|MISCONF)\b/;
 // ioredis' own words for "no connection to send on": they say nothing of why; the last connection error does.
@@ -18,7 +21,7 @@ export function redisCause(err: unknown): StoreProblemCause | undefined {
   if (BUSY_REPLY.test(message)) return 'server busy';
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return 'unknown host';
-  if (code === 'ETIMEDOUT' || message === 'Command timed out' || /^connect ETIMEDOUT/.test(message)) return 'not responding';
+  if (code === 'ETIMEDOUT' || message === 'Command timed out' || message.startsWith(NO_ANSWER) || /^connect ETIMEDOUT/.test(message)) return 'not responding';
   if (/^ERR_(TLS|SSL)_/.test(code) || /certificate|SSL routines|TLS/i.test(message)) return 'TLS handshake failed';
   if (GENERIC.test(message)) return undefined;
   return 'unreachable';

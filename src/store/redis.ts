@@ -1,5 +1,5 @@
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { redisCause } from './redis-causes.js';
+import { NO_ANSWER, redisCause } from './redis-causes.js';
 import { StoreUnavailableError, type RecordKind, type Store, type StoreProblem } from './store.js';
 
 export interface HostPort {
@@ -24,6 +24,8 @@ export const DEFAULT_KEY_PREFIX = 'fapi-gateway:';
 // connection for nothing, and a queued GETDEL replayed later could redeem a code nobody awaits.
 const CONNECT_TIMEOUT_MS = 1_000;
 const COMMAND_TIMEOUT_MS = 1_000;
+/** The longest a store call waits for Redis (the documented 1 s), counted from the call. */
+export const STORE_CALL_TIMEOUT_MS = COMMAND_TIMEOUT_MS;
 // Reconnect forever with a capped backoff, so the gateway recovers by itself when Redis returns.
 const retryDelay = (attempt: number) => Math.min(attempt * 100, 1_000);
 
@@ -109,11 +111,23 @@ export class RedisStore implements Store {
     return `${this.#prefix}${kind}:${id}`;
   }
 
+  /**
+   * Every call fails after STORE_CALL_TIMEOUT_MS from when it was made, whatever the client does:
+   * with auto-pipelining a command waits for the pipeline in flight before it is sent and its own
+   * commandTimeout starts, so on a hanging Redis a call would otherwise fail only after up to twice
+   * the timeout. The command left behind still ends by its own timeout.
+   */
   async #run<T>(command: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${NO_ANSWER} ${STORE_CALL_TIMEOUT_MS} ms`)), STORE_CALL_TIMEOUT_MS);
+    });
     try {
-      return await command();
+      return await Promise.race([command(), deadline]);
     } catch (err) {
       throw this.#translate(err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
