@@ -108,7 +108,11 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   const mtlsApp = Fastify({ ...tlsAppOptions, https: tlsOptions(ctx.credentials, true) });
   const opsApp = Fastify({ ...logging, logController: new LogController({ disableRequestLogging: true }) });
   // Store connection problems are named in the log (rate-limited), not only counted.
-  ctx.store.onProblem?.(storeProblemLogger(opsApp.log));
+  const logStoreProblem = storeProblemLogger(opsApp.log);
+  ctx.store.onProblem?.((problem) => {
+    metrics?.storeProblems.inc({ cause: problem.cause });
+    logStoreProblem(problem);
+  });
 
   const recordSecurityEvent = securityEventRecorder(metrics);
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {

@@ -5,6 +5,7 @@
  * /readyz answers within its own shorter one.
  */
 import t, { type Test } from 'tap';
+import { request } from 'undici';
 import { createStore } from '../src/store/create-store.js';
 import { storeProblemLogger } from '../src/store/problem-log.js';
 import { StoreUnavailableError, type Store } from '../src/store/store.js';
@@ -83,6 +84,8 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     const missing = await expectCause(t, redis.url, 'authentication failed');
     t.match((await logLine(missing, 'authentication failed', 0)).line?.detail, /^NOAUTH/);
     for (const h of [wrong, missing]) t.notOk(h.logs.some((l) => l.includes(WRONG) || l.includes(PASSWORD)), 'no password in the log');
+    const metrics = await (await request(`${wrong.opsBase}/metrics`)).body.text();
+    t.match(metrics, /fapi_gateway_store_connection_problems_total\{cause="authentication failed"\} [1-9]/, 'counted by cause in /metrics');
     const right = await gatewayOn(`redis://:${PASSWORD}@127.0.0.1:${redis.port}`);
     t.teardown(() => right.close());
     t.same((await pollUntil(async () => ((await opsGet(right, '/readyz')).status === 200 ? true : undefined), 5_000)).value, true, 'with the right password it is ready');
