@@ -28,3 +28,14 @@ t.test('the refresh lifetime: none for a client without refresh_token, the hook 
   t.equal(grantLifetimes(profile, {}, clients).maxSeconds, DEFAULT_MAX_GRANT_SECONDS);
   t.equal(grantLifetimes({ lifetimes: { ...profile.lifetimes, grant: 999 } } as Profile, {}, clients).maxSeconds, 999, 'lifetimes.grant');
 });
+
+t.test('lifetimes.grant: set by a policy, refused out of range naming its key path', async (t) => {
+  const { loadProfile } = await import('../src/config/profile.js');
+  const { ConfigError } = await import('../src/config/config-error.js');
+  t.equal((await loadProfile('fapi2', { lifetimes: { grant: 86_400 } })).lifetimes.grant, 86_400);
+  t.equal((await loadProfile('fapi2', undefined)).lifetimes.grant, undefined, 'absent in fapi2: the 400-day default');
+  for (const bad of [0, 34_560_001, 'long']) {
+    const err = await loadProfile('fapi2', { lifetimes: { grant: bad } }).catch((e) => e);
+    t.ok(err instanceof ConfigError && /lifetimes\.grant|lifetimes\/grant/.test(`${err.keyPath} ${err.message}`), `${JSON.stringify(bad)} is refused: ${err?.message}`);
+  }
+});

@@ -134,3 +134,20 @@ t.test('readiness names the cause a store gives, and a slow answer as "not respo
   t.teardown(() => fine.close());
   t.equal(await storeReadiness(fine), undefined);
 });
+
+t.test('Redis replies and client errors map to causes', async (t) => {
+  const { redisCause } = await import('../src/store/redis-causes.js');
+  const errno = (code: string, message: string) => Object.assign(new Error(message), { code });
+  t.equal(redisCause(new Error('WRONGPASS invalid username-password pair or user is disabled.')), 'authentication failed');
+  t.equal(redisCause(new Error('NOAUTH Authentication required.')), 'authentication failed');
+  t.equal(redisCause(new Error("NOPERM User gw has no permissions to run the 'getdel' command")), 'permission denied');
+  t.equal(redisCause(new Error("OOM command not allowed when used memory > 'maxmemory'.")), 'out of memory');
+  t.equal(redisCause(new Error('LOADING Redis is loading the dataset in memory')), 'server busy');
+  t.equal(redisCause(errno('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1')), 'connection refused');
+  t.equal(redisCause(errno('ENOTFOUND', 'getaddrinfo ENOTFOUND x.invalid')), 'unknown host');
+  t.equal(redisCause(errno('EAI_AGAIN', 'getaddrinfo EAI_AGAIN redis')), 'unknown host');
+  t.equal(redisCause(new Error('Command timed out')), 'not responding');
+  t.equal(redisCause(errno('ERR_TLS_CERT_ALTNAME_INVALID', "Hostname/IP does not match certificate's altnames")), 'TLS handshake failed');
+  t.equal(redisCause(new Error("Stream isn't writeable and enableOfflineQueue options is false")), undefined, 'says nothing: the last connection error will');
+  t.equal(redisCause(errno('ECONNRESET', 'read ECONNRESET')), 'unreachable');
+});

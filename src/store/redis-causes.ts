@@ -4,7 +4,7 @@ import type { StoreProblemCause } from './store.js';
 export const NO_ANSWER = 'no answer from Redis within';
 
 const AUTH_REPLY = /^(WRONGPASS|NOAUTH)\b/;
-const BUSY_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|OOM|MISCONF)\b/;
+const BUSY_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|MISCONF)\b/;
 // ioredis' own words for "no connection to send on": they say nothing of why; the last connection error does.
 const GENERIC = /^(Stream isn't writeable|Connection is closed|Connection in subscriber mode|None of startup nodes is available|Failed to refresh slots cache)/;
 
@@ -18,6 +18,8 @@ export function redisCause(err: unknown): StoreProblemCause | undefined {
   const code = (err as NodeJS.ErrnoException).code ?? '';
   if (AUTH_REPLY.test(message)) return 'authentication failed';
   if (/^NOPERM\b/.test(message)) return 'permission denied';
+  // maxmemory reached under noeviction: every write is refused until keys expire or memory is added.
+  if (/^OOM\b/.test(message)) return 'out of memory';
   if (BUSY_REPLY.test(message)) return 'server busy';
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return 'unknown host';

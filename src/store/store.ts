@@ -41,6 +41,7 @@ export type StoreProblemCause =
   | 'unknown host'
   | 'not responding'
   | 'TLS handshake failed'
+  | 'out of memory'
   | 'server busy'
   | 'unreachable';
 
