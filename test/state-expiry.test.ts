@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import type { RecordKind, Store } from '../src/store/store.js';
 import { parForm, startGateway, type Harness } from './helpers/harness.js';
-import { authorize, clientPost, pkce, userinfo, type PushedAuthorization } from './helpers/flow.js';
+import { authorize, clientPost, fullFlow, pkce, userinfo, type PushedAuthorization } from './helpers/flow.js';
 import { requireProgram } from './helpers/programs.js';
 import { startRedisServer } from './helpers/redis-server.js';
 import { TrackingStore } from './helpers/tracking-store.js';
@@ -138,3 +138,29 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     t.equal(await raw.dbsize(), 0, 'DBSIZE is 0');
   });
 }
+
+t.test("a grant's TTL follows its tokens: refresh lifetime at the code, extended by a rotation, the access token's without refresh", async (t) => {
+  const writes: Array<{ id: string; ttl: number }> = [];
+  class GrantTtls extends TrackingStore {
+    override set(kind: RecordKind, id: string, value: unknown, ttl: number) {
+      if (kind === 'grant') writes.push({ id, ttl });
+      return super.set(kind, id, value, ttl);
+    }
+  }
+  const store = new GrantTtls();
+  const h = await startGateway({
+    configure: (config) => void (config.policy = { lifetimes: { code: 10, accessToken: 60, refreshToken: 600, grant: 3600 }, refreshTokenRotation: { enabled: true, graceSeconds: 5 } }),
+    gatewayOptions: { store },
+  });
+  t.teardown(() => h.close());
+  const { tokens } = await fullFlow(h, 'client-two');
+  t.same(writes.map((w) => w.ttl), [610], 'written with its code: the code, then the refresh token (not 400 days)');
+  const rotated = await clientPost(h, '/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token }, 'client-two');
+  t.equal(rotated.status, 200);
+  t.equal(writes.length, 2);
+  t.equal(writes[1].id, writes[0].id);
+  t.ok(writes[1].ttl >= 599 && writes[1].ttl <= 600, `a rotation keeps it as long as the new refresh token (${writes[1].ttl} s)`);
+  const cc = await clientPost(h, '/token', { grant_type: 'client_credentials', scope: 'accounts' }, 'client-two');
+  t.equal(cc.status, 200);
+  t.ok(writes[2].ttl <= 60 && writes[2].ttl >= 59, `client credentials: as long as its access token (${writes[2].ttl} s)`);
+});
