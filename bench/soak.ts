@@ -43,7 +43,9 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc (npm run bench:soak does)');
 
 // Seconds: short, so that "every lifetime has passed" comes within the run.
-const LIFETIMES = { code: 10, accessToken: 10, idToken: 10, refreshToken: 20, session: 20, grant: 30 };
+const LIFETIMES = { code: 10, requestUri: 10, accessToken: 10, idToken: 10, refreshToken: 20, interaction: 30, session: 20, grant: 30 };
+// A pushed request of a flow that failed midway lives requestUri + interaction: the longest of all.
+const LONGEST_S = Math.max(LIFETIMES.grant, LIFETIMES.requestUri + LIFETIMES.interaction);
 const MEMORY_SWEEP_S = 10;
 const KEY_PREFIX = 'fapi-gateway-soak:';
 
@@ -134,7 +136,7 @@ async function soak(storeName: 'memory' | 'redis'): Promise<Sample[]> {
   try {
     // Warm up: code paths compiled, agents connected.
     await runBounded({ count: warmup, concurrency, maxMs, task: () => flow(h) });
-    await sleep((LIFETIMES.grant + 1 + (counting ? MEMORY_SWEEP_S : 0)) * 1000);
+    await sleep((LONGEST_S + 1 + (counting ? MEMORY_SWEEP_S : 0)) * 1000);
     const before = await sample();
     const run = await runBounded({
       count: flows,
@@ -144,7 +146,7 @@ async function soak(storeName: 'memory' | 'redis'): Promise<Sample[]> {
     });
     if (run.failures.size) console.log(`${storeName}: failures`, Object.fromEntries(run.failures));
     const after = await sample();
-    const waitS = LIFETIMES.grant + 2 + (counting ? MEMORY_SWEEP_S : 0);
+    const waitS = LONGEST_S + 2 + (counting ? MEMORY_SWEEP_S : 0);
     console.log(`${storeName}: ${run.succeeded} flows in ${(run.elapsedMs / 1000).toFixed(1)} s; waiting ${waitS} s for every lifetime to pass`);
     await sleep(waitS * 1000);
     const expired = await sample();
