@@ -11,6 +11,7 @@ import { echoInteractionId, interactionId } from './gateway/fapi-headers.js';
 import { loadShedding } from './gateway/load-shedding.js';
 import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
 import { Grants } from './grants/grant.js';
+import { grantLifetimes } from './grants/grant-lifetime.js';
 import { answerClientError, installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
 import { installSecurityHeaders } from './http/security-headers.js';
@@ -36,6 +37,7 @@ import { securityEventRecorder } from './observability/security-events.js';
 import { VERSION } from './version.js';
 import { createStore } from './store/create-store.js';
 import { MemoryStore } from './store/memory.js';
+import { storeProblemLogger } from './store/problem-log.js';
 import type { Store } from './store/store.js';
 import { peerCertificateSource } from './tls/forwarded-certificate.js';
 import { addressBlocks } from './config/address-blocks.js';
@@ -96,7 +98,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     login: new PasswordLogin(users, new LoginThrottle(theStore, config.loginThrottle), metrics),
     admission,
     store: theStore,
-    grants: new Grants(theStore, profile.lifetimes.accessToken),
+    grants: new Grants(theStore, grantLifetimes(profile, hooks, clients)),
     hooks,
     metrics,
     verifiedTokens: new VerifiedTokenCache(),
@@ -138,6 +140,12 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     clientErrorHandler: answerClientError,
   });
   refuseMalformedTargets(opsApp);
+  // Store connection problems are named in the log (rate-limited), not only counted.
+  const logStoreProblem = storeProblemLogger(opsApp.log);
+  ctx.store.onProblem?.((problem) => {
+    metrics?.storeProblems.inc({ cause: problem.cause });
+    logStoreProblem(problem);
+  });
   const drains = { public: new ListenerDrain(publicApp), mtls: new ListenerDrain(mtlsApp), ops: new ListenerDrain(opsApp) };
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp], ['ops', opsApp]] as const)
     applyConnectionLimits(app.server, config.server, listener, metrics);
@@ -176,7 +184,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   await gatewayRoutes(mtlsApp, ctx);
   await ctx.hooks.routes?.({ public: publicApp, mtls: mtlsApp });
   let closing = false;
-  healthRoutes(opsApp, ctx, () => closing || publicApp.isUnderPressure() || mtlsApp.isUnderPressure());
+  healthRoutes(opsApp, ctx, { shuttingDown: () => closing, shedding: () => publicApp.isUnderPressure() || mtlsApp.isUnderPressure() });
   if (metrics) metricsRoute(opsApp, metrics);
 
   const apps = [publicApp, mtlsApp, opsApp];

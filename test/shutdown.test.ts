@@ -85,13 +85,15 @@ t.test('SIGTERM with keep-alive clients: readiness off first, served during the 
   child.child.kill('SIGTERM');
   // Readiness turns 503 before anything else changes.
   let readiness = 0;
+  let body: unknown;
   for (let i = 0; i < 100 && readiness !== 503; i++) {
     const res = await request(`${ops}/readyz`);
-    await res.body.dump();
+    body = await res.body.json();
     readiness = res.statusCode;
     if (readiness !== 503) await new Promise((r) => setTimeout(r, 20));
   }
   t.equal(readiness, 503, '/readyz answers 503 once SIGTERM arrived');
+  t.same(body, { status: 'not ready', shutdown: 'draining' }, 'and says why');
   // Load balancers that have not noticed yet still get answers, on new connections and kept-alive ones.
   const fresh = await request(discovery, { dispatcher: new Agent({ connect: { ca, servername: 'localhost' } }) });
   await fresh.body.dump();

@@ -50,6 +50,8 @@ export const ProfileSchema = Type.Object(
         refreshToken: Seconds,
         interaction: Type.Integer({ minimum: 30, maximum: 3600 }),
         session: Type.Integer({ minimum: 0, maximum: 86400 }),
+        /** The longest a grant (and every refresh token of it) lasts from its creation; 400 days when absent. */
+        grant: Type.Optional(Type.Integer({ minimum: 1, maximum: 34_560_000 })),
       },
       { additionalProperties: false },
     ),

@@ -12,12 +12,15 @@ export interface CodeRecord {
   codeChallenge: string;
   scope: string;
   nonce?: string;
+  /** Seconds since the epoch when the code expires (set when it is saved). */
+  expiresAt?: number;
 }
 
 export const newCode = (): string => randomToken();
 
 export function saveCode(ctx: GatewayContext, code: string, record: CodeRecord): Promise<void> {
-  return ctx.store.set('code', storageKey(code), record, ctx.profile.lifetimes.code);
+  const lifetime = ctx.profile.lifetimes.code;
+  return ctx.store.set('code', storageKey(code), { ...record, expiresAt: Math.floor(Date.now() / 1000) + lifetime }, lifetime);
 }
 
 /** Deletes a code that was written but must not be used. */
@@ -34,6 +37,8 @@ export function findCode(ctx: GatewayContext, code: string): Promise<CodeRecord 
  * one gets true. The code record itself stays until it expires, so a second redemption is recognised
  * as reuse (and the grant revoked) rather than as an unknown code.
  */
-export function markRedeemed(ctx: GatewayContext, code: string, grantId: string): Promise<boolean> {
-  return ctx.store.setIfAbsent('code-redeemed', storageKey(code), grantId, ctx.profile.lifetimes.code);
+export function markRedeemed(ctx: GatewayContext, code: string, record: CodeRecord): Promise<boolean> {
+  // Kept while the code record lives (a reuse can only be recognised while the code is found), no longer.
+  const codeLeft = record.expiresAt === undefined ? ctx.profile.lifetimes.code : record.expiresAt - Math.floor(Date.now() / 1000);
+  return ctx.store.setIfAbsent('code-redeemed', storageKey(code), record.grantId, Math.max(1, codeLeft));
 }

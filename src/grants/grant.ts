@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Store } from '../store/store.js';
 import type { ClaimsRequest } from '../oauth/authorization-request.js';
+import { grantEnd, grantTtlSeconds, type GrantLifetimes } from './grant-lifetime.js';
 
 /**
  * What a user (or, for client credentials, the client itself) granted a client. Tokens point to their
@@ -17,7 +18,7 @@ export interface Grant {
   acr?: string;
   claims?: ClaimsRequest;
   createdAt: number;
-  /** Seconds since the epoch after which the grant is over; undefined when it lasts until ended. */
+  /** Seconds since the epoch after which the grant is over; undefined when it lasts until ended (or its maximum). */
   expiresAt?: number;
   extensions: Record<string, unknown>;
 }
@@ -26,16 +27,32 @@ export function newGrantId(): string {
   return randomBytes(16).toString('base64url');
 }
 
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
 export class Grants {
   constructor(
     private readonly store: Store,
-    /** How long an ended grant is remembered: the longest an access token from it can live. */
-    private readonly endedRetentionSeconds: number,
+    readonly lifetimes: GrantLifetimes,
   ) {}
 
+  /** Writes a new grant, kept as long as the tokens its code can bring (see grantTtlSeconds). */
   async save(grant: Grant): Promise<void> {
-    const ttl = grant.expiresAt === undefined ? 400 * 86_400 : Math.max(1, grant.expiresAt - Math.floor(Date.now() / 1000));
-    await this.store.set('grant', grant.id, grant, ttl);
+    await this.store.set('grant', grant.id, grant, grantTtlSeconds(grant, this.lifetimes, nowSeconds(), true));
+  }
+
+  /**
+   * Keeps a grant as long as a refresh token just issued from it (rotation), never past its end. An
+   * end racing with this wins: the grant is written first and then checked against the end's marker,
+   * which the end writes before deleting the grant, so one of the two deletes it.
+   */
+  async extend(grant: Grant): Promise<void> {
+    await this.store.set('grant', grant.id, grant, grantTtlSeconds(grant, this.lifetimes, nowSeconds(), false));
+    if (await this.store.anyExists([['grant-ended', grant.id]])) await this.store.delete('grant', grant.id);
+  }
+
+  /** Seconds until the grant is over: nothing issued from it needs to be kept longer. */
+  remainingSeconds(grant: Grant): number {
+    return grantEnd(grant, this.lifetimes) - nowSeconds();
   }
 
   get(id: string): Promise<Grant | undefined> {
@@ -47,9 +64,12 @@ export class Grants {
     await this.store.delete('grant', id);
   }
 
-  /** Ends a grant: its refresh tokens stop working and its access tokens are refused. */
+  /**
+   * Ends a grant: its refresh tokens stop working and its access tokens are refused. The marker is
+   * kept as long as an access token issued from the grant can live, no longer.
+   */
   async end(id: string): Promise<void> {
-    await this.store.set('grant-ended', id, 1, this.endedRetentionSeconds);
+    await this.store.set('grant-ended', id, 1, this.lifetimes.accessToken);
     await this.store.delete('grant', id);
   }
 }

@@ -27,5 +27,6 @@ export function instrumentStore(store: Store, backend: string, metrics: Metrics)
     delete: timed('delete', (kind: RecordKind, id: string) => store.delete(kind, id)),
     ping: timed('ping', () => store.ping()),
     close: () => store.close(),
+    ...(store.onProblem ? { onProblem: store.onProblem.bind(store) } : {}),
   };
 }

@@ -114,6 +114,12 @@ export class Metrics {
     labelNames: ['operation', 'backend'] as const,
     registers: [this.registry],
   });
+  readonly storeProblems = new Counter({
+    name: `${PREFIX}store_connection_problems_total`,
+    help: 'State store connection problems (failed connects, refused logins, unanswered calls), by cause.',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
   readonly shedRequests = new Counter({
     name: `${PREFIX}shed_requests_total`,
     help: 'Requests refused with 503 while the process was under pressure, by listener.',

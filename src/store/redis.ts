@@ -1,5 +1,6 @@
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { StoreUnavailableError, type RecordKind, type Store } from './store.js';
+import { NO_ANSWER, redisCause } from './redis-causes.js';
+import { StoreUnavailableError, type RecordKind, type Store, type StoreProblem } from './store.js';
 
 export interface HostPort {
   host: string;
@@ -23,6 +24,8 @@ export const DEFAULT_KEY_PREFIX = 'fapi-gateway:';
 // connection for nothing, and a queued GETDEL replayed later could redeem a code nobody awaits.
 const CONNECT_TIMEOUT_MS = 1_000;
 const COMMAND_TIMEOUT_MS = 1_000;
+/** The longest a store call waits for Redis (the documented 1 s), counted from the call. */
+export const STORE_CALL_TIMEOUT_MS = COMMAND_TIMEOUT_MS;
 // Reconnect forever with a capped backoff, so the gateway recovers by itself when Redis returns.
 const retryDelay = (attempt: number) => Math.min(attempt * 100, 1_000);
 
@@ -35,14 +38,25 @@ export class RedisStore implements Store {
   readonly #prefix: string;
   #lastError: Error | undefined;
   #closed: Promise<void> | undefined;
+  readonly #problemListeners: Array<(problem: StoreProblem) => void> = [];
 
   constructor(options: RedisStoreOptions) {
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.#client = connect(options);
-    // Without a listener ioredis prints every failed reconnect; keep the latest as the cause instead.
+    // Without a listener ioredis prints every failed reconnect; keep the latest as the cause of the
+    // commands that fail meanwhile, and report it (the log names it: refused, unknown host, wrong password).
     this.#client.on('error', (err: Error) => {
       this.#lastError = err;
+      this.#report(redisCause(err) ?? 'unreachable', err);
     });
+    // A connection error is the cause of failures only until the client is connected again.
+    this.#client.on('ready', () => {
+      this.#lastError = undefined;
+    });
+  }
+
+  onProblem(listener: (problem: StoreProblem) => void): void {
+    this.#problemListeners.push(listener);
   }
 
   async set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void> {
@@ -97,11 +111,23 @@ export class RedisStore implements Store {
     return `${this.#prefix}${kind}:${id}`;
   }
 
+  /**
+   * Every call fails after STORE_CALL_TIMEOUT_MS from when it was made, whatever the client does:
+   * with auto-pipelining a command waits for the pipeline in flight before it is sent and its own
+   * commandTimeout starts, so on a hanging Redis a call would otherwise fail only after up to twice
+   * the timeout. The command left behind still ends by its own timeout.
+   */
   async #run<T>(command: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${NO_ANSWER} ${STORE_CALL_TIMEOUT_MS} ms`)), STORE_CALL_TIMEOUT_MS);
+    });
     try {
-      return await command();
+      return await Promise.race([command(), deadline]);
     } catch (err) {
       throw this.#translate(err);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -109,7 +135,15 @@ export class RedisStore implements Store {
     if (err instanceof ReplyError && !UNAVAILABLE_REPLY.test((err as Error).message)) return err; // a bug, not an outage
     const detail = err instanceof Error ? err.message : String(err);
     const last = this.#lastError && this.#lastError.message !== detail ? ` (last connection error: ${this.#lastError.message})` : '';
-    return new StoreUnavailableError(`Redis unavailable: ${detail}${last}`, { cause: err });
+    const own = redisCause(err);
+    const reason = own ?? redisCause(this.#lastError) ?? 'unreachable';
+    // A connection error was reported when it happened; a hanging server or a refusing reply only shows here.
+    if (own !== undefined) this.#report(own, err as Error);
+    return new StoreUnavailableError(`Redis unavailable: ${detail}${last}`, { cause: err }, reason);
+  }
+
+  #report(cause: StoreProblem['cause'], err: Error): void {
+    for (const listener of this.#problemListeners) listener({ cause, detail: err.message });
   }
 }
 

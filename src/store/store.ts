@@ -30,6 +30,26 @@ export interface Store {
   /** Resolves when the backend answers; used by readiness. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Calls `listener` on every connection problem of the backend, with its cause (backends that have any). */
+  onProblem?(listener: (problem: StoreProblem) => void): void;
+}
+
+/** Why the backend cannot serve, as readiness reports it and the log names it. */
+export type StoreProblemCause =
+  | 'authentication failed'
+  | 'permission denied'
+  | 'connection refused'
+  | 'unknown host'
+  | 'not responding'
+  | 'TLS handshake failed'
+  | 'out of memory'
+  | 'server busy'
+  | 'unreachable';
+
+export interface StoreProblem {
+  cause: StoreProblemCause;
+  /** The backend's own words (never a credential). */
+  detail: string;
 }
 
 /**
@@ -39,7 +59,11 @@ export interface Store {
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 
-  constructor(message = 'state store unavailable', options?: ErrorOptions) {
+  constructor(
+    message = 'state store unavailable',
+    options?: ErrorOptions,
+    readonly reason: StoreProblemCause = 'unreachable',
+  ) {
     super(message, options);
   }
 }

@@ -8,26 +8,29 @@ export interface RefreshTokenRecord {
   clientId: string;
   scope: string;
   issuedAt: number;
-  /** Seconds since the epoch; undefined: lives as long as its grant. */
+  /** Seconds since the epoch; undefined: lives as long as its grant (at most the grant's maximum). */
   expiresAt?: number;
   /** Set when a rotation replaced this token: it then lives only until its grace period ends. */
   rotatedAt?: number;
 }
 
-const FOREVER = 400 * 86_400;
-
-/** The refresh-token lifetime for a grant: the ecosystem decides if it wants, the profile otherwise. */
+/**
+ * The refresh-token lifetime for a grant (0: as long as the grant), or 'none' when its client may
+ * not use refresh tokens: the ecosystem decides if it wants, the profile otherwise.
+ */
 export function refreshTokenLifetime(ctx: GatewayContext, grant: Grant): number | 'none' {
-  const profileDefault = ctx.profile.lifetimes.refreshToken;
-  return ctx.hooks.refreshTokenLifetime ? ctx.hooks.refreshTokenLifetime(grant, profileDefault) : profileDefault;
+  return ctx.grants.lifetimes.refreshToken(grant);
 }
 
+/** Writes a refresh token, kept for its lifetime and never past its grant's end (which nothing outlives). */
 export async function issueRefreshToken(ctx: GatewayContext, grant: Grant, scope: string, lifetime: number): Promise<string> {
   const token = randomToken();
   const now = Math.floor(Date.now() / 1000);
   const record: RefreshTokenRecord = { grantId: grant.id, clientId: grant.clientId, scope, issuedAt: now };
-  if (lifetime > 0) record.expiresAt = now + lifetime;
-  await ctx.store.set('refresh', storageKey(token), record, lifetime > 0 ? lifetime : FOREVER);
+  const grantLeft = Math.max(1, ctx.grants.remainingSeconds(grant));
+  const ttl = lifetime > 0 ? Math.min(lifetime, grantLeft) : grantLeft;
+  if (lifetime > 0) record.expiresAt = now + ttl;
+  await ctx.store.set('refresh', storageKey(token), record, ttl);
   return token;
 }
 

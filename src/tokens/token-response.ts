@@ -34,7 +34,7 @@ export async function tokenResponse(
   const { grant, client, scope } = input;
   // The refresh token's write is sent before the signing starts, so that it leaves in the same store
   // round trip as whatever the caller sent just before (the code grant's one-time mark).
-  const lifetime = input.withRefreshToken && client.grantTypes.has('refresh_token') ? refreshTokenLifetime(ctx, grant) : 'none';
+  const lifetime = input.withRefreshToken ? refreshTokenLifetime(ctx, grant) : 'none';
   const [refreshToken, accessToken, idToken] = await Promise.all([
     lifetime === 'none' ? undefined : issueRefreshToken(ctx, grant, input.refreshScope ?? scope, lifetime),
     issueAccessToken(ctx, { grant, client, scope, certificateThumbprint: input.certificateThumbprint }),

@@ -37,7 +37,7 @@ async function redeemCode(
   // round trip for the mark and the refresh token); nothing of it leaves unless the mark succeeds.
   const { grant } = record;
   const [redeemed, built] = await Promise.allSettled([
-    markRedeemed(ctx, code, record.grantId),
+    markRedeemed(ctx, code, record),
     tokenResponse(ctx, {
       grant,
       client,

@@ -1,3 +1,4 @@
+import type { GatewayContext } from '../../context.js';
 import { findRefreshToken, type RefreshTokenRecord } from '../../tokens/refresh-token.js';
 import { storageKey } from '../../tokens/secrets.js';
 import { tokenResponse } from '../../tokens/token-response.js';
@@ -29,13 +30,21 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenRecord | undefined> = {
     const rotation = ctx.profile.refreshTokenRotation;
     // A narrowed request narrows the access token only; a rotated refresh token keeps the original scope.
     const response = await tokenResponse(ctx, { grant, client, scope, refreshScope: record.scope, certificateThumbprint, withRefreshToken: rotation.enabled });
-    if (rotation.enabled && response.refresh_token && record.rotatedAt === undefined) {
-      // The grace period runs from the first rotation: using the old token during it does not extend it.
-      const now = Math.floor(Date.now() / 1000);
-      const remaining = record.expiresAt === undefined ? rotation.graceSeconds : Math.min(rotation.graceSeconds, record.expiresAt - now);
-      if (remaining > 0) await ctx.store.set('refresh', storageKey(token), { ...record, rotatedAt: now }, remaining);
-      else await ctx.store.delete('refresh', storageKey(token));
+    if (rotation.enabled && response.refresh_token) {
+      await Promise.all([
+        record.rotatedAt === undefined ? retireRotated(ctx, token, record, rotation.graceSeconds) : undefined,
+        // The new refresh token may outlive what the grant was kept for: keep the grant as long (up to its maximum).
+        ctx.grants.extend(grant),
+      ]);
     }
     return response;
   },
 };
+
+/** The grace period runs from the first rotation: using the old token during it does not extend it. */
+async function retireRotated(ctx: GatewayContext, token: string, record: RefreshTokenRecord, graceSeconds: number): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  const remaining = record.expiresAt === undefined ? graceSeconds : Math.min(graceSeconds, record.expiresAt - now);
+  if (remaining > 0) await ctx.store.set('refresh', storageKey(token), { ...record, rotatedAt: now }, remaining);
+  else await ctx.store.delete('refresh', storageKey(token));
+}
