@@ -55,6 +55,8 @@ t.before(async () => {
   h = await startGateway({
     gatewayOptions: { store },
     async configure(config) {
+      // One test keeps a connection idle while a certificate expires on it.
+      config.server = { keepAliveTimeoutMs: 60_000 };
       config.tls.clientCAs.push(path.join(dir, 'extra-ca.pem'));
       config.clients.push(
         {
