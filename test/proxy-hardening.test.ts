@@ -24,6 +24,7 @@ t.before(async () => {
       config.routes = [
         { prefix: '/accounts', upstream: upstream.url, scopes: ['accounts'], methods: ['GET', 'POST'], timeoutMs: 15_000 },
         { prefix: '/payments', upstream: upstream.url, scopes: ['payments'], methods: ['GET', 'POST'] },
+        { prefix: '/accounts/admin', upstream: upstream.url, scopes: ['admin'], methods: ['GET'] },
         { prefix: '/ledger', upstream: `${upstream.url}/api/v1/`, scopes: ['accounts'], methods: ['GET'] },
         { prefix: '/hung', upstream: upstream.url, scopes: ['accounts'], methods: ['GET'], timeoutMs: HUNG_TIMEOUT_MS, maxConnections: 2, maxPending: 2 },
       ];
@@ -146,6 +147,13 @@ t.test('path tricks never reach another route or path: 400 before the token is e
     '/accounts/%252e%252e%252fpayments',
     '/accounts/..;/payments/p-1',
     '/accounts/..%3b/payments/p-1',
+    '/accounts/admin;x/users',
+    '/accounts/admin%3b/users',
+    '/accounts/admin%3Bx/users',
+    '/accounts/ADMIN/users',
+    '/accounts/admin./users',
+    '/accounts/Admin../users',
+    '/accounts/%41dmin/users',
     '/accounts//payments',
     '/accounts/p%00',
     'http://evil.example/accounts/1',
@@ -172,6 +180,8 @@ t.test("the other route's own path gets that route's 403, and well-formed unusua
   const other = await get('/payments/p-1');
   t.equal(other.status, 403, other.text);
   t.equal(other.json?.error, 'insufficient_scope');
+  const narrower = await get('/accounts/admin/users');
+  t.equal(narrower.status, 403, `a narrower route's path gets that route's 403: ${narrower.text}`);
   const odd = await get('/accounts/a.b/x..y/%41/~c?q=%2e%2e/x&r=%ff');
   t.equal(odd.status, 200, odd.text);
   t.same(

@@ -54,6 +54,8 @@ t.test('refused targets', async (t) => {
     '/accounts/a%2fb',
     '/accounts/%252e%252e',
     '/accounts/..;x',
+    '/accounts/admin;x/users',
+    '/accounts/a%3Bb',
     '/accounts//a',
     '/accounts/%zz',
     '/accounts?q=%z',

@@ -12,7 +12,7 @@ import { guard } from '../tokens/guard.js';
 import { checkFapiRequestHeaders } from './fapi-headers.js';
 import { classifyUpstreamError, sendUpstreamError, type UpstreamFailure } from './upstream-errors.js';
 import { downstreamHeaders, upstreamHeaders } from './upstream-headers.js';
-import { upstreamBase, upstreamPath } from './upstream-path.js';
+import { narrowerPrefixes, upstreamBase, upstreamPath } from './upstream-path.js';
 import { CLIENT_GONE, UpstreamPool } from './upstream-pool.js';
 
 const TOO_LARGE = Symbol('body too large');
@@ -43,6 +43,7 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
     done(null, limitBody(payload, route.bodyLimitBytes, request));
   });
   const base = upstreamBase(route.upstream);
+  const narrower = narrowerPrefixes(route.prefix, ctx.config.routes.map((r) => r.prefix));
   const pool = new UpstreamPool(base.origin, { maxConnections: route.maxConnections, maxPending: route.maxPending, timeoutMs: route.timeoutMs });
   // Runs once the listener has stopped taking requests (or the shutdown grace cut them).
   scope.addHook('onClose', () => pool.destroy());
@@ -51,7 +52,7 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const token = await guard(ctx, request, route.scopes);
     checkFapiRequestHeaders(request);
-    const { path, query } = upstreamPath(request.url, route.prefix, base);
+    const { path, query } = upstreamPath(request.url, route.prefix, base, narrower);
     const metrics = ctx.metrics;
     const failed = (failure: UpstreamFailure, detail?: Record<string, unknown>) => {
       request.log.warn({ event: 'upstream_error', route: route.prefix, failure, ...detail }, 'upstream call failed');

@@ -6,7 +6,7 @@ import { sendOAuthError } from './error-handler.js';
 // A `%` must start a two-digit escape (RFC 3986 §2.1); anything else is not a URI.
 const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
 // Escapes that turn into a path separator, a NUL or a second round of decoding (`%252e` is `%2e` once decoded).
-const SMUGGLING_ESCAPE = /%(2f|5c|00|25[0-9a-f]{2})/i;
+const SMUGGLING_ESCAPE = /%(2f|5c|00|3b|25[0-9a-f]{2})/i;
 
 /**
  * What is wrong with a request target, or undefined when it is a plain origin-form target
@@ -22,6 +22,9 @@ export function requestTargetProblem(target: string): string | undefined {
   const path = queryAt < 0 ? target : target.slice(0, queryAt);
   if (BAD_ESCAPE.test(target)) return 'malformed percent-encoding in the request target';
   if (path.includes('\\')) return 'backslash in the request path';
+  // Servlet containers drop `;parameters` from a segment before resolving it: `/a/admin;x/b` is
+  // `/a/admin/b` to them, which may be a narrower route's path. The gateway gives `;` no meaning.
+  if (path.includes(';')) return 'semicolon in the request path';
   if (SMUGGLING_ESCAPE.test(path)) return 'encoded separator or double encoding in the request path';
   const segments = path.split('/').slice(1);
   for (const [i, segment] of segments.entries()) {
