@@ -104,6 +104,9 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     verifiedTokens: new VerifiedTokenCache(),
     peerCertificate: peerCertificateSource(config.tls, credentials.clientCAs),
     rateLimitExempt: addressBlocks(config.rateLimit.exempt, 'rateLimit.exempt'),
+    trustedProxies: config.tls.forwardedClientCertificate
+      ? addressBlocks(config.tls.forwardedClientCertificate.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies')
+      : undefined,
   };
 }
 
@@ -153,8 +156,6 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   for (const { message, ...fields } of [ctx.credentials.keyFileWarning, ctx.keys.keyFileWarning].filter((w) => w !== undefined))
     publicApp.log.warn({ event: 'key_file_readable', ...fields }, message);
   const recordSecurityEvent = securityEventRecorder(metrics);
-  const forwarding = config.tls.forwardedClientCertificate;
-  const trustedProxies = forwarding ? addressBlocks(forwarding.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies') : undefined;
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {
     installOAuthErrorHandling(app, recordSecurityEvent);
     installSecurityHeaders(app);
@@ -163,7 +164,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     refuseMalformedTargets(app);
     if (metrics) observeTls(app.server as unknown as TlsServer, listener, metrics);
     await loadShedding(app, config.loadShedding, () => metrics?.shedRequests.inc({ listener }));
-    perIpRateLimit(app, { listener, limit: config.rateLimit[listener], maxTrackedIps: config.rateLimit.maxTrackedIps, trustedProxies, exempt: ctx.rateLimitExempt, metrics });
+    perIpRateLimit(app, { listener, limit: config.rateLimit[listener], maxTrackedIps: config.rateLimit.maxTrackedIps, trustedProxies: ctx.trustedProxies, exempt: ctx.rateLimitExempt, metrics });
     app.removeAllContentTypeParsers();
     useStrictForms(app, config.limits.bodyBytes);
   }

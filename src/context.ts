@@ -38,4 +38,6 @@ export interface GatewayContext {
   peerCertificate: PeerCertificateSource;
   /** Client addresses the per-address rate limits never count. */
   rateLimitExempt: BlockList;
+  /** The proxies whose forwarded headers (client certificate, X-Forwarded-For) are believed; none when absent. */
+  trustedProxies: BlockList | undefined;
 }

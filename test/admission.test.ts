@@ -144,6 +144,11 @@ t.test('a flood of logins past the slots and the queue: 503 pages with Retry-Aft
   const saturated = await readyz();
   t.equal(saturated.status, 503, '/readyz not ready while saturated');
   t.same(saturated.body.saturated, ['password_hashing'], 'naming the saturated work');
+  const settings = h.gateway.context.config.admission;
+  settings.notReadyWhenSaturated = false;
+  const reported = await readyz();
+  settings.notReadyWhenSaturated = true;
+  t.same(reported, { status: 200, body: { status: 'ready', saturated: ['password_hashing'] } }, 'notReadyWhenSaturated: false names it and stays ready');
 
   // Token issuance does not wait for password hashing.
   const credentials = await clientPost(h, '/token', { grant_type: 'client_credentials', scope: 'accounts' });

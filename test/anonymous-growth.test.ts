@@ -7,7 +7,7 @@ import { ConfigError } from '../src/config/config-error.js';
 import { resolveConfig } from '../src/config/load.js';
 import { memoryThresholds } from '../src/gateway/load-shedding.js';
 import { jsonDepth } from '../src/oauth/authorization-request.js';
-import { addressKey, clientAddress } from '../src/rate-limit/per-ip-limit.js';
+import { addressKey, clientAddress } from '../src/http/client-address.js';
 import { TokenBuckets } from '../src/rate-limit/token-buckets.js';
 import { MemoryStore, StoreFullError } from '../src/store/memory.js';
 import { StoreUnavailableError } from '../src/store/store.js';

@@ -10,8 +10,8 @@ const lifetimes = (refresh: number | 'none', maxSeconds = DEFAULT_MAX_GRANT_SECO
 t.test("a grant's TTL is the lifetime of what depends on it", async (t) => {
   t.equal(grantTtlSeconds(grant(), lifetimes('none'), now, true), 360, 'no refresh token: the code, then its access tokens');
   t.equal(grantTtlSeconds(grant(), lifetimes('none'), now, false), 300, 'no refresh token, after issuance: its access tokens');
-  t.equal(grantTtlSeconds(grant(), lifetimes(7_776_000), now, true), 7_776_060, 'the refresh token lifetime (plus the code)');
-  t.equal(grantTtlSeconds(grant(), lifetimes(60), now, false), 300, 'never shorter than its access tokens');
+  t.equal(grantTtlSeconds(grant(), lifetimes(7_776_000), now, true), 7_776_360, 'the refresh token lifetime, plus the access token of a last refresh (plus the code)');
+  t.equal(grantTtlSeconds(grant(), lifetimes(60), now, false), 360, 'never shorter than an access token from the last moment of its refresh token');
   t.equal(grantTtlSeconds(grant(), lifetimes(0), now, true), DEFAULT_MAX_GRANT_SECONDS, 'unlimited refresh tokens: the maximum');
   t.equal(grantTtlSeconds(grant(), lifetimes(0, 86_400), now, true), 86_400, 'a configured maximum');
   t.equal(grantTtlSeconds(grant(), lifetimes(7_776_000, 86_400), now + 80_000, false), 6_400, 'rotation extends it only up to the maximum from creation');

@@ -154,12 +154,12 @@ t.test("a grant's TTL follows its tokens: refresh lifetime at the code, extended
   });
   t.teardown(() => h.close());
   const { tokens } = await fullFlow(h, 'client-two');
-  t.same(writes.map((w) => w.ttl), [610], 'written with its code: the code, then the refresh token (not 400 days)');
+  t.same(writes.map((w) => w.ttl), [670], 'written with its code: the code, then the refresh token and a last access token (not 400 days)');
   const rotated = await clientPost(h, '/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token }, 'client-two');
   t.equal(rotated.status, 200);
   t.equal(writes.length, 2);
   t.equal(writes[1].id, writes[0].id);
-  t.ok(writes[1].ttl >= 599 && writes[1].ttl <= 600, `a rotation keeps it as long as the new refresh token (${writes[1].ttl} s)`);
+  t.ok(writes[1].ttl >= 659 && writes[1].ttl <= 660, `a rotation keeps it as long as the new refresh token and a last access token (${writes[1].ttl} s)`);
   const cc = await clientPost(h, '/token', { grant_type: 'client_credentials', scope: 'accounts' }, 'client-two');
   t.equal(cc.status, 200);
   t.ok(writes[2].ttl <= 60 && writes[2].ttl >= 59, `client credentials: as long as its access token (${writes[2].ttl} s)`);

@@ -265,6 +265,12 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
+        /**
+         * While work is being refused, /readyz answers 503 so a load balancer sends new sessions to
+         * another replica. Off: it still names the saturation, with 200, for deployments whose
+         * readiness probe would otherwise take the token and API traffic out with the logins.
+         */
+        notReadyWhenSaturated: Type.Boolean({ default: true }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -272,7 +278,7 @@ export const ConfigSchema = Type.Object(
     loginThrottle: Type.Object(
       {
         maxFailures: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
-        /** Per client address (0: off). Behind a proxy that terminates TLS every browser has the proxy's address. */
+        /** Per client address (0: off), as the rate limits see it (IPv6 by /64, X-Forwarded-For from trusted proxies). */
         maxFailuresPerAddress: Type.Integer({ minimum: 0, maximum: 100_000, default: 100 }),
         lockSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 30 }),
         maxLockSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),

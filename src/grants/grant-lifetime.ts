@@ -37,13 +37,14 @@ export function grantEnd(grant: Grant, lifetimes: GrantLifetimes): number {
 
 /**
  * How long, from `now`, the store keeps a grant: as long as the longest-lived token issued from it
- * can live (access token, or refresh token when it gets one; plus the code's life while it waits
+ * can live (access token, or refresh token plus the access token a last refresh gets; plus the code's life while it waits
  * for its code to be redeemed), never past its end. A grant without refresh tokens lives as long as
  * its access tokens.
  */
 export function grantTtlSeconds(grant: Grant, lifetimes: GrantLifetimes, now: number, awaitingCode: boolean): number {
   const refresh = lifetimes.refreshToken(grant);
-  const tokens = Math.max(lifetimes.accessToken, refresh === 'none' ? 0 : refresh === 0 ? Infinity : refresh);
+  // An access token from a refresh at the refresh token's last moment lives that much longer.
+  const tokens = refresh === 'none' ? lifetimes.accessToken : refresh === 0 ? Infinity : refresh + lifetimes.accessToken;
   const needed = tokens + (awaitingCode ? lifetimes.code : 0);
   return Math.max(1, Math.min(needed, grantEnd(grant, lifetimes) - now));
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { addressKey, clientAddress } from '../http/client-address.js';
 import type { GatewayContext } from '../context.js';
 import { formParams } from '../http/form-body.js';
 import type { PushedRequest } from '../oauth/par.js';
@@ -24,7 +25,8 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     const { interaction, pushed, form } = found;
     if (form.action === 'cancel')
       return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: false, error: 'access_denied', description: 'the user cancelled the sign-in' });
-    const attempt = await ctx.login.attempt(form.username ?? '', form.password ?? '', request.ip);
+    // The browser's address as the rate limits see it: behind a trusted proxy the forwarded one, an IPv6 /64 as one.
+    const attempt = await ctx.login.attempt(form.username ?? '', form.password ?? '', addressKey(clientAddress(request, ctx.trustedProxies)));
     if (attempt.outcome === 'throttled') {
       request.log.warn({ audit: 'login_throttled', scope: attempt.scope, client_id: interaction.clientId }, 'login_throttled');
       reply.header('retry-after', String(attempt.retryAfterSeconds));

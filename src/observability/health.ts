@@ -15,7 +15,8 @@ export function healthRoutes(app: FastifyInstance, ctx: GatewayContext, state: {
     if (state.shedding()) return reply.code(503).send({ status: 'not ready', load: 'shedding' });
     // Costly work (logins) is being refused: new sessions are better sent to another replica.
     const saturated = ctx.admission.saturated();
-    if (saturated.length > 0) return reply.code(503).send({ status: 'not ready', saturated });
-    return reply.send({ status: 'ready' });
+    if (saturated.length === 0) return reply.send({ status: 'ready' });
+    if (ctx.config.admission.notReadyWhenSaturated) return reply.code(503).send({ status: 'not ready', saturated });
+    return reply.send({ status: 'ready', saturated });
   });
 }

@@ -1,5 +1,6 @@
-import { isIPv4, isIPv6, type BlockList } from 'node:net';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { BlockList } from 'node:net';
+import { addressKey, clientAddress, inBlocks } from '../http/client-address.js';
+import type { FastifyInstance } from 'fastify';
 import { PATHS } from '../config/urls.js';
 import { sendOAuthError } from '../http/error-handler.js';
 import { errorPage, sendPage } from '../interaction/pages.js';
@@ -31,7 +32,7 @@ export function perIpRateLimit(app: FastifyInstance, options: PerIpLimitOptions)
   const buckets = new TokenBuckets(limit.perIpPerMinute, limit.burst ?? limit.perIpPerMinute, options.maxTrackedIps);
   app.addHook('onRequest', async (request, reply) => {
     const address = clientAddress(request, options.trustedProxies);
-    if (options.exempt && trusted(options.exempt, address)) return;
+    if (options.exempt && inBlocks(options.exempt, address)) return;
     const client = addressKey(address);
     const verdict = buckets.take(client);
     if (verdict.allowed) return;
@@ -49,36 +50,4 @@ export function perIpRateLimit(app: FastifyInstance, options: PerIpLimitOptions)
 /** The browser's pages: the authorization endpoint, login and consent. */
 function isPage(url: string): boolean {
   return [PATHS.authorization, INTERACTION_PREFIX].some((prefix) => url === prefix || url.startsWith(prefix + '/') || url.startsWith(prefix + '?'));
-}
-
-/** The peer's address, or behind a trusted proxy the nearest address in X-Forwarded-For that is not one. */
-export function clientAddress(request: Pick<FastifyRequest, 'socket' | 'headers'>, proxies?: BlockList): string {
-  const peer = unmapped(request.socket.remoteAddress ?? 'unknown');
-  if (!proxies || !trusted(proxies, peer)) return peer;
-  const forwarded = request.headers['x-forwarded-for'];
-  const hops = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded ?? '').split(',').map((a) => unmapped(a.trim())).filter((a) => isIPv4(a) || isIPv6(a));
-  for (let i = hops.length - 1; i >= 0; i--) if (!trusted(proxies, hops[i]) || i === 0) return hops[i];
-  return peer;
-}
-
-function trusted(proxies: BlockList, address: string): boolean {
-  return isIPv4(address) ? proxies.check(address, 'ipv4') : isIPv6(address) ? proxies.check(address, 'ipv6') : false;
-}
-
-function unmapped(address: string): string {
-  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
-}
-
-/**
- * The bucket an address counts against: an IPv4 address, or an IPv6 address's /64 (one subscriber's
- * network; counting single IPv6 addresses would give each client 2^64 buckets).
- */
-export function addressKey(address: string): string {
-  if (!isIPv6(address)) return address;
-  const [head, tail] = address.split('%')[0].split('::');
-  const groups = (part: string | undefined) => (part ? part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : []);
-  const left = groups(head);
-  const right = tail === undefined ? [] : groups(tail);
-  const full = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-  return full.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':') + '::/64';
 }
