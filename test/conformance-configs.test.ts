@@ -1,0 +1,120 @@
+// The conformance suite's configs (conformance/description.ts) cannot rot silently: the suite itself
+// is not run in CI, so this generates the configs of every plan and variant into a temp folder and
+// checks that each suite config has what its plan needs, that its clients are the gateway's clients
+// (id, auth method, redirect URIs on the suite's callback for its alias, keys and certificates), and
+// that the gateway config passes the gateway's own validation (as `fapi-gateway check` does).
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { parse } from 'yaml';
+import { createContext } from '../src/app.js';
+import { loadConfigFile } from '../src/config/load.js';
+import { writeConfigs, type WrittenConfigs } from '../conformance/configs.js';
+import { callbackUrl, localEndpoints, PLANS, publicJwks, subjectDn, suitePlanSpec, VARIANTS } from '../conformance/description.js';
+import { ensurePki, pkiFiles } from '../conformance/pki.js';
+
+let dir: string;
+let written: WrittenConfigs;
+let gateway: Record<string, any>;
+t.before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'fapi-conformance-configs-'));
+  written = await writeConfigs(path.join(dir, 'cfg'), await ensurePki(path.join(dir, 'pki')));
+  gateway = parse(await readFile(written.gateway, 'utf8'));
+});
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+const endpoints = localEndpoints();
+
+t.test('every variant names a known plan, a unique alias and unique clients', async (t) => {
+  t.equal(new Set(VARIANTS.map((v) => v.alias)).size, VARIANTS.length, 'aliases are unique');
+  t.equal(new Set(VARIANTS.map((v) => v.name)).size, VARIANTS.length, 'names are unique');
+  t.equal(new Set(VARIANTS.map((v) => v.clientPrefix)).size, VARIANTS.length, 'client prefixes are unique');
+  for (const v of VARIANTS) {
+    t.ok(PLANS[v.plan], `${v.name}: plan ${v.plan}`);
+    t.match(suitePlanSpec(v), /^fapi2-security-profile-final-test-plan\[client_auth_type=(private_key_jwt|mtls)\]\[sender_constrain=mtls\]/);
+  }
+  for (const name of ['private_key_jwt', 'mtls']) t.ok(VARIANTS.some((v) => v.name === name), `the baseline ${name} variant is covered`);
+});
+
+for (const variant of VARIANTS) {
+  t.test(`suite config ${variant.name} (${suitePlanSpec(variant)})`, async (t) => {
+    const suite = JSON.parse(await readFile(written.suite[variant.name]!, 'utf8'));
+    const files = pkiFiles(path.join(dir, 'pki'));
+
+    // Fields every FAPI2 SP plan reads (GetStaticClientConfiguration, the mTLS and resource steps).
+    t.equal(suite.alias, variant.alias);
+    t.equal(suite.server?.discoveryUrl, `${gateway.issuer}/.well-known/openid-configuration`, 'discovery of the gateway under test');
+    t.equal(new URL(suite.resource?.resourceUrl).origin, new URL(gateway.listeners.mtls.url).origin, 'the resource is behind the gateway\'s mTLS listener');
+    t.ok(gateway.routes.some((r: { prefix: string }) => new URL(suite.resource.resourceUrl).pathname.startsWith(r.prefix)), 'the resource is one of the gateway\'s routes');
+
+    for (const [key, mtlsKey] of [['client', 'mtls'], ['client2', 'mtls2']] as const) {
+      const client = suite[key];
+      t.type(client?.client_id, 'string', `${key}.client_id`);
+      t.equal(client.scope, variant.scope, `${key}.scope`);
+      t.ok(client.jwks?.keys?.length, `${key}.jwks`);
+      for (const jwk of client.jwks.keys) {
+        t.ok(jwk.d && jwk.kid && jwk.alg === 'PS256', `${key}.jwks holds a private PS256 key with a kid`);
+      }
+      // Certificates and keys for mutual TLS (sender_constrain=mtls needs them for every client auth method).
+      const mtls = suite[mtlsKey];
+      t.ok(mtls?.cert && mtls.key && mtls.ca, `${mtlsKey} has cert, key and ca`);
+      const cert = new X509Certificate(mtls.cert);
+      t.ok(cert.checkPrivateKey(createPrivateKey(mtls.key)), `${mtlsKey}.key is the certificate's key`);
+      t.ok(cert.checkIssued(new X509Certificate(mtls.ca)), `${mtlsKey}.cert is issued by ${mtlsKey}.ca`);
+      t.same(gateway.tls.clientCAs.map((f: string) => path.resolve(f)), [files.clientCa], 'the gateway trusts that CA for client certificates');
+
+      // The suite's client is a gateway client with the same id, auth method, keys and redirect URIs.
+      const registered = gateway.clients.find((c: { client_id: string }) => c.client_id === client.client_id);
+      t.ok(registered, `${client.client_id} is registered at the gateway`);
+      if (!registered) continue;
+      t.equal(registered.token_endpoint_auth_method, variant.clientAuth === 'mtls' ? 'tls_client_auth' : 'private_key_jwt', 'auth method matches the variant');
+      if (variant.clientAuth === 'mtls') t.equal(registered.tls_client_auth_subject_dn, subjectDn(mtls.cert), 'registered subject DN is the client certificate\'s');
+      t.same(registered.jwks, publicJwks(client.jwks), 'registered keys are the public half of the suite client\'s keys');
+      t.same(registered.jwks.keys.map((k: Record<string, unknown>) => createPublicKey({ key: k as any, format: 'jwk' }).export({ format: 'jwk' })),
+        client.jwks.keys.map((k: Record<string, unknown>) => createPublicKey({ key: k as any, format: 'jwk' }).export({ format: 'jwk' })), 'the same key pairs');
+      t.equal(registered.scope, client.scope, 'registered scope is the scope the suite asks for');
+      t.same(registered.grant_types, variant.grantTypes);
+      if (variant.browser) {
+        const callback = callbackUrl(endpoints, variant.alias);
+        t.same(registered.redirect_uris, [callback, `${callback}?dummy1=lorem&dummy2=ipsum`], 'redirect URIs are the suite\'s callback for the alias');
+      }
+    }
+    t.not(suite.client.client_id, suite.client2.client_id, 'two distinct clients');
+
+    if (variant.browser) {
+      // The browser automation opens the gateway's authorization endpoint and ends on the suite's callback.
+      t.ok(suite.browser?.length, 'browser automation');
+      t.equal(suite.browser[0].match, `${gateway.issuer}/authorize*`);
+      const tasks = suite.browser[0].tasks;
+      const verify = tasks.find((x: { task: string }) => x.task === 'Verify Complete');
+      t.equal(verify?.match, `${endpoints.suiteBase}/test/*/callback*`, 'completion is anchored on the suite\'s base URL');
+      const login = tasks.find((x: { task: string }) => x.task === 'Login');
+      const password = login.commands.find((c: unknown[]) => c[2] === 'password')?.[3];
+      t.ok(gateway.users.some((u: { username: string; password: string }) => u.username === login.commands[0][3] && u.password === password), 'the browser logs in as a gateway user');
+      for (const [module, override] of Object.entries<{ browser: unknown[] }>(suite.override ?? {})) {
+        t.match(module, /^fapi2-security-profile-final-/);
+        t.ok(override.browser.length, `${module} has its own browser automation`);
+      }
+    } else {
+      t.notOk(suite.browser, 'no browser for a grant without a user');
+      t.notOk(suite.override, 'no browser overrides');
+    }
+  });
+}
+
+t.test('the gateway config passes the gateway\'s own validation (fapi-gateway check)', async (t) => {
+  const context = await createContext(await loadConfigFile(written.gateway, {}));
+  t.teardown(() => context.store.close());
+  t.equal(context.profile.name, 'fapi2');
+  for (const variant of VARIANTS) {
+    for (const n of [1, 2]) t.ok(context.clients.get(`${variant.clientPrefix}-${n}`), `${variant.clientPrefix}-${n} is known to the running gateway`);
+  }
+});
+
+t.test('private keys stay out of the gateway config', async (t) => {
+  const text = await readFile(written.gateway, 'utf8');
+  t.notMatch(text, /"d"\s*:/, 'no private JWK member in the gateway config');
+  t.notMatch(text, /PRIVATE KEY/, 'no PEM private key in the gateway config');
+});
