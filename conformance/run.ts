@@ -235,6 +235,7 @@ async function main(): Promise<number> {
       const title = `${variant.plan} ${variant.name}: \`${suitePlanSpec(variant)}\``;
       const table = `${outcomeTable(title, outcome.modules)}\n\nSuite ${suiteCommit}, ${new Date().toISOString().slice(0, 10)}, ${Math.round((Date.now() - started) / 1000)} s, runner exit ${rc}, plan ${planId}.\n`;
       writeFileSync(path.join(out, 'summary.md'), table);
+      for (const m of outcome.modules) m.pages.forEach((p, i) => writeFileSync(path.join(out, `review-${m.module}-${i + 1}.html`), p.html));
       console.log(`\n${table}\nsaved ${path.join(out, 'summary.md')}`);
       tables.push(table);
       if (!planIsGreen(outcome.modules) || rc !== 0) failed++;

@@ -10,6 +10,8 @@ export interface ModuleOutcome {
   result: string;
   /** FAILURE / WARNING / REVIEW entries of the module's log: `RESULT Condition: message`. */
   notes: string[];
+  /** For REVIEW: the pages the suite's browser captured for a person to look at. */
+  pages: { condition: string; html: string }[];
   testId?: string;
 }
 
@@ -54,15 +56,22 @@ export class SuiteApi {
     for (const m of plan.modules) {
       const module = m.testModule as string;
       const testId = m.instances?.at(-1) as string | undefined;
-      if (!testId) { modules.push({ module, status: 'NOT RUN', result: '', notes: [] }); continue; }
+      if (!testId) { modules.push({ module, status: 'NOT RUN', result: '', notes: [], pages: [] }); continue; }
       const info = (await this.call('GET', `api/info/${testId}`)).json;
       const notes: string[] = [];
+      const pages: ModuleOutcome['pages'] = [];
       if (info.result !== 'PASSED' || info.status !== 'FINISHED') {
         for (const e of (await this.call('GET', `api/log/${testId}`)).json ?? []) {
-          if (['FAILURE', 'WARNING', 'REVIEW'].includes(e.result)) notes.push(`${e.result} ${e.src}: ${oneLine(e.msg ?? '', 220)}`);
+          if (!['FAILURE', 'WARNING', 'REVIEW'].includes(e.result)) continue;
+          if (e.result === 'REVIEW' && typeof e.page_source === 'string') {
+            pages.push({ condition: e.src, html: e.page_source });
+            notes.push(`REVIEW ${e.src}: page showed "${oneLine(pageText(e.page_source), 200)}"`);
+          } else {
+            notes.push(`${e.result} ${e.src}: ${oneLine(e.msg ?? '', 220)}`);
+          }
         }
       }
-      modules.push({ module, status: info.status, result: info.result, notes, testId });
+      modules.push({ module, status: info.status, result: info.result, notes, pages, testId });
     }
     return { planName: plan.planName, variant: plan.variant, modules };
   }
@@ -70,6 +79,15 @@ export class SuiteApi {
   close(): Promise<void> {
     return this.dispatcher.close();
   }
+}
+
+/** The visible text of a captured page (title and scripts left out), for the table. */
+export function pageText(html: string): string {
+  return html
+    .replace(/<(head|script|style)[\s\S]*?<\/\1>/gi, ' ')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'")
+    .split(/\s+/).join(' ').trim();
 }
 
 function oneLine(s: string, n: number): string {
