@@ -14,6 +14,7 @@ import { loadConfigFile } from '../src/config/load.js';
 import { writeConfigs, type WrittenConfigs } from '../conformance/configs.js';
 import { callbackUrl, localEndpoints, PLANS, publicJwks, subjectDn, suitePlanSpec, VARIANTS } from '../conformance/description.js';
 import { ensurePki, pkiFiles } from '../conformance/pki.js';
+import { outcomeTable, pageText, planIsGreen } from '../conformance/suite-api.js';
 
 let dir: string;
 let written: WrittenConfigs;
@@ -117,4 +118,18 @@ t.test('private keys stay out of the gateway config', async (t) => {
   const text = await readFile(written.gateway, 'utf8');
   t.notMatch(text, /"d"\s*:/, 'no private JWK member in the gateway config');
   t.notMatch(text, /PRIVATE KEY/, 'no PEM private key in the gateway config');
+});
+
+t.test('the results table: green only without FAILED, WARNING or INTERRUPTED; REVIEW rows say what the page showed', async (t) => {
+  const row = (result: string, status = 'FINISHED') => ({ module: `fapi2-security-profile-final-${result}`, status, result, notes: [], pages: [] });
+  t.ok(planIsGreen([row('PASSED'), row('REVIEW'), row('SKIPPED')]));
+  for (const bad of [row('FAILED'), row('WARNING'), row('UNKNOWN', 'INTERRUPTED'), row('', 'NOT RUN')]) {
+    t.notOk(planIsGreen([row('PASSED'), bad]), `${bad.status} ${bad.result} is not green`);
+  }
+  t.notOk(planIsGreen([]), 'an empty plan is not green');
+  const page = '<html><head><title>Authorization error</title></head><body><main><h1>This request cannot be completed</h1><p>The request_uri has expired.</p><p>Error code: <code>invalid_request_uri</code></p></main></body></html>';
+  t.equal(pageText(page), 'This request cannot be completed The request_uri has expired. Error code: invalid_request_uri');
+  const table = outcomeTable('plan', [row('PASSED'), { ...row('REVIEW'), notes: ['REVIEW X: page showed "a | b"'] }]);
+  t.match(table, /\| 2 \| REVIEW \| REVIEW \| REVIEW X: page showed "a \\\| b" \|/);
+  t.match(table, /Totals: PASSED 1, REVIEW 1/);
 });
