@@ -232,6 +232,8 @@ async function main(): Promise<number> {
       const planId = /Created test plan, new id: ([A-Za-z0-9]+)/.exec(readFileSync(path.join(out, 'run.log'), 'utf8'))?.[1];
       if (!planId) { console.log(`the runner created no plan (exit ${rc}); see ${path.join(out, 'run.log')}`); failed++; continue; }
       const outcome = await api.outcomes(planId);
+      // With --module the plan still lists every module: the table holds the ones asked for.
+      if (args.module!.length) outcome.modules = outcome.modules.filter((m) => args.module!.includes(m.module));
       const title = `${variant.plan} ${variant.name}: \`${suitePlanSpec(variant)}\``;
       const table = `${outcomeTable(title, outcome.modules)}\n\nSuite ${suiteCommit}, ${new Date().toISOString().slice(0, 10)}, ${Math.round((Date.now() - started) / 1000)} s, runner exit ${rc}, plan ${planId}.\n`;
       writeFileSync(path.join(out, 'summary.md'), table);
