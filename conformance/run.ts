@@ -12,6 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync, writeFileSync, cpSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { request as httpRequest } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -179,8 +180,20 @@ function startTlsFront(cert: string, key: string): Promise<void> {
   return new Promise((resolve, reject) => { tlsFront!.once('error', reject); tlsFront!.listen(ports.suiteHttps, '127.0.0.1', () => resolve()); });
 }
 
+/** Fails fast when a fixed port is taken: a leftover gateway or suite would answer in place of ours. */
+async function checkPortsFree(): Promise<void> {
+  for (const [name, port] of Object.entries(ports)) {
+    await new Promise<void>((resolve, reject) => {
+      const probe = createTcpServer();
+      probe.once('error', () => reject(new Error(`port ${port} (${name}) on 127.0.0.1 is in use: stop what holds it`)));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+    });
+  }
+}
+
 // ---- main ------------------------------------------------------------------------------------------
 async function main(): Promise<number> {
+  await checkPortsFree();
   const java = javaHome();
   const jar = ensureSuiteJar(java);
   const python = ensureVenv();
