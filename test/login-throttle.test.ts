@@ -134,3 +134,27 @@ t.test('wrong passwords lock the username: the right one is refused with 429 whi
   }
   t.equal(after.status, 303, 'the right password works once the lock has passed');
 });
+
+t.test('the address lock counts the browser a trusted proxy names, not the proxy', async (t) => {
+  const proxied = await startGateway({
+    configure: (config) => {
+      config.loginThrottle = { ...SETTINGS, maxFailures: 100, maxFailuresPerAddress: 2 };
+      config.tls.forwardedClientCertificate = { header: 'ssl-client-cert', trustedProxies: ['127.0.0.1', '::1'] };
+    },
+  });
+  t.teardown(() => proxied.close());
+  const attempt = async (browser: string, username: string) => {
+    const pushed = await push(proxied);
+    const jar = new CookieJar();
+    const via = { 'x-forwarded-for': browser };
+    const { action, csrf } = formOf((await browserRequest(proxied, jar, authorizationUrl('client-one', pushed.requestUri), undefined, via)).text);
+    return browserRequest(proxied, jar, action, { csrf, username, password: 'wrong', action: 'login' }, via);
+  };
+  t.equal((await attempt('203.0.113.9', 'guess-1')).status, 401);
+  t.equal((await attempt('203.0.113.9', 'guess-2')).status, 401);
+  t.equal((await attempt('203.0.113.9', 'guess-3')).status, 429, 'that browser is locked after its failures');
+  t.equal((await attempt('198.51.100.4', 'guess-4')).status, 401, 'another browser behind the same proxy is not');
+  t.equal((await attempt('2001:db8:1:2::a', 'guess-5')).status, 401);
+  t.equal((await attempt('2001:db8:1:2::b', 'guess-6')).status, 401);
+  t.equal((await attempt('2001:db8:1:2::c', 'guess-7')).status, 429, 'IPv6 addresses of one /64 count as one');
+});

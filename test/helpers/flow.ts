@@ -26,10 +26,10 @@ export function pkce(): { verifier: string; challenge: string } {
 }
 
 /** A request to the public listener as a browser makes it (no client certificate, cookies kept). */
-export async function browserRequest(h: Harness, jar: CookieJar, url: string, form?: Record<string, string>): Promise<Response> {
+export async function browserRequest(h: Harness, jar: CookieJar, url: string, form?: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
   const res = await request(new URL(url, h.issuer + '/').toString(), {
     method: form ? 'POST' : 'GET',
-    headers: { cookie: jar.header(), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+    headers: { ...headers, cookie: jar.header(), ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
     body: form ? new URLSearchParams(form).toString() : undefined,
     dispatcher: h.agent(),
   });
