@@ -17,6 +17,8 @@ import { useStrictForms } from './http/form-body.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { answerFrameworkError, refuseMalformedTargets } from './http/request-target.js';
 import { SigningKeys } from './keys/signing-keys.js';
+import { EncryptionKeys } from './keys/encryption-keys.js';
+import { requestObjectMode } from './oauth/request-object/policy.js';
 import { installPageErrorHandling } from './interaction/page-errors.js';
 import { interactionRoutes } from './interaction/routes.js';
 import { authorizeRoute } from './oauth/authorize.js';
@@ -81,6 +83,8 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const credentials = await loadServerCredentials(config.tls);
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
+  // Encryption keys serve request objects only: a profile without them neither loads nor publishes them.
+  const encryptionKeys = config.keys.encryption && requestObjectMode(profile) !== 'none' ? await EncryptionKeys.load(config.keys.encryption) : undefined;
   const metrics = config.metrics.enabled ? new Metrics({ version: VERSION, profile: profile.name }) : undefined;
   const admission = new Admission(config.admission, metrics);
   const users = new UserDirectory(config.users, admission.passwordHashing);
@@ -93,6 +97,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     urls: endpointUrls(config),
     credentials,
     keys,
+    ...(encryptionKeys ? { encryptionKeys } : {}),
     clients,
     users,
     login: new PasswordLogin(users, new LoginThrottle(theStore, config.loginThrottle), metrics),
@@ -153,7 +158,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp], ['ops', opsApp]] as const)
     applyConnectionLimits(app.server, config.server, listener, metrics);
 
-  for (const { message, ...fields } of [ctx.credentials.keyFileWarning, ctx.keys.keyFileWarning].filter((w) => w !== undefined))
+  for (const { message, ...fields } of [ctx.credentials.keyFileWarning, ctx.keys.keyFileWarning, ctx.encryptionKeys?.keyFileWarning].filter((w) => w !== undefined))
     publicApp.log.warn({ event: 'key_file_readable', ...fields }, message);
   const recordSecurityEvent = securityEventRecorder(metrics);
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {

@@ -5,6 +5,7 @@ import type { ConfigFile, Profile } from './config/schema.js';
 import type { EndpointUrls } from './config/urls.js';
 import type { EcosystemHooks } from './ecosystems/hooks.js';
 import type { Grants } from './grants/grant.js';
+import type { EncryptionKeys } from './keys/encryption-keys.js';
 import type { SigningKeys } from './keys/signing-keys.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Store } from './store/store.js';
@@ -21,6 +22,8 @@ export interface GatewayContext {
   urls: EndpointUrls;
   credentials: ServerCredentials;
   keys: SigningKeys;
+  /** The server's `use: enc` keys (encrypted request objects); only when the profile takes request objects. */
+  encryptionKeys?: EncryptionKeys;
   clients: ClientRegistry;
   users: UserDirectory;
   /** Username and password logins: throttled, with the password check in a bounded hashing slot. */

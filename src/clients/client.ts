@@ -1,5 +1,6 @@
 import type { JWTVerifyGetKey } from 'jose';
 import type { ClientMetadata } from '../config/schema.js';
+import type { ClientRequestObjectRules } from '../oauth/request-object/policy.js';
 import type { NormalizedDn } from '../tls/distinguished-name.js';
 
 export type ClientAuthMethod = 'private_key_jwt' | 'tls_client_auth' | 'self_signed_tls_client_auth';
@@ -24,5 +25,7 @@ export interface Client {
   readonly scopes: ReadonlySet<string>;
   readonly grantTypes: ReadonlySet<string>;
   readonly idTokenSigningAlg: string | undefined;
+  /** How this client's signed request objects are checked, and whether it must send one. */
+  readonly requestObject: ClientRequestObjectRules;
   readonly metadata: Readonly<ClientMetadata>;
 }

@@ -5,6 +5,7 @@ import { ConfigError } from '../config/config-error.js';
 import type { ClientMetadata, Profile } from '../config/schema.js';
 import { keyWeakness } from '../keys/key-strength.js';
 import { normalizeDnString } from '../tls/distinguished-name.js';
+import { requestObjectRules } from '../oauth/request-object/client-rules.js';
 import type { Client, ClientAuthMethod, SanType } from './client.js';
 
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
@@ -77,6 +78,8 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string): Pro
   if (method === 'self_signed_tls_client_auth' && certificateThumbprints.size === 0)
     throw new ConfigError(`${at}.jwks`, 'self_signed_tls_client_auth needs the client certificate in jwks (x5c)');
 
+  const requestObject = requestObjectRules(m, profile, at, jwtKeys !== undefined);
+
   const sanFields = Object.keys(SAN_FIELDS).filter((f) => m[f as keyof ClientMetadata] !== undefined);
   const identifiers = sanFields.length + (m.tls_client_auth_subject_dn !== undefined ? 1 : 0);
   let subjectDn;
@@ -104,6 +107,7 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string): Pro
     scopes: new Set(m.scope.split(' ').filter(Boolean)),
     grantTypes: new Set(m.grant_types),
     idTokenSigningAlg: m.id_token_signed_response_alg,
+    requestObject,
     metadata: m,
   };
 }

@@ -10,14 +10,15 @@ export const SAMPLE_BANK = { host: '127.0.0.1', port: 9101 };
 export async function embeddedConfig(pki: DevPki): Promise<Record<string, unknown>> {
   return {
     issuer: 'https://localhost:8443',
-    profile: 'fapi2',
+    // FAPI_GATEWAY_PROFILE=fapi2-message-signing tries signed request objects (npm run demo -- --signed).
+    profile: process.env.FAPI_GATEWAY_PROFILE ?? 'fapi2',
     listeners: {
       public: { host: '127.0.0.1', port: 8443 },
       mtls: { host: '127.0.0.1', port: 8444, url: 'https://localhost:8444' },
       ops: { host: '127.0.0.1', port: 9090 },
     },
     tls: { cert: pki.serverCert, key: pki.serverKey, clientCAs: [pki.ca] },
-    keys: { signing: pki.signingKeys },
+    keys: { signing: pki.signingKeys, encryption: pki.encryptionKeys },
     store: { type: 'memory' },
     routes: [
       { prefix: '/accounts', upstream: `http://${SAMPLE_BANK.host}:${SAMPLE_BANK.port}`, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10_000 },

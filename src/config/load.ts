@@ -35,6 +35,7 @@ export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.P
   const resolve = (p: string) => path.resolve(baseDir, p);
   config.tls = { ...config.tls, cert: resolve(config.tls.cert), key: resolve(config.tls.key), clientCAs: config.tls.clientCAs.map(resolve) };
   config.keys = { ...config.keys, signing: resolve(config.keys.signing) };
+  if (config.keys.encryption !== undefined) config.keys.encryption = resolve(config.keys.encryption);
   if (config.store.type === 'redis' && config.store.tls) config.store = { ...config.store, tls: { ca: resolve(config.store.tls.ca) } };
   const issuer = new URL(config.issuer);
   if (issuer.search || issuer.hash) throw new ConfigError('issuer', 'must have no query or fragment');

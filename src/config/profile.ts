@@ -43,6 +43,8 @@ function mergeDeep(base: unknown, over: unknown): unknown {
 // list, and for the flags below only the stricter value.
 const STRICTER_BOOLEAN: Record<string, boolean> = { 'consent.everyTime': true };
 const FREE = new Set(['name', 'description', 'refreshTokenRotation.enabled', 'refreshTokenRotation.graceSeconds']);
+// Settings whose values go from loosest to tightest: a policy may only move right.
+const RANKED: Record<string, string[]> = { requestObject: ['none', 'optional', 'required'] };
 // Chosen by the profile alone: a policy may not switch an ecosystem pack on, off or to another.
 const FIXED = new Set(['ecosystem']);
 
@@ -50,6 +52,10 @@ function assertNotLooser(base: unknown, tightened: unknown, at: string, rel = ''
   if (FREE.has(rel)) return;
   if (FIXED.has(rel)) {
     if (tightened !== base) throw new ConfigError(at, `is set by the profile (${JSON.stringify(base)}) and cannot be changed by policy`);
+    return;
+  }
+  if (rel in RANKED && typeof base === 'string') {
+    if (RANKED[rel].indexOf(tightened as string) < RANKED[rel].indexOf(base)) throw new ConfigError(at, `"${tightened}" is looser than the profile's "${base}"`);
     return;
   }
   if (Array.isArray(base) && Array.isArray(tightened)) {

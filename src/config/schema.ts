@@ -25,9 +25,15 @@ export const ProfileSchema = Type.Object(
       {
         signing: Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true }),
         clientAssertion: Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true }),
+        /** JWS algorithms accepted on signed request objects (RFC 9101); the clientAssertion list when absent. */
+        requestObject: Type.Optional(Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true })),
       },
       { additionalProperties: false },
     ),
+    /** Signed request objects at PAR (RFC 9101): required, accepted, or refused (`none`, when absent). */
+    requestObject: Type.Optional(Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('none')])),
+    /** What the built-in login reaches, as `acr` values (the first is the default); none claimed when absent. */
+    acrValues: Type.Optional(Type.Array(NonEmpty, { uniqueItems: true })),
     clientAssertion: Type.Object(
       {
         audience: Type.Array(
@@ -80,6 +86,10 @@ export const ClientSchema = Type.Object(
     token_endpoint_auth_method: NonEmpty,
     token_endpoint_auth_signing_alg: Type.Optional(NonEmpty),
     id_token_signed_response_alg: Type.Optional(NonEmpty),
+    require_signed_request_object: Type.Optional(Type.Boolean()),
+    request_object_signing_alg: Type.Optional(NonEmpty),
+    request_object_encryption_alg: Type.Optional(NonEmpty),
+    request_object_encryption_enc: Type.Optional(NonEmpty),
     jwks: Type.Optional(Type.Object({ keys: Type.Array(Jwk) }, { additionalProperties: false })),
     jwks_uri: Type.Optional(Type.String({ pattern: '^https://' })),
     tls_client_auth_subject_dn: Type.Optional(NonEmpty),
@@ -117,6 +127,8 @@ export const UserSchema = Type.Object(
     password: Type.Optional(NonEmpty),
     sub: Type.Optional(NonEmpty),
     claims: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    /** The `acr` values this user's login reaches; the profile's `acrValues` when absent. */
+    acr: Type.Optional(Type.Array(NonEmpty, { uniqueItems: true })),
   },
   { additionalProperties: false },
 );
@@ -220,6 +232,8 @@ export const ConfigSchema = Type.Object(
         signing: NonEmpty,
         /** kids of the keys to sign with (one per algorithm); the first key of each algorithm otherwise. */
         active: Type.Optional(Type.Array(NonEmpty)),
+        /** JWKS file of the server's private `use: enc` keys (request object decryption); used when the profile takes request objects. */
+        encryption: Type.Optional(NonEmpty),
       },
       { additionalProperties: false },
     ),

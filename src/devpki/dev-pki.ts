@@ -11,6 +11,8 @@ export interface DevPki {
   serverCert: string;
   serverKey: string;
   signingKeys: string;
+  /** The server's private encryption key (request objects), RSA-OAEP-256. */
+  encryptionKeys: string;
   clients: Record<'client-one' | 'client-two', { cert: string; key: string; jwk: string }>;
 }
 
@@ -26,6 +28,7 @@ export function devPkiFiles(dir: string): DevPki {
     serverCert: f('server.pem'),
     serverKey: f('server-key.pem'),
     signingKeys: f('signing-keys.jwks.json'),
+    encryptionKeys: f('encryption-keys.jwks.json'),
     clients: {
       'client-one': { cert: f('client-one.pem'), key: f('client-one-key.pem'), jwk: f('client-one.jwk.json') },
       'client-two': { cert: f('client-two.pem'), key: f('client-two-key.pem'), jwk: f('client-two.jwk.json') },
@@ -40,7 +43,11 @@ export function devPkiFiles(dir: string): DevPki {
  */
 export async function ensureDevPki(dir: string): Promise<DevPki> {
   const files = devPkiFiles(dir);
-  if (await exists(files.signingKeys)) return files;
+  if (await exists(files.signingKeys)) {
+    // Dev folders made before encryption keys existed get theirs now.
+    if (!(await exists(files.encryptionKeys))) await writeEncryptionKeys(files.encryptionKeys);
+    return files;
+  }
   await mkdir(dir, { recursive: true, mode: 0o700 });
 
   const ca = await createCa('O=fapi-gateway demo, CN=fapi-gateway development CA');
@@ -68,7 +75,13 @@ export async function ensureDevPki(dir: string): Promise<DevPki> {
     signing.push({ ...(await exportJWK(privateKey)), kid: `dev-${alg.toLowerCase()}-1`, alg, use: 'sig' });
   }
   await writeSecret(files.signingKeys, JSON.stringify({ keys: signing }, null, 2));
+  await writeEncryptionKeys(files.encryptionKeys);
   return files;
+}
+
+async function writeEncryptionKeys(file: string): Promise<void> {
+  const { privateKey } = await generateKeyPair('RSA-OAEP-256', { extractable: true, modulusLength: 2048 });
+  await writeSecret(file, JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), kid: 'dev-rsa-oaep-256-1', alg: 'RSA-OAEP-256', use: 'enc' }] }, null, 2));
 }
 
 /** The public half of a private JWK file, for registering the client. */

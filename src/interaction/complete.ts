@@ -7,6 +7,7 @@ import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { PushedRequest } from '../oauth/par.js';
 import { RESPONSE_MODES } from '../oauth/response-modes.js';
 import { errorPage, sendPage } from './pages.js';
+import { chooseAcr } from '../authentication-context/acr.js';
 
 export type Outcome = { approved: true; sub: string; authTime: number } | { approved: false; error: string; description: string };
 
@@ -22,6 +23,11 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   const client = ctx.clients.get(request.clientId);
   const consumeRequest = () => Promise.all([ctx.store.consume<PushedRequest>('par', parId), ctx.store.delete('interaction', parId)]);
   if (!client) return completedPage(reply);
+  const acr = outcome.approved ? chooseAcr(request, ctx.users.acrReached(outcome.sub, ctx.profile)) : undefined;
+  if (acr && 'unmet' in acr) {
+    reply.log.warn({ audit: 'acr_unmet', clientId: client.id }, 'acr_unmet');
+    outcome = { approved: false, error: 'access_denied', description: acr.unmet };
+  }
   if (!outcome.approved) {
     const [pushed] = await consumeRequest();
     if (!pushed) return completedPage(reply);
@@ -38,8 +44,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     createdAt: Math.floor(Date.now() / 1000),
     extensions: { ...request.extensions },
   };
-  const acr = requestedAcr(request);
-  if (acr !== undefined) grant.acr = acr;
+  if (acr && 'acr' in acr && acr.acr !== undefined) grant.acr = acr.acr;
   if (request.claims) grant.claims = request.claims;
   await ctx.hooks.onGrantCreated?.({ grant, request, client });
   const code = newCode();
@@ -82,17 +87,4 @@ export async function redirect(
   response.iss = ctx.urls.issuer;
   const location = await RESPONSE_MODES[request.responseMode]({ ctx, client, redirectUri: request.redirectUri, params: response });
   return reply.code(303).headers({ location, 'cache-control': 'no-store', pragma: 'no-cache', 'referrer-policy': 'no-referrer' }).send();
-}
-
-/**
- * The authentication context reported in the ID token: the value the client asked for (as an
- * essential `acr` claim or in `acr_values`). The built-in login is the deployment's chosen method.
- */
-function requestedAcr(request: AuthorizationRequest): string | undefined {
-  const claim = request.claims?.id_token?.acr;
-  if (claim) {
-    if (typeof claim.value === 'string') return claim.value;
-    if (Array.isArray(claim.values) && typeof claim.values[0] === 'string') return claim.values[0];
-  }
-  return request.acrValues?.[0];
 }

@@ -166,6 +166,9 @@ function parseClaims(text: string): ClaimsRequest {
       if (isObject(spec)) {
         if (spec.essential !== undefined && typeof spec.essential !== 'boolean') throw invalidRequest(`claims.${target}.${name}.essential must be a boolean`);
         if (spec.values !== undefined && !Array.isArray(spec.values)) throw invalidRequest(`claims.${target}.${name}.values must be an array`);
+        // acr is matched against what the login reaches (authentication-context/acr.ts): text only.
+        if (name === 'acr' && spec.value !== undefined && typeof spec.value !== 'string') throw invalidRequest(`claims.${target}.acr.value must be a string`);
+        if (name === 'acr' && Array.isArray(spec.values) && spec.values.some((v) => typeof v !== 'string')) throw invalidRequest(`claims.${target}.acr.values must be strings`);
       }
     }
   }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
+import { requestObjectMetadata } from './request-object/discovery-fields.js';
 
 /** Authorization server metadata (RFC 8414, OpenID Connect Discovery), computed once. */
 export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> {
@@ -43,6 +44,8 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     claims_parameter_supported: true,
     request_parameter_supported: false,
     request_uri_parameter_supported: true,
+    ...requestObjectMetadata(ctx),
+    ...(ctx.users.acrValues(profile).length ? { acr_values_supported: ctx.users.acrValues(profile) } : {}),
     prompt_values_supported: ['none', 'login', 'consent'],
     ...ctx.hooks.discoveryFields?.(),
   };

@@ -6,6 +6,7 @@ import type { GatewayContext } from '../context.js';
 import { formParams } from '../http/form-body.js';
 import { methodNotAllowed, NO_STORE } from '../http/error-handler.js';
 import { validateAuthorizationRequest, type AuthorizationRequest } from './authorization-request.js';
+import { pushedParameters } from './request-object/pushed-parameters.js';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
@@ -22,7 +23,13 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const params = formParams(request);
     let caller: ReplayCheckPending & { prepared: AuthorizationRequest };
     try {
-      caller = await authenticateClientAndPrepare(request, params, ctx.urls.par, ctx, ({ client }) => validateAuthorizationRequest(params, client, ctx.profile, ctx.hooks));
+      caller = await authenticateClientAndPrepare(request, params, ctx.urls.par, ctx, async ({ client }) => {
+        // From a signed request object when there is one (RFC 9101), else from the form.
+        const source = await pushedParameters(params, client, ctx);
+        const validated = await validateAuthorizationRequest(source.params, client, ctx.profile, ctx.hooks);
+        await source.recordJti();
+        return validated;
+      });
     } catch (err) {
       ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
       throw err;

@@ -28,6 +28,12 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly requestObjects = new Counter({
+    name: `${PREFIX}request_objects_total`,
+    help: 'Signed request objects at PAR, by outcome (accepted, or the reason refused).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly authorizations = new Counter({
     name: `${PREFIX}authorizations_total`,
     help: 'Completed authorizations, by outcome (approved, denied).',

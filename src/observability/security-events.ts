@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { ClientAuthError } from '../clients/authenticate.js';
 import { OAuthError } from '../oauth/errors.js';
+import { RequestObjectError } from '../oauth/request-object/errors.js';
 import { TokenRejected } from '../tokens/guard.js';
 import type { Metrics } from './metrics.js';
 
@@ -10,8 +11,8 @@ export function securityEventRecorder(metrics: Metrics | undefined) {
     if (err instanceof ClientAuthError) metrics?.clientAuthFailures.inc({ method: err.method ?? 'unknown', reason: err.reason });
     else if (err instanceof TokenRejected) metrics?.tokenRejections.inc({ reason: err.reason });
     if (err.audit) {
-      const reason = err instanceof ClientAuthError || err instanceof TokenRejected ? err.reason : err.error;
-      const detail = err instanceof ClientAuthError ? err.detail : undefined;
+      const reason = err instanceof ClientAuthError || err instanceof TokenRejected || err instanceof RequestObjectError ? err.reason : err.error;
+      const detail = err instanceof ClientAuthError || err instanceof RequestObjectError ? err.detail : undefined;
       request.log.warn({ audit: err.audit, reason, clientId: request.clientId, route: request.routeOptions.url, ...(detail ? { detail } : {}) }, err.audit);
     }
   };

@@ -12,6 +12,8 @@ export interface User {
   username: string;
   sub: string;
   claims: Record<string, unknown>;
+  /** The `acr` values this user's login reaches (users[].acr); the profile's when absent. */
+  acr?: string[];
 }
 
 interface Entry extends User {
@@ -53,7 +55,7 @@ export class UserDirectory {
       const hash = u.passwordHash === undefined ? undefined : parsePasswordHash(u.passwordHash);
       if (u.passwordHash !== undefined && !hash) throw new ConfigError(`${at}.passwordHash`, 'not a valid $scrypt$N=…,r=…,p=…$salt$hash string');
       if (u.password !== undefined) this.plainPasswordUsers.push(u.username);
-      const user: User = { username: u.username, sub: u.sub ?? u.username, claims: u.claims ?? {} };
+      const user: User = { username: u.username, sub: u.sub ?? u.username, claims: u.claims ?? {}, ...(u.acr ? { acr: u.acr } : {}) };
       if (this.#bySub.has(user.sub)) throw new ConfigError(`${at}.sub`, `duplicate sub "${user.sub}"`);
       this.#users.set(u.username, { ...user, hash, plain: u.password });
       this.#bySub.set(user.sub, user);
@@ -75,6 +77,16 @@ export class UserDirectory {
 
   bySub(sub: string): User | undefined {
     return this.#bySub.get(sub);
+  }
+
+  /** The `acr` values the login of `sub` reaches: the user's own, else the profile's default (none when neither). */
+  acrReached(sub: string, profile: { acrValues?: string[] }): string[] {
+    return this.#bySub.get(sub)?.acr ?? profile.acrValues ?? [];
+  }
+
+  /** Every `acr` value some login reaches, for discovery. */
+  acrValues(profile: { acrValues?: string[] }): string[] {
+    return [...new Set([...(profile.acrValues ?? []), ...[...this.#bySub.values()].flatMap((u) => u.acr ?? [])])];
   }
 
   claimNames(): string[] {
