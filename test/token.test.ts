@@ -27,6 +27,8 @@ let thumbprint: Record<'client-one' | 'client-two', string>;
 t.before(async () => {
   h = await startGateway({
     configure: (config) => {
+      // What alice's login reaches: the ID token claims an acr only when it was reached.
+      config.users[0].acr = ['urn:cds.au:cdr:3'];
       // A client that may only use the authorization code grant; it authenticates with client-one's certificate.
       config.clients.push({
         client_id: 'client-three',
