@@ -47,6 +47,7 @@ export function localEndpoints(ports: Ports = DEFAULT_PORTS): Endpoints {
 /** The suite's plans by the short names the runner takes. */
 export const PLANS = {
   'fapi2-security-profile': 'fapi2-security-profile-final-test-plan',
+  'fapi2-message-signing': 'fapi2-message-signing-final-test-plan',
 } as const;
 export type PlanName = keyof typeof PLANS;
 
@@ -68,7 +69,14 @@ export interface ConformanceVariant {
   grantTypes: string[];
   /** Whether the flow has a browser (login and consent pages); the client-credentials variant has none. */
   browser: boolean;
+  /** The gateway profile the variant runs against (`fapi2` when absent): one gateway config per profile. */
+  profile?: string;
+  /** Registration metadata the variant's clients add (e.g. require_signed_request_object). */
+  clientMetadata?: Record<string, unknown>;
 }
+
+export const BASELINE_PROFILE = 'fapi2';
+export const profileOf = (variant: ConformanceVariant): string => variant.profile ?? BASELINE_PROFILE;
 
 const SP_BASE = { sender_constrain: 'mtls', openid: 'openid_connect', fapi_profile: 'plain_fapi' };
 
@@ -91,6 +99,27 @@ function spVariant(clientAuth: ClientAuth, kind: 'oidc' | 'oauth' | 'ccg'): Conf
   };
 }
 
+/**
+ * FAPI 2.0 Message Signing with signed request objects at PAR (JAR) and plain responses: the gateway
+ * on the fapi2-message-signing profile, both clients requiring signed request objects (RFC 9101 §10.5).
+ */
+function msJarVariant(clientAuth: ClientAuth): ConformanceVariant {
+  const short = clientAuth === 'mtls' ? 'mtls' : 'pkj';
+  return {
+    plan: 'fapi2-message-signing',
+    name: `ms-${short}-jar`,
+    clientAuth,
+    suiteVariant: { client_auth_type: clientAuth, ...SP_BASE, fapi_request_method: 'signed_non_repudiation', fapi_response_mode: 'plain_response' },
+    alias: `fapi-gw-ms-${short}-jar`,
+    clientPrefix: `conf-ms-${short}-jar`,
+    scope: 'openid profile accounts',
+    grantTypes: ['authorization_code', 'refresh_token'],
+    browser: true,
+    profile: 'fapi2-message-signing',
+    clientMetadata: { require_signed_request_object: true },
+  };
+}
+
 /** Every plan and variant the project ships and keeps green. */
 export const VARIANTS: ConformanceVariant[] = [
   spVariant('private_key_jwt', 'oidc'),
@@ -99,6 +128,8 @@ export const VARIANTS: ConformanceVariant[] = [
   spVariant('mtls', 'oauth'),
   spVariant('private_key_jwt', 'ccg'),
   spVariant('mtls', 'ccg'),
+  msJarVariant('private_key_jwt'),
+  msJarVariant('mtls'),
 ];
 
 /** The suite's plan selection string, e.g. `fapi2-security-profile-final-test-plan[client_auth_type=mtls]...`. */
@@ -157,22 +188,28 @@ export function gatewayClients(variant: ConformanceVariant, pki: ConformancePki,
     ...(variant.browser ? { redirect_uris: redirectUris(endpoints, variant.alias) } : {}),
     scope: variant.scope,
     grant_types: variant.grantTypes,
+    ...variant.clientMetadata,
   }));
 }
 
-/** The gateway config of a local run: every variant's clients, one user, one resource route to the sample bank. */
+/**
+ * The gateway config of a local run on one profile (the baseline unless told): the clients of every
+ * variant on that profile, one user, one resource route to the sample bank.
+ */
 export function gatewayConfig(options: {
   pki: ConformancePki;
   files: GatewayFiles;
   ports?: Ports;
   password?: string;
   variants?: ConformanceVariant[];
+  profile?: string;
 }): Record<string, unknown> {
+  const profile = options.profile ?? BASELINE_PROFILE;
   const ports = options.ports ?? DEFAULT_PORTS;
   const endpoints = localEndpoints(ports);
   return {
     issuer: endpoints.issuer,
-    profile: 'fapi2',
+    profile,
     listeners: {
       public: { host: '127.0.0.1', port: ports.gatewayPublic },
       mtls: { host: '127.0.0.1', port: ports.gatewayMtls, url: endpoints.mtlsBase },
@@ -185,7 +222,7 @@ export function gatewayConfig(options: {
       username: USER.username, password: options.password ?? DEFAULT_PASSWORD, sub: USER.sub,
       claims: { name: 'Alice Example', given_name: 'Alice', family_name: 'Example', email: 'alice@example.com', email_verified: true },
     }],
-    clients: (options.variants ?? VARIANTS).flatMap((v) => gatewayClients(v, options.pki, endpoints)),
+    clients: (options.variants ?? VARIANTS).filter((v) => profileOf(v) === profile).flatMap((v) => gatewayClients(v, options.pki, endpoints)),
     routes: [{ prefix: '/accounts', upstream: `http://127.0.0.1:${ports.bank}`, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10000 }],
     log: { level: 'warn' },
   };

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeConfigs } from './configs.js';
-import { DEFAULT_PORTS, PLANS, suitePlanSpec, VARIANTS, type ConformanceVariant, type PlanName } from './description.js';
+import { DEFAULT_PORTS, PLANS, profileOf, suitePlanSpec, VARIANTS, type ConformanceVariant, type PlanName } from './description.js';
 import { ensurePki } from './pki.js';
 import { outcomeTable, planIsGreen, SuiteApi } from './suite-api.js';
 
@@ -58,6 +58,9 @@ if (!(args.plan! in PLANS)) usage(`unknown plan ${args.plan}`);
 const planVariants = VARIANTS.filter((v) => v.plan === (args.plan as PlanName));
 const chosen: ConformanceVariant[] = args.all ? planVariants : args.variant!.map((name) => planVariants.find((v) => v.name === name) ?? usage(`unknown variant ${name}`));
 if (!chosen.length) usage('give --variant NAME or --all');
+// One gateway serves the run: its variants must share a gateway profile.
+const profiles = [...new Set(chosen.map(profileOf))];
+if (profiles.length > 1) usage(`these variants need different gateway profiles (${profiles.join(', ')}): run them separately`);
 
 const work = path.resolve(args.work ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'fapi-gateway-conformance'));
 const suiteDir = path.resolve(args.suite ?? path.join(work, 'suite'));
@@ -205,7 +208,8 @@ async function main(): Promise<number> {
   console.log(`suite ${suiteDir} at ${suiteCommit}; work ${work}`);
 
   step('build the gateway (npm run build)', 'npm', ['run', '-s', 'build'], { cwd: ROOT });
-  step('check the gateway config', process.execPath, [path.join(ROOT, 'dist', 'main.js'), 'check', '--config', configs.gateway]);
+  const gatewayFile = configs.gateways[profiles[0]]!;
+  step('check the gateway config', process.execPath, [path.join(ROOT, 'dist', 'main.js'), 'check', '--config', gatewayFile]);
 
   start('mongo', path.join(java, 'bin', 'java'), ['-cp', mongoClasspath, 'MongoShim', '127.0.0.1', String(ports.mongo)]);
   await sleep(2000);
@@ -216,7 +220,7 @@ async function main(): Promise<number> {
   await startTlsFront(pki.serverChain, pki.serverKey);
   const bankScript = `const { sampleBank } = await import(${JSON.stringify(path.join(ROOT, 'dist', 'sample-bank', 'server.js'))}); await sampleBank().listen({ host: '127.0.0.1', port: ${ports.bank} });`;
   start('bank', process.execPath, ['--input-type=module', '-e', bankScript]);
-  const gateway = start('gateway', process.execPath, [path.join(ROOT, 'dist', 'main.js'), '--config', configs.gateway]);
+  const gateway = start('gateway', process.execPath, [path.join(ROOT, 'dist', 'main.js'), '--config', gatewayFile]);
 
   const api = new SuiteApi(SUITE_BASE, ca);
   try {

@@ -12,17 +12,20 @@ import { parse } from 'yaml';
 import { createContext } from '../src/app.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { writeConfigs, type WrittenConfigs } from '../conformance/configs.js';
-import { callbackUrl, localEndpoints, PLANS, publicJwks, subjectDn, suitePlanSpec, VARIANTS } from '../conformance/description.js';
+import { callbackUrl, localEndpoints, PLANS, profileOf, publicJwks, subjectDn, suitePlanSpec, VARIANTS } from '../conformance/description.js';
 import { ensurePki, pkiFiles } from '../conformance/pki.js';
 import { outcomeTable, pageText, planIsGreen } from '../conformance/suite-api.js';
 
 let dir: string;
 let written: WrittenConfigs;
 let gateway: Record<string, any>;
+/** The gateway config of each profile the variants run on. */
+const gateways: Record<string, Record<string, any>> = {};
 t.before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'fapi-conformance-configs-'));
   written = await writeConfigs(path.join(dir, 'cfg'), await ensurePki(path.join(dir, 'pki')));
   gateway = parse(await readFile(written.gateway, 'utf8'));
+  for (const [profile, file] of Object.entries(written.gateways)) gateways[profile] = parse(await readFile(file, 'utf8'));
 });
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
@@ -34,7 +37,7 @@ t.test('every variant names a known plan, a unique alias and unique clients', as
   t.equal(new Set(VARIANTS.map((v) => v.clientPrefix)).size, VARIANTS.length, 'client prefixes are unique');
   for (const v of VARIANTS) {
     t.ok(PLANS[v.plan], `${v.name}: plan ${v.plan}`);
-    t.match(suitePlanSpec(v), /^fapi2-security-profile-final-test-plan\[client_auth_type=(private_key_jwt|mtls)\]\[sender_constrain=mtls\]/);
+    t.match(suitePlanSpec(v), /^fapi2-(security-profile|message-signing)-final-test-plan\[client_auth_type=(private_key_jwt|mtls)\]\[sender_constrain=mtls\]/);
   }
   for (const name of ['private_key_jwt', 'mtls']) t.ok(VARIANTS.some((v) => v.name === name), `the baseline ${name} variant is covered`);
 });
@@ -43,6 +46,8 @@ for (const variant of VARIANTS) {
   t.test(`suite config ${variant.name} (${suitePlanSpec(variant)})`, async (t) => {
     const suite = JSON.parse(await readFile(written.suite[variant.name]!, 'utf8'));
     const files = pkiFiles(path.join(dir, 'pki'));
+    const gateway = gateways[profileOf(variant)]!;
+    t.equal(gateway.profile, profileOf(variant), 'the gateway config of the variant\'s profile');
 
     // Fields every FAPI2 SP plan reads (GetStaticClientConfiguration, the mTLS and resource steps).
     t.equal(suite.alias, variant.alias);
@@ -77,6 +82,7 @@ for (const variant of VARIANTS) {
         client.jwks.keys.map((k: Record<string, unknown>) => createPublicKey({ key: k as any, format: 'jwk' }).export({ format: 'jwk' })), 'the same key pairs');
       t.equal(registered.scope, client.scope, 'registered scope is the scope the suite asks for');
       t.same(registered.grant_types, variant.grantTypes);
+      for (const [key, value] of Object.entries(variant.clientMetadata ?? {})) t.same(registered[key], value, `registered ${key}`);
       if (variant.browser) {
         const callback = callbackUrl(endpoints, variant.alias);
         t.same(registered.redirect_uris, [callback, `${callback}?dummy1=lorem&dummy2=ipsum`], 'redirect URIs are the suite\'s callback for the alias');
@@ -105,17 +111,20 @@ for (const variant of VARIANTS) {
   });
 }
 
-t.test('the gateway config passes the gateway\'s own validation (fapi-gateway check)', async (t) => {
-  const context = await createContext(await loadConfigFile(written.gateway, {}));
-  t.teardown(() => context.store.close());
-  t.equal(context.profile.name, 'fapi2');
-  for (const variant of VARIANTS) {
-    for (const n of [1, 2]) t.ok(context.clients.get(`${variant.clientPrefix}-${n}`), `${variant.clientPrefix}-${n} is known to the running gateway`);
+t.test('the gateway configs pass the gateway\'s own validation (fapi-gateway check)', async (t) => {
+  t.equal(written.gateways.fapi2, written.gateway, 'the baseline config is gateway.yaml');
+  for (const [profile, file] of Object.entries(written.gateways)) {
+    const context = await createContext(await loadConfigFile(file, {}));
+    t.teardown(() => context.store.close());
+    t.equal(context.profile.name, profile);
+    for (const variant of VARIANTS.filter((v) => profileOf(v) === profile)) {
+      for (const n of [1, 2]) t.ok(context.clients.get(`${variant.clientPrefix}-${n}`), `${variant.clientPrefix}-${n} is known to the gateway on ${profile}`);
+    }
   }
 });
 
 t.test('private keys stay out of the gateway config', async (t) => {
-  const text = await readFile(written.gateway, 'utf8');
+  const text = (await Promise.all(Object.values(written.gateways).map((f) => readFile(f, 'utf8')))).join('\n');
   t.notMatch(text, /"d"\s*:/, 'no private JWK member in the gateway config');
   t.notMatch(text, /PRIVATE KEY/, 'no PEM private key in the gateway config');
 });
