@@ -15,6 +15,9 @@ import { REPLICAS } from './replica-ports.js';
 const ISSUER = process.env.FAPI_GATEWAY_ISSUER ?? 'https://localhost:8443';
 // --replicas (against `npm run replicas`): every request goes to the other replica than the one before.
 const alternate = process.argv.includes('--replicas');
+// --signed: the authorization request goes to PAR as a signed request object (RFC 9101); the gateway
+// must take them (FAPI_GATEWAY_PROFILE=fapi2-message-signing npm start).
+const signed = process.argv.includes('--signed');
 const toB = new Map<string, string>([
   [String(REPLICAS.A.public), String(REPLICAS.B.public)],
   [String(REPLICAS.A.mtls), String(REPLICAS.B.mtls)],
@@ -54,6 +57,18 @@ async function main(): Promise<void> {
       .sign(signingKey);
     return { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt };
   };
+  // The authorization parameters as claims of a JWT signed with client-one's key, for this issuer, 5 minutes.
+  const requestObject = async (parameters: Record<string, string>) => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ ...parameters, jti: randomUUID() })
+      .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid, typ: 'oauth-authz-req+jwt' })
+      .setIssuer('client-one')
+      .setAudience(ISSUER)
+      .setNotBefore(now)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 300)
+      .sign(signingKey);
+  };
   const expect = (reply: Reply, status: number, what: string) => {
     if (reply.status !== status) throw new Error(`${what}: expected ${status}, got ${reply.status}: ${reply.body.slice(0, 300)}`);
     return reply;
@@ -65,28 +80,25 @@ async function main(): Promise<void> {
   show('PAR endpoint', metadata.pushed_authorization_request_endpoint);
   show('token', metadata.token_endpoint);
 
-  step(2, 'Pushed authorization request (private_key_jwt over mutual TLS)');
+  step(2, `Pushed authorization request (private_key_jwt over mutual TLS${signed ? ', as a signed request object' : ''})`);
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(12).toString('base64url');
   const nonce = randomBytes(12).toString('base64url');
-  const par = expect(
-    await send(metadata.pushed_authorization_request_endpoint, {
-      tls: client,
-      form: {
-        client_id: 'client-one',
-        response_type: 'code',
-        redirect_uri: DEMO_REDIRECT_URI,
-        scope: 'openid profile accounts',
-        state,
-        nonce,
-        code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-        code_challenge_method: 'S256',
-        ...(await assertion()),
-      },
-    }),
-    201,
-    'PAR',
-  );
+  const parameters = {
+    client_id: 'client-one',
+    response_type: 'code',
+    redirect_uri: DEMO_REDIRECT_URI,
+    scope: 'openid profile accounts',
+    state,
+    nonce,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  };
+  if (signed && !metadata.request_parameter_supported)
+    throw new Error('this gateway takes no request objects: start it with FAPI_GATEWAY_PROFILE=fapi2-message-signing npm start');
+  const form: Record<string, string> = signed ? { client_id: 'client-one', request: await requestObject(parameters) } : parameters;
+  if (signed) show('request', short(form.request));
+  const par = expect(await send(metadata.pushed_authorization_request_endpoint, { tls: client, form: { ...form, ...(await assertion()) } }), 201, 'PAR');
   const { request_uri: requestUri, expires_in: expiresIn } = JSON.parse(par.body);
   show('request_uri', requestUri);
   show('expires_in', expiresIn);
