@@ -18,7 +18,13 @@ const { values: args } = parseArgs({
   },
 });
 const { flows, concurrency, warmup, maxMs, alg } = flowSettings(args);
-const starters = { 'fapi-gateway': gatewayTarget, 'oidc-provider': oidcProviderTarget } as const;
+const starters = {
+  'fapi-gateway': gatewayTarget,
+  // The same flow with a signed request object at PAR (the fapi2-message-signing profile).
+  'fapi-gateway-signed': (pki: Parameters<typeof gatewayTarget>[0], options: Parameters<typeof gatewayTarget>[1]) =>
+    gatewayTarget(pki, { ...options, config: { ...options.config, profile: 'fapi2-message-signing' } }),
+  'oidc-provider': oidcProviderTarget,
+} as const;
 const names = args.targets.split(',') as (keyof typeof starters)[];
 for (const name of names) if (!starters[name]) throw new Error(`unknown target ${name}`);
 
@@ -30,7 +36,8 @@ try {
     const target: FlowTarget = await starters[name](pki, { ...gatewayRun(args), alg, concurrency });
     try {
       // One browser per concurrent flow, each logged in once (a browser runs one flow at a time).
-      const logins = await logInBrowsers(target, pki, concurrency);
+      const signed = name === 'fapi-gateway-signed';
+      const logins = await logInBrowsers(target, pki, concurrency, signed);
       const browsers = logins.map((l) => l.browser);
       console.log(`\n${name} (pid ${target.server.pid}): ${browsers.length} browsers logged in; access token: ${logins[0].accessToken}`);
 
@@ -39,11 +46,11 @@ try {
         const n = await target.flow(material[i], browsers[worker]);
         trips.set(n, (trips.get(n) ?? 0) + 1);
       };
-      const warm = await flowMaterial(pki.clientOne.jwk, target.audience, warmup);
+      const warm = await flowMaterial(pki.clientOne.jwk, target.audience, warmup, signed);
       printFailures('warm-up', await runBounded({ count: warmup, concurrency, maxMs, task: flowOf(warm) }));
       trips.clear();
 
-      const material = await flowMaterial(pki.clientOne.jwk, target.audience, flows);
+      const material = await flowMaterial(pki.clientOne.jwk, target.audience, flows, signed);
       const { run, serverCpuMs, benchCpuMs } = await timedRun(target.server, { count: flows, concurrency, maxMs, task: flowOf(material) });
 
       printFailures(name, run);

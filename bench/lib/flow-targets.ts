@@ -33,9 +33,9 @@ export interface Login {
 }
 
 /** `count` browsers logged in, one after the other, each through one untimed flow (a browser runs one flow at a time). */
-export async function logInBrowsers(target: FlowTarget, pki: BenchPki, count: number): Promise<Login[]> {
+export async function logInBrowsers(target: FlowTarget, pki: BenchPki, count: number, signed = false): Promise<Login[]> {
   const logins: Login[] = [];
-  for (const material of await flowMaterial(pki.clientOne.jwk, target.audience, count)) logins.push(await target.login(material));
+  for (const material of await flowMaterial(pki.clientOne.jwk, target.audience, count, signed)) logins.push(await target.login(material));
   return logins;
 }
 

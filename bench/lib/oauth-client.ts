@@ -44,6 +44,21 @@ export function parBody(assertion: string, codeChallenge: string): string {
   }).toString();
 }
 
+/**
+ * The same request as a signed request object (RFC 9101), signed ahead of time: the body carries only
+ * client_id, request and the client assertion.
+ */
+export async function signedParBody(assertion: string, codeChallenge: string, key: CryptoKey | Uint8Array, jwk: JWK, audience: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const parameters = Object.fromEntries(new URLSearchParams(parBody(assertion, codeChallenge)));
+  delete parameters.client_assertion;
+  delete parameters.client_assertion_type;
+  const request = await new SignJWT({ ...parameters, iss: CLIENT_ID, aud: audience, nbf: now, iat: now, exp: now + 280, jti: randomUUID() })
+    .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid!, typ: 'oauth-authz-req+jwt' })
+    .sign(key);
+  return new URLSearchParams({ client_id: CLIENT_ID, request, client_assertion_type: ASSERTION_TYPE, client_assertion: assertion }).toString();
+}
+
 /** The body of an authorization-code token request for client-one. */
 export function tokenBody(assertion: string, code: string, verifier: string): string {
   return new URLSearchParams({
@@ -64,12 +79,17 @@ export interface FlowMaterial {
   verifier: string;
 }
 
-export async function flowMaterial(jwk: JWK, audience: string, count: number): Promise<FlowMaterial[]> {
+/** `signed`: the pushed requests are signed request objects (the gateway on a profile that takes them). */
+export async function flowMaterial(jwk: JWK, audience: string, count: number, signed = false): Promise<FlowMaterial[]> {
   const assertions = await presignAssertions(jwk, audience, count * 2);
-  return Array.from({ length: count }, (_, i) => {
+  const key = signed ? await importJWK(jwk, jwk.alg) : undefined;
+  const out: FlowMaterial[] = [];
+  for (let i = 0; i < count; i++) {
     const { verifier, challenge } = pkce();
-    return { parBody: parBody(assertions[2 * i], challenge), tokenAssertion: assertions[2 * i + 1], verifier };
-  });
+    const body = key ? await signedParBody(assertions[2 * i], challenge, key, jwk, audience) : parBody(assertions[2 * i], challenge);
+    out.push({ parBody: body, tokenAssertion: assertions[2 * i + 1], verifier });
+  }
+  return out;
 }
 
 /** A one-line description of an access token, to show both servers issue the same kind. */
