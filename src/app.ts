@@ -27,6 +27,7 @@ import { tokenRoute } from './oauth/token/endpoint.js';
 import { userinfoRoute } from './oauth/userinfo.js';
 import { jwksRoute } from './oauth/jwks.js';
 import { parRoute } from './oauth/par.js';
+import { checkJarmSigningKey } from './oauth/jarm/response-jwt.js';
 import { healthRoutes } from './observability/health.js';
 import { instrumentStore } from './observability/instrumented-store.js';
 import { flushLogs, logDestination, loggerOptions } from './observability/logging.js';
@@ -81,6 +82,8 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const credentials = await loadServerCredentials(config.tls);
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
+  clients.checkSigningKeys(keys.algorithms);
+  checkJarmSigningKey(profile, keys);
   const metrics = config.metrics.enabled ? new Metrics({ version: VERSION, profile: profile.name }) : undefined;
   const admission = new Admission(config.admission, metrics);
   const users = new UserDirectory(config.users, admission.passwordHashing);
