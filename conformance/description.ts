@@ -47,6 +47,7 @@ export function localEndpoints(ports: Ports = DEFAULT_PORTS): Endpoints {
 /** The suite's plans by the short names the runner takes. */
 export const PLANS = {
   'fapi2-security-profile': 'fapi2-security-profile-final-test-plan',
+  'fapi2-message-signing': 'fapi2-message-signing-final-test-plan',
 } as const;
 export type PlanName = keyof typeof PLANS;
 
@@ -68,6 +69,8 @@ export interface ConformanceVariant {
   grantTypes: string[];
   /** Whether the flow has a browser (login and consent pages); the client-credentials variant has none. */
   browser: boolean;
+  /** The gateway profile the run needs (`profiles/<name>.yaml`); variants run together share one. */
+  profile: string;
 }
 
 const SP_BASE = { sender_constrain: 'mtls', openid: 'openid_connect', fapi_profile: 'plain_fapi' };
@@ -88,6 +91,27 @@ function spVariant(clientAuth: ClientAuth, kind: 'oidc' | 'oauth' | 'ccg'): Conf
     scope: kind === 'oidc' ? 'openid profile accounts' : 'accounts',
     grantTypes: kind === 'ccg' ? ['client_credentials'] : ['authorization_code', 'refresh_token'],
     browser: kind !== 'ccg',
+    profile: 'fapi2',
+  };
+}
+
+/**
+ * The Message Signing plan with unsigned (form) PAR requests and JARM responses: the suite sends
+ * `response_mode=jwt` and validates every authorization response as a JWT.
+ */
+function msJarmVariant(clientAuth: ClientAuth): ConformanceVariant {
+  const short = clientAuth === 'mtls' ? 'mtls' : 'pkj';
+  return {
+    plan: 'fapi2-message-signing',
+    name: `ms-${short}-jarm`,
+    clientAuth,
+    suiteVariant: { client_auth_type: clientAuth, ...SP_BASE, fapi_request_method: 'unsigned', fapi_response_mode: 'jarm' },
+    alias: `fapi-gw-ms-${short}-jarm`,
+    clientPrefix: `conf-ms-${short}-jarm`,
+    scope: 'openid profile accounts',
+    grantTypes: ['authorization_code', 'refresh_token'],
+    browser: true,
+    profile: 'fapi2-message-signing',
   };
 }
 
@@ -99,7 +123,16 @@ export const VARIANTS: ConformanceVariant[] = [
   spVariant('mtls', 'oauth'),
   spVariant('private_key_jwt', 'ccg'),
   spVariant('mtls', 'ccg'),
+  msJarmVariant('private_key_jwt'),
+  msJarmVariant('mtls'),
 ];
+
+/** The one gateway profile `variants` run on; variants that need different profiles run separately. */
+export function profileOf(variants: ConformanceVariant[]): string {
+  const profiles = [...new Set(variants.map((v) => v.profile))];
+  if (profiles.length > 1) throw new Error(`these variants need different gateway profiles (${profiles.join(', ')}): run them separately`);
+  return profiles[0] ?? 'fapi2';
+}
 
 /** The suite's plan selection string, e.g. `fapi2-security-profile-final-test-plan[client_auth_type=mtls]...`. */
 export function suitePlanSpec(variant: ConformanceVariant, modules: string[] = []): string {
@@ -167,12 +200,14 @@ export function gatewayConfig(options: {
   ports?: Ports;
   password?: string;
   variants?: ConformanceVariant[];
+  /** The gateway profile (default `fapi2`); every variant's clients are registered whichever it is. */
+  profile?: string;
 }): Record<string, unknown> {
   const ports = options.ports ?? DEFAULT_PORTS;
   const endpoints = localEndpoints(ports);
   return {
     issuer: endpoints.issuer,
-    profile: 'fapi2',
+    profile: options.profile ?? 'fapi2',
     listeners: {
       public: { host: '127.0.0.1', port: ports.gatewayPublic },
       mtls: { host: '127.0.0.1', port: ports.gatewayMtls, url: endpoints.mtlsBase },

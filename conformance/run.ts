@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeConfigs } from './configs.js';
-import { DEFAULT_PORTS, PLANS, suitePlanSpec, VARIANTS, type ConformanceVariant, type PlanName } from './description.js';
+import { DEFAULT_PORTS, PLANS, profileOf, suitePlanSpec, VARIANTS, type ConformanceVariant, type PlanName } from './description.js';
 import { ensurePki } from './pki.js';
 import { outcomeTable, planIsGreen, SuiteApi } from './suite-api.js';
 
@@ -199,7 +199,7 @@ async function main(): Promise<number> {
   const python = ensureVenv();
   const mongoClasspath = ensureMongoShim();
   const pki = await ensurePki(path.join(work, 'pki'));
-  const configs = await writeConfigs(path.join(work, 'cfg'), pki);
+  const configs = await writeConfigs(path.join(work, 'cfg'), pki, { profile: profileOf(chosen) });
   const ca = readFileSync(pki.clientCa, 'utf8');
   const suiteCommit = spawnSync('git', ['-C', suiteDir, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'unknown';
   console.log(`suite ${suiteDir} at ${suiteCommit}; work ${work}`);
