@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 import { createContext } from '../src/app.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { writeConfigs, type WrittenConfigs } from '../conformance/configs.js';
-import { callbackUrl, localEndpoints, PLANS, publicJwks, subjectDn, suitePlanSpec, VARIANTS } from '../conformance/description.js';
+import { callbackUrl, localEndpoints, PLANS, profileOf, publicJwks, subjectDn, suitePlanSpec, VARIANTS } from '../conformance/description.js';
 import { ensurePki, pkiFiles } from '../conformance/pki.js';
 import { outcomeTable, pageText, planIsGreen } from '../conformance/suite-api.js';
 
@@ -34,9 +34,17 @@ t.test('every variant names a known plan, a unique alias and unique clients', as
   t.equal(new Set(VARIANTS.map((v) => v.clientPrefix)).size, VARIANTS.length, 'client prefixes are unique');
   for (const v of VARIANTS) {
     t.ok(PLANS[v.plan], `${v.name}: plan ${v.plan}`);
-    t.match(suitePlanSpec(v), /^fapi2-security-profile-final-test-plan\[client_auth_type=(private_key_jwt|mtls)\]\[sender_constrain=mtls\]/);
+    t.match(suitePlanSpec(v), /^fapi2-(security-profile|message-signing)-final-test-plan\[client_auth_type=(private_key_jwt|mtls)\]\[sender_constrain=mtls\]/);
+    if (v.plan === 'fapi2-message-signing') {
+      // The MS plan has no default for these two: both must be chosen.
+      t.ok(v.suiteVariant.fapi_request_method && v.suiteVariant.fapi_response_mode, `${v.name}: request method and response mode chosen`);
+    }
   }
   for (const name of ['private_key_jwt', 'mtls']) t.ok(VARIANTS.some((v) => v.name === name), `the baseline ${name} variant is covered`);
+  for (const auth of ['private_key_jwt', 'mtls'])
+    t.ok(VARIANTS.some((v) => v.clientAuth === auth && v.suiteVariant.fapi_response_mode === 'jarm'), `JARM is covered with ${auth}`);
+  t.equal(profileOf(VARIANTS.filter((v) => v.plan === 'fapi2-security-profile')), 'fapi2');
+  t.throws(() => profileOf(VARIANTS), /different gateway profiles/, 'variants needing different profiles are not run on one gateway');
 });
 
 for (const variant of VARIANTS) {
@@ -111,6 +119,21 @@ t.test('the gateway config passes the gateway\'s own validation (fapi-gateway ch
   t.equal(context.profile.name, 'fapi2');
   for (const variant of VARIANTS) {
     for (const n of [1, 2]) t.ok(context.clients.get(`${variant.clientPrefix}-${n}`), `${variant.clientPrefix}-${n} is known to the running gateway`);
+  }
+});
+
+t.test('each variant\'s profile loads with every client and offers what the variant needs', async (t) => {
+  for (const profile of new Set(VARIANTS.map((v) => v.profile))) {
+    const variants = VARIANTS.filter((v) => v.profile === profile);
+    const other = await writeConfigs(path.join(dir, `cfg-${profile}`), pkiFiles(path.join(dir, 'pki')), { profile: profileOf(variants) });
+    const context = await createContext(await loadConfigFile(other.gateway, {}));
+    t.teardown(() => context.store.close());
+    t.equal(context.profile.name, profile);
+    for (const variant of variants) {
+      for (const n of [1, 2]) t.ok(context.clients.get(`${variant.clientPrefix}-${n}`), `${profile}: ${variant.clientPrefix}-${n} is known`);
+      // JARM: the suite sends response_mode=jwt (CheckDiscEndpointResponseModesSupportedContainsJwt).
+      if (variant.suiteVariant.fapi_response_mode === 'jarm') t.ok(context.profile.responseModes.includes('jwt'), `${variant.name}: ${profile} offers response_mode=jwt`);
+    }
   }
 });
 
