@@ -3,7 +3,6 @@
  * value outside the profile, and every encryption without a key to encrypt to, fails at start
  * naming the key path.
  */
-import { rm } from 'node:fs/promises';
 import { exportJWK, generateKeyPair } from 'jose';
 import t, { type Test } from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
@@ -18,7 +17,6 @@ let profile: string;
 t.before(async () => {
   profile = await derivedProfile();
 });
-t.teardown(() => rm(profile.replace(/\/profile\.yaml$/, ''), { recursive: true, force: true }));
 
 type Edit = (config: Record<string, any>) => void | Promise<void>;
 

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +18,9 @@ export const RESPONSE_SIGNING = {
  */
 export async function derivedProfile(overrides: Record<string, unknown> = RESPONSE_SIGNING): Promise<string> {
   const base = parse(await readFile(path.join(PROFILES_DIR, 'fapi2.yaml'), 'utf8'));
-  const file = path.join(await mkdtemp(path.join(tmpdir(), 'fapi-profile-')), 'profile.yaml');
+  const dir = await mkdtemp(path.join(tmpdir(), 'fapi-profile-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'profile.yaml');
   await writeFile(file, stringify(merge(base, overrides)));
   return file;
 }
