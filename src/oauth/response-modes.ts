@@ -5,8 +5,9 @@ import { authorizationResponseJwt } from './jarm/response-jwt.js';
 /**
  * Response modes as encoders of the authorization response (OAuth 2.0 Multiple Response Type
  * Encoding Practices, JARM). Only response_type=code is offered, so JARM's `jwt` is `query.jwt`
- * (JARM §2.3.4). `fragment.jwt` and `form_post.jwt` are not offered: a code belongs in the query,
- * which a server-side client reads, and a form post would need an auto-submitting page.
+ * (JARM §2.3.4). JARM allows `fragment.jwt` and `form_post.jwt` with any response type; they are
+ * not offered (a profile cannot list them): FAPI clients are confidential and read the query, and a
+ * form post would need an auto-submitting page (script, and a CSP that allows it).
  */
 export type ResponseModeEncoder = (input: {
   ctx: GatewayContext;
