@@ -87,6 +87,11 @@ t.before(async () => {
       delete remote.jwks;
       for (const key of Object.keys(remote)) if (key.startsWith('authorization_') || key.startsWith('userinfo_')) delete remote[key];
       config.clients.push(remote, { ...remote, client_id: 'client-remote-no-enc', jwks_uri: `${base}/sig-only.json` });
+      const { id_token_encrypted_response_alg: _alg, id_token_encrypted_response_enc: _enc, ...plainIdToken } = remote;
+      config.clients.push({
+        ...plainIdToken, client_id: 'client-remote-jarm-no-enc', jwks_uri: `${base}/sig-only.json`,
+        authorization_encrypted_response_alg: 'RSA-OAEP-256', authorization_encrypted_response_enc: 'A256GCM',
+      });
     },
   });
 });
@@ -205,4 +210,19 @@ t.test('a jwks_uri without an encryption key: a clear invalid_request, nothing s
   t.match(metrics, /fapi_gateway_encrypted_responses_total\{what="id_token",outcome="encrypted"\} [1-9]/);
   t.match(metrics, /fapi_gateway_encrypted_responses_total\{what="authorization_response",outcome="encrypted"\} [1-9]/);
   t.match(metrics, /fapi_gateway_encrypted_responses_total\{what="userinfo",outcome="encrypted"\} [1-9]/);
+});
+
+t.test('encrypted JARM for a jwks_uri without an encryption key: an error page, no redirect', async (t) => {
+  const clientId = 'client-remote-jarm-no-enc';
+  const { challenge } = pkce();
+  const pushed = await h.post('/par', {
+    ...parForm({ client_id: clientId, code_challenge: challenge, scope: 'openid', response_mode: 'jwt' }),
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: await h.assertion({ iss: clientId, sub: clientId }),
+  });
+  t.equal(pushed.status, 201);
+  await t.rejects(authorizeAt(h, authorizationUrl(clientId, pushed.json.request_uri)), /consent failed: 400 /, 'an error page: the response is not sent in the clear');
+  const metrics = await h.gateway.context.metrics!.registry.metrics();
+  t.match(metrics, /fapi_gateway_encrypted_responses_total\{what="authorization_response",outcome="failed"\} 1/);
+  t.ok(h.logs.some((line) => line.includes('"audit":"response_encryption_failed"') && line.includes(clientId) && line.includes('the authorization response cannot be encrypted')), 'audit event naming the client and why');
 });
