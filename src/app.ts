@@ -29,6 +29,7 @@ import { tokenRoute } from './oauth/token/endpoint.js';
 import { userinfoRoute } from './oauth/userinfo.js';
 import { jwksRoute } from './oauth/jwks.js';
 import { parRoute } from './oauth/par.js';
+import { checkJarmSigningKey } from './oauth/jarm/response-jwt.js';
 import { healthRoutes } from './observability/health.js';
 import { instrumentStore } from './observability/instrumented-store.js';
 import { flushLogs, logDestination, loggerOptions } from './observability/logging.js';
@@ -85,6 +86,8 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
   // Encryption keys serve request objects only: a profile without them neither loads nor publishes them.
   const encryptionKeys = config.keys.encryption && requestObjectMode(profile) !== 'none' ? await EncryptionKeys.load(config.keys.encryption) : undefined;
+  clients.checkSigningKeys(keys.algorithms);
+  checkJarmSigningKey(profile, keys);
   const metrics = config.metrics.enabled ? new Metrics({ version: VERSION, profile: profile.name }) : undefined;
   const admission = new Admission(config.admission, metrics);
   const users = new UserDirectory(config.users, admission.passwordHashing);

@@ -38,8 +38,15 @@ t.test('every variant names a known plan, a unique alias and unique clients', as
   for (const v of VARIANTS) {
     t.ok(PLANS[v.plan], `${v.name}: plan ${v.plan}`);
     t.match(suitePlanSpec(v), /^fapi2-(security-profile|message-signing)-final-test-plan\[client_auth_type=(private_key_jwt|mtls)\]\[sender_constrain=mtls\]/);
+    if (v.plan === 'fapi2-message-signing') {
+      // The MS plan has no default for these two: both must be chosen.
+      t.ok(v.suiteVariant.fapi_request_method && v.suiteVariant.fapi_response_mode, `${v.name}: request method and response mode chosen`);
+    }
   }
   for (const name of ['private_key_jwt', 'mtls']) t.ok(VARIANTS.some((v) => v.name === name), `the baseline ${name} variant is covered`);
+  for (const auth of ['private_key_jwt', 'mtls'])
+    t.ok(VARIANTS.some((v) => v.clientAuth === auth && v.suiteVariant.fapi_response_mode === 'jarm'), `JARM is covered with ${auth}`);
+  for (const v of VARIANTS.filter((v) => v.plan === 'fapi2-security-profile')) t.equal(profileOf(v), 'fapi2', `${v.name} runs on the baseline`);
 });
 
 for (const variant of VARIANTS) {
@@ -119,6 +126,20 @@ t.test('the gateway configs pass the gateway\'s own validation (fapi-gateway che
     t.equal(context.profile.name, profile);
     for (const variant of VARIANTS.filter((v) => profileOf(v) === profile)) {
       for (const n of [1, 2]) t.ok(context.clients.get(`${variant.clientPrefix}-${n}`), `${variant.clientPrefix}-${n} is known to the gateway on ${profile}`);
+    }
+  }
+});
+
+t.test('each variant\'s profile loads with every client and offers what the variant needs', async (t) => {
+  for (const profile of new Set(VARIANTS.map(profileOf))) {
+    const variants = VARIANTS.filter((v) => profileOf(v) === profile);
+    const context = await createContext(await loadConfigFile(written.gateways[profile]!, {}));
+    t.teardown(() => context.store.close());
+    t.equal(context.profile.name, profile);
+    for (const variant of variants) {
+      for (const n of [1, 2]) t.ok(context.clients.get(`${variant.clientPrefix}-${n}`), `${profile}: ${variant.clientPrefix}-${n} is known`);
+      // JARM: the suite sends response_mode=jwt (CheckDiscEndpointResponseModesSupportedContainsJwt).
+      if (variant.suiteVariant.fapi_response_mode === 'jarm') t.ok(context.profile.responseModes.includes('jwt'), `${variant.name}: ${profile} offers response_mode=jwt`);
     }
   }
 });

@@ -2,6 +2,8 @@ import type { JWTVerifyGetKey } from 'jose';
 import type { ClientMetadata } from '../config/schema.js';
 import type { ClientRequestObjectRules } from '../oauth/request-object/policy.js';
 import type { NormalizedDn } from '../tls/distinguished-name.js';
+import type { EncryptionKeySource } from './encryption-keys.js';
+import type { ResponseProtection } from './response-protection.js';
 
 export type ClientAuthMethod = 'private_key_jwt' | 'tls_client_auth' | 'self_signed_tls_client_auth';
 
@@ -27,5 +29,9 @@ export interface Client {
   readonly idTokenSigningAlg: string | undefined;
   /** How this client's signed request objects are checked, and whether it must send one. */
   readonly requestObject: ClientRequestObjectRules;
+  /** How the client's authorization responses, ID tokens and userinfo are signed and encrypted. */
+  readonly responseProtection?: ResponseProtection;
+  /** The client's public encryption keys (`use: enc` in jwks or jwks_uri). */
+  readonly encryptionKeys?: EncryptionKeySource;
   readonly metadata: Readonly<ClientMetadata>;
 }

@@ -1,6 +1,8 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, type JWK } from 'jose';
 import { remoteClientKeys } from './remote-keys.js';
+import { checkEncryptionJwk, localEncryptionKeys, remoteEncryptionKeys } from './encryption-keys.js';
+import { responseProtection } from './response-protection.js';
 import { ConfigError } from '../config/config-error.js';
 import type { ClientMetadata, Profile } from '../config/schema.js';
 import { keyWeakness } from '../keys/key-strength.js';
@@ -26,6 +28,16 @@ export class ClientRegistry {
 
   all(): IterableIterator<Client> {
     return this.#clients.values();
+  }
+
+  /** Every algorithm a client chose to have its responses signed with has an active server key. */
+  checkSigningKeys(available: readonly string[]): void {
+    const keys = ['id_token_signed_response_alg', 'authorization_signed_response_alg', 'userinfo_signed_response_alg'] as const;
+    for (const [i, client] of [...this.#clients.values()].entries())
+      for (const key of keys) {
+        const alg = client.metadata[key];
+        if (alg !== undefined && !available.includes(alg)) throw new ConfigError(`clients[${i}].${key}`, `no active signing key for ${alg} in keys.signing`);
+      }
   }
 
   static async fromConfig(clients: ClientMetadata[], profile: Profile): Promise<ClientRegistry> {
@@ -72,7 +84,10 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string): Pro
   if (m.jwks && m.jwks_uri) throw new ConfigError(`${at}.jwks_uri`, 'give either jwks or jwks_uri, not both');
   const certificateThumbprints = new Set<string>();
   if (m.jwks) await checkJwks(m.jwks.keys as JWK[], profile, `${at}.jwks`, certificateThumbprints);
-  const jwtKeys = m.jwks ? createLocalJWKSet(m.jwks as { keys: JWK[] }) : m.jwks_uri ? remoteClientKeys(m.jwks_uri) : undefined;
+  const remote = !m.jwks && m.jwks_uri ? remoteClientKeys(m.jwks_uri) : undefined;
+  const jwtKeys = m.jwks ? createLocalJWKSet(m.jwks as { keys: JWK[] }) : remote;
+  const protection = responseProtection(m, profile, at);
+  const encryptionKeys = m.jwks ? localEncryptionKeys(m.jwks.keys as JWK[]) : remote ? remoteEncryptionKeys(remote.document) : undefined;
 
   if (method === 'private_key_jwt' && !jwtKeys) throw new ConfigError(`${at}.jwks`, 'private_key_jwt needs jwks or jwks_uri');
   if (method === 'self_signed_tls_client_auth' && certificateThumbprints.size === 0)
@@ -108,6 +123,8 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string): Pro
     grantTypes: new Set(m.grant_types),
     idTokenSigningAlg: m.id_token_signed_response_alg,
     requestObject,
+    responseProtection: protection,
+    encryptionKeys,
     metadata: m,
   };
 }
@@ -122,7 +139,10 @@ async function checkJwks(keys: JWK[], profile: Profile, at: string, thumbprints:
       if (kids.has(jwk.kid)) throw new ConfigError(where, `duplicate kid "${jwk.kid}"`);
       kids.add(jwk.kid);
     }
-    if (jwk.use === 'enc') continue;
+    if (jwk.use === 'enc') {
+      checkEncryptionJwk(jwk, where);
+      continue;
+    }
     if (jwk.alg !== undefined && !profile.algorithms.clientAssertion.includes(jwk.alg as never))
       throw new ConfigError(`${where}.alg`, `"${jwk.alg}" is not allowed by profile ${profile.name} (allowed: ${profile.algorithms.clientAssertion.join(', ')})`);
     let key: KeyObject;

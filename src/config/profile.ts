@@ -26,10 +26,18 @@ export async function loadProfile(name: string, policy: Record<string, unknown> 
     throw new ConfigError('profile', `${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
   const profile = validate(ProfileSchema, raw, path.basename(file));
+  checkConsistent(profile, path.basename(file));
   if (!policy) return profile;
   const tightened = validate(ProfileSchema, mergeDeep(profile, policy), 'policy');
   assertNotLooser(profile, tightened, 'policy');
+  checkConsistent(tightened, 'policy');
   return tightened;
+}
+
+/** Rules between keys: JARM is signed with the server's signing keys, so with their algorithms only. */
+function checkConsistent(profile: Profile, at: string): void {
+  const extra = profile.algorithms.authorizationResponse?.filter((alg) => !profile.algorithms.signing.includes(alg));
+  if (extra?.length) throw new ConfigError(`${at}.algorithms.authorizationResponse`, `${JSON.stringify(extra)} is not in algorithms.signing`);
 }
 
 function mergeDeep(base: unknown, over: unknown): unknown {
@@ -47,6 +55,8 @@ const FREE = new Set(['name', 'description', 'refreshTokenRotation.enabled', 're
 const RANKED: Record<string, string[]> = { requestObject: ['none', 'optional', 'required'] };
 // Chosen by the profile alone: a policy may not switch an ecosystem pack on, off or to another.
 const FIXED = new Set(['ecosystem']);
+// Absent from the profile means "not offered": a policy may not add it.
+const OFFERED_BY_PROFILE_ONLY = new Set(['algorithms.encryption']);
 
 function assertNotLooser(base: unknown, tightened: unknown, at: string, rel = ''): void {
   if (FREE.has(rel)) return;
@@ -76,6 +86,10 @@ function assertNotLooser(base: unknown, tightened: unknown, at: string, rel = ''
     return;
   }
   if (isPlainObject(base) && isPlainObject(tightened)) {
+    for (const k of Object.keys(tightened)) {
+      const path = rel ? `${rel}.${k}` : k;
+      if (!(k in base) && OFFERED_BY_PROFILE_ONLY.has(path)) throw new ConfigError(`${at}.${k}`, 'is not offered by the profile and cannot be added by policy');
+    }
     for (const k of Object.keys(base)) assertNotLooser(base[k], tightened[k], `${at}.${k}`, rel ? `${rel}.${k}` : k);
   }
 }

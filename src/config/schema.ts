@@ -5,6 +5,11 @@ const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const NonEmpty = Type.String({ minLength: 1 });
 
 export const SigningAlgorithm = Type.Union([Type.Literal('PS256'), Type.Literal('ES256'), Type.Literal('EdDSA')]);
+/** Key management (JWE `alg`) and content encryption (`enc`) for responses encrypted to a client; never RSA1_5. */
+export const KeyEncryptionAlgorithm = Type.Union([Type.Literal('RSA-OAEP-256'), Type.Literal('RSA-OAEP'), Type.Literal('ECDH-ES')]);
+export const ContentEncryptionAlgorithm = Type.Union([Type.Literal('A256GCM'), Type.Literal('A128GCM')]);
+/** Authorization response modes: plain `query`, or JARM (`jwt` is `query.jwt` for response_type=code). */
+export const ResponseMode = Type.Union([Type.Literal('query'), Type.Literal('jwt'), Type.Literal('query.jwt')]);
 export const ClientAuthMethod = Type.Union([
   Type.Literal('private_key_jwt'),
   Type.Literal('tls_client_auth'),
@@ -27,6 +32,18 @@ export const ProfileSchema = Type.Object(
         clientAssertion: Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true }),
         /** JWS algorithms accepted on signed request objects (RFC 9101); the clientAssertion list when absent. */
         requestObject: Type.Optional(Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true })),
+        /** JWS algorithms for JARM responses; `signing` when absent. */
+        authorizationResponse: Type.Optional(Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true })),
+        /** Encryption of JARM responses, ID tokens and userinfo to a client's key; none offered when absent. */
+        encryption: Type.Optional(
+          Type.Object(
+            {
+              alg: Type.Array(KeyEncryptionAlgorithm, { minItems: 1, uniqueItems: true }),
+              enc: Type.Array(ContentEncryptionAlgorithm, { minItems: 1, uniqueItems: true }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -46,7 +63,7 @@ export const ProfileSchema = Type.Object(
       { additionalProperties: false },
     ),
     grantTypes: Type.Array(GrantType, { minItems: 1, uniqueItems: true }),
-    responseModes: Type.Array(Type.Literal('query'), { minItems: 1, uniqueItems: true }),
+    responseModes: Type.Array(ResponseMode, { minItems: 1, uniqueItems: true }),
     lifetimes: Type.Object(
       {
         code: Type.Integer({ minimum: 1, maximum: 60 }),
@@ -90,6 +107,15 @@ export const ClientSchema = Type.Object(
     request_object_signing_alg: Type.Optional(NonEmpty),
     request_object_encryption_alg: Type.Optional(NonEmpty),
     request_object_encryption_enc: Type.Optional(NonEmpty),
+    // Signed and encrypted responses (JARM, OIDC Registration §2): values must be in the profile.
+    authorization_signed_response_alg: Type.Optional(NonEmpty),
+    authorization_encrypted_response_alg: Type.Optional(NonEmpty),
+    authorization_encrypted_response_enc: Type.Optional(NonEmpty),
+    id_token_encrypted_response_alg: Type.Optional(NonEmpty),
+    id_token_encrypted_response_enc: Type.Optional(NonEmpty),
+    userinfo_signed_response_alg: Type.Optional(NonEmpty),
+    userinfo_encrypted_response_alg: Type.Optional(NonEmpty),
+    userinfo_encrypted_response_enc: Type.Optional(NonEmpty),
     jwks: Type.Optional(Type.Object({ keys: Type.Array(Jwk) }, { additionalProperties: false })),
     jwks_uri: Type.Optional(Type.String({ pattern: '^https://' })),
     tls_client_auth_subject_dn: Type.Optional(NonEmpty),

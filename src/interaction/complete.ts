@@ -5,6 +5,7 @@ import { discardCode, newCode, saveCode, type CodeRecord } from '../grants/autho
 import { newGrantId, type Grant } from '../grants/grant.js';
 import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { PushedRequest } from '../oauth/par.js';
+import { OAuthError } from '../oauth/errors.js';
 import { RESPONSE_MODES } from '../oauth/response-modes.js';
 import { errorPage, sendPage } from './pages.js';
 import { chooseAcr } from '../authentication-context/acr.js';
@@ -74,7 +75,10 @@ function completedPage(reply: FastifyReply): FastifyReply {
   return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed or has expired.'));
 }
 
-/** Sends the authorization response to the registered redirect URI, with `iss` (RFC 9207) and `state`. */
+/**
+ * Sends the authorization response to the registered redirect URI, with `iss` (RFC 9207) and
+ * `state`, encoded by the request's response mode (a JARM mode carries them inside its JWT).
+ */
 export async function redirect(
   ctx: GatewayContext,
   reply: FastifyReply,
@@ -85,6 +89,16 @@ export async function redirect(
   const response: Record<string, string> = { ...params };
   if (request.state !== undefined) response.state = request.state;
   response.iss = ctx.urls.issuer;
-  const location = await RESPONSE_MODES[request.responseMode]({ ctx, client, redirectUri: request.redirectUri, params: response });
+  const mode = request.responseMode;
+  let location: string;
+  try {
+    location = await RESPONSE_MODES[mode]({ ctx, client, redirectUri: request.redirectUri, params: response });
+  } catch (err) {
+    // The response cannot be protected as the client registered (its encryption key is missing or
+    // unreachable): it is not sent at all, and the browser sees why.
+    if (err instanceof OAuthError && err.audit) reply.log.warn({ audit: err.audit, clientId: client.id, reason: err.description }, err.audit);
+    throw err;
+  }
+  ctx.metrics?.authorizationResponses.inc({ mode, kind: params.code !== undefined ? 'code' : 'error' });
   return reply.code(303).headers({ location, 'cache-control': 'no-store', pragma: 'no-cache', 'referrer-policy': 'no-referrer' }).send();
 }

@@ -1,5 +1,6 @@
 import type { Client } from '../clients/client.js';
-import type { Profile } from '../config/schema.js';
+import type { Profile, ResponseMode } from '../config/schema.js';
+import type { Static } from '@sinclair/typebox';
 import type { EcosystemHooks } from '../ecosystems/hooks.js';
 import { OAuthError, invalidRequest } from './errors.js';
 
@@ -18,7 +19,8 @@ export interface ClaimsRequest {
 export interface AuthorizationRequest {
   clientId: string;
   responseType: 'code';
-  responseMode: 'query';
+  /** `query`, or JARM (`jwt`, `query.jwt`) when the profile offers it. */
+  responseMode: Static<typeof ResponseMode>;
   redirectUri: string;
   scope: string;
   state?: string;
@@ -75,8 +77,8 @@ export async function validateAuthorizationRequest(
   if (responseType !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
   if (!client.grantTypes.has('authorization_code')) throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
 
-  const responseMode = params.response_mode ?? 'query';
-  if (!profile.responseModes.includes(responseMode as never)) throw invalidRequest(`response_mode must be one of ${profile.responseModes.join(', ')}`);
+  const responseMode = (params.response_mode ?? 'query') as AuthorizationRequest['responseMode'];
+  if (!profile.responseModes.includes(responseMode)) throw invalidRequest(`response_mode must be one of ${profile.responseModes.join(', ')}`);
 
   if (params.code_challenge === undefined) throw invalidRequest('code_challenge is required (PKCE)');
   if (params.code_challenge_method !== 'S256') throw invalidRequest('code_challenge_method must be S256');
@@ -90,7 +92,7 @@ export async function validateAuthorizationRequest(
   const request: AuthorizationRequest = {
     clientId: client.id,
     responseType: 'code',
-    responseMode: 'query',
+    responseMode,
     redirectUri,
     scope: [...new Set(scopes)].join(' '),
     codeChallenge: params.code_challenge,

@@ -47,8 +47,35 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     ...requestObjectMetadata(ctx),
     ...(ctx.users.acrValues(profile).length ? { acr_values_supported: ctx.users.acrValues(profile) } : {}),
     prompt_values_supported: ['none', 'login', 'consent'],
+    ...responseProtectionFields(ctx),
     ...ctx.hooks.discoveryFields?.(),
   };
+}
+
+/**
+ * JARM (JARM §5) and encrypted responses (OpenID Discovery §3), advertised only when the profile
+ * offers them; signing algorithms only those the server holds an active key for.
+ */
+function responseProtectionFields(ctx: GatewayContext): Record<string, unknown> {
+  const { algorithms, responseModes } = ctx.profile;
+  const active = (algs: readonly string[]) => algs.filter((alg) => ctx.keys.algorithms.includes(alg));
+  const fields: Record<string, unknown> = {};
+  const encryption = algorithms.encryption;
+  if (responseModes.some((mode) => mode !== 'query')) {
+    fields.authorization_signing_alg_values_supported = active(algorithms.authorizationResponse ?? algorithms.signing);
+    if (encryption) {
+      fields.authorization_encryption_alg_values_supported = encryption.alg;
+      fields.authorization_encryption_enc_values_supported = encryption.enc;
+    }
+  }
+  fields.userinfo_signing_alg_values_supported = active(algorithms.signing);
+  if (encryption) {
+    fields.id_token_encryption_alg_values_supported = encryption.alg;
+    fields.id_token_encryption_enc_values_supported = encryption.enc;
+    fields.userinfo_encryption_alg_values_supported = encryption.alg;
+    fields.userinfo_encryption_enc_values_supported = encryption.enc;
+  }
+  return fields;
 }
 
 export function discoveryRoutes(app: FastifyInstance, ctx: GatewayContext): void {

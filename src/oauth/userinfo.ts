@@ -3,6 +3,7 @@ import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { methodNotAllowed } from '../http/error-handler.js';
 import { guard, TokenRejected } from '../tokens/guard.js';
+import { sendUserinfo } from './userinfo-response.js';
 
 /** Claims released per scope (OIDC Core §5.4). */
 const SCOPE_CLAIMS: Record<string, string[]> = {
@@ -23,7 +24,7 @@ export function userinfoRoute(app: FastifyInstance, ctx: GatewayContext): void {
     for (const name of Object.keys(grant.claims?.userinfo ?? {})) released.add(name);
     const body: Record<string, unknown> = { sub: user.sub };
     for (const name of released) if (name in user.claims) body[name] = user.claims[name];
-    return reply.header('cache-control', 'no-store').send(body);
+    return sendUserinfo(ctx, reply, ctx.clients.get(token.client_id), body);
   };
   app.get(PATHS.userinfo, handler);
   app.post(PATHS.userinfo, handler);

@@ -40,6 +40,18 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly authorizationResponses = new Counter({
+    name: `${PREFIX}authorization_responses_total`,
+    help: 'Authorization responses sent to a redirect URI, by response mode (query, jwt, query.jwt) and kind (code, error).',
+    labelNames: ['mode', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly encryptedResponses = new Counter({
+    name: `${PREFIX}encrypted_responses_total`,
+    help: 'Responses encrypted to a client key, by what (authorization_response, id_token, userinfo) and outcome (encrypted, failed).',
+    labelNames: ['what', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly tokensIssued = new Counter({
     name: `${PREFIX}tokens_issued_total`,
     help: 'Token responses issued, by grant type.',

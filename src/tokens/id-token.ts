@@ -2,6 +2,7 @@ import { SignJWT } from 'jose';
 import type { Client } from '../clients/client.js';
 import type { GatewayContext } from '../context.js';
 import type { Grant } from '../grants/grant.js';
+import { encryptedForClient } from './encrypt-to-client.js';
 
 /** An ID token (OIDC Core §2) carrying only what was asked for: the standard claims, nonce, and requested claims. */
 export async function issueIdToken(ctx: GatewayContext, input: { grant: Grant; client: Client; nonce?: string }): Promise<string> {
@@ -27,5 +28,7 @@ export async function issueIdToken(ctx: GatewayContext, input: { grant: Grant; c
       claims[name] = user.claims[name];
     }
   }
-  return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+  const signed = await new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+  const encryption = client.responseProtection?.idTokenEncryption;
+  return encryption ? encryptedForClient(ctx, client, signed, encryption, 'id_token') : signed;
 }
