@@ -135,7 +135,7 @@ t.test('clients', async (t) => {
     const unknownType = await configError(t, await rawConfig((c) => void (c.clients[1].tls_client_auth_subject_dn = 'CN=x,NOTATYPE=y')));
     t.match(unknownType.problem, /unknown attribute type "NOTATYPE"/, 'says what is wrong');
     const accepted = await contextOf(await rawConfig((c) => void (c.clients[1].tls_client_auth_subject_dn = 'cn=client-two, o=fapi-gateway demo, c=AU')));
-    t.ok(accepted.clients.get('client-two')!.subjectDn, 'lower-case attribute types and spaces after commas are accepted');
+    t.ok((await accepted.clients.get('client-two'))!.subjectDn, 'lower-case attribute types and spaces after commas are accepted');
   });
 
   t.test('a duplicate client_id', async (t) => {
@@ -155,7 +155,7 @@ t.test('clients', async (t) => {
 
   t.test('a redirect URI with a query is accepted', async (t) => {
     const ctx = await contextOf(await rawConfig((c) => void c.clients[0].redirect_uris.push('https://client.localhost/callback?dummy1=lorem&dummy2=ipsum')));
-    t.ok(ctx.clients.get('client-one')!.redirectUris.has('https://client.localhost/callback?dummy1=lorem&dummy2=ipsum'));
+    t.ok((await ctx.clients.get('client-one'))!.redirectUris.has('https://client.localhost/callback?dummy1=lorem&dummy2=ipsum'));
   });
 });
 

@@ -110,7 +110,7 @@ t.test('the gateway config passes the gateway\'s own validation (fapi-gateway ch
   t.teardown(() => context.store.close());
   t.equal(context.profile.name, 'fapi2');
   for (const variant of VARIANTS) {
-    for (const n of [1, 2]) t.ok(context.clients.get(`${variant.clientPrefix}-${n}`), `${variant.clientPrefix}-${n} is known to the running gateway`);
+    for (const n of [1, 2]) t.ok(await context.clients.get(`${variant.clientPrefix}-${n}`), `${variant.clientPrefix}-${n} is known to the running gateway`);
   }
 });
 

@@ -2,17 +2,48 @@ import { ConfigError } from '../config/config-error.js';
 import type { ClientMetadata, Profile } from '../config/schema.js';
 import { validateClientMetadata } from './client-metadata.js';
 import type { Client } from './client.js';
+import type { RegisteredClients } from './registered-clients.js';
 
-/** The registered clients. Static ones come from the config file; dynamic registration will add here. */
+/**
+ * Every client: the static ones of the config file (kept in memory, checked at start) and the
+ * registered ones in the store (RFC 7591, the CLI), both checked by `validateClientMetadata`. A
+ * config client wins over a registered one of the same id.
+ */
 export class ClientRegistry {
   readonly #clients = new Map<string, Client>();
+  #registered: RegisteredClients | undefined;
 
-  get(clientId: string): Client | undefined {
-    return this.#clients.get(clientId);
+  /** The client, or undefined when it is neither configured nor registered. */
+  async get(clientId: string): Promise<Client | undefined> {
+    return this.#clients.get(clientId) ?? this.#registered?.get(clientId);
   }
 
+  /**
+   * Without a store call: a config client, or a registered one in this replica's cache. For code that
+   * holds a client resolved by `get` moments ago in the same request (e.g. grant lifetimes).
+   */
+  cached(clientId: string): Client | undefined {
+    return this.#clients.get(clientId) ?? this.#registered?.cached(clientId);
+  }
+
+  /** True for clients of the config file (which registration and the CLI never change). */
+  isConfigured(clientId: string): boolean {
+    return this.#clients.has(clientId);
+  }
+
+  /** The config file's clients only: what discovery derives scopes_supported from, not what anonymous callers registered. */
   all(): IterableIterator<Client> {
     return this.#clients.values();
+  }
+
+  get registered(): RegisteredClients | undefined {
+    return this.#registered;
+  }
+
+  /** Adds the store's registered clients as the second source. */
+  withRegistered(registered: RegisteredClients): this {
+    this.#registered = registered;
+    return this;
   }
 
   static async fromConfig(clients: ClientMetadata[], profile: Profile): Promise<ClientRegistry> {
@@ -25,4 +56,3 @@ export class ClientRegistry {
     return registry;
   }
 }
-

@@ -1,4 +1,5 @@
-import { createRemoteJWKSet, errors, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, customFetch, errors, type JWTVerifyGetKey } from 'jose';
+import type { OutboundFetch } from '../http/outbound-fetch.js';
 
 /** The client's jwks_uri could not be fetched or read: the client's keys are unknown right now. */
 export class ClientKeysUnavailableError extends Error {
@@ -8,10 +9,11 @@ export class ClientKeysUnavailableError extends Error {
 /**
  * A client's keys from its jwks_uri (jose's remote set: cached, fetched again for an unknown `kid`,
  * at most every 30 s). A failed fetch is told apart from a key that does not match, so that
- * operators see why the client's authentication failed.
+ * operators see why the client's authentication failed. `fetch`: the guarded, bounded fetcher
+ * (registered clients and directories); config clients' URLs are the operator's and use jose's own.
  */
-export function remoteClientKeys(uri: string): JWTVerifyGetKey {
-  const remote = createRemoteJWKSet(new URL(uri));
+export function remoteClientKeys(uri: string, fetch?: OutboundFetch): JWTVerifyGetKey {
+  const remote = createRemoteJWKSet(new URL(uri), fetch ? { [customFetch]: fetch as never } : undefined);
   return async (header, token) => {
     try {
       return await remote(header, token);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
+import { registrableScopes } from '../registration/setup.js';
 
 /** Authorization server metadata (RFC 8414, OpenID Connect Discovery), computed once. */
 export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> {
@@ -10,6 +11,8 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
   const signingAlgs = profile.algorithms.signing.filter((alg) => ctx.keys.algorithms.includes(alg));
   const scopes = new Set(['openid']);
   for (const client of clients.all()) for (const s of client.scopes) scopes.add(s);
+  // Registered clients may hold the registrable scopes (never what an anonymous caller registered).
+  if (ctx.config.registration.enabled) for (const s of registrableScopes(ctx.config, clients)) scopes.add(s);
   const mtlsEndpoints = {
     token_endpoint: urls.token,
     pushed_authorization_request_endpoint: urls.par,
@@ -44,6 +47,7 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     request_parameter_supported: false,
     request_uri_parameter_supported: true,
     prompt_values_supported: ['none', 'login', 'consent'],
+    ...(ctx.config.registration.enabled ? { registration_endpoint: urls.registration } : {}),
     ...ctx.hooks.discoveryFields?.(),
   };
 }
