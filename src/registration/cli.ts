@@ -15,6 +15,7 @@ export const CLIENTS_USAGE = `  fapi-gateway clients list --config FILE         
  */
 export async function clientsCommand(ctx: GatewayContext, args: string[], out: (line: string) => void): Promise<number> {
   const [action, argument] = args;
+  await storeReady(ctx);
   const { registrations, clients, store } = ctx;
   switch (action) {
     case 'list': {
@@ -60,6 +61,19 @@ export async function clientsCommand(ctx: GatewayContext, args: string[], out: (
     }
     default:
       throw new ConfigError('clients', `unknown action "${action ?? ''}" (list, show ID, add FILE, remove ID)`);
+  }
+}
+
+/** The store connects in the background (the gateway starts without it); a one-shot command waits for it, a few seconds at most. */
+async function storeReady(ctx: GatewayContext): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      return await ctx.store.ping();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 }
 
