@@ -135,7 +135,11 @@ export class RedisStore implements Store {
       if (this.#subscriber.status === 'ready') void this.#resubscribe([name]);
       return;
     }
-    const subscriber = this.#client.duplicate({ autoResubscribe: false, enableOfflineQueue: true } as never) as Redis | Cluster;
+    // Re-subscribing is done here, on 'ready', so that 'live' follows Redis's confirmation.
+    const subscriber =
+      this.#client instanceof Cluster
+        ? this.#client.duplicate([], { enableOfflineQueue: true })
+        : this.#client.duplicate({ autoResubscribe: false, enableOfflineQueue: true });
     this.#subscriber = subscriber;
     subscriber.on('error', () => {}); // the command connection reports the same outage
     subscriber.on('message', (from: string, message: string) => {
