@@ -15,6 +15,8 @@ export const CLIENTS_USAGE = `  fapi-gateway clients list --config FILE         
  */
 export async function clientsCommand(ctx: GatewayContext, args: string[], out: (line: string) => void): Promise<number> {
   const [action, argument] = args;
+  // A memory store lives in one process: this command would change its own, not the gateway's.
+  if (ctx.config.store.type === 'memory') throw new ConfigError('store', 'the clients command acts on a shared store: configure store.type redis');
   await storeReady(ctx);
   const { registrations, clients, store } = ctx;
   switch (action) {
