@@ -21,6 +21,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '500' },
     'max-seconds': { type: 'string', default: '120' },
     registered: { type: 'string', default: '0' },
+    /** How many of the registered clients send (default: all, in turn). */
+    senders: { type: 'string' },
     ...GATEWAY_OPTIONS,
   },
 });
@@ -42,8 +44,9 @@ const registration = {
 const gateway = await startGateway(pki, { ...gatewayRun(args), alg: 'ES256', ...(registered > 0 ? { config: { registration } } : {}) });
 console.log(`fapi-gateway (${args.runtime}${args['gateway-root'] ? ` from ${args['gateway-root']}` : ''}) pid ${gateway.server.pid}; PAR at ${gateway.mtlsBase}/par; ${count} requests per level, warm-up ${warmup}`);
 const clientIds = registered > 0 ? await registerClients(registered) : ['client-one'];
-const clientOf = (i: number) => clientIds[i % clientIds.length];
-if (registered > 0) console.log(`${registered} clients registered in the store; requests come from them in turn`);
+const senders = Math.min(Number(args.senders ?? clientIds.length), clientIds.length);
+const clientOf = (i: number) => clientIds[i % senders];
+if (registered > 0) console.log(`${registered} clients registered in the store; requests come from ${senders} of them in turn`);
 
 async function registerClients(n: number): Promise<string[]> {
   const pool = httpsPool(gateway.mtlsBase, { ca: pki.ca, client: pki.clientOne, connections: 8 });

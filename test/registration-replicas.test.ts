@@ -149,8 +149,9 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     t.equal((await call(B, 'GET', `/register/${clientId}`, who.agent, { token })).status, 401, 'the registration is gone on B');
   });
 
-  const cli = (...args: string[]) =>
-    promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'clients', ...args, '--config', configFileA], { cwd: ROOT }).then(
+  const cli = (...args: string[]) => cliWith(configFileA, ...args);
+  const cliWith = (configFile: string, ...args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'clients', ...args, '--config', configFile], { cwd: ROOT }).then(
       ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
       (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }),
     );
@@ -197,5 +198,10 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     t.match(unreachable.stderr, /client\.jwks_uri: cannot be fetched: .*not a public address/);
     const unknown = await cli('frobnicate');
     t.equal(unknown.code, 78);
+    const memoryConfig = path.join(dir, 'memory.yaml');
+    await writeFile(memoryConfig, stringify({ ...replicas[0].config, store: { type: 'memory' } }));
+    const memory = await cliWith(memoryConfig, 'list');
+    t.equal(memory.code, 78, 'a memory store is refused');
+    t.match(memory.stderr, /store: the clients command acts on a shared store/);
   });
 }
