@@ -236,6 +236,11 @@ t.test('refusals, each with its RFC 7591 code and no-store', async (t) => {
     ['a JSON array', async () => call('POST', '/register', agent, { json: [1] }), 400, 'invalid_client_metadata'],
     ['a body over the limit', async () => call('POST', '/register', agent, { json: { ...base.metadata, padding: 'x'.repeat(40_000) } }), 413, 'invalid_request'],
     ['no client certificate', async () => register(base.metadata, agentFor()), 401, 'invalid_client'],
+    ['metadata of the wrong types', async () => register({ ...base.metadata, redirect_uris: 'https://tpp.example/cb', token_endpoint_auth_method: 5 }, agent), 400, 'invalid_client_metadata'],
+    ['a JWK that is no key', async () => register({ ...base.metadata, jwks: { keys: [{ kty: 'EC' }] } }, agent), 400, 'invalid_client_metadata'],
+    ['a subject DN that is none', async () => register({ ...base.metadata, token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: '=,=' }, agent), 400, 'invalid_client_metadata'],
+    ['a software_statement that is not a string', async () => register({ ...base.metadata, software_statement: 123 }, agent), 400, 'invalid_software_statement'],
+    ['a content type that is neither JSON nor JWT', async () => call('POST', '/register', agent, { raw: 'a=b', type: 'text/plain' }), 400, 'invalid_request'],
   ];
   for (const [name, send, status, error] of cases) {
     const res = await send();
