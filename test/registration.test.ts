@@ -221,6 +221,7 @@ t.test('refusals, each with its RFC 7591 code and no-store', async (t) => {
     ['no software statement', async () => register({ ...base.metadata, software_statement: undefined }, agent), 400, 'invalid_software_statement'],
     ['a statement signed by a key the directory does not publish', async () => register({ ...base.metadata, software_statement: await directory.statement({ software_id: 'x', jwks_uri: base.jwksUri }, { signedBy: 'unknown' }) }, agent), 400, 'invalid_software_statement'],
     ['an expired (too old) statement', async () => register({ ...base.metadata, software_statement: await directory.statement({ software_id: 'x', jwks_uri: base.jwksUri }, { iat: Math.floor(Date.now() / 1000) - 600 }) }, agent), 400, 'invalid_software_statement'],
+    ['a statement past its exp', async () => register({ ...base.metadata, software_statement: await directory.statement({ software_id: 'x', jwks_uri: base.jwksUri, exp: Math.floor(Date.now() / 1000) - 60 }) }, agent), 400, 'invalid_software_statement'],
     ['a statement from an untrusted issuer', async () => register({ ...base.metadata, software_statement: await directory.statement({ software_id: 'x' }, { issuer: 'https://rogue.example' }) }, agent), 400, 'unapproved_software_statement'],
     ['a statement that is not a JWT', async () => register({ ...base.metadata, software_statement: 'not-a-jwt' }, agent), 400, 'invalid_software_statement'],
     ['an http redirect URI', async () => register({ ...base.metadata, redirect_uris: ['http://tpp.example/callback'] }, agent), 400, 'invalid_redirect_uri'],
