@@ -66,22 +66,29 @@ export class RegisteredClients {
     return entry && this.#fresh(entry) ? entry.client : undefined;
   }
 
-  async get(clientId: string): Promise<Client | undefined> {
-    return (await this.entry(clientId))?.client;
+  /** On the hot path: a cache hit costs no store call and no extra await. */
+  get(clientId: string): Promise<Client | undefined> {
+    const hit = this.#hit(clientId);
+    return hit ? Promise.resolve(hit.client) : this.#loadShared(clientId).then((entry) => entry?.client);
   }
 
-  async entry(clientId: string): Promise<CacheEntry | undefined> {
+  #hit(clientId: string): CacheEntry | undefined {
     const hit = this.#cache.get(clientId);
-    if (hit && hit.trusted && this.#fresh(hit)) {
-      // Map order is recency order.
-      this.#cache.delete(clientId);
-      this.#cache.set(clientId, hit);
-      return hit;
-    }
+    if (!hit || !hit.trusted || !this.#fresh(hit)) return undefined;
+    // Map order is recency order.
+    this.#cache.delete(clientId);
+    this.#cache.set(clientId, hit);
+    return hit;
+  }
+
+  #loadShared(clientId: string): Promise<CacheEntry | undefined> {
     // Concurrent first requests for one client share one store read and one build.
     let loading = this.#loading.get(clientId);
     if (!loading) {
-      loading = this.#load(clientId).finally(() => this.#loading.delete(clientId));
+      const started: Promise<CacheEntry | undefined> = this.#load(clientId).finally(() => {
+        if (this.#loading.get(clientId) === started) this.#loading.delete(clientId);
+      });
+      loading = started;
       this.#loading.set(clientId, loading);
     }
     return loading;
@@ -113,6 +120,8 @@ export class RegisteredClients {
   #forget(clientId: string): void {
     this.#generation++;
     this.#cache.delete(clientId);
+    // A read in flight may predate the change: later requests must not join it.
+    this.#loading.delete(clientId);
   }
 
   /** Entries in this replica's cache (for tests and metrics). */
@@ -123,6 +132,7 @@ export class RegisteredClients {
   #hear(notice: ChangeNotice): void {
     if (notice.type === 'message') return this.#forget(notice.message);
     this.#generation++;
+    this.#loading.clear();
     for (const entry of this.#cache.values()) entry.trusted = false;
     this.#live = notice.type === 'live';
   }

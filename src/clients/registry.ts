@@ -14,8 +14,10 @@ export class ClientRegistry {
   #registered: RegisteredClients | undefined;
 
   /** The client, or undefined when it is neither configured nor registered. */
-  async get(clientId: string): Promise<Client | undefined> {
-    return this.#clients.get(clientId) ?? this.#registered?.get(clientId);
+  get(clientId: string): Promise<Client | undefined> {
+    const configured = this.#clients.get(clientId);
+    if (configured || !this.#registered) return Promise.resolve(configured);
+    return this.#registered.get(clientId);
   }
 
   /**
