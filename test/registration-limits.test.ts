@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { BlockList } from 'node:net';
 import t from 'tap';
+import fc from 'fast-check';
 import { Agent, request } from 'undici';
 import { createContext } from '../src/app.js';
 import { ConfigError } from '../src/config/config-error.js';
@@ -118,4 +119,42 @@ t.test('an anonymous caller is bounded: body size, number of clients, rate', asy
   t.equal(limited.status, 429, 'past the per-address rate');
   t.equal(limited.json.error, 'slow_down');
   t.ok(Number(limited.headers['retry-after']) > 0, 'with Retry-After');
+});
+
+t.test('any registration body gets a well-formed answer: never a 5xx, always no-store JSON', async (t) => {
+  let h: Harness | undefined;
+  t.teardown(() => h?.close());
+  h = await startGateway({
+    configure: (c) => {
+      c.registration = { enabled: true, initialAccessTokenSha256: [sha256Hex(TOKEN)], maxClients: 100_000, rateLimit: { perIpPerMinute: 1_000_000, perMinute: 1_000_000 } };
+    },
+  });
+  const agent = new Agent({ connect: { ca: h.ca, cert: await readFile(h.pki.clients['client-one'].cert), key: await readFile(h.pki.clients['client-one'].key) } });
+  t.teardown(() => agent.close());
+  const { jwks } = await clientKeys();
+  const valid: Record<string, unknown> = { token_endpoint_auth_method: 'private_key_jwt', redirect_uris: ['https://tpp.example/cb'], jwks, scope: 'openid', grant_types: ['authorization_code'] };
+  const members = [...Object.keys(valid), 'jwks_uri', 'tls_client_auth_subject_dn', 'software_statement', 'client_id', 'response_types', 'token_endpoint_auth_signing_alg', 'contacts'];
+  const anyValue = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constantFrom('https://10.0.0.1/j', 'https://[::1', 'CN=x', '=', 'none', 'eyJhbGciOiJub25lIn0.e30.'));
+  const body = fc.oneof(
+    // The valid metadata with some members replaced or removed.
+    fc.dictionary(fc.constantFrom(...members), fc.option(anyValue), { maxKeys: 4 }).map((changes) => {
+      const metadata: Record<string, unknown> = { ...valid };
+      for (const [k, v] of Object.entries(changes)) if (v === null) delete metadata[k]; else metadata[k] = v;
+      return { type: 'application/json', text: JSON.stringify(metadata) };
+    }),
+    fc.jsonValue({ maxDepth: 3 }).map((v) => ({ type: 'application/json', text: JSON.stringify(v) ?? '' })),
+    fc.string({ maxLength: 200 }).map((s) => ({ type: 'application/jwt', text: s })),
+    fc.string({ maxLength: 200 }).map((s) => ({ type: 'application/json', text: s })),
+  );
+  await fc.assert(
+    fc.asyncProperty(body, fc.constantFrom('POST', 'PUT', 'GET', 'DELETE'), async ({ type, text }, method) => {
+      const url = method === 'POST' ? `${h!.mtlsBase}/register` : `${h!.mtlsBase}/register/some-client`;
+      const res = await readResponse(await request(url, { method, headers: { 'content-type': type, authorization: `Bearer ${TOKEN}` }, body: method === 'GET' || method === 'DELETE' ? undefined : text, dispatcher: agent }));
+      if (res.status >= 500) throw new Error(`${res.status} for ${method} ${text.slice(0, 200)}: ${res.text}`);
+      if (res.headers['cache-control'] !== 'no-store') throw new Error(`no no-store for ${text.slice(0, 200)}`);
+      if (res.status !== 201 && typeof res.json?.error !== 'string') throw new Error(`no error code: ${res.status} ${res.text}`);
+    }),
+    { numRuns: 150, seed: 20_261_202 },
+  );
+  t.notOk(h.logs.some((line) => line.includes('"level":50')), 'nothing logged at error level');
 });
