@@ -127,6 +127,8 @@ t.test('any registration body gets a well-formed answer: never a 5xx, always no-
   h = await startGateway({
     configure: (c) => {
       c.registration = { enabled: true, initialAccessTokenSha256: [sha256Hex(TOKEN)], maxClients: 100_000, rateLimit: { perIpPerMinute: 1_000_000, perMinute: 1_000_000 } };
+      // JSON registration requests only (the profile allows signed ones too).
+      c.policy = { registration: { requestFormats: ['json'] } };
     },
   });
   const agent = new Agent({ connect: { ca: h.ca, cert: await readFile(h.pki.clients['client-one'].cert), key: await readFile(h.pki.clients['client-one'].key) } });
@@ -157,4 +159,7 @@ t.test('any registration body gets a well-formed answer: never a 5xx, always no-
     { numRuns: 150, seed: 20_261_202 },
   );
   t.notOk(h.logs.some((line) => line.includes('"level":50')), 'nothing logged at error level');
+  const signed = await readResponse(await request(`${h.mtlsBase}/register`, { method: 'POST', headers: { 'content-type': 'application/jwt', authorization: `Bearer ${TOKEN}` }, body: 'eyJhbGciOiJFUzI1NiJ9.e30.c2ln', dispatcher: agent }));
+  t.equal(signed.status, 400, 'a signed request where the policy allows JSON only');
+  t.equal(signed.json.error, 'invalid_request');
 });
