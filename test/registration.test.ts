@@ -342,3 +342,17 @@ t.test('metrics count registrations by outcome; audit lines name the client and 
   t.ok(lines.some((l) => l.includes('"audit":"certificate_mismatch"') && l.includes('/register/')), 'a token over another certificate is audited');
   t.same((await opsGet(h, '/readyz')).status, 200);
 });
+
+t.test('the directory rotates its keys: a statement with the new kid is accepted once the JWKS is fetched again', async (t) => {
+  const agent = agentFor(await credentialsOf('client-one'));
+  const before = directory.jwksFetches.count;
+  t.ok(before >= 1, 'the JWKS was fetched before');
+  await directory.rotate();
+  // jose fetches a remote JWKS again for an unknown kid, at most every 30 s.
+  const wait = directory.jwksFetches.lastAt + 31_000 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const { metadata, jwksUri } = await privateKeyJwtRegistration();
+  const res = await register({ ...metadata, software_statement: await directory.statement({ software_id: 'rotated', scope: 'openid', jwks_uri: jwksUri }, { signedBy: 'rotated' }) }, agent);
+  t.equal(res.status, 201, res.text);
+  t.equal(directory.jwksFetches.count, before + 1, 'fetched once more');
+});

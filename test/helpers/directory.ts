@@ -15,7 +15,11 @@ export interface FakeDirectory {
   issuer: string;
   jwksUri: string;
   base: string;
-  statement(claims: Record<string, unknown>, options?: { signedBy?: 'directory' | 'unknown'; iat?: number; issuer?: string }): Promise<string>;
+  statement(claims: Record<string, unknown>, options?: { signedBy?: 'directory' | 'unknown' | 'rotated'; iat?: number; issuer?: string }): Promise<string>;
+  /** Publishes a second key ('directory-2', signing with `signedBy: 'rotated'`), as a directory rotating its keys does. */
+  rotate(): Promise<void>;
+  /** When the directory's JWKS was last fetched (ms), and how often. */
+  jwksFetches: { count: number; lastAt: number };
   /** Serves `jwks` at a fresh URL of this server; returns the URL. */
   serveJwks(jwks: { keys: JWK[] }): string;
   close(): Promise<void>;
@@ -24,11 +28,13 @@ export interface FakeDirectory {
 export const DIRECTORY_ISSUER = 'https://directory.test.example';
 
 export async function startDirectory(pki: DevPki): Promise<FakeDirectory> {
-  const [directoryKey, unknownKey] = await Promise.all([generateKeyPair('PS256', { extractable: true }), generateKeyPair('PS256')]);
+  const [directoryKey, unknownKey, rotatedKey] = await Promise.all([generateKeyPair('PS256'), generateKeyPair('PS256'), generateKeyPair('PS256')]);
+  const jwksFetches = { count: 0, lastAt: 0 };
   const publicJwk = { ...(await exportJWK(directoryKey.publicKey)), kid: 'directory-1', alg: 'PS256', use: 'sig' };
   const documents = new Map<string, string>([['/directory/jwks.json', JSON.stringify({ keys: [publicJwk] })]]);
   const server: Server = createServer({ cert: await readFile(pki.serverCert), key: await readFile(pki.serverKey) }, (req, res) => {
     const body = documents.get(req.url ?? '');
+    if (req.url === '/directory/jwks.json') Object.assign(jwksFetches, { count: jwksFetches.count + 1, lastAt: Date.now() });
     if (body === undefined) return res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
     res.writeHead(200, { 'content-type': 'application/json' }).end(body);
   });
@@ -41,11 +47,15 @@ export async function startDirectory(pki: DevPki): Promise<FakeDirectory> {
     async statement(claims, options = {}) {
       const now = Math.floor(Date.now() / 1000);
       const payload = { iss: options.issuer ?? DIRECTORY_ISSUER, iat: options.iat ?? now, jti: randomUUID(), ...claims } as JWTPayload;
-      const unknown = options.signedBy === 'unknown';
-      return new SignJWT(payload)
-        .setProtectedHeader({ alg: 'PS256', kid: unknown ? 'not-published' : 'directory-1', typ: 'JWT' })
-        .sign(unknown ? unknownKey.privateKey : directoryKey.privateKey);
+      const [kid, key] =
+        options.signedBy === 'unknown' ? ['not-published', unknownKey] : options.signedBy === 'rotated' ? ['directory-2', rotatedKey] : ['directory-1', directoryKey];
+      return new SignJWT(payload).setProtectedHeader({ alg: 'PS256', kid, typ: 'JWT' }).sign(key.privateKey);
     },
+    async rotate() {
+      const second = { ...(await exportJWK(rotatedKey.publicKey)), kid: 'directory-2', alg: 'PS256', use: 'sig' };
+      documents.set('/directory/jwks.json', JSON.stringify({ keys: [publicJwk, second] }));
+    },
+    jwksFetches,
     serveJwks(jwks) {
       const path = `/keys/${randomUUID()}.json`;
       documents.set(path, JSON.stringify(jwks));
