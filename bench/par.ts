@@ -1,13 +1,16 @@
 /**
  * PAR throughput of fapi-gateway: client-one pushes authorization requests over mutual TLS,
  * authenticated by pre-signed private_key_jwt assertions. The gateway runs in a child process so
- * its CPU time is read from /proc on its own. See bench/README.md.
+ * its CPU time is read from /proc on its own. With `--registered N`, N clients are first registered
+ * (RFC 7591, an initial access token) and the requests come from them in turn instead of client-one.
+ * See bench/README.md.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { boundMs, GATEWAY_OPTIONS, gatewayRun } from './lib/args.js';
 import { startGateway } from './lib/gateway.js';
 import { expectStatus, httpsPool, send } from './lib/http.js';
-import { parBody, pkce, presignAssertions } from './lib/oauth-client.js';
+import { parBody, pkce, presignAssertions, REDIRECT_URI, SCOPE } from './lib/oauth-client.js';
 import { benchPki } from './lib/pki.js';
 import { fixed, printFailures, printTable, runBounded, runColumns, timedRun } from './lib/stats.js';
 
@@ -17,6 +20,9 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '1,16' },
     warmup: { type: 'string', default: '500' },
     'max-seconds': { type: 'string', default: '120' },
+    registered: { type: 'string', default: '0' },
+    /** How many of the registered clients send (default: all, in turn). */
+    senders: { type: 'string' },
     ...GATEWAY_OPTIONS,
   },
 });
@@ -25,21 +31,57 @@ const levels = args.concurrency.split(',').map(Number);
 const warmup = Number(args.warmup);
 const maxMs = boundMs(args['max-seconds'], 240);
 
+const registered = Number(args.registered);
+const initialAccessToken = randomUUID();
+
 const pki = await benchPki();
-const gateway = await startGateway(pki, { ...gatewayRun(args), alg: 'ES256' });
+const registration = {
+  enabled: true,
+  initialAccessTokenSha256: [createHash('sha256').update(initialAccessToken).digest('hex')],
+  maxClients: Math.max(registered, 1),
+  rateLimit: { perIpPerMinute: 1_000_000, perMinute: 1_000_000 },
+};
+const gateway = await startGateway(pki, { ...gatewayRun(args), alg: 'ES256', ...(registered > 0 ? { config: { registration } } : {}) });
 console.log(`fapi-gateway (${args.runtime}${args['gateway-root'] ? ` from ${args['gateway-root']}` : ''}) pid ${gateway.server.pid}; PAR at ${gateway.mtlsBase}/par; ${count} requests per level, warm-up ${warmup}`);
+const clientIds = registered > 0 ? await registerClients(registered) : ['client-one'];
+const senders = Math.min(Number(args.senders ?? clientIds.length), clientIds.length);
+const clientOf = (i: number) => clientIds[i % senders];
+if (registered > 0) console.log(`${registered} clients registered in the store; requests come from ${senders} of them in turn`);
+
+async function registerClients(n: number): Promise<string[]> {
+  const pool = httpsPool(gateway.mtlsBase, { ca: pki.ca, client: pki.clientOne, connections: 8 });
+  const metadata = JSON.stringify({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [pki.clientOne.publicJwk] }, redirect_uris: [REDIRECT_URI], scope: SCOPE });
+  const ids: string[] = new Array(n);
+  const run = await runBounded({
+    count: n,
+    concurrency: 8,
+    maxMs,
+    task: async (i) => {
+      const res = await pool.request({ method: 'POST', path: '/register', body: metadata, headers: { 'content-type': 'application/json', authorization: `Bearer ${initialAccessToken}` } });
+      const reply = { status: res.statusCode, headers: res.headers, text: await res.body.text() };
+      expectStatus(reply, 201, 'registration');
+      ids[i] = JSON.parse(reply.text).client_id;
+    },
+  });
+  await pool.close();
+  printFailures('registration', run);
+  if (ids.some((id) => id === undefined)) throw new Error('not every client could be registered');
+  return ids;
+}
 
 const rows: (string | number)[][] = [];
 try {
   for (const concurrency of levels) {
     const pool = httpsPool(gateway.mtlsBase, { ca: pki.ca, client: pki.clientOne, connections: concurrency });
-    const bodies = async (n: number) => (await presignAssertions(pki.clientOne.jwk, gateway.issuer, n)).map((a) => parBody(a, pkce().challenge));
+    const bodies = async (n: number) => (await presignAssertions(pki.clientOne.jwk, gateway.issuer, n, 280, clientOf)).map((a, i) => parBody(a, pkce().challenge, clientOf(i)));
     const push = (body: string) => async () => {
       expectStatus(await send(pool, { method: 'POST', path: '/par', form: body }), 201, 'PAR');
     };
 
-    const warm = await bodies(warmup);
-    const warmRun = await runBounded({ count: warmup, concurrency, maxMs, task: (i) => push(warm[i])() });
+    // Every registered client is read into the cache before the timed window, as in a steady state.
+    const warmCount = Math.max(warmup, registered);
+    const warm = await bodies(warmCount);
+    const warmRun = await runBounded({ count: warmCount, concurrency, maxMs, task: (i) => push(warm[i])() });
     printFailures(`warm-up c=${concurrency}`, warmRun);
 
     const timed = await bodies(count);

@@ -77,6 +77,11 @@ class CountingStore implements Store {
   anyExists(keys: ReadonlyArray<readonly [RecordKind, string]>) {
     return this.#inner.anyExists(keys);
   }
+  addMember: Store['addMember'] = (set, member, max) => this.#inner.addMember(set, member, max);
+  removeMember: Store['removeMember'] = (set, member) => this.#inner.removeMember(set, member);
+  members: Store['members'] = (set) => this.#inner.members(set);
+  publish: Store['publish'] = (channel, message) => this.#inner.publish(channel, message);
+  subscribe: Store['subscribe'] = (channel, listener) => this.#inner.subscribe(channel, listener);
   delete(kind: RecordKind, id: string) {
     this.#expiry.delete(`${kind}:${id}`);
     return this.#inner.delete(kind, id);

@@ -25,6 +25,8 @@ import { authorizeRoute } from './oauth/authorize.js';
 import { discoveryRoutes } from './oauth/discovery.js';
 import { introspectRoute } from './oauth/introspect.js';
 import { revokeRoute } from './oauth/revoke.js';
+import { registrationRoutes } from './registration/routes.js';
+import { setUpRegistration } from './registration/setup.js';
 import { tokenRoute } from './oauth/token/endpoint.js';
 import { userinfoRoute } from './oauth/userinfo.js';
 import { jwksRoute } from './oauth/jwks.js';
@@ -94,14 +96,17 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const backendStore = store ?? (await createStore(config.store));
   if (metrics && backendStore instanceof MemoryStore) metrics.memoryStoreSize = () => backendStore.stats();
   const theStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
+  const urls = endpointUrls(config);
+  const registrations = await setUpRegistration({ config, profile, store: theStore, clients, hooks, urls });
   return {
     config,
     profile,
-    urls: endpointUrls(config),
+    urls,
     credentials,
     keys,
     ...(encryptionKeys ? { encryptionKeys } : {}),
     clients,
+    registrations,
     users,
     login: new PasswordLogin(users, new LoginThrottle(theStore, config.loginThrottle), metrics),
     admission,
@@ -190,6 +195,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   userinfoRoute(mtlsApp, ctx);
   introspectRoute(mtlsApp, ctx);
   revokeRoute(mtlsApp, ctx);
+  if (config.registration.enabled) await registrationRoutes(mtlsApp, ctx, ctx.registrations);
   await gatewayRoutes(mtlsApp, ctx);
   await ctx.hooks.routes?.({ public: publicApp, mtls: mtlsApp });
   let closing = false;

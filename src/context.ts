@@ -1,6 +1,7 @@
 import type { Admission } from './admission/admission.js';
 import type { BlockList } from 'node:net';
 import type { ClientRegistry } from './clients/registry.js';
+import type { ClientRegistrations } from './registration/client-registrations.js';
 import type { ConfigFile, Profile } from './config/schema.js';
 import type { EndpointUrls } from './config/urls.js';
 import type { EcosystemHooks } from './ecosystems/hooks.js';
@@ -25,6 +26,8 @@ export interface GatewayContext {
   /** The server's `use: enc` keys (encrypted request objects); only when the profile takes request objects. */
   encryptionKeys?: EncryptionKeys;
   clients: ClientRegistry;
+  /** Registered clients' creation, management and removal (RFC 7591/7592, the CLI). */
+  registrations: ClientRegistrations;
   users: UserDirectory;
   /** Username and password logins: throttled, with the password check in a bounded hashing slot. */
   login: PasswordLogin;

@@ -8,11 +8,13 @@ import { sampleBank } from './sample-bank/server.js';
 import { loadConfigFile, resolveConfig, type LoadedConfig } from './config/load.js';
 import { ensureDevPki, type DevPki } from './devpki/dev-pki.js';
 import { hashPassword } from './users/password.js';
+import { clientsCommand, CLIENTS_USAGE } from './registration/cli.js';
 
 const USAGE = `usage:
   fapi-gateway [--config FILE]        run the gateway (embedded defaults without --config)
   fapi-gateway check --config FILE    validate a config file and exit
-  fapi-gateway hash-password          read a password on stdin, print its scrypt hash for users[].passwordHash`;
+  fapi-gateway hash-password          read a password on stdin, print its scrypt hash for users[].passwordHash
+${CLIENTS_USAGE}`;
 
 const DEV_PKI_DIR = fileURLToPath(new URL('../certs/dev/', import.meta.url));
 
@@ -34,6 +36,16 @@ async function main(argv: string[]): Promise<number> {
       await context.store.close();
       console.log(`${configFile}: valid (profile ${context.profile.name}, ${[...context.clients.all()].length} clients)`);
       return 0;
+    }
+    case 'clients': {
+      if (!configFile) return usageError('clients needs --config FILE');
+      const context = await createContext(await loadConfigFile(configFile));
+      const args = argv.filter((a, i) => a !== '--config' && argv[i - 1] !== '--config');
+      try {
+        return await clientsCommand(context, args, (line) => console.log(line));
+      } finally {
+        await context.store.close();
+      }
     }
     case 'run':
       return run(configFile);

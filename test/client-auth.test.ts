@@ -428,7 +428,7 @@ t.test('self_signed_tls_client_auth', async (t) => {
 
   t.test('the registration holds the thumbprint of the x5c certificate', async (t) => {
     const thumbprint = createHash('sha256').update(Buffer.from(selfSigned.cert.rawData)).digest('base64url');
-    t.ok(h.gateway.context.clients.get('client-self')!.certificateThumbprints.has(thumbprint));
+    t.ok((await h.gateway.context.clients.get('client-self'))!.certificateThumbprints.has(thumbprint));
   });
 });
 

@@ -135,7 +135,7 @@ t.test('clients', async (t) => {
     const unknownType = await configError(t, await rawConfig((c) => void (c.clients[1].tls_client_auth_subject_dn = 'CN=x,NOTATYPE=y')));
     t.match(unknownType.problem, /unknown attribute type "NOTATYPE"/, 'says what is wrong');
     const accepted = await contextOf(await rawConfig((c) => void (c.clients[1].tls_client_auth_subject_dn = 'cn=client-two, o=fapi-gateway demo, c=AU')));
-    t.ok(accepted.clients.get('client-two')!.subjectDn, 'lower-case attribute types and spaces after commas are accepted');
+    t.ok((await accepted.clients.get('client-two'))!.subjectDn, 'lower-case attribute types and spaces after commas are accepted');
   });
 
   t.test('a duplicate client_id', async (t) => {
@@ -155,7 +155,7 @@ t.test('clients', async (t) => {
 
   t.test('a redirect URI with a query is accepted', async (t) => {
     const ctx = await contextOf(await rawConfig((c) => void c.clients[0].redirect_uris.push('https://client.localhost/callback?dummy1=lorem&dummy2=ipsum')));
-    t.ok(ctx.clients.get('client-one')!.redirectUris.has('https://client.localhost/callback?dummy1=lorem&dummy2=ipsum'));
+    t.ok((await ctx.clients.get('client-one'))!.redirectUris.has('https://client.localhost/callback?dummy1=lorem&dummy2=ipsum'));
   });
 });
 
@@ -317,7 +317,7 @@ t.test('informational registration metadata is accepted; values the gateway cann
       Object.assign(c.clients[0], { client_uri: 'https://tpp.example', contacts: ['ops@tpp.example'], software_id: 'abc', tls_client_certificate_bound_access_tokens: true, application_type: 'web' });
     }),
   );
-  t.ok(ok.clients.get('client-one'));
+  t.ok(await ok.clients.get('client-one'));
   const unbound = await configError(t, await rawConfig((c) => void (c.clients[0].tls_client_certificate_bound_access_tokens = false)));
   t.equal(unbound.keyPath, 'clients[0].tls_client_certificate_bound_access_tokens');
   const unknown = await configError(t, await rawConfig((c) => void (c.clients[0].frobnicate = 1)));

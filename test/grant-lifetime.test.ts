@@ -21,7 +21,7 @@ t.test("a grant's TTL is the lifetime of what depends on it", async (t) => {
 
 t.test('the refresh lifetime: none for a client without refresh_token, the hook over the profile', async (t) => {
   const profile = { lifetimes: { accessToken: 300, code: 60, refreshToken: 3600 } } as Profile;
-  const clients = { get: (id: string) => ({ grantTypes: new Set(id === 'with' ? ['authorization_code', 'refresh_token'] : ['authorization_code']) }) } as never;
+  const clients = { cached: (id: string) => ({ grantTypes: new Set(id === 'with' ? ['authorization_code', 'refresh_token'] : ['authorization_code']) }) } as never;
   t.equal(grantLifetimes(profile, {}, clients).refreshToken(grant({ clientId: 'with' })), 3600);
   t.equal(grantLifetimes(profile, {}, clients).refreshToken(grant({ clientId: 'without' })), 'none');
   t.equal(grantLifetimes(profile, { refreshTokenLifetime: (_g, d) => d / 2 }, clients).refreshToken(grant({ clientId: 'with' })), 1800);

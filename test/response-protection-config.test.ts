@@ -60,7 +60,7 @@ t.test('accepted: every metadata value the profile allows', async (t) => {
       userinfo_encrypted_response_enc: 'A256GCM',
     });
   });
-  t.same(ctx.clients.get('client-one')!.responseProtection, {
+  t.same((await ctx.clients.get('client-one'))!.responseProtection, {
     authorizationSigningAlg: 'ES256',
     userinfoSigningAlg: 'ES256',
     authorizationEncryption: { alg: 'RSA-OAEP', enc: 'A128GCM' },

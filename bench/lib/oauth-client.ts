@@ -12,12 +12,13 @@ const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
  * server and not the client's signing. Each has its own jti; all are valid for `lifetimeSeconds`
  * (the gateway refuses an assertion whose iat is older than 300 s, so a window must end before).
  */
-export async function presignAssertions(jwk: JWK, audience: string, count: number, lifetimeSeconds = 280): Promise<string[]> {
+export async function presignAssertions(jwk: JWK, audience: string, count: number, lifetimeSeconds = 280, clientIds: (i: number) => string = () => CLIENT_ID): Promise<string[]> {
   const key = await importJWK(jwk, jwk.alg);
   const now = Math.floor(Date.now() / 1000);
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
-    const payload = { iss: CLIENT_ID, sub: CLIENT_ID, aud: audience, iat: now, exp: now + lifetimeSeconds, jti: randomUUID() };
+    const clientId = clientIds(i);
+    const payload = { iss: clientId, sub: clientId, aud: audience, iat: now, exp: now + lifetimeSeconds, jti: randomUUID() };
     out.push(await new SignJWT(payload).setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid! }).sign(key));
   }
   return out;
@@ -29,10 +30,10 @@ export function pkce(): { verifier: string; challenge: string } {
 }
 
 /** The body of a pushed authorization request for client-one, authenticated by `assertion`. */
-export function parBody(assertion: string, codeChallenge: string): string {
+export function parBody(assertion: string, codeChallenge: string, clientId = CLIENT_ID): string {
   return new URLSearchParams({
     response_type: 'code',
-    client_id: CLIENT_ID,
+    client_id: clientId,
     redirect_uri: REDIRECT_URI,
     scope: SCOPE,
     code_challenge: codeChallenge,

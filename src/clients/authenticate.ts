@@ -111,7 +111,7 @@ async function authenticateClientBeforeReplayCheck(
   }
   const clientId = params.client_id;
   if (clientId === undefined) throw new ClientAuthError('no_credentials', 'no client authentication');
-  const client = deps.clients.get(clientId);
+  const client = await deps.clients.get(clientId);
   if (!client) throw new ClientAuthError('unknown_client', 'client authentication failed');
   if (client.authMethod === 'private_key_jwt')
     throw new ClientAuthError('method_mismatch', 'this client authenticates with private_key_jwt', client.authMethod);
@@ -153,7 +153,7 @@ async function authenticateByAssertion(
   if (clientId === undefined) throw new ClientAuthError('bad_claims', 'client_assertion has no iss', method);
   if (params.client_id !== undefined && params.client_id !== clientId)
     throw new ClientAuthError('client_id_mismatch', 'client_id does not match the assertion issuer', method);
-  const client = deps.clients.get(clientId);
+  const client = await deps.clients.get(clientId);
   if (!client || client.authMethod !== method || !client.jwtKeys)
     throw new ClientAuthError('unknown_client', 'client authentication failed', method);
 
@@ -220,7 +220,8 @@ function describeAssertionFailure(err: unknown): string {
   return 'client_assertion signature is invalid';
 }
 
-function checkPkiCertificate(client: Client, certificate: PeerCertificate): void {
+/** tls_client_auth: the certificate is issued by a trusted CA and carries the registered subject or name. */
+export function checkPkiCertificate(client: Client, certificate: PeerCertificate): void {
   const method = client.authMethod;
   if (!certificate.chainVerified)
     throw new ClientAuthError('untrusted_certificate', 'the client certificate is not issued by a trusted CA', method);

@@ -83,6 +83,16 @@ export const ProfileSchema = Type.Object(
       { additionalProperties: false },
     ),
     consent: Type.Object({ everyTime: Type.Boolean() }, { additionalProperties: false }),
+    /** Dynamic client registration (RFC 7591): which request bodies are accepted, how old a software statement may be. */
+    registration: Type.Optional(
+      Type.Object(
+        {
+          requestFormats: Type.Array(Type.Union([Type.Literal('json'), Type.Literal('jwt')]), { minItems: 1, uniqueItems: true }),
+          softwareStatementMaxAgeSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     ecosystem: Type.Union([Type.Null(), NonEmpty]),
   },
   { additionalProperties: false },
@@ -221,6 +231,41 @@ export const RouteSchema = Type.Object(
 );
 export type RouteConfig = Static<typeof RouteSchema>;
 
+/** A directory whose signed software statements registration trusts: its JWKS from a file or an https URL. */
+const TrustedDirectory = Type.Object(
+  { issuer: NonEmpty, jwksFile: Type.Optional(NonEmpty), jwksUri: Type.Optional(Type.String({ pattern: '^https://' })) },
+  { additionalProperties: false },
+);
+
+/** Dynamic client registration (RFC 7591/7592) on the mTLS listener; off by default. */
+export const RegistrationConfig = Type.Object(
+  {
+    enabled: Type.Boolean({ default: false }),
+    /** When any is named, a registration needs a software statement signed by one of them (or an initial access token). */
+    directories: Type.Array(TrustedDirectory, { default: [] }),
+    /** SHA-256 (hex) of initial access tokens accepted instead of a software statement; the tokens themselves stay out of the file. */
+    initialAccessTokenSha256: Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { default: [] }),
+    /** Scopes a registered client may hold; default: openid, the config clients' and the routes' scopes. */
+    scopes: Type.Optional(Type.Array(NonEmpty, { minItems: 1 })),
+    maxClients: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+    /** Registrations and management calls a minute, per client address and in all (per replica). */
+    rateLimit: Type.Object(
+      {
+        perIpPerMinute: Type.Integer({ minimum: 1, default: 10 }),
+        perMinute: Type.Integer({ minimum: 1, default: 120 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    maxBodyBytes: Type.Integer({ minimum: 1024, maximum: 1_048_576, default: 32_768 }),
+    /** Registered clients kept in each replica's memory (least recently used go first). */
+    cacheSize: Type.Integer({ minimum: 10, maximum: 1_000_000, default: 10_000 }),
+    /** Private address blocks a registered client's jwks_uri (or a directory URL) may resolve to; none by default. */
+    allowPrivateAddresses: Type.Array(NonEmpty, { default: [] }),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type RegistrationSettings = Static<typeof RegistrationConfig>;
+
 export const ConfigSchema = Type.Object(
   {
     issuer: Type.String({ pattern: '^https://[^?#]+$' }),
@@ -328,6 +373,7 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     clients: Type.Array(ClientSchema, { default: [] }),
+    registration: RegistrationConfig,
     shutdown: Type.Object(
       {
         graceSeconds: Type.Integer({ minimum: 0, maximum: 600, default: 20 }),

@@ -11,6 +11,7 @@ export interface EndpointUrls {
   userinfo: string;
   introspection: string;
   revocation: string;
+  registration: string;
 }
 
 export const PATHS = {
@@ -23,6 +24,7 @@ export const PATHS = {
   userinfo: '/userinfo',
   introspection: '/introspect',
   revocation: '/revoke',
+  registration: '/register',
 } as const;
 
 export function endpointUrls(config: ConfigFile): EndpointUrls {
@@ -38,5 +40,6 @@ export function endpointUrls(config: ConfigFile): EndpointUrls {
     userinfo: mtlsBase + PATHS.userinfo,
     introspection: mtlsBase + PATHS.introspection,
     revocation: mtlsBase + PATHS.revocation,
+    registration: mtlsBase + PATHS.registration,
   };
 }

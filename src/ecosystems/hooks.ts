@@ -2,6 +2,16 @@ import type { FastifyInstance } from 'fastify';
 import type { Client } from '../clients/client.js';
 import type { Grant } from '../grants/grant.js';
 import type { AuthorizationRequest } from '../oauth/authorization-request.js';
+import type { RegisteredClientRecord } from '../clients/registered-clients.js';
+import type { PeerCertificate } from '../tls/peer-certificate.js';
+
+/** What a pack makes of a verified software statement (registration, RFC 7591 §2.3). */
+export interface SoftwareStatementMapping {
+  /** The scopes this software may hold (e.g. from its roles); requested scopes must be within them. */
+  allowedScopes?: string[];
+  /** Metadata the statement decides (e.g. jwks_uri from software_jwks_uri); wins over the request's. */
+  metadata?: Record<string, unknown>;
+}
 
 /**
  * How an ecosystem pack (CDR, Open Finance Brasil) extends the core without branches in it. Every
@@ -26,6 +36,21 @@ export interface EcosystemHooks {
   introspectionFields?(grant: Grant | undefined, tokenType: 'access_token' | 'refresh_token'): Record<string, unknown>;
   /** Extra discovery metadata. */
   discoveryFields?(): Record<string, unknown>;
+  /**
+   * Registration: checks a software statement whose signature, issuer and age are verified, against
+   * the request and the client certificate (e.g. organisation id ↔ certificate subject), and maps it.
+   * Throw a RegistrationError (src/registration/errors.ts) to refuse with its RFC 7591 code.
+   */
+  softwareStatement?(input: {
+    claims: Record<string, unknown>;
+    directory: string;
+    metadata: Record<string, unknown>;
+    certificate: PeerCertificate;
+  }): SoftwareStatementMapping | void | Promise<SoftwareStatementMapping | void>;
+  /** Registration: true when a software_id may hold one registration only; a second is refused until the first is deleted. */
+  oneRegistrationPerSoftwareId?(softwareId: string): boolean;
+  /** Registration: extra members of the create, read and update responses. */
+  registrationResponseFields?(record: RegisteredClientRecord): Record<string, unknown>;
   /** Extra routes, on the public and the mTLS listener. */
   routes?(listeners: { public: FastifyInstance; mtls: FastifyInstance }): void | Promise<void>;
 }

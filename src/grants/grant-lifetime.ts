@@ -17,13 +17,13 @@ export interface GrantLifetimes {
   refreshToken(grant: Grant): number | 'none';
 }
 
-export function grantLifetimes(profile: Profile, hooks: EcosystemHooks, clients: Pick<ClientRegistry, 'get'>): GrantLifetimes {
+export function grantLifetimes(profile: Profile, hooks: EcosystemHooks, clients: Pick<ClientRegistry, 'cached'>): GrantLifetimes {
   return {
     accessToken: profile.lifetimes.accessToken,
     code: profile.lifetimes.code,
     maxSeconds: profile.lifetimes.grant ?? DEFAULT_MAX_GRANT_SECONDS,
     refreshToken: (grant) => {
-      if (!clients.get(grant.clientId)?.grantTypes.has('refresh_token')) return 'none';
+      if (!clients.cached(grant.clientId)?.grantTypes.has('refresh_token')) return 'none';
       const profileDefault = profile.lifetimes.refreshToken;
       return hooks.refreshTokenLifetime ? hooks.refreshTokenLifetime(grant, profileDefault) : profileDefault;
     },

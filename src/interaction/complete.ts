@@ -21,7 +21,7 @@ export type Outcome = { approved: true; sub: string; authTime: number } | { appr
  */
 export async function completeAuthorization(ctx: GatewayContext, reply: FastifyReply, parId: string, pushed: PushedRequest, outcome: Outcome): Promise<FastifyReply> {
   const { request } = pushed;
-  const client = ctx.clients.get(request.clientId);
+  const client = await ctx.clients.get(request.clientId);
   const consumeRequest = () => Promise.all([ctx.store.consume<PushedRequest>('par', parId), ctx.store.delete('interaction', parId)]);
   if (!client) return completedPage(reply);
   const acr = outcome.approved ? chooseAcr(request, ctx.users.acrReached(outcome.sub, ctx.profile)) : undefined;

@@ -76,7 +76,7 @@ export async function showInteraction(
   options: { login?: { username?: string; error?: string; status?: number } } = {},
 ): Promise<FastifyReply> {
   const login = options.login ?? {};
-  const client = ctx.clients.get(interaction.clientId);
+  const client = await ctx.clients.get(interaction.clientId);
   if (!client) return notLive(reply, 'gone');
   if (interaction.sub !== undefined && interaction.authTime !== undefined && (await consentRemembered(ctx, interaction.sub, pushed)))
     return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, sub: interaction.sub, authTime: interaction.authTime });

@@ -18,7 +18,7 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     const params = (request.method === 'GET' ? request.query : request.body) as Record<string, unknown> | undefined;
     const clientId = single(params?.client_id);
     const requestUri = single(params?.request_uri);
-    const client = clientId === undefined ? undefined : ctx.clients.get(clientId);
+    const client = clientId === undefined ? undefined : await ctx.clients.get(clientId);
     if (!client) return fail(reply, 'invalid_request', 'The client is missing or unknown.');
     if (requestUri === undefined) return fail(reply, 'invalid_request', 'This server only accepts pushed authorization requests (request_uri is missing).');
     if (!requestUri.startsWith(REQUEST_URI_PREFIX)) return fail(reply, 'invalid_request_uri', 'The request_uri is not one this server issued.');

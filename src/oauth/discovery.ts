@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { requestObjectMetadata } from './request-object/discovery-fields.js';
+import { registrableScopes } from '../registration/setup.js';
 
 /** Authorization server metadata (RFC 8414, OpenID Connect Discovery), computed once. */
 export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> {
@@ -11,6 +12,8 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
   const signingAlgs = profile.algorithms.signing.filter((alg) => ctx.keys.algorithms.includes(alg));
   const scopes = new Set(['openid']);
   for (const client of clients.all()) for (const s of client.scopes) scopes.add(s);
+  // Registered clients may hold the registrable scopes (never what an anonymous caller registered).
+  if (ctx.config.registration.enabled) for (const s of registrableScopes(ctx.config, clients)) scopes.add(s);
   const mtlsEndpoints = {
     token_endpoint: urls.token,
     pushed_authorization_request_endpoint: urls.par,
@@ -48,6 +51,7 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     ...(ctx.users.acrValues(profile).length ? { acr_values_supported: ctx.users.acrValues(profile) } : {}),
     prompt_values_supported: ['none', 'login', 'consent'],
     ...responseProtectionFields(ctx),
+    ...(ctx.config.registration.enabled ? { registration_endpoint: urls.registration } : {}),
     ...ctx.hooks.discoveryFields?.(),
   };
 }

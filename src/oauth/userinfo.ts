@@ -24,7 +24,7 @@ export function userinfoRoute(app: FastifyInstance, ctx: GatewayContext): void {
     for (const name of Object.keys(grant.claims?.userinfo ?? {})) released.add(name);
     const body: Record<string, unknown> = { sub: user.sub };
     for (const name of released) if (name in user.claims) body[name] = user.claims[name];
-    return sendUserinfo(ctx, reply, ctx.clients.get(token.client_id), body);
+    return sendUserinfo(ctx, reply, await ctx.clients.get(token.client_id), body);
   };
   app.get(PATHS.userinfo, handler);
   app.post(PATHS.userinfo, handler);

@@ -1,5 +1,5 @@
 import type { Metrics } from './metrics.js';
-import type { RecordKind, Store } from '../store/store.js';
+import type { RecordKind, SetKind, Store } from '../store/store.js';
 
 /** Wraps a store so every operation is timed and every failure counted, without the backends knowing. */
 export function instrumentStore(store: Store, backend: string, metrics: Metrics): Store {
@@ -25,6 +25,11 @@ export function instrumentStore(store: Store, backend: string, metrics: Metrics)
     consume: timed('consume', (kind: RecordKind, id: string) => store.consume(kind, id)) as Store['consume'],
     anyExists: timed('any_exists', (keys: ReadonlyArray<readonly [RecordKind, string]>) => store.anyExists(keys)),
     delete: timed('delete', (kind: RecordKind, id: string) => store.delete(kind, id)),
+    addMember: timed('add_member', (set: SetKind, member: string, max: number) => store.addMember(set, member, max)),
+    removeMember: timed('remove_member', (set: SetKind, member: string) => store.removeMember(set, member)),
+    members: timed('members', (set: SetKind) => store.members(set)),
+    publish: timed('publish', (channel: string, message: string) => store.publish(channel, message)),
+    subscribe: (channel, listener) => store.subscribe(channel, listener),
     ping: timed('ping', () => store.ping()),
     close: () => store.close(),
     ...(store.onProblem ? { onProblem: store.onProblem.bind(store) } : {}),

@@ -70,6 +70,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly registrations = new Counter({
+    name: `${PREFIX}client_registrations_total`,
+    help: 'Client registration calls (RFC 7591/7592), by operation (create, read, update, delete) and outcome (success or the error code).',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly introspections = new Counter({
     name: `${PREFIX}introspections_total`,
     help: 'Token introspections, by whether the token was active.',

@@ -1,5 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
-import { StoreUnavailableError, type RecordKind, type Store } from './store.js';
+import { StoreUnavailableError, type ChangeNotice, type RecordKind, type SetKind, type Store } from './store.js';
 
 interface Entry {
   /** The value as JSON, as Redis keeps it: a copy no caller can mutate, whose size is known. */
@@ -54,6 +54,8 @@ export class MemoryStore implements Store {
   readonly #maxBytes: number;
   #bytes = 0;
   #lastFullSweep = 0;
+  readonly #sets = new Map<SetKind, Set<string>>();
+  readonly #subscribers = new Map<string, Array<(notice: ChangeNotice) => void>>();
 
   constructor(options: MemoryStoreOptions = {}) {
     const defaults = defaultMemoryStoreLimits();
@@ -108,11 +110,39 @@ export class MemoryStore implements Store {
     if (entry) this.#remove(k, entry);
   }
 
+  async addMember(set: SetKind, member: string, max: number): Promise<'added' | 'present' | 'full'> {
+    let members = this.#sets.get(set);
+    if (!members) this.#sets.set(set, (members = new Set()));
+    if (members.has(member)) return 'present';
+    if (members.size >= max) return 'full';
+    members.add(member);
+    return 'added';
+  }
+
+  async removeMember(set: SetKind, member: string): Promise<void> {
+    this.#sets.get(set)?.delete(member);
+  }
+
+  async members(set: SetKind): Promise<string[]> {
+    return [...(this.#sets.get(set) ?? [])];
+  }
+
+  /** One process: the notice reaches this process's subscribers only, at once. */
+  async publish(channel: string, message: string): Promise<void> {
+    for (const listener of this.#subscribers.get(channel) ?? []) listener({ type: 'message', message });
+  }
+
+  subscribe(channel: string, listener: (notice: ChangeNotice) => void): void {
+    this.#subscribers.set(channel, [...(this.#subscribers.get(channel) ?? []), listener]);
+    listener({ type: 'live' });
+  }
+
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
     this.#entries.clear();
+    this.#sets.clear();
     this.#bytes = 0;
   }
 

@@ -1,6 +1,6 @@
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { NO_ANSWER, redisCause } from './redis-causes.js';
-import { StoreUnavailableError, type RecordKind, type Store, type StoreProblem } from './store.js';
+import { StoreUnavailableError, type ChangeNotice, type RecordKind, type SetKind, type Store, type StoreProblem } from './store.js';
 
 export interface HostPort {
   host: string;
@@ -29,6 +29,13 @@ export const STORE_CALL_TIMEOUT_MS = COMMAND_TIMEOUT_MS;
 // Reconnect forever with a capped backoff, so the gateway recovers by itself when Redis returns.
 const retryDelay = (attempt: number) => Math.min(attempt * 100, 1_000);
 
+/** SADD bounded by SCARD: 1 added, 2 already a member, 0 full. */
+const BOUNDED_SADD = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1`;
+
 // Replies that mean "this server cannot serve now", not "this command is wrong".
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOAUTH|WRONGPASS|NOPERM|OOM|MISCONF)\b/;
 
@@ -39,6 +46,8 @@ export class RedisStore implements Store {
   #lastError: Error | undefined;
   #closed: Promise<void> | undefined;
   readonly #problemListeners: Array<(problem: StoreProblem) => void> = [];
+  #subscriber: Redis | Cluster | undefined;
+  readonly #channels = new Map<string, Array<(notice: ChangeNotice) => void>>();
 
   constructor(options: RedisStoreOptions) {
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
@@ -94,17 +103,81 @@ export class RedisStore implements Store {
     await this.#run(() => this.#client.del(this.#key(kind, id)));
   }
 
+  async addMember(set: SetKind, member: string, max: number): Promise<'added' | 'present' | 'full'> {
+    // One script, so that the size check and the addition cannot interleave with another replica's.
+    const reply = await this.#run(() => this.#client.eval(BOUNDED_SADD, 1, this.#setKey(set), member, String(max)));
+    return reply === 1 ? 'added' : reply === 2 ? 'present' : 'full';
+  }
+
+  async removeMember(set: SetKind, member: string): Promise<void> {
+    await this.#run(() => this.#client.srem(this.#setKey(set), member));
+  }
+
+  async members(set: SetKind): Promise<string[]> {
+    return this.#run(() => this.#client.smembers(this.#setKey(set)));
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.#run(() => this.#client.publish(this.#prefix + channel, message));
+  }
+
+  /**
+   * Notices come on a connection of their own (a subscribed connection can send nothing else). It
+   * says 'interrupted' as soon as it is lost, and 'live' only once Redis has confirmed the
+   * subscription again, so a subscriber never trusts a cache across a gap in the notices.
+   */
+  subscribe(channel: string, listener: (notice: ChangeNotice) => void): void {
+    const name = this.#prefix + channel;
+    const listeners = this.#channels.get(name) ?? [];
+    this.#channels.set(name, [...listeners, listener]);
+    listener({ type: 'interrupted' });
+    if (this.#subscriber) {
+      if (this.#subscriber.status === 'ready') void this.#resubscribe([name]);
+      return;
+    }
+    // Re-subscribing is done here, on 'ready', so that 'live' follows Redis's confirmation.
+    const subscriber =
+      this.#client instanceof Cluster
+        ? this.#client.duplicate([], { enableOfflineQueue: true })
+        : this.#client.duplicate({ autoResubscribe: false, enableOfflineQueue: true });
+    this.#subscriber = subscriber;
+    subscriber.on('error', () => {}); // the command connection reports the same outage
+    subscriber.on('message', (from: string, message: string) => {
+      for (const l of this.#channels.get(from) ?? []) l({ type: 'message', message });
+    });
+    const interrupted = () => {
+      for (const ls of this.#channels.values()) for (const l of ls) l({ type: 'interrupted' });
+    };
+    subscriber.on('close', interrupted);
+    subscriber.on('ready', () => void this.#resubscribe([...this.#channels.keys()]));
+  }
+
+  async #resubscribe(names: string[]): Promise<void> {
+    try {
+      await this.#subscriber!.subscribe(...names);
+    } catch {
+      return; // the connection is gone again; 'ready' comes back with it
+    }
+    for (const name of names) for (const l of this.#channels.get(name) ?? []) l({ type: 'live' });
+  }
+
   async ping(): Promise<void> {
     await this.#run(() => this.#client.ping());
   }
 
   close(): Promise<void> {
+    this.#subscriber?.disconnect();
     this.#closed ??= this.#client.quit().then(
       () => undefined,
       // quit cannot be sent while disconnected; drop the connection and stop reconnecting.
       () => this.#client.disconnect(),
     );
     return this.#closed;
+  }
+
+  #setKey(set: SetKind): string {
+    // Braces: a cluster keeps the set in one slot whatever the prefix.
+    return `${this.#prefix}set:{${set}}`;
   }
 
   #key(kind: RecordKind, id: string): string {

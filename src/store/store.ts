@@ -14,7 +14,16 @@ export type RecordKind =
   | 'refresh' // refresh tokens (by hash)
   | 'jti' // replay cache for client assertions
   | 'revoked-at' // revoked access token ids
-  | 'login-failures'; // failed logins and lockouts, by username digest or client address
+  | 'login-failures' // failed logins and lockouts, by username digest or client address
+  | 'client' // registered clients (RFC 7591), by client_id: long-lived by design, until deleted
+  | 'client-software' // one registration per software_id (where the ecosystem wants it): client_id, as long as the client
+  | 'client-ended'; // deleted registered clients, kept while their access tokens may live
+
+/** Long-lived sets: the ids of registered clients (bounded by `registration.maxClients`). */
+export type SetKind = 'registered-clients';
+
+/** What a change-notice subscriber hears: a notice, or that notices may have been missed (and from when on they arrive again). */
+export type ChangeNotice = { type: 'message'; message: string } | { type: 'interrupted' } | { type: 'live' };
 
 export interface Store {
   /** Writes (or overwrites) a record that expires after `ttlSeconds`. */
@@ -27,6 +36,18 @@ export interface Store {
   /** True when any of the named records is live (one round trip). */
   anyExists(keys: ReadonlyArray<readonly [RecordKind, string]>): Promise<boolean>;
   delete(kind: RecordKind, id: string): Promise<void>;
+  /** Adds `member` unless the set holds `max` members already: 'full' then. Atomic across replicas. */
+  addMember(set: SetKind, member: string, max: number): Promise<'added' | 'present' | 'full'>;
+  removeMember(set: SetKind, member: string): Promise<void>;
+  members(set: SetKind): Promise<string[]>;
+  /** Sends a change notice to every replica's subscribers of `channel` (this one's included). */
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Hears `channel`'s notices. 'interrupted': notices may be lost until the next 'live' (a replica
+   * must then not trust what it cached); 'live' comes once the subscription is in place, and again
+   * after every interruption.
+   */
+  subscribe(channel: string, listener: (notice: ChangeNotice) => void): void;
   /** Resolves when the backend answers; used by readiness. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -65,6 +65,8 @@ export async function verifyAccessToken(ctx: GatewayContext, token: string): Pro
   const revoked = await ctx.store.anyExists([
     ['revoked-at', claims.jti],
     ['grant-ended', claims.grant_id],
+    // A deleted registered client's tokens end with it (same round trip).
+    ['client-ended', claims.client_id],
   ]);
   if (revoked) throw new TokenRejected('revoked', 'invalid_token', 'the access token has been revoked');
   return claims;

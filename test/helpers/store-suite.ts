@@ -120,5 +120,39 @@ export async function storeSuite(t: Test, store: Store): Promise<void> {
     await t.resolves(store.delete('interaction', k));
   });
 
+  await t.test('a bounded set: added, present, full; members; removal', async (t) => {
+    const members = new Set(await store.members('registered-clients'));
+    const max = members.size + 2;
+    const [a, b, c] = [id(), id(), id()];
+    t.equal(await store.addMember('registered-clients', a, max), 'added');
+    t.equal(await store.addMember('registered-clients', a, max), 'present', 'a member already');
+    t.equal(await store.addMember('registered-clients', b, max), 'added');
+    t.equal(await store.addMember('registered-clients', c, max), 'full', 'past the bound');
+    t.same(new Set(await store.members('registered-clients')), new Set([...members, a, b]));
+    await store.removeMember('registered-clients', a);
+    t.equal(await store.addMember('registered-clients', c, max), 'added', 'room again after a removal');
+    await Promise.all([b, c].map((m) => store.removeMember('registered-clients', m)));
+  });
+
+  await t.test('change notices reach a subscriber, after it is live', async (t) => {
+    const channel = `test-${id()}`;
+    const heard: string[] = [];
+    let live = false;
+    store.subscribe(channel, (notice) => {
+      if (notice.type === 'live') live = true;
+      else if (notice.type === 'interrupted') live = false;
+      else heard.push(notice.message);
+    });
+    await eventually(async () => assert(live));
+    const message = id();
+    await store.publish(channel, message);
+    await eventually(async () => assert(heard.includes(message)));
+    t.same(heard, [message], 'the notice, once');
+  });
+
   await t.test('ping resolves', (t) => t.resolves(store.ping()));
+}
+
+function assert(condition: boolean): void {
+  if (!condition) throw new Error('not yet');
 }

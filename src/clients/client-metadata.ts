@@ -1,0 +1,165 @@
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createLocalJWKSet, type JWK, type JWTVerifyGetKey } from 'jose';
+import { checkEncryptionJwk, localEncryptionKeys, remoteEncryptionKeys } from './encryption-keys.js';
+import { remoteClientKeys, type RemoteClientKeys } from './remote-keys.js';
+import { responseProtection } from './response-protection.js';
+import { requestObjectRules } from '../oauth/request-object/client-rules.js';
+import { ConfigError } from '../config/config-error.js';
+import { ClientSchema, type ClientMetadata, type Profile } from '../config/schema.js';
+import { validate } from '../config/validate.js';
+import { keyWeakness } from '../keys/key-strength.js';
+import { normalizeDnString } from '../tls/distinguished-name.js';
+import type { Client, ClientAuthMethod, SanType } from './client.js';
+
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
+const SAN_FIELDS: Record<string, SanType> = {
+  tls_client_auth_san_dns: 'dns',
+  tls_client_auth_san_uri: 'uri',
+  tls_client_auth_san_ip: 'ip',
+  tls_client_auth_san_email: 'email',
+};
+
+export interface ClientValidationOptions {
+  /**
+   * Fetches the JWKS at a client's jwks_uri (registration and the CLI: the client must show usable
+   * keys before it is stored). Config clients are not fetched at start: a directory that is down
+   * must not stop the gateway.
+   */
+  fetchJwks?: (uri: string) => Promise<unknown>;
+  /** Builds the verifier of a client's jwks_uri keys (registered clients use the guarded fetcher). */
+  remoteKeys?: (uri: string) => RemoteClientKeys;
+}
+
+/**
+ * The one check every client passes, whatever its source (config file, registration, CLI): the
+ * metadata's shape, then its values against the profile. Throws a ConfigError naming the key path
+ * (`at` is its prefix); registration turns that into invalid_client_metadata / invalid_redirect_uri.
+ */
+export async function validateClientMetadata(input: unknown, profile: Profile, at: string, options: ClientValidationOptions = {}): Promise<Client> {
+  const metadata = validate(ClientSchema, input, at);
+  return buildClient(metadata, profile, at, options);
+}
+
+async function buildClient(m: ClientMetadata, profile: Profile, at: string, options: ClientValidationOptions): Promise<Client> {
+  const method = m.token_endpoint_auth_method as ClientAuthMethod;
+  if (!profile.clientAuthMethods.includes(method))
+    throw new ConfigError(`${at}.token_endpoint_auth_method`, `"${m.token_endpoint_auth_method}" is not allowed by profile ${profile.name} (allowed: ${profile.clientAuthMethods.join(', ')})`);
+
+  for (const [j, grant] of m.grant_types.entries())
+    if (!profile.grantTypes.includes(grant as never))
+      throw new ConfigError(`${at}.grant_types[${j}]`, `"${grant}" is not allowed by profile ${profile.name} (allowed: ${profile.grantTypes.join(', ')})`);
+  if (m.response_types && m.response_types.some((t) => t !== 'code'))
+    throw new ConfigError(`${at}.response_types`, 'only "code" is supported');
+
+  for (const [j, uri] of m.redirect_uris.entries()) {
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch {
+      throw new ConfigError(`${at}.redirect_uris[${j}]`, 'not an absolute URL');
+    }
+    if (url.protocol !== 'https:') throw new ConfigError(`${at}.redirect_uris[${j}]`, 'must use https');
+    if (uri.includes('#')) throw new ConfigError(`${at}.redirect_uris[${j}]`, 'must not have a fragment');
+  }
+  if (m.grant_types.includes('authorization_code') && m.redirect_uris.length === 0)
+    throw new ConfigError(`${at}.redirect_uris`, 'at least one is required for the authorization_code grant');
+
+  const assertionAlgorithms = m.token_endpoint_auth_signing_alg ? [m.token_endpoint_auth_signing_alg] : profile.algorithms.clientAssertion;
+  if (!assertionAlgorithms.every((alg) => profile.algorithms.clientAssertion.includes(alg as never)))
+    throw new ConfigError(`${at}.token_endpoint_auth_signing_alg`, `must be one of ${profile.algorithms.clientAssertion.join(', ')}`);
+  if (m.id_token_signed_response_alg && !profile.algorithms.signing.includes(m.id_token_signed_response_alg as never))
+    throw new ConfigError(`${at}.id_token_signed_response_alg`, `must be one of ${profile.algorithms.signing.join(', ')}`);
+
+  if (m.jwks && m.jwks_uri) throw new ConfigError(`${at}.jwks_uri`, 'give either jwks or jwks_uri, not both');
+  const certificateThumbprints = new Set<string>();
+  if (m.jwks) await checkJwks(m.jwks.keys as JWK[], profile, `${at}.jwks`, certificateThumbprints);
+  if (m.jwks_uri && options.fetchJwks) await checkRemoteJwks(m.jwks_uri, profile, `${at}.jwks_uri`, options.fetchJwks);
+  const remote = !m.jwks && m.jwks_uri ? (options.remoteKeys ?? remoteClientKeys)(m.jwks_uri) : undefined;
+  const jwtKeys: JWTVerifyGetKey | undefined = m.jwks ? createLocalJWKSet(m.jwks as { keys: JWK[] }) : remote;
+  const protection = responseProtection(m, profile, at);
+  const encryptionKeys = m.jwks ? localEncryptionKeys(m.jwks.keys as JWK[]) : remote ? remoteEncryptionKeys(remote.document) : undefined;
+
+  if (method === 'private_key_jwt' && !jwtKeys) throw new ConfigError(`${at}.jwks`, 'private_key_jwt needs jwks or jwks_uri');
+  if (method === 'self_signed_tls_client_auth' && certificateThumbprints.size === 0)
+    throw new ConfigError(`${at}.jwks`, 'self_signed_tls_client_auth needs the client certificate in jwks (x5c)');
+
+  const requestObject = requestObjectRules(m, profile, at, jwtKeys !== undefined);
+
+  const sanFields = Object.keys(SAN_FIELDS).filter((f) => m[f as keyof ClientMetadata] !== undefined);
+  const identifiers = sanFields.length + (m.tls_client_auth_subject_dn !== undefined ? 1 : 0);
+  let subjectDn;
+  if (m.tls_client_auth_subject_dn !== undefined) {
+    try {
+      subjectDn = normalizeDnString(m.tls_client_auth_subject_dn);
+    } catch (err) {
+      throw new ConfigError(`${at}.tls_client_auth_subject_dn`, `not an RFC 4514 distinguished name: ${(err as Error).message}`);
+    }
+  }
+  if (method === 'tls_client_auth' && identifiers !== 1)
+    throw new ConfigError(at, 'tls_client_auth needs exactly one of tls_client_auth_subject_dn, tls_client_auth_san_dns, _san_uri, _san_ip, _san_email');
+  const sanField = sanFields[0];
+
+  return {
+    id: m.client_id,
+    name: m.client_name ?? m.client_id,
+    authMethod: method,
+    jwtKeys,
+    assertionAlgorithms,
+    certificateThumbprints,
+    subjectDn,
+    subjectAltName: sanField ? { type: SAN_FIELDS[sanField], value: m[sanField as keyof ClientMetadata] as string } : undefined,
+    redirectUris: new Set(m.redirect_uris),
+    scopes: new Set(m.scope.split(' ').filter(Boolean)),
+    grantTypes: new Set(m.grant_types),
+    idTokenSigningAlg: m.id_token_signed_response_alg,
+    requestObject,
+    responseProtection: protection,
+    encryptionKeys,
+    metadata: m,
+  };
+}
+
+async function checkJwks(keys: JWK[], profile: Profile, at: string, thumbprints: Set<string>): Promise<void> {
+  const kids = new Set<string>();
+  for (const [i, jwk] of keys.entries()) {
+    const where = `${at}.keys[${i}]`;
+    const secret = PRIVATE_JWK_MEMBERS.find((member) => member in jwk);
+    if (secret) throw new ConfigError(where, `holds private key material ("${secret}"); register public keys only`);
+    if (jwk.kid !== undefined) {
+      if (kids.has(jwk.kid)) throw new ConfigError(where, `duplicate kid "${jwk.kid}"`);
+      kids.add(jwk.kid);
+    }
+    if (jwk.use === 'enc') {
+      checkEncryptionJwk(jwk, where);
+      continue;
+    }
+    if (jwk.alg !== undefined && !profile.algorithms.clientAssertion.includes(jwk.alg as never))
+      throw new ConfigError(`${where}.alg`, `"${jwk.alg}" is not allowed by profile ${profile.name} (allowed: ${profile.algorithms.clientAssertion.join(', ')})`);
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: jwk as never, format: 'jwk' });
+    } catch (err) {
+      throw new ConfigError(where, `not a usable public key: ${(err as Error).message}`);
+    }
+    const weakness = keyWeakness(key);
+    if (weakness) throw new ConfigError(where, weakness);
+    const leaf = jwk.x5c?.[0];
+    if (leaf) thumbprints.add(createHash('sha256').update(Buffer.from(leaf, 'base64')).digest('base64url'));
+  }
+}
+
+
+/** A jwks_uri must answer now with a JWKS holding at least one usable public signing key. */
+async function checkRemoteJwks(uri: string, profile: Profile, at: string, fetchJwks: (uri: string) => Promise<unknown>): Promise<void> {
+  let document: unknown;
+  try {
+    document = await fetchJwks(uri);
+  } catch (err) {
+    throw new ConfigError(at, `cannot be fetched: ${(err as Error).message}`);
+  }
+  const keys = (document as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'object' || k === null || typeof (k as JWK).kty !== 'string'))
+    throw new ConfigError(at, 'does not hold a JWK Set');
+  await checkJwks(keys as JWK[], profile, at, new Set());
+  if (!keys.some((k: JWK) => k.use !== 'enc')) throw new ConfigError(at, 'holds no signing key');
+}
