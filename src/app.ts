@@ -11,6 +11,8 @@ import { echoInteractionId, interactionId } from './gateway/fapi-headers.js';
 import { loadShedding } from './gateway/load-shedding.js';
 import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
 import { Grants } from './grants/grant.js';
+import { dpopRules } from './dpop/rules.js';
+import { DpopVerifier } from './dpop/verifier.js';
 import { grantLifetimes } from './grants/grant-lifetime.js';
 import { answerClientError, installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
@@ -41,6 +43,7 @@ import { storeProblemLogger } from './store/problem-log.js';
 import type { Store } from './store/store.js';
 import { peerCertificateSource } from './tls/forwarded-certificate.js';
 import { addressBlocks } from './config/address-blocks.js';
+import { ConfigError } from './config/config-error.js';
 import { perIpRateLimit } from './rate-limit/per-ip-limit.js';
 import { FAPI_TLS_POLICY } from './tls/policy.js';
 import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
@@ -87,6 +90,13 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const backendStore = store ?? (await createStore(config.store));
   if (metrics && backendStore instanceof MemoryStore) metrics.memoryStoreSize = () => backendStore.stats();
   const theStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
+  const trustedProxies = config.tls.forwardedClientCertificate
+    ? addressBlocks(config.tls.forwardedClientCertificate.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies')
+    : undefined;
+  const dpop = dpopRules(profile);
+  // Replicas must agree on nonces: with a shared store, a shared key (one process makes its own).
+  if (dpop.nonce === 'required' && config.store.type === 'redis' && !config.dpop?.nonceKey)
+    throw new ConfigError('dpop.nonceKey', 'is required when the profile requires DPoP nonces and replicas share a store (or set FAPI_GATEWAY_DPOP_NONCE_KEY)');
   return {
     config,
     profile,
@@ -102,11 +112,10 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     hooks,
     metrics,
     verifiedTokens: new VerifiedTokenCache(),
+    dpop: new DpopVerifier(dpop, config.dpop?.nonceKey, theStore, trustedProxies),
     peerCertificate: peerCertificateSource(config.tls, credentials.clientCAs),
     rateLimitExempt: addressBlocks(config.rateLimit.exempt, 'rateLimit.exempt'),
-    trustedProxies: config.tls.forwardedClientCertificate
-      ? addressBlocks(config.tls.forwardedClientCertificate.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies')
-      : undefined,
+    trustedProxies,
   };
 }
 
@@ -177,12 +186,19 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     authorizeRoute(pages, ctx);
     interactionRoutes(pages, ctx);
   });
-  parRoute(mtlsApp, ctx);
-  tokenRoute(mtlsApp, ctx);
-  userinfoRoute(mtlsApp, ctx);
-  introspectRoute(mtlsApp, ctx);
-  revokeRoute(mtlsApp, ctx);
-  await gatewayRoutes(mtlsApp, ctx);
+  // The back channel is served on both TLS listeners: with a certificate on the mTLS one, and on the
+  // public one for clients that need none (DPoP-bound tokens); a client that needs a certificate is
+  // refused there as it would be without one on the mTLS listener.
+  publicApp.decorate('externalBase', config.issuer);
+  mtlsApp.decorate('externalBase', ctx.urls.mtlsBase);
+  for (const app of [mtlsApp, publicApp]) {
+    parRoute(app, ctx);
+    tokenRoute(app, ctx);
+    userinfoRoute(app, ctx);
+    introspectRoute(app, ctx);
+    revokeRoute(app, ctx);
+    await gatewayRoutes(app, ctx);
+  }
   await ctx.hooks.routes?.({ public: publicApp, mtls: mtlsApp });
   let closing = false;
   healthRoutes(opsApp, ctx, { shuttingDown: () => closing, shedding: () => publicApp.isUnderPressure() || mtlsApp.isUnderPressure() });

@@ -4,6 +4,7 @@ import type { ClientRegistry } from './clients/registry.js';
 import type { ConfigFile, Profile } from './config/schema.js';
 import type { EndpointUrls } from './config/urls.js';
 import type { EcosystemHooks } from './ecosystems/hooks.js';
+import type { DpopVerifier } from './dpop/verifier.js';
 import type { Grants } from './grants/grant.js';
 import type { SigningKeys } from './keys/signing-keys.js';
 import type { Metrics } from './observability/metrics.js';
@@ -30,6 +31,8 @@ export interface GatewayContext {
   store: Store;
   grants: Grants;
   hooks: EcosystemHooks;
+  /** DPoP proofs (RFC 9449): the profile's rules, proof keys already imported, server nonces. */
+  dpop: DpopVerifier;
   /** Access tokens already verified by signature (the signing keys are fixed for the life of the process). */
   verifiedTokens: VerifiedTokenCache;
   /** Undefined when metrics are off. */

@@ -17,7 +17,7 @@ export function introspectRoute(app: FastifyInstance, ctx: GatewayContext): void
       const grant = ctx.hooks.introspectionFields ? await ctx.grants.get(claims.grant_id) : undefined;
       return reply.send({
         active: true,
-        token_type: 'Bearer',
+        token_type: claims.cnf.jkt !== undefined ? 'DPoP' : 'Bearer',
         scope: claims.scope,
         client_id: claims.client_id,
         sub: claims.sub,

@@ -6,6 +6,7 @@ import type { GatewayContext } from '../context.js';
 import { formParams } from '../http/form-body.js';
 import { methodNotAllowed, NO_STORE } from '../http/error-handler.js';
 import { validateAuthorizationRequest, type AuthorizationRequest } from './authorization-request.js';
+import { nonceHeaders, proofAtAuthorizationServer, pushedRequestKey } from '../dpop/authorization-server.js';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
@@ -22,7 +23,10 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const params = formParams(request);
     let caller: ReplayCheckPending & { prepared: AuthorizationRequest };
     try {
+      // Checked before the client authenticates, so a client told to use a DPoP nonce can resend its assertion.
+      const dpopJkt = pushedRequestKey(await proofAtAuthorizationServer(ctx, request), params.dpop_jkt);
       caller = await authenticateClientAndPrepare(request, params, ctx.urls.par, ctx, ({ client }) => validateAuthorizationRequest(params, client, ctx.profile, ctx.hooks));
+      if (dpopJkt !== undefined) caller.prepared.dpopJkt = dpopJkt;
     } catch (err) {
       ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
       throw err;
@@ -41,7 +45,7 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
     }
     if (stored.status === 'rejected') throw stored.reason;
     ctx.metrics?.parRequests.inc({ outcome: 'created' });
-    return reply.code(201).headers(NO_STORE).send({ request_uri: REQUEST_URI_PREFIX + id, expires_in: lifetime });
+    return reply.code(201).headers(NO_STORE).headers(nonceHeaders(ctx)).send({ request_uri: REQUEST_URI_PREFIX + id, expires_in: lifetime });
   });
   methodNotAllowed(app, PATHS.par, ['POST']);
 }

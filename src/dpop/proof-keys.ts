@@ -1,0 +1,56 @@
+import { KeyObject } from 'node:crypto';
+import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
+import { keyWeakness } from '../keys/key-strength.js';
+
+/** A proof's public key, imported, with its RFC 7638 thumbprint (`jkt`). */
+export interface ProofKey {
+  key: CryptoKey;
+  jkt: string;
+}
+
+// RFC 7517 private members, and the symmetric key's `k`: a proof carries a public key only.
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/**
+ * Imports the public keys of DPoP proofs, remembering the last few thousand by their JSON text and
+ * algorithm: a client proves with one key for many calls, and importing it is a large share of a
+ * proof's cost. Bounded: the least recently used go first.
+ */
+export class ProofKeyCache {
+  readonly #entries = new Map<string, ProofKey>();
+
+  constructor(private readonly maxEntries = 5_000) {}
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Undefined when the jwk is not a usable public key for `alg`. */
+  async import(jwk: unknown, alg: string): Promise<ProofKey | undefined> {
+    if (!isObject(jwk) || typeof jwk.kty !== 'string' || jwk.kty === 'oct') return undefined;
+    if (PRIVATE_MEMBERS.some((member) => member in jwk)) return undefined;
+    const id = `${alg}\u0000${JSON.stringify(jwk)}`;
+    const cached = this.#entries.get(id);
+    if (cached) {
+      this.#entries.delete(id);
+      this.#entries.set(id, cached);
+      return cached;
+    }
+    let entry: ProofKey;
+    try {
+      const key = await importJWK(jwk as JWK, alg);
+      // FAPI 2.0 §5.4.1 key sizes hold for proof keys as for every other key.
+      if (key instanceof Uint8Array || keyWeakness(KeyObject.from(key)) !== undefined) return undefined;
+      entry = { key, jkt: await calculateJwkThumbprint(jwk as JWK, 'sha256') };
+    } catch {
+      return undefined;
+    }
+    if (this.#entries.size >= this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(id, entry);
+    return entry;
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
