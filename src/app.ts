@@ -81,6 +81,10 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const hooks = ecosystemHooks(profile.ecosystem);
   checkRoutes(config.routes);
   checkServerLimits(config.server);
+  const dpop = dpopRules(profile);
+  // Replicas must agree on nonces: with a shared store, a shared key (one process makes its own).
+  if (dpop.nonce === 'required' && config.store.type === 'redis' && !config.dpop?.nonceKey)
+    throw new ConfigError('dpop.nonceKey', 'is required when the profile requires DPoP nonces and replicas share a store (or set FAPI_GATEWAY_DPOP_NONCE_KEY)');
   const credentials = await loadServerCredentials(config.tls);
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
@@ -93,10 +97,6 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const trustedProxies = config.tls.forwardedClientCertificate
     ? addressBlocks(config.tls.forwardedClientCertificate.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies')
     : undefined;
-  const dpop = dpopRules(profile);
-  // Replicas must agree on nonces: with a shared store, a shared key (one process makes its own).
-  if (dpop.nonce === 'required' && config.store.type === 'redis' && !config.dpop?.nonceKey)
-    throw new ConfigError('dpop.nonceKey', 'is required when the profile requires DPoP nonces and replicas share a store (or set FAPI_GATEWAY_DPOP_NONCE_KEY)');
   return {
     config,
     profile,
