@@ -46,8 +46,23 @@ export function requestHtu(request: FastifyRequest, trustedProxies: BlockList | 
     const scheme = typeof proto === 'string' && /^https?$/i.test(proto.split(',')[0].trim()) ? proto.split(',')[0].trim().toLowerCase() : 'https';
     base = `${scheme}://${forwardedHost.split(',')[0].trim()}`;
   }
-  return base === undefined ? undefined : normalizeHtu(base + path);
+  if (base === undefined) return undefined;
+  // Most paths need no normalisation: skip the URL parser for them (a base is normalised once).
+  if (PLAIN_PATH.test(path) && !path.includes('/.')) {
+    let normalBase = normalBases.get(base);
+    if (normalBase === undefined) {
+      normalBase = normalizeHtu(base + '/')?.slice(0, -1);
+      if (normalBase === undefined) return undefined;
+      if (normalBases.size < 64) normalBases.set(base, normalBase);
+    }
+    return normalBase + path;
+  }
+  return normalizeHtu(base + path);
 }
+
+const PLAIN_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+// Listener URLs and the few hosts trusted proxies forward, normalised.
+const normalBases = new Map<string, string>();
 
 function unmapped(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;

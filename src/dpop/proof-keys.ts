@@ -4,7 +4,7 @@ import { keyWeakness } from '../keys/key-strength.js';
 
 /** A proof's public key, imported, with its RFC 7638 thumbprint (`jkt`). */
 export interface ProofKey {
-  key: CryptoKey;
+  key: KeyObject;
   jkt: string;
 }
 
@@ -38,9 +38,12 @@ export class ProofKeyCache {
     }
     let entry: ProofKey;
     try {
-      const key = await importJWK(jwk as JWK, alg);
+      // jose checks that the key is a public key of the algorithm's type and curve.
+      const imported = await importJWK(jwk as JWK, alg);
+      if (imported instanceof Uint8Array) return undefined;
+      const key = KeyObject.from(imported);
       // FAPI 2.0 §5.4.1 key sizes hold for proof keys as for every other key.
-      if (key instanceof Uint8Array || keyWeakness(KeyObject.from(key)) !== undefined) return undefined;
+      if (key.type !== 'public' || keyWeakness(key) !== undefined) return undefined;
       entry = { key, jkt: await calculateJwkThumbprint(jwk as JWK, 'sha256') };
     } catch {
       return undefined;

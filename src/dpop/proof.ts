@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { compactVerify, decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
+import { decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { constantTimeEqual } from '../tokens/secrets.js';
 import { normalizeHtu } from './htu.js';
+import { verifyCompactSignature } from './signature.js';
 import type { DpopNonces } from './nonce.js';
 import type { ProofKeyCache } from './proof-keys.js';
 import type { DpopRules } from './rules.js';
@@ -90,19 +91,21 @@ export async function verifyProof(
   const key = await deps.keys.import(header.jwk, header.alg);
   if (!key) throw new ProofRefused('jwk', 'the DPoP proof jwk must be a public key of sufficient strength for its alg');
 
+  // No JWS extensions are understood (RFC 7515 §4.1.11), and the payload is always base64url (RFC 7797).
+  if (header.crit !== undefined || header.b64 !== undefined) throw new ProofRefused('malformed', 'the DPoP proof uses JWS extensions');
+  if (!verifyCompactSignature(proof, header.alg, key.key)) throw new ProofRefused('signature', 'the DPoP proof signature is invalid');
   let claims: Record<string, unknown>;
   try {
-    const { payload } = await compactVerify(proof, key.key, { algorithms: rules.algorithms });
-    claims = JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
+    claims = JSON.parse(Buffer.from(proof.slice(proof.indexOf('.') + 1, proof.lastIndexOf('.')), 'base64url').toString('utf8')) as Record<string, unknown>;
   } catch {
-    throw new ProofRefused('signature', 'the DPoP proof signature is invalid');
+    throw new ProofRefused('malformed', 'the DPoP proof claims are not JSON');
   }
   if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw new ProofRefused('malformed', 'the DPoP proof claims are not a JSON object');
 
   const { jti, htm, htu, iat } = claims;
   if (typeof jti !== 'string' || jti.length === 0 || jti.length > 512) throw new ProofRefused('claims', 'the DPoP proof jti is missing or invalid');
   if (htm !== expected.htm) throw new ProofRefused('htm', 'the DPoP proof htm does not match the request method');
-  if (typeof htu !== 'string' || expected.htu === undefined || normalizeHtu(htu) !== expected.htu)
+  if (typeof htu !== 'string' || expected.htu === undefined || (htu !== expected.htu && normalizeHtu(htu) !== expected.htu))
     throw new ProofRefused('htu', 'the DPoP proof htu does not match the request URL');
   if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new ProofRefused('claims', 'the DPoP proof iat is missing or invalid');
   const now = deps.now ?? Math.floor(Date.now() / 1000);
