@@ -2,6 +2,9 @@
 // rotate and overlap and that every replica with the key accepts, the bounded proof-key cache; and,
 // with two gateways on one store and one nonce key, that replicas agree on nonces and replays.
 import t from 'tap';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PROFILES_DIR } from '../src/config/profile.js';
 import { request } from 'undici';
 import { normalizeHtu } from '../src/dpop/htu.js';
 import { DpopNonces } from '../src/dpop/nonce.js';
@@ -62,6 +65,24 @@ t.test('nonces required with a shared Redis store need a shared key (ConfigError
   const failure = await createContext(loaded).then(() => undefined, (err: unknown) => err);
   t.ok(failure instanceof ConfigError, 'a ConfigError');
   t.equal((failure as ConfigError).keyPath, 'dpop.nonceKey');
+});
+
+t.test('a policy may require nonces but not switch off nonces a profile requires', async (t) => {
+  const { dir, pki } = await testPki();
+  const strict = path.join(dir, 'strict-dpop.yaml');
+  await writeFile(strict, (await readFile(path.join(PROFILES_DIR, 'fapi2.yaml'), 'utf8')).replace('nonce: off', 'nonce: required'));
+  const config = await testConfig(pki);
+  config.profile = strict;
+  config.policy = { dpop: { nonce: 'off' } };
+  const failure = await resolveConfig(config, dir, {}).then(() => undefined, (err: unknown) => err);
+  t.ok(failure instanceof ConfigError, 'a ConfigError');
+  t.equal((failure as ConfigError).keyPath, 'policy.dpop.nonce');
+  const tightened = await testConfig(pki);
+  tightened.policy = { dpop: { nonce: 'required', maxAgeSeconds: 30 } };
+  t.equal((await resolveConfig(tightened, dir, {})).profile.dpop?.nonce, 'required', 'fapi2 tightened to required');
+  const looser = await testConfig(pki);
+  looser.policy = { dpop: { maxAgeSeconds: 120 } };
+  t.equal((await resolveConfig(looser, dir, {}).then(() => undefined, (err: unknown) => err) as ConfigError).keyPath, 'policy.dpop.maxAgeSeconds', 'a longer proof age is looser');
 });
 
 t.test('two replicas on one store and one key: each accepts the other\'s nonce and refuses the other\'s replay', async (t) => {
