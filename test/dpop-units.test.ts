@@ -13,7 +13,7 @@ import { createContext } from '../src/app.js';
 import { resolveConfig } from '../src/config/load.js';
 import { ConfigError } from '../src/config/config-error.js';
 import { MemoryStore } from '../src/store/memory.js';
-import { startGateway, readResponse, testConfig, testPki } from './helpers/harness.js';
+import { startGateway, readResponse, parForm, testConfig, testPki } from './helpers/harness.js';
 import { dpopKey, proof } from './helpers/dpop.js';
 
 t.test('htu normalisation: case, default port, dot segments, percent-encoding; query and fragment dropped', async (t) => {
@@ -83,6 +83,25 @@ t.test('a policy may require nonces but not switch off nonces a profile requires
   const looser = await testConfig(pki);
   looser.policy = { dpop: { maxAgeSeconds: 120 } };
   t.equal((await resolveConfig(looser, dir, {}).then(() => undefined, (err: unknown) => err) as ConfigError).keyPath, 'policy.dpop.maxAgeSeconds', 'a longer proof age is looser');
+});
+
+t.test('where a profile accepts the endpoint URL as assertion aud, the public listener\'s URLs count', async (t) => {
+  const { dir } = await testPki();
+  const wide = path.join(dir, 'endpoint-aud.yaml');
+  await writeFile(wide, (await readFile(path.join(PROFILES_DIR, 'fapi2.yaml'), 'utf8')).replace('audience: [issuer]', 'audience: [issuer, token_endpoint, endpoint]'));
+  const h = await startGateway({ configure: (config) => void (config.profile = wide) });
+  t.teardown(() => h.close());
+  const key = await dpopKey();
+  for (const [path, aud] of [['/par', `${h.issuer}/par`], ['/token', `${h.issuer}/token`], ['/token', `${h.mtlsBase}/token`]] as const) {
+    const form = path === '/par' ? parForm() : { grant_type: 'client_credentials', scope: 'accounts' };
+    const res = await readResponse(await request(`${h.issuer}${path}`, {
+      method: 'POST',
+      body: new URLSearchParams({ ...form, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await h.assertion({ aud }) }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: await proof(key, { htm: 'POST', htu: `${h.issuer}${path}` }) },
+      dispatcher: h.agent(),
+    }));
+    t.ok(res.status === 200 || res.status === 201, `${path} with aud ${aud}: ${res.status} ${res.json?.error ?? ''}`);
+  }
 });
 
 t.test('two replicas on one store and one key: each accepts the other\'s nonce and refuses the other\'s replay', async (t) => {

@@ -67,3 +67,13 @@ const normalBases = new Map<string, string>();
 function unmapped(address: string): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
+
+/**
+ * The URL of one of the gateway's endpoints on the listener a request came in on (the back channel is
+ * on both TLS listeners): what a client assertion's `aud` may name where the profile allows the
+ * endpoint's URL.
+ */
+export function listenerEndpointUrl(request: FastifyRequest, path: string, fallback: string): string {
+  const base = request.server.externalBase;
+  return base === undefined ? fallback : base + path;
+}

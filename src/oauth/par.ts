@@ -7,6 +7,7 @@ import { formParams } from '../http/form-body.js';
 import { methodNotAllowed, NO_STORE } from '../http/error-handler.js';
 import { validateAuthorizationRequest, type AuthorizationRequest } from './authorization-request.js';
 import { nonceHeaders, proofAtAuthorizationServer, pushedRequestKey } from '../dpop/authorization-server.js';
+import { listenerEndpointUrl } from '../dpop/htu.js';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
@@ -25,7 +26,7 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
     try {
       // Checked before the client authenticates, so a client told to use a DPoP nonce can resend its assertion.
       const dpopJkt = pushedRequestKey(await proofAtAuthorizationServer(ctx, request), params.dpop_jkt);
-      caller = await authenticateClientAndPrepare(request, params, ctx.urls.par, ctx, ({ client }) => validateAuthorizationRequest(params, client, ctx.profile, ctx.hooks));
+      caller = await authenticateClientAndPrepare(request, params, listenerEndpointUrl(request, PATHS.par, ctx.urls.par), ctx, ({ client }) => validateAuthorizationRequest(params, client, ctx.profile, ctx.hooks));
       if (dpopJkt !== undefined) caller.prepared.dpopJkt = dpopJkt;
     } catch (err) {
       ctx.metrics?.parRequests.inc({ outcome: 'rejected' });

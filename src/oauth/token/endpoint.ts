@@ -10,6 +10,7 @@ import { clientCredentialsGrant } from './client-credentials.js';
 import type { GrantHandler } from './grant-handler.js';
 import { refreshTokenGrant } from './refresh-token.js';
 import { nonceHeaders, proofAtAuthorizationServer, tokenBinding } from '../../dpop/authorization-server.js';
+import { listenerEndpointUrl } from '../../dpop/htu.js';
 
 const HANDLERS: Record<string, GrantHandler<unknown>> = {
   authorization_code: authorizationCodeGrant,
@@ -24,7 +25,7 @@ export function tokenRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const grantType = params.grant_type;
     // Checked before the client authenticates, so a client told to use a DPoP nonce can resend its assertion.
     const proof = await proofAtAuthorizationServer(ctx, request);
-    const caller = await authenticateClientAndPrepare(request, params, ctx.urls.token, ctx, ({ client, certificate }) => {
+    const caller = await authenticateClientAndPrepare(request, params, listenerEndpointUrl(request, PATHS.token, ctx.urls.token), ctx, ({ client, certificate }) => {
       if (grantType === undefined) throw invalidRequest('grant_type is required');
       const handler = HANDLERS[grantType];
       if (!handler || !ctx.profile.grantTypes.includes(grantType as never)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
