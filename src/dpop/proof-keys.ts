@@ -21,8 +21,30 @@ export class ProofKeyCache {
 
   constructor(private readonly maxEntries = 5_000) {}
 
+  readonly #headers = new Map<string, { alg: string; key: ProofKey }>();
+
   get size(): number {
     return this.#entries.size;
+  }
+
+  /**
+   * A protected header (its base64url text) that passed every header check before, with its key: a
+   * client's proofs share one header, so the next proof skips decoding and checking it again. The
+   * rules it was checked against are fixed for the life of the process.
+   */
+  vettedHeader(segment: string): { alg: string; key: ProofKey } | undefined {
+    const known = this.#headers.get(segment);
+    if (known) {
+      this.#headers.delete(segment);
+      this.#headers.set(segment, known);
+    }
+    return known;
+  }
+
+  rememberHeader(segment: string, alg: string, key: ProofKey): void {
+    if (segment.length > 4096) return;
+    if (this.#headers.size >= this.maxEntries) this.#headers.delete(this.#headers.keys().next().value!);
+    this.#headers.set(segment, { alg, key });
   }
 
   /** Undefined when the jwk is not a usable public key for `alg`. */

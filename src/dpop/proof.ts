@@ -5,7 +5,7 @@ import { constantTimeEqual } from '../tokens/secrets.js';
 import { normalizeHtu } from './htu.js';
 import { verifyCompactSignature } from './signature.js';
 import type { DpopNonces } from './nonce.js';
-import type { ProofKeyCache } from './proof-keys.js';
+import type { ProofKey, ProofKeyCache } from './proof-keys.js';
 import type { DpopRules } from './rules.js';
 
 export const DPOP_PROOF_TYPE = 'dpop+jwt';
@@ -79,21 +79,9 @@ export async function verifyProof(
 ): Promise<VerifiedProof> {
   const { rules } = deps;
   if (proof.length > MAX_PROOF_LENGTH || !COMPACT_JWS.test(proof)) throw new ProofRefused('malformed', 'the DPoP proof is not a JWS in compact form');
-  let header: ProtectedHeaderParameters;
-  try {
-    header = decodeProtectedHeader(proof);
-  } catch {
-    throw new ProofRefused('malformed', 'the DPoP proof header cannot be read');
-  }
-  if (typeof header.typ !== 'string' || header.typ.toLowerCase() !== DPOP_PROOF_TYPE) throw new ProofRefused('typ', `the DPoP proof typ must be ${DPOP_PROOF_TYPE}`);
-  if (typeof header.alg !== 'string' || !rules.algorithms.includes(header.alg as never))
-    throw new ProofRefused('alg', `the DPoP proof must be signed with one of ${rules.algorithms.join(', ')}`);
-  const key = await deps.keys.import(header.jwk, header.alg);
-  if (!key) throw new ProofRefused('jwk', 'the DPoP proof jwk must be a public key of sufficient strength for its alg');
-
-  // No JWS extensions are understood (RFC 7515 §4.1.11), and the payload is always base64url (RFC 7797).
-  if (header.crit !== undefined || header.b64 !== undefined) throw new ProofRefused('malformed', 'the DPoP proof uses JWS extensions');
-  if (!verifyCompactSignature(proof, header.alg, key.key)) throw new ProofRefused('signature', 'the DPoP proof signature is invalid');
+  const segment = proof.slice(0, proof.indexOf('.'));
+  const { alg, key } = deps.keys.vettedHeader(segment) ?? (await vetHeader(proof, segment, deps));
+  if (!verifyCompactSignature(proof, alg, key.key)) throw new ProofRefused('signature', 'the DPoP proof signature is invalid');
   let claims: Record<string, unknown>;
   try {
     claims = JSON.parse(Buffer.from(proof.slice(proof.indexOf('.') + 1, proof.lastIndexOf('.')), 'base64url').toString('utf8')) as Record<string, unknown>;
@@ -119,6 +107,26 @@ export async function verifyProof(
   if (deps.nonces && !deps.nonces.valid(claims.nonce))
     throw new ProofRefused('nonce', claims.nonce === undefined ? 'a DPoP nonce is required' : 'the DPoP nonce is invalid or has expired');
   return { jkt: key.jkt, jti, iat };
+}
+
+/** The header checks of RFC 9449 §4.3 (typ, alg, jwk); a header that passes is remembered with its key. */
+async function vetHeader(proof: string, segment: string, deps: { rules: DpopRules; keys: ProofKeyCache }): Promise<{ alg: string; key: ProofKey }> {
+  const { rules } = deps;
+  let header: ProtectedHeaderParameters;
+  try {
+    header = decodeProtectedHeader(proof);
+  } catch {
+    throw new ProofRefused('malformed', 'the DPoP proof header cannot be read');
+  }
+  if (typeof header.typ !== 'string' || header.typ.toLowerCase() !== DPOP_PROOF_TYPE) throw new ProofRefused('typ', `the DPoP proof typ must be ${DPOP_PROOF_TYPE}`);
+  if (typeof header.alg !== 'string' || !rules.algorithms.includes(header.alg as never))
+    throw new ProofRefused('alg', `the DPoP proof must be signed with one of ${rules.algorithms.join(', ')}`);
+  const key = await deps.keys.import(header.jwk, header.alg);
+  if (!key) throw new ProofRefused('jwk', 'the DPoP proof jwk must be a public key of sufficient strength for its alg');
+  // No JWS extensions are understood (RFC 7515 §4.1.11), and the payload is always base64url (RFC 7797).
+  if (header.crit !== undefined || header.b64 !== undefined) throw new ProofRefused('malformed', 'the DPoP proof uses JWS extensions');
+  deps.keys.rememberHeader(segment, header.alg, key);
+  return { alg: header.alg, key };
 }
 
 /** RFC 9449 §4.2 `ath`: the base64url SHA-256 of the access token's ASCII text. */
