@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '2' },
     'max-seconds': { type: 'string', default: '60' },
     // Gateways first: (a) and (b) then send a real token, the same request bytes.
-    targets: { type: 'string', default: 'gateway,gateway-no-metrics,gateway-info,bare,upstream' },
+    targets: { type: 'string', default: 'gateway,gateway-no-metrics,gateway-info,gateway-dpop,bare,upstream' },
     ...GATEWAY_OPTIONS,
     // The proxies under test on the last CPU, the bench and the upstream on the others.
     pin: { type: 'boolean', default: false },

@@ -73,6 +73,8 @@ export interface ConformanceVariant {
   profile?: string;
   /** Registration metadata the variant's clients add (e.g. require_signed_request_object). */
   clientMetadata?: Record<string, unknown>;
+  /** DPoP-bound tokens (`sender_constrain=dpop`): clients registered `dpop_bound_access_tokens: true`. */
+  dpop?: boolean;
 }
 
 export const BASELINE_PROFILE = 'fapi2';
@@ -143,6 +145,24 @@ function msJarVariant(clientAuth: ClientAuth): ConformanceVariant {
   };
 }
 
+/**
+ * `sender_constrain=dpop`: tokens bound to DPoP keys. With private_key_jwt the suite offers no client
+ * certificate and calls discovery's plain endpoints, so its resource is the route on the public
+ * listener; with mtls it authenticates by certificate at the mTLS aliases, and calls the route there.
+ */
+function dpopVariant(clientAuth: ClientAuth): ConformanceVariant {
+  const base = spVariant(clientAuth, 'oidc');
+  const short = clientAuth === 'mtls' ? 'mtls' : 'pkj';
+  return {
+    ...base,
+    name: `${clientAuth}-dpop`,
+    suiteVariant: { ...base.suiteVariant, sender_constrain: 'dpop' },
+    alias: `fapi-gw-${short}-dpop`,
+    clientPrefix: `conf-${short}-dpop`,
+    dpop: true,
+  };
+}
+
 /** Every plan and variant the project ships and keeps green. */
 export const VARIANTS: ConformanceVariant[] = [
   spVariant('private_key_jwt', 'oidc'),
@@ -155,6 +175,8 @@ export const VARIANTS: ConformanceVariant[] = [
   msJarVariant('mtls'),
   msJarmVariant('private_key_jwt'),
   msJarmVariant('mtls'),
+  dpopVariant('private_key_jwt'),
+  dpopVariant('mtls'),
 ];
 
 /** The suite's plan selection string, e.g. `fapi2-security-profile-final-test-plan[client_auth_type=mtls]...`. */
@@ -213,8 +235,14 @@ export function gatewayClients(variant: ConformanceVariant, pki: ConformancePki,
     ...(variant.browser ? { redirect_uris: redirectUris(endpoints, variant.alias) } : {}),
     scope: variant.scope,
     grant_types: variant.grantTypes,
+    ...(variant.dpop ? { dpop_bound_access_tokens: true } : {}),
     ...variant.clientMetadata,
   }));
+}
+
+/** The resource URL the suite calls: the route on the listener its calls go to (see dpopVariant). */
+export function resourceUrl(variant: ConformanceVariant, endpoints: Endpoints): string {
+  return `${variant.dpop && variant.clientAuth === 'private_key_jwt' ? endpoints.issuer : endpoints.mtlsBase}/accounts`;
 }
 
 /**
@@ -328,9 +356,9 @@ export function suiteConfig(variant: ConformanceVariant, pki: ConformancePki, op
     server: { discoveryUrl: `${endpoints.issuer}/.well-known/openid-configuration` },
     client: { client_id: `${variant.clientPrefix}-1`, scope: variant.scope, jwks: pki.clients[1].jwks },
     client2: { client_id: `${variant.clientPrefix}-2`, scope: variant.scope, jwks: pki.clients[2].jwks },
-    mtls: mtls(1),
-    mtls2: mtls(2),
-    resource: { resourceUrl: options.resourceUrl ?? `${endpoints.mtlsBase}/accounts` },
+    // private_key_jwt with DPoP: the suite offers no certificate (PLANS: "mtls only for client_auth_type=mtls").
+    ...(variant.dpop && variant.clientAuth === 'private_key_jwt' ? {} : { mtls: mtls(1), mtls2: mtls(2) }),
+    resource: { resourceUrl: options.resourceUrl ?? resourceUrl(variant, endpoints) },
     ...(variant.browser ? browserTasks(pages, endpoints) : {}),
   };
 }

@@ -40,7 +40,7 @@ const pages = {
 };
 const clients = [];
 for (const variant of variants) {
-  const config = suiteConfig(variant, pki, { endpoints, pages, resourceUrl: a['resource-url'] ?? `${endpoints.mtlsBase}/accounts` });
+  const config = suiteConfig(variant, pki, { endpoints, pages, resourceUrl: a['resource-url'] });
   writeFileSync(path.join(out, `suite-${variant.name}.json`), JSON.stringify(config, null, 2), { mode: 0o600 });
   clients.push(...gatewayClients(variant, pki, endpoints));
 }

@@ -11,6 +11,8 @@ import { echoInteractionId, interactionId } from './gateway/fapi-headers.js';
 import { loadShedding } from './gateway/load-shedding.js';
 import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
 import { Grants } from './grants/grant.js';
+import { dpopRules } from './dpop/rules.js';
+import { DpopVerifier } from './dpop/verifier.js';
 import { grantLifetimes } from './grants/grant-lifetime.js';
 import { answerClientError, installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
@@ -46,6 +48,7 @@ import { storeProblemLogger } from './store/problem-log.js';
 import type { Store } from './store/store.js';
 import { peerCertificateSource } from './tls/forwarded-certificate.js';
 import { addressBlocks } from './config/address-blocks.js';
+import { ConfigError } from './config/config-error.js';
 import { perIpRateLimit } from './rate-limit/per-ip-limit.js';
 import { FAPI_TLS_POLICY } from './tls/policy.js';
 import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
@@ -83,6 +86,10 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const hooks = ecosystemHooks(profile.ecosystem);
   checkRoutes(config.routes);
   checkServerLimits(config.server);
+  const dpop = dpopRules(profile);
+  // Replicas must agree on nonces: with a shared store, a shared key (one process makes its own).
+  if (dpop.nonce === 'required' && config.store.type === 'redis' && !config.dpop?.nonceKey)
+    throw new ConfigError('dpop.nonceKey', 'is required when the profile requires DPoP nonces and replicas share a store (or set FAPI_GATEWAY_DPOP_NONCE_KEY)');
   const credentials = await loadServerCredentials(config.tls);
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
@@ -98,6 +105,9 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const theStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
   const urls = endpointUrls(config);
   const registrations = await setUpRegistration({ config, profile, store: theStore, clients, hooks, urls });
+  const trustedProxies = config.tls.forwardedClientCertificate
+    ? addressBlocks(config.tls.forwardedClientCertificate.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies')
+    : undefined;
   return {
     config,
     profile,
@@ -115,11 +125,10 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     hooks,
     metrics,
     verifiedTokens: new VerifiedTokenCache(),
+    dpop: new DpopVerifier(dpop, config.dpop?.nonceKey, theStore, trustedProxies),
     peerCertificate: peerCertificateSource(config.tls, credentials.clientCAs),
     rateLimitExempt: addressBlocks(config.rateLimit.exempt, 'rateLimit.exempt'),
-    trustedProxies: config.tls.forwardedClientCertificate
-      ? addressBlocks(config.tls.forwardedClientCertificate.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies')
-      : undefined,
+    trustedProxies,
   };
 }
 
@@ -190,13 +199,21 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     authorizeRoute(pages, ctx);
     interactionRoutes(pages, ctx);
   });
-  parRoute(mtlsApp, ctx);
-  tokenRoute(mtlsApp, ctx);
-  userinfoRoute(mtlsApp, ctx);
-  introspectRoute(mtlsApp, ctx);
-  revokeRoute(mtlsApp, ctx);
+  // The back channel is served on both TLS listeners: with a certificate on the mTLS one, and on the
+  // public one for clients that need none (DPoP-bound tokens); a client that needs a certificate is
+  // refused there as it would be without one on the mTLS listener.
+  publicApp.decorate('externalBase', config.issuer);
+  mtlsApp.decorate('externalBase', ctx.urls.mtlsBase);
+  for (const app of [mtlsApp, publicApp]) {
+    parRoute(app, ctx);
+    tokenRoute(app, ctx);
+    userinfoRoute(app, ctx);
+    introspectRoute(app, ctx);
+    revokeRoute(app, ctx);
+    await gatewayRoutes(app, ctx);
+  }
+  // Registration binds the client to the certificate it registers with: the mTLS listener only.
   if (config.registration.enabled) await registrationRoutes(mtlsApp, ctx, ctx.registrations);
-  await gatewayRoutes(mtlsApp, ctx);
   await ctx.hooks.routes?.({ public: publicApp, mtls: mtlsApp });
   let closing = false;
   healthRoutes(opsApp, ctx, { shuttingDown: () => closing, shedding: () => publicApp.isUnderPressure() || mtlsApp.isUnderPressure() });

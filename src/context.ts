@@ -5,6 +5,7 @@ import type { ClientRegistrations } from './registration/client-registrations.js
 import type { ConfigFile, Profile } from './config/schema.js';
 import type { EndpointUrls } from './config/urls.js';
 import type { EcosystemHooks } from './ecosystems/hooks.js';
+import type { DpopVerifier } from './dpop/verifier.js';
 import type { Grants } from './grants/grant.js';
 import type { EncryptionKeys } from './keys/encryption-keys.js';
 import type { SigningKeys } from './keys/signing-keys.js';
@@ -36,6 +37,8 @@ export interface GatewayContext {
   store: Store;
   grants: Grants;
   hooks: EcosystemHooks;
+  /** DPoP proofs (RFC 9449): the profile's rules, proof keys already imported, server nonces. */
+  dpop: DpopVerifier;
   /** Access tokens already verified by signature (the signing keys are fixed for the life of the process). */
   verifiedTokens: VerifiedTokenCache;
   /** Undefined when metrics are off. */

@@ -37,7 +37,8 @@ t.test('every variant names a known plan, a unique alias and unique clients', as
   t.equal(new Set(VARIANTS.map((v) => v.clientPrefix)).size, VARIANTS.length, 'client prefixes are unique');
   for (const v of VARIANTS) {
     t.ok(PLANS[v.plan], `${v.name}: plan ${v.plan}`);
-    t.match(suitePlanSpec(v), /^fapi2-(security-profile|message-signing)-final-test-plan\[client_auth_type=(private_key_jwt|mtls)\]\[sender_constrain=mtls\]/);
+    t.match(suitePlanSpec(v), /^fapi2-(security-profile|message-signing)-final-test-plan\[client_auth_type=(private_key_jwt|mtls)\]\[sender_constrain=(mtls|dpop)\]/);
+    t.equal(v.suiteVariant.sender_constrain === 'dpop', v.dpop === true, `${v.name}: DPoP clients exactly for sender_constrain=dpop`);
     if (v.plan === 'fapi2-message-signing') {
       // The MS plan has no default for these two: both must be chosen.
       t.ok(v.suiteVariant.fapi_request_method && v.suiteVariant.fapi_response_mode, `${v.name}: request method and response mode chosen`);
@@ -59,7 +60,9 @@ for (const variant of VARIANTS) {
     // Fields every FAPI2 SP plan reads (GetStaticClientConfiguration, the mTLS and resource steps).
     t.equal(suite.alias, variant.alias);
     t.equal(suite.server?.discoveryUrl, `${gateway.issuer}/.well-known/openid-configuration`, 'discovery of the gateway under test');
-    t.equal(new URL(suite.resource?.resourceUrl).origin, new URL(gateway.listeners.mtls.url).origin, 'the resource is behind the gateway\'s mTLS listener');
+    // private_key_jwt with DPoP: the suite has no certificate and uses the plain endpoints, so the public listener.
+    const withoutCertificate = variant.dpop && variant.clientAuth === 'private_key_jwt';
+    t.equal(new URL(suite.resource?.resourceUrl).origin, withoutCertificate ? new URL(gateway.issuer).origin : new URL(gateway.listeners.mtls.url).origin, 'the resource is behind the listener the suite calls');
     t.ok(gateway.routes.some((r: { prefix: string }) => new URL(suite.resource.resourceUrl).pathname.startsWith(r.prefix)), 'the resource is one of the gateway\'s routes');
 
     for (const [key, mtlsKey] of [['client', 'mtls'], ['client2', 'mtls2']] as const) {
@@ -72,6 +75,14 @@ for (const variant of VARIANTS) {
       }
       // Certificates and keys for mutual TLS (sender_constrain=mtls needs them for every client auth method).
       const mtls = suite[mtlsKey];
+      if (withoutCertificate) {
+        t.notOk(mtls, `${mtlsKey}: no certificate offered with private_key_jwt and DPoP`);
+        const registered = gateway.clients.find((c: { client_id: string }) => c.client_id === client.client_id);
+        t.equal(registered?.token_endpoint_auth_method, 'private_key_jwt');
+        t.equal(registered?.dpop_bound_access_tokens, true, 'registered dpop_bound_access_tokens');
+        t.same(registered?.jwks, publicJwks(client.jwks));
+        continue;
+      }
       t.ok(mtls?.cert && mtls.key && mtls.ca, `${mtlsKey} has cert, key and ca`);
       const cert = new X509Certificate(mtls.cert);
       t.ok(cert.checkPrivateKey(createPrivateKey(mtls.key)), `${mtlsKey}.key is the certificate's key`);
@@ -90,6 +101,7 @@ for (const variant of VARIANTS) {
       t.equal(registered.scope, client.scope, 'registered scope is the scope the suite asks for');
       t.same(registered.grant_types, variant.grantTypes);
       for (const [key, value] of Object.entries(variant.clientMetadata ?? {})) t.same(registered[key], value, `registered ${key}`);
+      t.equal(registered.dpop_bound_access_tokens, variant.dpop ? true : undefined, 'dpop_bound_access_tokens exactly for DPoP variants');
       if (variant.browser) {
         const callback = callbackUrl(endpoints, variant.alias);
         t.same(registered.redirect_uris, [callback, `${callback}?dummy1=lorem&dummy2=ipsum`], 'redirect URIs are the suite\'s callback for the alias');

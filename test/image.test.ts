@@ -220,7 +220,7 @@ if (ready) {
     t.equal(discovery.status, 200, 'discovery over TLS');
     const metadata = JSON.parse(discovery.body);
     t.equal(metadata.issuer, issuer, 'the discovery document names the issuer');
-    t.equal(metadata.token_endpoint, `https://localhost:${mtlsPort}/token`, 'and the mTLS token endpoint');
+    t.equal(metadata.mtls_endpoint_aliases?.token_endpoint, `https://localhost:${mtlsPort}/token`, 'and the mTLS token endpoint');
     const jwks = JSON.parse((await get(`https://127.0.0.1:${publicPort}/jwks`, await readFile(pki.ca))).body);
     t.ok(jwks.keys.length >= 1 && jwks.keys.every((k: Record<string, unknown>) => !('d' in k)), 'JWKS with public keys only');
 

@@ -48,6 +48,7 @@ const COMPARISONS: [string, (w: Lookup) => string][] = [
   ['p99 added c - b, ms (target < 2 at c=16)', (w) => diff(w('gateway')?.p99, w('bare')?.p99, (x) => fixed(x, 3))],
   ['p50 added c - b, ms', (w) => diff(w('gateway')?.p50, w('bare')?.p50, (x) => fixed(x, 3))],
   ['proxy CPU per request c / b', (w) => ratio(w('gateway')?.proxyCpu, w('bare')?.proxyCpu, (x) => `${fixed(x, 2)}x`)],
+  ['DPoP vs certificate-bound: proxy CPU e / c (target <= 1.5)', (w) => ratio(w('gateway-dpop')?.proxyCpu, w('gateway')?.proxyCpu, (x) => `${fixed(x, 2)}x`)],
   ['b/a requests/s (the bare proxy vs direct)', (w) => ratio(w('bare')?.rps, w('upstream')?.rps, (x) => fixed(x, 2))],
   ['metrics on vs off: req/s c / d', (w) => ratio(w('gateway')?.rps, w('gateway-no-metrics')?.rps, pct)],
   ['metrics on vs off: proxy CPU c - d per req', (w) => diff(w('gateway')?.proxyCpu, w('gateway-no-metrics')?.proxyCpu, us)],

@@ -39,14 +39,16 @@ export async function measureInterleaved(targets: ResourceTarget[], upstream: Re
   for (const target of targets)
     sessions.push({ target, pool: target.pool(concurrency), headers: await target.headers(), headersAt: Date.now(), runs: [], cpu: { proxy: 0, upstream: 0, bench: 0 } });
   const task = (s: Session) => async () => {
-    const res = await s.pool.request({ method: 'GET', path: options.path, headers: s.headers });
+    const res = await s.pool.request({ method: 'GET', path: options.path, headers: s.target.requestHeaders?.() ?? s.headers });
     const text = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${text.slice(0, 120)}`);
     if (text !== UPSTREAM_BODY) throw new Error(`200 with another body: ${text.slice(0, 80)}`);
   };
   try {
-    for (const s of sessions)
+    for (const s of sessions) {
+      await s.target.prepare?.(options.warmup, options.path);
       printFailures(`${s.target.kind} warm-up c=${concurrency}`, await runBounded({ count: options.warmup, concurrency, maxMs, task: task(s) }));
+    }
     const perSlice = Math.ceil(options.count / options.slices);
     for (let slice = 0; slice < options.slices; slice++) {
       for (let k = 0; k < sessions.length; k++) {
@@ -54,6 +56,7 @@ export async function measureInterleaved(targets: ResourceTarget[], upstream: Re
         const spentMs = s.runs.reduce((sum, r) => sum + r.elapsedMs, 0);
         if (spentMs >= maxMs) continue;
         if (s.target.proxy && Date.now() - s.headersAt > TOKEN_MAX_AGE_MS) [s.headers, s.headersAt] = [await s.target.headers(), Date.now()];
+        await s.target.prepare?.(perSlice, options.path);
         const proxyBefore = s.target.proxy?.cpuMs() ?? 0;
         const upstreamBefore = upstream.server.cpuMs();
         const benchBefore = process.cpuUsage();

@@ -6,6 +6,9 @@ import { flowMaterial } from './oauth-client.js';
 import type { BenchPki } from './pki.js';
 import { startBareProxy, type ResourceServer } from './resource-servers.js';
 import type { ServerProcess } from './server-process.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { presignAssertions } from './oauth-client.js';
 
 /** What bench/gateway.ts compares: (a) the upstream, (b) the bare proxy, (c) the gateway, (d) without metrics, (c') logging every request. */
 export const TARGETS = {
@@ -14,6 +17,7 @@ export const TARGETS = {
   gateway: '(c) gateway, warn, metrics on',
   'gateway-no-metrics': '(d) gateway, warn, metrics off',
   'gateway-info': "(c') gateway, info, metrics on",
+  'gateway-dpop': '(e) gateway, DPoP-bound token, warn, metrics on',
 } as const;
 export type TargetKind = keyof typeof TARGETS;
 
@@ -25,6 +29,10 @@ export interface ResourceTarget {
   pool(connections: number): Pool;
   /** The headers of every request of one timed window; a gateway's carry a bound access token obtained now (untimed). */
   headers(): Promise<Record<string, string>>;
+  /** Untimed, before each run of `count` requests: what every request needs of its own (DPoP proofs, signed ahead). */
+  prepare?(count: number, path: string): Promise<void>;
+  /** The headers of one request, when each needs its own (the DPoP proof); `headers()`' otherwise. */
+  requestHeaders?(): Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -62,6 +70,7 @@ export async function startTarget(kind: TargetKind, ctx: TargetContext): Promise
     metrics: kind !== 'gateway-no-metrics',
     routes: [{ prefix: '/accounts', upstream: ctx.upstream.origin, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10_000 }],
   });
+  if (kind === 'gateway-dpop') return dpopTarget(kind, target, pki, mtlsPool(target.mtlsBase));
   return {
     kind,
     proxy: target.server,
@@ -72,6 +81,52 @@ export async function startTarget(kind: TargetKind, ctx: TargetContext): Promise
       const { token } = await target.login(material);
       ctx.tokens.last = token;
       return bearer(token);
+    },
+    close: () => target.close(),
+  };
+}
+
+/**
+ * (e): the same gateway and connection (mutual TLS with client-one's certificate, unused by the
+ * token), with a DPoP-bound access token (client credentials with a proof) and a fresh proof per
+ * request, signed before each timed run: the difference to (c) is the proof's check and its jti.
+ */
+async function dpopTarget(kind: TargetKind, target: FlowTarget, pki: BenchPki, pool: (connections: number) => Pool): Promise<ResourceTarget> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk: JWK = await exportJWK(publicKey);
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT({ jti: randomUUID(), iat: Math.floor(Date.now() / 1000), ...claims }).setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk }).sign(privateKey);
+  let token = '';
+  let proofs: string[] = [];
+  return {
+    kind,
+    proxy: target.server,
+    pool,
+    async headers() {
+      const [assertion] = await presignAssertions(pki.clientOne.jwk, target.audience, 1);
+      const tokenPool = pool(1);
+      try {
+        const res = await tokenPool.request({
+          method: 'POST',
+          path: '/token',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: await sign({ htm: 'POST', htu: `${target.mtlsBase}/token` }) },
+          body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'accounts', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }).toString(),
+        });
+        const body = (await res.body.json()) as { access_token?: string; token_type?: string };
+        if (res.statusCode !== 200 || body.token_type !== 'DPoP') throw new Error(`DPoP token: ${res.statusCode} ${JSON.stringify(body)}`);
+        token = body.access_token!;
+      } finally {
+        await tokenPool.close();
+      }
+      return { authorization: `DPoP ${token}` };
+    },
+    async prepare(count, path) {
+      const ath = createHash('sha256').update(token).digest('base64url');
+      proofs = [];
+      for (let i = 0; i < count; i++) proofs.push(await sign({ htm: 'GET', htu: `${target.mtlsBase}${path}`, ath }));
+    },
+    requestHeaders() {
+      return { authorization: `DPoP ${token}`, dpop: proofs.pop() ?? 'none-left' };
     },
     close: () => target.close(),
   };

@@ -197,7 +197,8 @@ async function authenticateByAssertion(
 }
 
 function acceptedAudiences(forms: Profile['clientAssertion']['audience'], urls: EndpointUrls, endpointUrl: string): string[] {
-  return forms.map((form) => (form === 'issuer' ? urls.issuer : form === 'token_endpoint' ? urls.token : endpointUrl));
+  // The token endpoint has two URLs (mTLS alias and plain); an assertion may name either.
+  return forms.flatMap((form) => (form === 'issuer' ? [urls.issuer] : form === 'token_endpoint' ? [urls.token, urls.withoutCertificate.token] : [endpointUrl]));
 }
 
 function assertionFailure(err: unknown): string {

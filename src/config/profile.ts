@@ -50,6 +50,7 @@ function mergeDeep(base: unknown, over: unknown): unknown {
 // Which direction is "tighter" for each kind of value: a shorter lifetime or tolerance, a subset of a
 // list, and for the flags below only the stricter value.
 const STRICTER_BOOLEAN: Record<string, boolean> = { 'consent.everyTime': true };
+const STRICTER_CHOICE: Record<string, string> = { 'dpop.nonce': 'required' };
 const FREE = new Set(['name', 'description', 'refreshTokenRotation.enabled', 'refreshTokenRotation.graceSeconds']);
 // Settings whose values go from loosest to tightest: a policy may only move right.
 const RANKED: Record<string, string[]> = { requestObject: ['none', 'optional', 'required'] };
@@ -78,6 +79,10 @@ function assertNotLooser(base: unknown, tightened: unknown, at: string, rel = ''
     const unlimited = (n: number) => rel === 'lifetimes.refreshToken' && n === 0;
     if (unlimited(tightened) ? !unlimited(base) : !unlimited(base) && tightened > base)
       throw new ConfigError(at, `${tightened} is looser than the profile's ${base}`);
+    return;
+  }
+  if (rel in STRICTER_CHOICE) {
+    if (base === STRICTER_CHOICE[rel] && tightened !== base) throw new ConfigError(at, `the profile requires ${JSON.stringify(base)}`);
     return;
   }
   if (typeof base === 'boolean') {

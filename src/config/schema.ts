@@ -94,6 +94,19 @@ export const ProfileSchema = Type.Object(
       ),
     ),
     ecosystem: Type.Union([Type.Null(), NonEmpty]),
+    /** DPoP proofs (RFC 9449); src/dpop/rules.ts gives the defaults when a profile has none. */
+    dpop: Type.Optional(
+      Type.Object(
+        {
+          algorithms: Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true }),
+          maxAgeSeconds: Type.Integer({ minimum: 1, maximum: 300 }),
+          futureToleranceSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
+          nonce: Type.Union([Type.Literal('required'), Type.Literal('off')]),
+          nonceWindowSeconds: Type.Integer({ minimum: 10, maximum: 3600 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -151,6 +164,8 @@ export const ClientSchema = Type.Object(
     tls_client_certificate_bound_access_tokens: Type.Optional(Type.Literal(true)),
     require_pushed_authorization_requests: Type.Optional(Type.Literal(true)),
     post_logout_redirect_uris: Type.Optional(Type.Array(Type.String())),
+    /** RFC 9449 §5.2: every token request must carry a DPoP proof; tokens are bound to its key. */
+    dpop_bound_access_tokens: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -413,6 +428,8 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     metrics: Type.Object({ enabled: Type.Boolean({ default: true }) }, { additionalProperties: false, default: {} }),
+    /** DPoP server nonces: the HMAC key every replica shares (also FAPI_GATEWAY_DPOP_NONCE_KEY); at least 32 characters. */
+    dpop: Type.Optional(Type.Object({ nonceKey: Type.Optional(Type.String({ minLength: 32 })) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );

@@ -12,6 +12,12 @@ export interface EndpointUrls {
   introspection: string;
   revocation: string;
   registration: string;
+  /**
+   * The same back-channel endpoints on the public listener, for clients that need no certificate
+   * (DPoP-bound tokens, private_key_jwt): discovery's plain fields, while `mtls_endpoint_aliases` name
+   * the ones above (RFC 8705 §5).
+   */
+  withoutCertificate: { par: string; token: string; userinfo: string; introspection: string; revocation: string };
 }
 
 export const PATHS = {
@@ -41,5 +47,12 @@ export function endpointUrls(config: ConfigFile): EndpointUrls {
     introspection: mtlsBase + PATHS.introspection,
     revocation: mtlsBase + PATHS.revocation,
     registration: mtlsBase + PATHS.registration,
+    withoutCertificate: {
+      par: config.issuer + PATHS.par,
+      token: config.issuer + PATHS.token,
+      userinfo: config.issuer + PATHS.userinfo,
+      introspection: config.issuer + PATHS.introspection,
+      revocation: config.issuer + PATHS.revocation,
+    },
   };
 }

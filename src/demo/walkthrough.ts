@@ -2,7 +2,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { decodeJwt, importJWK, SignJWT, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import { DEMO_REDIRECT_URI, DEMO_USER } from '../config/embedded.js';
 import { devPkiFiles } from '../devpki/dev-pki.js';
 import { send as sendOnce, type Reply } from './https-client.js';
@@ -10,11 +10,14 @@ import { REPLICAS } from './replica-ports.js';
 
 /**
  * `npm run demo`: the whole FAPI 2.0 flow against a gateway started with `npm start` (embedded
- * defaults), as client-one with the dev certificates, printing each step.
+ * defaults), as client-one with the dev certificates, printing each step. `--dpop`: the same with
+ * DPoP-bound tokens (RFC 9449), without a client certificate, at discovery's plain endpoints.
+ * `--signed`: the authorization request as a signed request object (RFC 9101).
  */
 const ISSUER = process.env.FAPI_GATEWAY_ISSUER ?? 'https://localhost:8443';
 // --replicas (against `npm run replicas`): every request goes to the other replica than the one before.
 const alternate = process.argv.includes('--replicas');
+const dpop = process.argv.includes('--dpop');
 // --signed: the authorization request goes to PAR as a signed request object (RFC 9101); the gateway
 // must take them (FAPI_GATEWAY_PROFILE=fapi2-message-signing npm start).
 const signed = process.argv.includes('--signed');
@@ -69,6 +72,41 @@ async function main(): Promise<void> {
       .setExpirationTime(now + 300)
       .sign(signingKey);
   };
+  // DPoP: a key pair of the client's, and a proof for every back-channel request (RFC 9449 §4).
+  let dpopKey = await generateKeyPair('ES256');
+  let dpopNonce: string | undefined;
+  const proof = async (method: string, url: string, accessToken?: string) =>
+    new SignJWT({
+      jti: randomUUID(),
+      htm: method,
+      htu: url.split('?')[0],
+      iat: Math.floor(Date.now() / 1000),
+      ...(accessToken ? { ath: createHash('sha256').update(accessToken).digest('base64url') } : {}),
+      ...(dpopNonce ? { nonce: dpopNonce } : {}),
+    })
+      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: await exportJWK(dpopKey.publicKey) })
+      .sign(dpopKey.privateKey);
+  /** A back-channel request: with a certificate, or (--dpop) with a proof, sent again once if the server wants a nonce. */
+  const backChannel = async (url: string, options: { form?: Record<string, string>; accessToken?: string; method?: string }): Promise<Reply> => {
+    const method = options.method ?? (options.form ? 'POST' : 'GET');
+    const once = async () =>
+      send(url, {
+        tls: dpop ? browser : client,
+        form: options.form && { ...options.form, ...(url.endsWith('/par') || url.endsWith('/token') ? await assertion() : {}) },
+        headers: {
+          ...(options.accessToken ? { authorization: `${dpop ? 'DPoP' : 'Bearer'} ${options.accessToken}` } : {}),
+          ...(dpop ? { dpop: await proof(method, url, options.accessToken) } : {}),
+        },
+      });
+    let reply = await once();
+    const wantsNonce = reply.body.includes('use_dpop_nonce') || String(reply.headers['www-authenticate'] ?? '').includes('use_dpop_nonce');
+    if (dpop && wantsNonce && reply.headers['dpop-nonce']) {
+      dpopNonce = String(reply.headers['dpop-nonce']);
+      reply = await once();
+    }
+    if (reply.headers['dpop-nonce']) dpopNonce = String(reply.headers['dpop-nonce']);
+    return reply;
+  };
   const expect = (reply: Reply, status: number, what: string) => {
     if (reply.status !== status) throw new Error(`${what}: expected ${status}, got ${reply.status}: ${reply.body.slice(0, 300)}`);
     return reply;
@@ -76,11 +114,14 @@ async function main(): Promise<void> {
 
   step(1, 'Discovery');
   const metadata = JSON.parse(expect(await send(`${ISSUER}/.well-known/openid-configuration`, { tls: browser }), 200, 'discovery').body);
+  // A client with a certificate uses the mTLS aliases (RFC 8705 §5); a DPoP client the plain endpoints.
+  const endpoints: Record<string, string> = dpop ? metadata : { ...metadata, ...metadata.mtls_endpoint_aliases };
   show('issuer', metadata.issuer);
-  show('PAR endpoint', metadata.pushed_authorization_request_endpoint);
-  show('token', metadata.token_endpoint);
+  show('PAR endpoint', endpoints.pushed_authorization_request_endpoint);
+  show('token', endpoints.token_endpoint);
+  if (dpop) show('DPoP algs', metadata.dpop_signing_alg_values_supported);
 
-  step(2, `Pushed authorization request (private_key_jwt over mutual TLS${signed ? ', as a signed request object' : ''})`);
+  step(2, `Pushed authorization request (${dpop ? 'private_key_jwt, a DPoP proof binds the code to our key' : 'private_key_jwt over mutual TLS'}${signed ? ', as a signed request object' : ''})`);
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(12).toString('base64url');
   const nonce = randomBytes(12).toString('base64url');
@@ -98,7 +139,7 @@ async function main(): Promise<void> {
     throw new Error('this gateway takes no request objects: start it with FAPI_GATEWAY_PROFILE=fapi2-message-signing npm start');
   const form: Record<string, string> = signed ? { client_id: 'client-one', request: await requestObject(parameters) } : parameters;
   if (signed) show('request', short(form.request));
-  const par = expect(await send(metadata.pushed_authorization_request_endpoint, { tls: client, form: { ...form, ...(await assertion()) } }), 201, 'PAR');
+  const par = expect(await backChannel(endpoints.pushed_authorization_request_endpoint, { form }), 201, 'PAR');
   const { request_uri: requestUri, expires_in: expiresIn } = JSON.parse(par.body);
   show('request_uri', requestUri);
   show('expires_in', expiresIn);
@@ -133,9 +174,8 @@ async function main(): Promise<void> {
   step(4, 'Token request: the code, the PKCE verifier, a fresh client assertion');
   const tokens = JSON.parse(
     expect(
-      await send(metadata.token_endpoint, {
-        tls: client,
-        form: { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: DEMO_REDIRECT_URI, code_verifier: verifier, ...(await assertion()) },
+      await backChannel(endpoints.token_endpoint, {
+        form: { grant_type: 'authorization_code', code: callback.searchParams.get('code')!, redirect_uri: DEMO_REDIRECT_URI, code_verifier: verifier },
       }),
       200,
       'token',
@@ -143,28 +183,37 @@ async function main(): Promise<void> {
   );
   show('access_token', short(tokens.access_token));
   const claims = decodeJwt(tokens.access_token);
-  show('bound to', `cnf.x5t#S256 = ${(claims.cnf as Record<string, string>)['x5t#S256']} (client-one's certificate)`);
+  const cnf = claims.cnf as Record<string, string>;
+  if (dpop) show('bound to', `cnf.jkt = ${cnf.jkt} (our DPoP key; token_type ${tokens.token_type})`);
+  else show('bound to', `cnf.x5t#S256 = ${cnf['x5t#S256']} (client-one's certificate)`);
   show('scope', tokens.scope);
   show('id_token', `sub ${decodeJwt(tokens.id_token).sub}, nonce ${decodeJwt(tokens.id_token).nonce === nonce ? 'matches' : 'MISMATCH'}`);
   show('refresh_token', short(tokens.refresh_token));
 
-  step(5, 'Userinfo with the certificate-bound token');
-  const bearer = { authorization: `Bearer ${tokens.access_token}` };
-  show('claims', JSON.parse(expect(await send(metadata.userinfo_endpoint, { tls: client, headers: bearer }), 200, 'userinfo').body));
-  const stolen = await send(metadata.userinfo_endpoint, { tls: { ca, cert: await readFile(pki.clients['client-two'].cert), key: await readFile(pki.clients['client-two'].key) }, headers: bearer });
-  show('other cert', `${stolen.status} ${JSON.parse(stolen.body).error} (the token is useless without client-one's key)`);
+  step(5, dpop ? 'Userinfo with the DPoP-bound token and a proof' : 'Userinfo with the certificate-bound token');
+  show('claims', JSON.parse(expect(await backChannel(endpoints.userinfo_endpoint, { accessToken: tokens.access_token }), 200, 'userinfo').body));
+  if (dpop) {
+    const asBearer = await send(endpoints.userinfo_endpoint, { tls: browser, headers: { authorization: `Bearer ${tokens.access_token}` } });
+    show('as Bearer', `${asBearer.status} ${JSON.parse(asBearer.body).error} (a DPoP-bound token needs a proof of our key)`);
+  } else {
+    const bearer = { authorization: `Bearer ${tokens.access_token}` };
+    const stolen = await send(endpoints.userinfo_endpoint, { tls: { ca, cert: await readFile(pki.clients['client-two'].cert), key: await readFile(pki.clients['client-two'].key) }, headers: bearer });
+    show('other cert', `${stolen.status} ${JSON.parse(stolen.body).error} (the token is useless without client-one's key)`);
+  }
 
-  step(6, 'Refresh');
+  step(6, dpop ? 'Refresh, proving a new DPoP key (RFC 9449 §5)' : 'Refresh');
+  if (dpop) dpopKey = await generateKeyPair('ES256');
   const refreshed = JSON.parse(
-    expect(await send(metadata.token_endpoint, { tls: client, form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, ...(await assertion()) } }), 200, 'refresh').body,
+    expect(await backChannel(endpoints.token_endpoint, { form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token } }), 200, 'refresh').body,
   );
   show('access_token', short(refreshed.access_token));
+  if (dpop) show('bound to', `cnf.jkt = ${(decodeJwt(refreshed.access_token).cnf as Record<string, string>).jkt} (the new key: ${await calculateJwkThumbprint(await exportJWK(dpopKey.publicKey))})`);
 
   step(7, "The bank's API through the gateway: GET /accounts");
-  const accounts = expect(await send(`${new URL(metadata.token_endpoint).origin}/accounts`, { tls: client, headers: { authorization: `Bearer ${refreshed.access_token}` } }), 200, 'accounts');
+  const accounts = expect(await backChannel(`${new URL(endpoints.token_endpoint).origin}/accounts`, { accessToken: refreshed.access_token }), 200, 'accounts');
   show('interaction id', accounts.headers['x-fapi-interaction-id']);
   for (const account of JSON.parse(accounts.body).data.accounts) show('account', `${account.accountId} ${account.displayName} (${account.currency})`);
-  console.log('\nDone: PAR, login and consent, certificate-bound tokens, userinfo, refresh and a proxied API call.');
+  console.log(`\nDone: PAR, login and consent, ${dpop ? 'DPoP-bound' : 'certificate-bound'} tokens, userinfo, refresh and a proxied API call.`);
   if (alternate) console.log(`Replicas, request by request: ${served.join(' ')}`);
 }
 

@@ -44,9 +44,10 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
   });
   const base = upstreamBase(route.upstream);
   const narrower = narrowerPrefixes(route.prefix, ctx.config.routes.map((r) => r.prefix));
-  const pool = new UpstreamPool(base.origin, { maxConnections: route.maxConnections, maxPending: route.maxPending, timeoutMs: route.timeoutMs });
-  // Runs once the listener has stopped taking requests (or the shutdown grace cut them).
-  scope.addHook('onClose', () => pool.destroy());
+  const { pool, release } = sharedPool(route, base.origin);
+  // Runs once the listener has stopped taking requests (or the shutdown grace cut them); the pool
+  // goes with the last listener that routes to it.
+  scope.addHook('onClose', release);
   await scope.register(replyFrom, { base: base.origin, undici: pool as never, disableRequestLogging: true });
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -103,6 +104,27 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
     scope.route({ method: route.methods, url, handler });
     methodNotAllowed(scope, url, route.methods);
   }
+}
+
+// Both TLS listeners route to the same upstreams: one pool per route, so its limits hold for the route.
+const pools = new WeakMap<RouteConfig, { pool: UpstreamPool; users: number }>();
+
+function sharedPool(route: RouteConfig, origin: string): { pool: UpstreamPool; release: () => Promise<void> } {
+  let entry = pools.get(route);
+  if (!entry) {
+    entry = { pool: new UpstreamPool(origin, { maxConnections: route.maxConnections, maxPending: route.maxPending, timeoutMs: route.timeoutMs }), users: 0 };
+    pools.set(route, entry);
+  }
+  entry.users++;
+  const held = entry;
+  return {
+    pool: held.pool,
+    release: async () => {
+      if (--held.users > 0) return;
+      pools.delete(route);
+      await held.pool.destroy();
+    },
+  };
 }
 
 /** Counts a streamed body and stops it past the route's limit. */

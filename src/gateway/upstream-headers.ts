@@ -56,6 +56,8 @@ export function upstreamHeaders(
     if (HOP_BY_HOP.has(spelled) || isTrusted(spelled)) continue;
     if (spelled !== name && CHECKED_PREFIXES.some((p) => spelled.startsWith(p))) continue;
     if (name === 'authorization' && !route.forwardAuthorization) continue;
+    // A DPoP proof is for the gateway's URL and has been spent here; it means nothing upstream.
+    if (spelled === 'dpop') continue;
     headers[name] = incoming[name];
   }
   headers[INTERACTION_ID] = interactionId;

@@ -12,6 +12,8 @@ export interface CodeRecord {
   codeChallenge: string;
   scope: string;
   nonce?: string;
+  /** The DPoP key the code is bound to (RFC 9449 §10): only a proof with it can redeem the code. */
+  dpopJkt?: string;
   /** Seconds since the epoch when the code expires (set when it is saved). */
   expiresAt?: number;
 }

@@ -57,6 +57,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     codeChallenge: request.codeChallenge,
     scope: request.scope,
     ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
+    ...(request.dpopJkt !== undefined ? { dpopJkt: request.dpopJkt } : {}),
   };
   const [consumed, saved] = await Promise.allSettled([consumeRequest(), Promise.all([saveCode(ctx, code, record), ctx.grants.save(grant)])]);
   const completed = consumed.status === 'fulfilled' && consumed.value[0] !== undefined;

@@ -33,6 +33,8 @@ export interface AuthorizationRequest {
   maxAge?: number;
   /** What ecosystem hooks kept from the request (e.g. a sharing duration). */
   extensions: Record<string, unknown>;
+  /** RFC 9449 §10: the DPoP key the code is bound to (the PAR proof's, or `dpop_jkt`). */
+  dpopJkt?: string;
 }
 
 const CODE_CHALLENGE = /^[A-Za-z0-9._~-]{43,128}$/;

@@ -21,10 +21,16 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     introspection_endpoint: urls.introspection,
     revocation_endpoint: urls.revocation,
   };
+  const plain = urls.withoutCertificate;
   return {
     issuer: urls.issuer,
     authorization_endpoint: urls.authorization,
-    ...mtlsEndpoints,
+    // Plain fields: the public listener, for clients without a certificate (DPoP); mTLS clients use the aliases.
+    token_endpoint: plain.token,
+    pushed_authorization_request_endpoint: plain.par,
+    userinfo_endpoint: plain.userinfo,
+    introspection_endpoint: plain.introspection,
+    revocation_endpoint: plain.revocation,
     jwks_uri: urls.jwks,
     require_pushed_authorization_requests: true,
     mtls_endpoint_aliases: mtlsEndpoints,
@@ -41,6 +47,7 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     revocation_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_signing_alg_values_supported: authSigningAlgs,
     tls_client_certificate_bound_access_tokens: true,
+    dpop_signing_alg_values_supported: ctx.dpop.rules.algorithms,
     authorization_response_iss_parameter_supported: true,
     id_token_signing_alg_values_supported: signingAlgs,
     claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', ...ctx.users.claimNames()],

@@ -3,11 +3,12 @@ import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { methodNotAllowed, NO_STORE } from '../http/error-handler.js';
 import { findRequestedToken } from './token-lookup.js';
+import { listenerEndpointUrl } from '../dpop/htu.js';
 
 /** Token introspection (RFC 7662): a client learns only about its own tokens. */
 export function introspectRoute(app: FastifyInstance, ctx: GatewayContext): void {
   app.post(PATHS.introspection, async (request, reply) => {
-    const { found } = await findRequestedToken(ctx, request, ctx.urls.introspection);
+    const { found } = await findRequestedToken(ctx, request, listenerEndpointUrl(request, PATHS.introspection, ctx.urls.introspection));
     reply.headers(NO_STORE);
     ctx.metrics?.introspections.inc({ active: found ? 'true' : 'false' });
     if (!found) return reply.send({ active: false });
@@ -17,7 +18,7 @@ export function introspectRoute(app: FastifyInstance, ctx: GatewayContext): void
       const grant = ctx.hooks.introspectionFields ? await ctx.grants.get(claims.grant_id) : undefined;
       return reply.send({
         active: true,
-        token_type: 'Bearer',
+        token_type: claims.cnf.jkt !== undefined ? 'DPoP' : 'Bearer',
         scope: claims.scope,
         client_id: claims.client_id,
         sub: claims.sub,

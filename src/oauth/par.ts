@@ -7,6 +7,8 @@ import { formParams } from '../http/form-body.js';
 import { methodNotAllowed, NO_STORE } from '../http/error-handler.js';
 import { validateAuthorizationRequest, type AuthorizationRequest } from './authorization-request.js';
 import { pushedParameters } from './request-object/pushed-parameters.js';
+import { nonceHeaders, proofAtAuthorizationServer, pushedRequestKey } from '../dpop/authorization-server.js';
+import { listenerEndpointUrl } from '../dpop/htu.js';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
@@ -23,11 +25,15 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const params = formParams(request);
     let caller: ReplayCheckPending & { prepared: AuthorizationRequest };
     try {
-      caller = await authenticateClientAndPrepare(request, params, ctx.urls.par, ctx, async ({ client }) => {
-        // From a signed request object when there is one (RFC 9101), else from the form.
+      // Checked before the client authenticates, so a client told to use a DPoP nonce can resend its assertion.
+      const proof = await proofAtAuthorizationServer(ctx, request);
+      caller = await authenticateClientAndPrepare(request, params, listenerEndpointUrl(request, PATHS.par, ctx.urls.par), ctx, async ({ client }) => {
+        // From a signed request object when there is one (RFC 9101), else from the form; dpop_jkt too.
         const source = await pushedParameters(params, client, ctx);
         const validated = await validateAuthorizationRequest(source.params, client, ctx.profile, ctx.hooks);
+        const dpopJkt = pushedRequestKey(proof, source.params.dpop_jkt);
         await source.recordJti();
+        if (dpopJkt !== undefined) validated.dpopJkt = dpopJkt;
         return validated;
       });
     } catch (err) {
@@ -48,7 +54,7 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
     }
     if (stored.status === 'rejected') throw stored.reason;
     ctx.metrics?.parRequests.inc({ outcome: 'created' });
-    return reply.code(201).headers(NO_STORE).send({ request_uri: REQUEST_URI_PREFIX + id, expires_in: lifetime });
+    return reply.code(201).headers(NO_STORE).headers(nonceHeaders(ctx)).send({ request_uri: REQUEST_URI_PREFIX + id, expires_in: lifetime });
   });
   methodNotAllowed(app, PATHS.par, ['POST']);
 }

@@ -4,6 +4,7 @@ import type { GatewayContext } from '../context.js';
 import { methodNotAllowed, NO_STORE } from '../http/error-handler.js';
 import { storageKey } from '../tokens/secrets.js';
 import { findRequestedToken } from './token-lookup.js';
+import { listenerEndpointUrl } from '../dpop/htu.js';
 
 /**
  * Token revocation (RFC 7009). Revoking a refresh token ends its grant, and with it every access
@@ -11,7 +12,7 @@ import { findRequestedToken } from './token-lookup.js';
  */
 export function revokeRoute(app: FastifyInstance, ctx: GatewayContext): void {
   app.post(PATHS.revocation, async (request, reply) => {
-    const { token, found } = await findRequestedToken(ctx, request, ctx.urls.revocation);
+    const { token, found } = await findRequestedToken(ctx, request, listenerEndpointUrl(request, PATHS.revocation, ctx.urls.revocation));
     ctx.metrics?.revocations.inc({ token_type: found?.type ?? 'unknown' });
     if (found?.type === 'refresh_token') {
       await Promise.all([ctx.grants.end(found.record.grantId), ctx.store.delete('refresh', storageKey(token))]);

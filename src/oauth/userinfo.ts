@@ -19,7 +19,8 @@ export function userinfoRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const token = await guard(ctx, request, ['openid']);
     const grant = await ctx.grants.get(token.grant_id);
     const user = ctx.users.bySub(token.sub);
-    if (!grant || !user) throw new TokenRejected('revoked', 'invalid_token', 'the authorization has ended');
+    if (!grant || !user)
+      throw new TokenRejected('revoked', 'invalid_token', 'the authorization has ended', [], token.cnf.jkt !== undefined ? ctx.dpop.rules.algorithms : undefined);
     const released = new Set(token.scope.split(' ').flatMap((s) => SCOPE_CLAIMS[s] ?? []));
     for (const name of Object.keys(grant.claims?.userinfo ?? {})) released.add(name);
     const body: Record<string, unknown> = { sub: user.sub };

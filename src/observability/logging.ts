@@ -10,11 +10,13 @@ export type SonicBoom = ReturnType<typeof pino.destination>;
 export const REDACTED_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
+  'req.headers.dpop',
   'req.headers["ssl-client-cert"]',
   'req.headers["x-forwarded-client-cert"]',
   'res.headers["set-cookie"]',
   'headers.authorization',
   'headers.cookie',
+  'headers.dpop',
   'body',
   'req.body',
   // Top-level names only: wildcard paths cost tens of microseconds on every line, and no log call

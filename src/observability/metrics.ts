@@ -76,6 +76,12 @@ export class Metrics {
     labelNames: ['operation', 'outcome'] as const,
     registers: [this.registry],
   });
+  readonly dpopProofsRejected = new Counter({
+    name: `${PREFIX}dpop_proofs_rejected_total`,
+    help: 'DPoP proofs refused, by where (authorization_server, resource) and why.',
+    labelNames: ['site', 'reason'] as const,
+    registers: [this.registry],
+  });
   readonly introspections = new Counter({
     name: `${PREFIX}introspections_total`,
     help: 'Token introspections, by whether the token was active.',

@@ -13,6 +13,7 @@ export type RecordKind =
   | 'grant-ended' // ended grants, kept while their access tokens may live
   | 'refresh' // refresh tokens (by hash)
   | 'jti' // replay cache for client assertions
+  | 'dpop-jti' // replay cache for DPoP proofs, by key thumbprint and jti
   | 'revoked-at' // revoked access token ids
   | 'login-failures' // failed logins and lockouts, by username digest or client address
   | 'client' // registered clients (RFC 7591), by client_id: long-lived by design, until deleted

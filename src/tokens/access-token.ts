@@ -6,7 +6,7 @@ import type { Grant } from '../grants/grant.js';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
 
-/** The claims of our JWT access tokens (RFC 9068), sender-constrained by RFC 8705 `cnf`. */
+/** The claims of our JWT access tokens (RFC 9068), sender-constrained by `cnf`: a certificate (RFC 8705) or a DPoP key (RFC 9449). */
 export interface AccessTokenClaims {
   iss: string;
   sub: string;
@@ -16,7 +16,7 @@ export interface AccessTokenClaims {
   iat: number;
   jti: string;
   scope: string;
-  cnf: { 'x5t#S256': string };
+  cnf: { 'x5t#S256': string; jkt?: undefined } | { jkt: string; 'x5t#S256'?: undefined };
   /** The grant the token was issued from: ending the grant ends the token. */
   grant_id: string;
   auth_time?: number;
@@ -32,9 +32,12 @@ export interface IssuedAccessToken {
 
 export async function issueAccessToken(
   ctx: GatewayContext,
-  input: { grant: Grant; client: Client; scope: string; certificateThumbprint: string },
+  input: { grant: Grant; client: Client; scope: string; certificateThumbprint?: string; dpopJkt?: string },
 ): Promise<IssuedAccessToken> {
   const { grant, client } = input;
+  const cnf = input.dpopJkt !== undefined ? { jkt: input.dpopJkt } : input.certificateThumbprint !== undefined ? { 'x5t#S256': input.certificateThumbprint } : undefined;
+  // Never a bearer token: the endpoints refuse a request with nothing to bind to before this.
+  if (cnf === undefined) throw new Error('an access token needs a certificate or a DPoP key to be bound to');
   const key = ctx.keys.signingKey(ctx.profile.algorithms.signing)!;
   const now = Math.floor(Date.now() / 1000);
   const expiresIn = ctx.profile.lifetimes.accessToken;
@@ -48,7 +51,7 @@ export async function issueAccessToken(
     iat: now,
     jti: randomUUID(),
     scope: input.scope,
-    cnf: { 'x5t#S256': input.certificateThumbprint },
+    cnf,
     grant_id: grant.id,
   };
   if (grant.authTime !== undefined) claims.auth_time = grant.authTime;

@@ -5,6 +5,8 @@ import { OAuthError } from '../oauth/errors.js';
 import { ACCESS_TOKEN_TYPE, type AccessTokenClaims } from './access-token.js';
 import { constantTimeEqual } from './secrets.js';
 import { usableCertificate } from '../tls/peer-certificate.js';
+import { dpopBoundClaims } from '../dpop/resource.js';
+import { dpopChallenge } from '../dpop/errors.js';
 
 /** Why a token was refused: for metrics and audit logs. */
 export type GuardFailure =
@@ -16,7 +18,9 @@ export type GuardFailure =
   | 'revoked'
   | 'no_certificate'
   | 'certificate_mismatch'
-  | 'insufficient_scope';
+  | 'insufficient_scope'
+  | 'dpop_token_as_bearer'
+  | 'certificate_token_as_dpop';
 
 export class TokenRejected extends OAuthError {
   constructor(
@@ -24,9 +28,14 @@ export class TokenRejected extends OAuthError {
     error: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | undefined,
     description: string,
     requiredScopes: readonly string[] = [],
+    /** For a DPoP-bound token (RFC 9449 §7.1): the challenge is DPoP's, naming the proof algorithms. */
+    dpopAlgorithms?: readonly string[],
   ) {
     const status = error === 'invalid_request' ? 400 : error === 'insufficient_scope' ? 403 : 401;
-    super(error ?? 'invalid_token', description, status, { 'www-authenticate': challenge(error, description, requiredScopes) });
+    const www = dpopAlgorithms
+      ? dpopChallenge(error, description, dpopAlgorithms, error === 'insufficient_scope' ? requiredScopes : [])
+      : challenge(error, description, requiredScopes);
+    super(error ?? 'invalid_token', description, status, { 'www-authenticate': www });
     if (reason === 'certificate_mismatch' || reason === 'no_certificate') this.audit = 'certificate_mismatch';
     else if (reason === 'revoked') this.audit = 'revoked_token_used';
   }
@@ -41,18 +50,21 @@ function challenge(error: string | undefined, description: string, scopes: reado
 }
 
 const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const DPOP = /^dpop +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
-/** The bearer token of a request: from the Authorization header only (FAPI 2.0 §5.3.3). */
-export function bearerToken(request: FastifyRequest): string {
+/** The access token of a request and its scheme: from the Authorization header only (FAPI 2.0 §5.3.3). */
+export function presentedToken(request: FastifyRequest): { scheme: 'Bearer' | 'DPoP'; token: string } {
   const query = request.query as Record<string, unknown> | undefined;
   const body = request.body as Record<string, unknown> | undefined;
   if ((query && 'access_token' in query) || (body && typeof body === 'object' && 'access_token' in body))
     throw new TokenRejected('token_in_query', 'invalid_request', 'send the access token in the Authorization header only');
   const header = request.headers.authorization;
   if (header === undefined) throw new TokenRejected('missing', undefined, 'an access token is required');
-  const match = BEARER.exec(header);
-  if (!match) throw new TokenRejected('malformed_header', 'invalid_request', 'the Authorization header is not a Bearer token');
-  return match[1];
+  const bearer = BEARER.exec(header);
+  if (bearer) return { scheme: 'Bearer', token: bearer[1] };
+  const dpop = DPOP.exec(header);
+  if (dpop) return { scheme: 'DPoP', token: dpop[1] };
+  throw new TokenRejected('malformed_header', 'invalid_request', 'the Authorization header is not a Bearer or DPoP token');
 }
 
 /** Verifies one of our access tokens locally: signature, type, issuer, audience, expiry, then revocation. */
@@ -87,7 +99,8 @@ async function verifySignedToken(ctx: GatewayContext, token: string): Promise<Ac
     if (err instanceof joseErrors.JWTExpired) throw new TokenRejected('expired', 'invalid_token', 'the access token has expired');
     throw new TokenRejected('invalid', 'invalid_token', 'the access token is invalid');
   }
-  if (typeof claims.cnf?.['x5t#S256'] !== 'string' || typeof claims.grant_id !== 'string')
+  const cnf = claims.cnf as Record<string, unknown> | undefined;
+  if ((typeof cnf?.['x5t#S256'] !== 'string' && typeof cnf?.jkt !== 'string') || typeof claims.grant_id !== 'string')
     throw new TokenRejected('invalid', 'invalid_token', 'the access token is invalid');
   return claims;
 }
@@ -99,20 +112,30 @@ function keyFor(ctx: GatewayContext, header: JWTHeaderParameters): CryptoKey {
 }
 
 /**
- * The protected-resource check shared by userinfo and every proxied API: a bearer token from the
- * header, valid and unrevoked, bound to this connection's client certificate, holding the scopes.
+ * The protected-resource check shared by userinfo and every proxied API: an access token from the
+ * header, valid and unrevoked, bound to this connection's client certificate (Bearer) or to the key
+ * of the request's DPoP proof (DPoP), holding the scopes.
  */
 export async function guard(ctx: GatewayContext, request: FastifyRequest, requiredScopes: readonly string[]): Promise<AccessTokenClaims> {
-  const claims = await verifyAccessToken(ctx, bearerToken(request));
+  const { scheme, token } = presentedToken(request);
+  const claims = scheme === 'DPoP' ? await dpopBoundClaims(ctx, request, token) : await certificateBoundClaims(ctx, request, token);
+  if (requiredScopes.length) {
+    const held = new Set(claims.scope.split(' '));
+    if (!requiredScopes.every((s) => held.has(s)))
+      throw new TokenRejected('insufficient_scope', 'insufficient_scope', 'the access token lacks a required scope', requiredScopes, scheme === 'DPoP' ? ctx.dpop.rules.algorithms : undefined);
+  }
+  return claims;
+}
+
+async function certificateBoundClaims(ctx: GatewayContext, request: FastifyRequest, token: string): Promise<AccessTokenClaims> {
+  const claims = await verifyAccessToken(ctx, token);
   request.clientId = claims.client_id;
+  // RFC 9449 §7.2: a DPoP-bound token is never accepted as a bearer token.
+  if (claims.cnf.jkt !== undefined)
+    throw new TokenRejected('dpop_token_as_bearer', 'invalid_token', 'the access token is DPoP-bound: send it with the DPoP scheme and a proof', [], ctx.dpop.rules.algorithms);
   const certificate = usableCertificate(ctx.peerCertificate(request.raw));
   if (!certificate) throw new TokenRejected('no_certificate', 'invalid_token', 'the access token is bound to a client certificate; none was presented');
   if (!constantTimeEqual(certificate.thumbprint, claims.cnf['x5t#S256']))
     throw new TokenRejected('certificate_mismatch', 'invalid_token', 'the access token is bound to another client certificate');
-  if (requiredScopes.length) {
-    const held = new Set(claims.scope.split(' '));
-    if (!requiredScopes.every((s) => held.has(s)))
-      throw new TokenRejected('insufficient_scope', 'insufficient_scope', 'the access token lacks a required scope', requiredScopes);
-  }
   return claims;
 }

@@ -7,7 +7,7 @@ import { issueRefreshToken, refreshTokenLifetime } from './refresh-token.js';
 
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
   refresh_token?: string;
@@ -24,7 +24,9 @@ export async function tokenResponse(
     scope: string;
     /** The scope of a new refresh token, when it differs from the access token's. */
     refreshScope?: string;
-    certificateThumbprint: string;
+    /** What the access token is bound to: the client certificate, or a DPoP key (exactly one). */
+    certificateThumbprint?: string;
+    dpopJkt?: string;
     /** Issue a refresh token (when the client may use them and the lifetime allows). */
     withRefreshToken: boolean;
     /** Issue an ID token (authorization code grant with `openid` in scope). */
@@ -37,13 +39,13 @@ export async function tokenResponse(
   const lifetime = input.withRefreshToken ? refreshTokenLifetime(ctx, grant) : 'none';
   const [refreshToken, accessToken, idToken] = await Promise.all([
     lifetime === 'none' ? undefined : issueRefreshToken(ctx, grant, input.refreshScope ?? scope, lifetime),
-    issueAccessToken(ctx, { grant, client, scope, certificateThumbprint: input.certificateThumbprint }),
+    issueAccessToken(ctx, { grant, client, scope, certificateThumbprint: input.certificateThumbprint, dpopJkt: input.dpopJkt }),
     input.idToken && scope.split(' ').includes('openid') ? issueIdToken(ctx, { grant, client, nonce: input.idToken.nonce }) : undefined,
   ]);
   const response: TokenResponse = {
     ...ctx.hooks.tokenResponseFields?.(grant),
     access_token: accessToken.token,
-    token_type: 'Bearer',
+    token_type: input.dpopJkt !== undefined ? 'DPoP' : 'Bearer',
     expires_in: accessToken.expiresIn,
     scope,
   };

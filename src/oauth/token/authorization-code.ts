@@ -1,6 +1,7 @@
 import { findCode, markRedeemed, type CodeRecord } from '../../grants/authorization-code.js';
 import { constantTimeEqual, s256 } from '../../tokens/secrets.js';
 import type { AuthenticatedClient } from '../../clients/authenticate.js';
+import type { TokenBinding } from '../../dpop/authorization-server.js';
 import type { GatewayContext } from '../../context.js';
 import { forgetRefreshToken } from '../../tokens/refresh-token.js';
 import { tokenResponse, type TokenResponse } from '../../tokens/token-response.js';
@@ -18,7 +19,7 @@ export const authorizationCodeGrant: GrantHandler<CodeRecord | undefined> = {
 async function redeemCode(
   ctx: GatewayContext,
   params: Record<string, string>,
-  { client, certificateThumbprint }: AuthenticatedClient & { certificateThumbprint: string },
+  { client, certificateThumbprint, dpopJkt }: AuthenticatedClient & TokenBinding,
   record: CodeRecord | undefined,
 ): Promise<TokenResponse> {
   const { code, redirect_uri: redirectUri, code_verifier: verifier } = params;
@@ -30,6 +31,9 @@ async function redeemCode(
   if (record.clientId !== client.id) throw invalidGrant('the code was issued to another client');
   if (record.redirectUri !== redirectUri) throw invalidGrant('redirect_uri does not match the authorization request');
   if (!VERIFIER.test(verifier) || !constantTimeEqual(s256(verifier), record.codeChallenge)) throw invalidGrant('code_verifier does not match');
+  // RFC 9449 §10: a code bound at PAR is redeemed only with a proof of that key.
+  if (record.dpopJkt !== undefined && (dpopJkt === undefined || !constantTimeEqual(dpopJkt, record.dpopJkt)))
+    throw invalidGrant(dpopJkt === undefined ? 'the code is bound to a DPoP key: send a DPoP proof' : 'the DPoP proof key does not match the key the code is bound to');
 
   // The grant comes with the code (it cannot change in the code's life): a concurrent second
   // redemption may end it once the code is marked, and the one that won still gets its answer
@@ -43,6 +47,7 @@ async function redeemCode(
       client,
       scope: record.scope,
       certificateThumbprint,
+      dpopJkt,
       withRefreshToken: true,
       idToken: { nonce: record.nonce },
     }),

@@ -5,7 +5,7 @@ import type { GrantHandler } from './grant-handler.js';
 
 /** client_credentials (RFC 6749 §4.4): for the client's own APIs (e.g. creating consents); no user, no ID token. */
 export const clientCredentialsGrant: GrantHandler = {
-  handle: async (ctx, params, { client, certificateThumbprint }) => {
+  handle: async (ctx, params, { client, certificateThumbprint, dpopJkt }) => {
     const requested = (params.scope ?? '').split(' ').filter(Boolean);
     if (requested.includes('openid')) throw new OAuthError('invalid_scope', 'openid is not available with client_credentials');
     const notAllowed = requested.filter((s) => !client.scopes.has(s));
@@ -22,6 +22,6 @@ export const clientCredentialsGrant: GrantHandler = {
       extensions: {},
     };
     await ctx.grants.save(grant);
-    return tokenResponse(ctx, { grant, client, scope, certificateThumbprint, withRefreshToken: false });
+    return tokenResponse(ctx, { grant, client, scope, certificateThumbprint, dpopJkt, withRefreshToken: false });
   },
 };

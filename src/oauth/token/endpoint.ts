@@ -9,6 +9,8 @@ import { authorizationCodeGrant } from './authorization-code.js';
 import { clientCredentialsGrant } from './client-credentials.js';
 import type { GrantHandler } from './grant-handler.js';
 import { refreshTokenGrant } from './refresh-token.js';
+import { nonceHeaders, proofAtAuthorizationServer, tokenBinding } from '../../dpop/authorization-server.js';
+import { listenerEndpointUrl } from '../../dpop/htu.js';
 
 const HANDLERS: Record<string, GrantHandler<unknown>> = {
   authorization_code: authorizationCodeGrant,
@@ -21,21 +23,21 @@ export function tokenRoute(app: FastifyInstance, ctx: GatewayContext): void {
   app.post(PATHS.token, async (request, reply) => {
     const params = formParams(request);
     const grantType = params.grant_type;
-    const caller = await authenticateClientAndPrepare(request, params, ctx.urls.token, ctx, ({ client, certificate }) => {
+    // Checked before the client authenticates, so a client told to use a DPoP nonce can resend its assertion.
+    const proof = await proofAtAuthorizationServer(ctx, request);
+    const caller = await authenticateClientAndPrepare(request, params, listenerEndpointUrl(request, PATHS.token, ctx.urls.token), ctx, ({ client, certificate }) => {
       if (grantType === undefined) throw invalidRequest('grant_type is required');
       const handler = HANDLERS[grantType];
       if (!handler || !ctx.profile.grantTypes.includes(grantType as never)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
       if (!client.grantTypes.has(grantType)) throw new OAuthError('unauthorized_client', `this client may not use ${grantType}`);
-      // Access tokens are always sender-constrained: no certificate, nothing to bind them to.
-      if (!certificate) throw invalidRequest('a client certificate is required: access tokens are bound to it');
-      return { handler, certificate };
+      return { handler, certificate, binding: tokenBinding(client, proof, certificate) };
     });
-    const { client, prepared: { handler, certificate } } = caller;
+    const { client, prepared: { handler, certificate, binding } } = caller;
     // One store round trip: the assertion's jti and what the grant needs (a replay fails the whole).
     const [, read] = await Promise.all([caller.checkReplay(), handler.read?.(ctx, params)]);
-    const body = await handler.handle(ctx, params, { client, certificate, certificateThumbprint: certificate.thumbprint }, read);
+    const body = await handler.handle(ctx, params, { client, certificate, ...binding }, read);
     ctx.metrics?.tokensIssued.inc({ grant_type: grantType });
-    return reply.headers(NO_STORE).send(body);
+    return reply.headers(NO_STORE).headers(nonceHeaders(ctx)).send(body);
   });
   methodNotAllowed(app, PATHS.token, ['POST']);
 }

@@ -1,6 +1,7 @@
 import type { AuthenticatedClient } from '../../clients/authenticate.js';
 import type { GatewayContext } from '../../context.js';
 import type { TokenResponse } from '../../tokens/token-response.js';
+import type { TokenBinding } from '../../dpop/authorization-server.js';
 
 /** One handler per grant type (RFC 6749 §4, §6), composed by the token endpoint. */
 export interface GrantHandler<Read = undefined> {
@@ -12,7 +13,7 @@ export interface GrantHandler<Read = undefined> {
   handle(
     ctx: GatewayContext,
     params: Record<string, string>,
-    caller: AuthenticatedClient & { certificateThumbprint: string },
+    caller: AuthenticatedClient & TokenBinding,
     read: Read | undefined,
   ): Promise<TokenResponse>;
 }

@@ -6,13 +6,14 @@ import { invalidGrant, invalidRequest, OAuthError } from '../errors.js';
 import type { GrantHandler } from './grant-handler.js';
 
 /**
- * refresh_token (RFC 6749 §6): bound to the client; every new access token is bound to the
- * certificate of this request. Rotation only where the profile asks; the old token then keeps
+ * refresh_token (RFC 6749 §6): bound to the client (and its authentication); every new access token
+ * is bound to the certificate or the DPoP key of this request (RFC 9449 §5: a confidential client may
+ * change its DPoP key). Rotation only where the profile asks; the old token then keeps
  * working for the grace period.
  */
 export const refreshTokenGrant: GrantHandler<RefreshTokenRecord | undefined> = {
   read: (ctx, params) => (params.refresh_token === undefined ? Promise.resolve(undefined) : findRefreshToken(ctx, params.refresh_token)),
-  handle: async (ctx, params, { client, certificateThumbprint }, record) => {
+  handle: async (ctx, params, { client, certificateThumbprint, dpopJkt }, record) => {
     const token = params.refresh_token;
     if (token === undefined) throw invalidRequest('refresh_token is required');
     if (!record || record.clientId !== client.id) throw invalidGrant('the refresh token is invalid');
@@ -29,7 +30,7 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenRecord | undefined> = {
 
     const rotation = ctx.profile.refreshTokenRotation;
     // A narrowed request narrows the access token only; a rotated refresh token keeps the original scope.
-    const response = await tokenResponse(ctx, { grant, client, scope, refreshScope: record.scope, certificateThumbprint, withRefreshToken: rotation.enabled });
+    const response = await tokenResponse(ctx, { grant, client, scope, refreshScope: record.scope, certificateThumbprint, dpopJkt, withRefreshToken: rotation.enabled });
     if (rotation.enabled && response.refresh_token) {
       await Promise.all([
         record.rotatedAt === undefined ? retireRotated(ctx, token, record, rotation.graceSeconds) : undefined,
