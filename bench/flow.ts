@@ -20,7 +20,7 @@ const { values: args } = parseArgs({
 const { flows, concurrency, warmup, maxMs, alg } = flowSettings(args);
 const starters = {
   'fapi-gateway': gatewayTarget,
-  // The same flow with a signed request object at PAR (the fapi2-message-signing profile).
+  // The same flow with a signed request object at PAR and a JARM response (the fapi2-message-signing profile).
   'fapi-gateway-signed': (pki: Parameters<typeof gatewayTarget>[0], options: Parameters<typeof gatewayTarget>[1]) =>
     gatewayTarget(pki, { ...options, config: { ...options.config, profile: 'fapi2-message-signing' } }),
   'oidc-provider': oidcProviderTarget,

@@ -46,7 +46,8 @@ export function parBody(assertion: string, codeChallenge: string, clientId = CLI
 }
 
 /**
- * The same request as a signed request object (RFC 9101), signed ahead of time: the body carries only
+ * The same request as a signed request object (RFC 9101), signed ahead of time, asking for a JARM
+ * response (response_mode=jwt): the whole of FAPI 2.0 Message Signing. The body carries only
  * client_id, request and the client assertion.
  */
 export async function signedParBody(assertion: string, codeChallenge: string, key: CryptoKey | Uint8Array, jwk: JWK, audience: string): Promise<string> {
@@ -54,6 +55,7 @@ export async function signedParBody(assertion: string, codeChallenge: string, ke
   const parameters = Object.fromEntries(new URLSearchParams(parBody(assertion, codeChallenge)));
   delete parameters.client_assertion;
   delete parameters.client_assertion_type;
+  parameters.response_mode = 'jwt';
   const request = await new SignJWT({ ...parameters, iss: CLIENT_ID, aud: audience, nbf: now, iat: now, exp: now + 280, jti: randomUUID() })
     .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid!, typ: 'oauth-authz-req+jwt' })
     .sign(key);
@@ -115,7 +117,10 @@ export function checkTokenResponse(text: string): { access_token: string } {
 export function codeFrom(location: string | undefined): string {
   if (!location || !location.startsWith(REDIRECT_URI)) throw new Error(`authorization: not redirected to the client (${location})`);
   const url = new URL(location);
-  const code = url.searchParams.get('code');
+  // JARM (response_mode=jwt): the code is inside the signed response; the client's check of the
+  // signature is not the server's cost, so it is only decoded here.
+  const response = url.searchParams.get('response');
+  const code = response ? (decodeJwt(response).code as string | undefined) : url.searchParams.get('code');
   if (!code) throw new Error(`authorization: no code in ${location}`);
   return code;
 }
