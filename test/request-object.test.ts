@@ -125,6 +125,18 @@ t.test('discovery advertises signed and encrypted request objects, and they are 
   t.notOk(enc.some((k: JWK) => 'd' in k), 'without private members');
 });
 
+t.test('dpop_jkt (RFC 9449 §10) binds the code from inside the request object; outside it is ignored', async (t) => {
+  const inside = 'A'.repeat(43);
+  const outside = 'B'.repeat(43);
+  const bound = await push(await requestObject('client-one', { dpop_jkt: inside }), 'client-one', { dpop_jkt: outside });
+  accepted(t, bound, 'dpop_jkt inside the object');
+  t.equal((await stored(bound))?.request.dpopJkt, inside, 'the code is bound to the key named inside');
+  const unbound = await push(await requestObject('client-one'), 'client-one', { dpop_jkt: outside });
+  accepted(t, unbound, 'dpop_jkt only in the form');
+  t.equal((await stored(unbound))?.request.dpopJkt, undefined, 'a form dpop_jkt beside a request object binds nothing');
+  refused(t, await push(await requestObject('client-one', { dpop_jkt: 'not a thumbprint' })), 'invalid_request', 'a malformed dpop_jkt inside');
+});
+
 t.test('a signed request object is accepted, and only its parameters count', async (t) => {
   const object = await requestObject('client-one', { scope: 'openid accounts', state: 'inside', max_age: 600, claims: { id_token: { email: null } } });
   const res = await push(object, 'client-one', { scope: 'openid transactions', state: 'outside', redirect_uri: 'https://evil.example/cb', nonce: 'outside' });
