@@ -186,6 +186,24 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     t.equal((await cli('remove', clientId)).code, 1, 'removing it again: not found');
   });
 
+  t.test('re-added under the id of a deleted client: the deleted client\'s refresh token stays refused', async (t) => {
+    const who = await identity();
+    const { clientId, token } = await registerOn(A, who);
+    const tokens = await flow(B, B, clientId, who.agent);
+    t.equal((await call(A, 'DELETE', `/register/${clientId}`, who.agent, { token })).status, 204);
+    // Grant and registration times are whole seconds: the new registration must come a second later.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const file = path.join(dir, `${clientId}.yaml`);
+    await writeFile(file, stringify({ client_id: clientId, token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: who.dn, redirect_uris: [REDIRECT_URI], scope: 'openid accounts', grant_types: ['authorization_code', 'refresh_token'] }));
+    const added = await cli('add', file);
+    t.equal(added.code, 0, added.stderr);
+    const { value } = await parBecomes(B, clientId, who.agent, 201);
+    t.equal(value, 201, 'B knows the new client');
+    const refreshed = await B.post('/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: clientId }, { agent: who.agent });
+    t.equal(refreshed.status, 400, refreshed.text);
+    t.equal(refreshed.json?.error, 'invalid_grant', 'a grant older than the registration is not the new client\'s');
+  });
+
   t.test('the CLI checks a client as the config does and names the key path', async (t) => {
     const file = path.join(dir, 'bad.yaml');
     await writeFile(file, stringify({ token_endpoint_auth_method: 'private_key_jwt', redirect_uris: ['http://tpp.example/cb'], jwks: { keys: [{ ...(await exportJWK((await (await import('jose')).generateKeyPair('ES256')).publicKey)), kid: 'k' }] } }));

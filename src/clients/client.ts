@@ -34,4 +34,9 @@ export interface Client {
   /** The client's public encryption keys (`use: enc` in jwks or jwks_uri). */
   readonly encryptionKeys?: EncryptionKeySource;
   readonly metadata: Readonly<ClientMetadata>;
+  /**
+   * Registered clients: when this client_id was registered (seconds). A grant older than that was
+   * made for a deleted client that had the same id, and is not this client's.
+   */
+  readonly registeredAt?: number;
 }

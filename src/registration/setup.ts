@@ -40,7 +40,10 @@ export async function setUpRegistration(input: {
   };
   const registered = new RegisteredClients(
     store,
-    (record) => validateClientMetadata(record.metadata, profile, `registered client ${record.metadata.client_id}`, { remoteKeys: validation.remoteKeys }),
+    async (record) => ({
+      ...(await validateClientMetadata(record.metadata, profile, `registered client ${record.metadata.client_id}`, { remoteKeys: validation.remoteKeys })),
+      registeredAt: record.registration.issuedAt,
+    }),
     settings.cacheSize,
   );
   clients.withRegistered(registered);

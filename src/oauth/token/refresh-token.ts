@@ -19,6 +19,7 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenRecord | undefined> = {
     if (!record || record.clientId !== client.id) throw invalidGrant('the refresh token is invalid');
     const grant = await ctx.grants.get(record.grantId);
     if (!grant) throw invalidGrant('the authorization has ended');
+    if (client.registeredAt !== undefined && grant.createdAt < client.registeredAt) throw invalidGrant('the authorization has ended');
 
     let scope = record.scope;
     if (params.scope !== undefined) {
