@@ -79,15 +79,15 @@ function prefixed(name: string, chunk: Buffer): string {
     .join('\n');
 }
 
-/** Waits up to 10 s for both replicas' /readyz; says which is not ready (usually: Redis is not running). */
+/** Waits up to 30 s (a busy machine starts slowly) for both replicas' /readyz; says which is not ready (usually: Redis is not running). */
 async function reportReadiness(): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   for (const [name, ports] of Object.entries(REPLICAS)) {
     let ready = false;
     while (!ready && Date.now() < deadline && !stopping) {
       ready = await fetch(`http://127.0.0.1:${ports.ops}/readyz`).then((r) => r.ok, () => false);
       if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    if (!ready) console.log(`[${name}] not ready after 10 s: is Redis running at ${values.redis}? (--redis URL, or FAPI_GATEWAY_REDIS_URL)`);
+    if (!ready) console.log(`[${name}] not ready after 30 s: is Redis running at ${values.redis}? (--redis URL, or FAPI_GATEWAY_REDIS_URL)`);
   }
 }
