@@ -1,10 +1,9 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { importJWK, type JWK } from 'jose';
 import { ConfigError } from '../config/config-error.js';
 import type { ConfigFile, Profile } from '../config/schema.js';
 import { readConfigFile } from '../tls/server-credentials.js';
 import { keyFileWarning, type KeyFileWarning } from './key-file-permissions.js';
-import { keyWeakness } from './key-strength.js';
+import { importServerKey } from './server-key.js';
 
 export interface SigningKey {
   kid: string;
@@ -49,28 +48,10 @@ export class SigningKeys {
       throw new ConfigError('keys.signing', `${keysConfig.signing} holds no keys`);
     const kids = new Set<string>();
     const keys: SigningKey[] = [];
+    const rule = { use: 'sig', algorithms: profile.algorithms.signing, allowedText: `${profile.algorithms.signing.join(', ')} (profile ${profile.name})`, purpose: 'sign' } as const;
     for (const [i, jwk] of document.keys.entries()) {
-      const at = `keys.signing (${keysConfig.signing}) keys[${i}]`;
-      if (!jwk.kid) throw new ConfigError(at, 'every key needs a "kid"');
-      if (kids.has(jwk.kid)) throw new ConfigError(at, `duplicate kid "${jwk.kid}"`);
-      kids.add(jwk.kid);
-      if (!jwk.alg || !profile.algorithms.signing.includes(jwk.alg as never))
-        throw new ConfigError(at, `"alg" must be one of ${profile.algorithms.signing.join(', ')} (profile ${profile.name}), got ${JSON.stringify(jwk.alg)}`);
-      if (jwk.use && jwk.use !== 'sig') throw new ConfigError(at, '"use" must be "sig"');
-      if (jwk.d === undefined) throw new ConfigError(at, 'a private key is required to sign');
-      let keyObject: KeyObject;
-      let privateKey: CryptoKey;
-      try {
-        keyObject = createPrivateKey({ key: jwk as never, format: 'jwk' });
-        privateKey = (await importJWK(jwk, jwk.alg)) as CryptoKey;
-      } catch (err) {
-        throw new ConfigError(at, `not a usable ${jwk.alg} key: ${(err as Error).message}`);
-      }
-      const weakness = keyWeakness(keyObject);
-      if (weakness) throw new ConfigError(at, weakness);
-      // Derived from the public key object, so no private member can reach the published JWKS.
-      const publicJwk: JWK = { ...(createPublicKey(keyObject).export({ format: 'jwk' }) as JWK), kid: jwk.kid, use: 'sig', alg: jwk.alg };
-      keys.push({ kid: jwk.kid, alg: jwk.alg, privateKey, publicJwk, publicKey: (await importJWK(publicJwk, jwk.alg)) as CryptoKey });
+      const key = await importServerKey(jwk, `keys.signing (${keysConfig.signing}) keys[${i}]`, kids, rule);
+      keys.push({ ...key, publicKey: (await importJWK(key.publicJwk, key.alg)) as CryptoKey });
     }
     for (const kid of keysConfig.active ?? [])
       if (!kids.has(kid)) throw new ConfigError('keys.active', `no key with kid "${kid}" in ${keysConfig.signing}`);
