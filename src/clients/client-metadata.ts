@@ -1,13 +1,12 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createLocalJWKSet, type JWK, type JWTVerifyGetKey } from 'jose';
-import { checkEncryptionJwk, localEncryptionKeys, remoteEncryptionKeys } from './encryption-keys.js';
+import { checkPublicJwk, localEncryptionKeys, remoteEncryptionKeys } from './encryption-keys.js';
 import { remoteClientKeys, type RemoteClientKeys } from './remote-keys.js';
 import { responseProtection } from './response-protection.js';
 import { requestObjectRules } from '../oauth/request-object/client-rules.js';
 import { ConfigError } from '../config/config-error.js';
 import { ClientSchema, type ClientMetadata, type Profile } from '../config/schema.js';
 import { validate } from '../config/validate.js';
-import { keyWeakness } from '../keys/key-strength.js';
 import { normalizeDnString } from '../tls/distinguished-name.js';
 import type { Client, ClientAuthMethod, SanType } from './client.js';
 
@@ -130,19 +129,12 @@ async function checkJwks(keys: JWK[], profile: Profile, at: string, thumbprints:
       kids.add(jwk.kid);
     }
     if (jwk.use === 'enc') {
-      checkEncryptionJwk(jwk, where);
+      checkPublicJwk(jwk, where);
       continue;
     }
     if (jwk.alg !== undefined && !profile.algorithms.clientAssertion.includes(jwk.alg as never))
       throw new ConfigError(`${where}.alg`, `"${jwk.alg}" is not allowed by profile ${profile.name} (allowed: ${profile.algorithms.clientAssertion.join(', ')})`);
-    let key: KeyObject;
-    try {
-      key = createPublicKey({ key: jwk as never, format: 'jwk' });
-    } catch (err) {
-      throw new ConfigError(where, `not a usable public key: ${(err as Error).message}`);
-    }
-    const weakness = keyWeakness(key);
-    if (weakness) throw new ConfigError(where, weakness);
+    checkPublicJwk(jwk, where);
     const leaf = jwk.x5c?.[0];
     if (leaf) thumbprints.add(createHash('sha256').update(Buffer.from(leaf, 'base64')).digest('base64url'));
   }

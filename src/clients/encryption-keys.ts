@@ -36,8 +36,8 @@ export function chooseEncryptionJwk(keys: readonly JWK[], alg: string): JWK | un
   return candidates.find((k) => k.alg === alg) ?? candidates[0];
 }
 
-/** Checks a registered encryption key (public, parseable, strong enough); throws ConfigError at `at`. */
-export function checkEncryptionJwk(jwk: JWK, at: string): void {
+/** Checks a client's registered public key (parseable, strong enough); throws ConfigError at `at`. */
+export function checkPublicJwk(jwk: JWK, at: string): void {
   let key: KeyObject;
   try {
     key = createPublicKey({ key: jwk as never, format: 'jwk' });
@@ -76,7 +76,7 @@ export function remoteEncryptionKeys(document: () => Promise<JSONWebKeySet>): En
     const jwk = chooseEncryptionJwk(jwks.keys, alg);
     if (!jwk) throw new ClientEncryptionKeyMissing(`the client's jwks_uri has no "use": "enc" key for ${alg}`);
     try {
-      checkEncryptionJwk(jwk, 'jwks_uri');
+      checkPublicJwk(jwk, 'jwks_uri');
     } catch (err) {
       throw new ClientEncryptionKeyMissing(`the client's encryption key ${jwk.kid ?? ''} is not usable: ${(err as Error).message}`);
     }
