@@ -260,6 +260,7 @@ export function gatewayConfig(options: {
   const profile = options.profile ?? BASELINE_PROFILE;
   const ports = options.ports ?? DEFAULT_PORTS;
   const endpoints = localEndpoints(ports);
+  const onProfile = (options.variants ?? VARIANTS).filter((v) => profileOf(v) === profile);
   return {
     issuer: endpoints.issuer,
     profile,
@@ -275,7 +276,9 @@ export function gatewayConfig(options: {
       username: USER.username, password: options.password ?? DEFAULT_PASSWORD, sub: USER.sub,
       claims: { name: 'Alice Example', given_name: 'Alice', family_name: 'Example', email: 'alice@example.com', email_verified: true },
     }],
-    clients: (options.variants ?? VARIANTS).filter((v) => profileOf(v) === profile).flatMap((v) => gatewayClients(v, options.pki, endpoints)),
+    clients: onProfile.flatMap((v) => gatewayClients(v, options.pki, endpoints)),
+    // The suite's DPoP client without a certificate reads discovery's plain fields (see dpopVariant).
+    ...(onProfile.some((v) => v.dpop && v.clientAuth === 'private_key_jwt') ? { discovery: { plainEndpoints: 'public' } } : {}),
     routes: [{ prefix: '/accounts', upstream: `http://127.0.0.1:${ports.bank}`, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10000 }],
     log: { level: 'warn' },
   };

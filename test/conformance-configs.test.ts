@@ -64,6 +64,7 @@ for (const variant of VARIANTS) {
     const withoutCertificate = variant.dpop && variant.clientAuth === 'private_key_jwt';
     t.equal(new URL(suite.resource?.resourceUrl).origin, withoutCertificate ? new URL(gateway.issuer).origin : new URL(gateway.listeners.mtls.url).origin, 'the resource is behind the listener the suite calls');
     t.ok(gateway.routes.some((r: { prefix: string }) => new URL(suite.resource.resourceUrl).pathname.startsWith(r.prefix)), 'the resource is one of the gateway\'s routes');
+    if (withoutCertificate) t.equal(gateway.discovery?.plainEndpoints, 'public', 'discovery\'s plain fields name the listener the suite calls without a certificate');
 
     for (const [key, mtlsKey] of [['client', 'mtls'], ['client2', 'mtls2']] as const) {
       const client = suite[key];

@@ -60,7 +60,7 @@ for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-aut
         introspection_endpoint: '/introspect',
         revocation_endpoint: '/revoke',
       })) {
-        t.equal(doc[field], h.issuer + p, `${field} is on the public listener (clients without a certificate: DPoP)`);
+        t.equal(doc[field], mtlsBase + p, `${field} is on the mTLS listener (discovery.plainEndpoints: mtls, the default)`);
         t.equal(doc.mtls_endpoint_aliases?.[field], mtlsBase + p, `mtls_endpoint_aliases.${field} points at the mTLS listener`);
       }
       for (const [field, url] of Object.entries(doc.mtls_endpoint_aliases as Record<string, string>))

@@ -25,6 +25,8 @@ for (const nonceMode of ['off', 'required'] as const) {
     const h = await startGateway({
       configure: (config) => {
         if (nonceMode === 'required') config.policy = { dpop: { nonce: 'required' } };
+        // Clients without a certificate read discovery's plain fields: they name the public listener.
+        config.discovery = { plainEndpoints: 'public' };
         for (const c of config.clients) c.dpop_bound_access_tokens = true;
         config.routes = [{ prefix: '/accounts', upstream: upstream.url, scopes: ['accounts'], methods: ['GET'] }];
       },

@@ -14,6 +14,8 @@ for (const nonceMode of ['off', 'required'] as const) {
     const h = await startGateway({
       configure: (config) => {
         if (nonceMode === 'required') config.policy = { dpop: { nonce: 'required' } };
+        // Clients without a certificate read discovery's plain fields: they name the public listener.
+        config.discovery = { plainEndpoints: 'public' };
         config.clients[0].dpop_bound_access_tokens = true;
         config.routes = [{ prefix: '/accounts', upstream: upstream.url, scopes: ['accounts'], methods: ['GET', 'POST'] }];
         // The loopback proxy's forwarded host and scheme are what clients called.

@@ -70,7 +70,7 @@ t.test('discovery over TLS finds the PAR endpoint and its mTLS alias', async (t)
   });
   const metadata = config.serverMetadata();
   t.equal(metadata.issuer, h.issuer);
-  t.equal(metadata.pushed_authorization_request_endpoint, `${h.issuer}/par`, 'the plain endpoint is on the public listener (clients without a certificate)');
+  t.equal(metadata.pushed_authorization_request_endpoint, `${h.mtlsBase}/par`, 'the plain endpoint is on the mTLS listener (discovery.plainEndpoints: mtls, the default)');
   t.equal(metadata.mtls_endpoint_aliases?.pushed_authorization_request_endpoint, `${h.mtlsBase}/par`);
   t.equal(metadata.require_pushed_authorization_requests, true);
   t.ok(metadata.supportsPKCE(), 'PKCE S256 is advertised');

@@ -430,6 +430,18 @@ export const ConfigSchema = Type.Object(
     metrics: Type.Object({ enabled: Type.Boolean({ default: true }) }, { additionalProperties: false, default: {} }),
     /** DPoP server nonces: the HMAC key every replica shares (also FAPI_GATEWAY_DPOP_NONCE_KEY); at least 32 characters. */
     dpop: Type.Optional(Type.Object({ nonceKey: Type.Optional(Type.String({ minLength: 32 })) }, { additionalProperties: false })),
+    discovery: Type.Object(
+      {
+        /**
+         * Which listener discovery's plain back-channel fields (token_endpoint, ...) name. `mtls`: the
+         * mTLS listener, for clients that read no mtls_endpoint_aliases. `public`: the public listener,
+         * for deployments with clients that hold no certificate (DPoP with private_key_jwt); clients with
+         * certificates then use mtls_endpoint_aliases (RFC 8705 §5). The back channel answers on both.
+         */
+        plainEndpoints: Type.Union([Type.Literal('mtls'), Type.Literal('public')], { default: 'mtls' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   { additionalProperties: false },
 );

@@ -21,11 +21,12 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     introspection_endpoint: urls.introspection,
     revocation_endpoint: urls.revocation,
   };
-  const plain = urls.withoutCertificate;
+  const plain = ctx.config.discovery.plainEndpoints === 'public' ? urls.withoutCertificate : urls;
   return {
     issuer: urls.issuer,
     authorization_endpoint: urls.authorization,
-    // Plain fields: the public listener, for clients without a certificate (DPoP); mTLS clients use the aliases.
+    // Plain fields: the mTLS listener, or (discovery.plainEndpoints: public) the public one for clients
+    // without a certificate (DPoP with private_key_jwt); mTLS clients then use the aliases.
     token_endpoint: plain.token,
     pushed_authorization_request_endpoint: plain.par,
     userinfo_endpoint: plain.userinfo,
