@@ -83,7 +83,7 @@ export interface GatewayOptions {
 /** Builds the shared context from a loaded config; fails with a ConfigError on anything wrong. */
 export async function createContext(loaded: LoadedConfig, store?: Store): Promise<GatewayContext> {
   const { config, profile } = loaded;
-  const hooks = ecosystemHooks(profile.ecosystem);
+  const hooks = ecosystemHooks(profile.ecosystem, config.ecosystem);
   checkRoutes(config.routes);
   checkServerLimits(config.server);
   const dpop = dpopRules(profile);
@@ -108,7 +108,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const trustedProxies = config.tls.forwardedClientCertificate
     ? addressBlocks(config.tls.forwardedClientCertificate.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies')
     : undefined;
-  return {
+  const ctx: GatewayContext = {
     config,
     profile,
     urls,
@@ -130,6 +130,8 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     rateLimitExempt: addressBlocks(config.rateLimit.exempt, 'rateLimit.exempt'),
     trustedProxies,
   };
+  await hooks.start?.(ctx);
+  return ctx;
 }
 
 export async function createGateway(loaded: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
@@ -234,7 +236,10 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
       const parts = {
         traffic: [drains.public, drains.mtls],
         ops: drains.ops,
-        closeStore: () => ctx.store.close(),
+        closeStore: async () => {
+          await ctx.hooks.stop?.();
+          await ctx.store.close();
+        },
         flushLogs: (deadline: number) => flushLogs(destination, deadline),
         log: publicApp.log,
       };

@@ -389,6 +389,11 @@ export const ConfigSchema = Type.Object(
     ),
     clients: Type.Array(ClientSchema, { default: [] }),
     registration: RegistrationConfig,
+    /**
+     * The settings of the profile's ecosystem pack (a Register's URLs, a bank's identifiers...): the
+     * pack validates them itself and names the key path under `ecosystem` when one is wrong.
+     */
+    ecosystem: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     shutdown: Type.Object(
       {
         graceSeconds: Type.Integer({ minimum: 0, maximum: 600, default: 20 }),

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { GatewayContext } from '../context.js';
 import type { Client } from '../clients/client.js';
 import type { Grant } from '../grants/grant.js';
 import type { AuthorizationRequest } from '../oauth/authorization-request.js';
@@ -53,6 +54,17 @@ export interface EcosystemHooks {
   registrationResponseFields?(record: RegisteredClientRecord): Record<string, unknown>;
   /** Extra routes, on the public and the mTLS listener. */
   routes?(listeners: { public: FastifyInstance; mtls: FastifyInstance }): void | Promise<void>;
+  /**
+   * Once the shared context exists (store, keys, grants, clients): the pack keeps what it needs and
+   * starts its background work (pollers, delivery queues). Throw a ConfigError to refuse to start.
+   */
+  start?(ctx: GatewayContext): void | Promise<void>;
+  /** At shutdown, before the store closes: stop background work. Must end promptly (it is inside the grace). */
+  stop?(): void | Promise<void>;
 }
 
-export type EcosystemFactory = () => EcosystemHooks;
+/**
+ * Builds a pack's hooks from the deployment's `ecosystem:` settings (undefined when the config has
+ * none). Validate them here and throw a ConfigError naming the key path (`ecosystem.<key>`).
+ */
+export type EcosystemFactory = (settings: Record<string, unknown> | undefined) => EcosystemHooks;
