@@ -58,6 +58,7 @@ import { stopGateway } from './server/graceful-shutdown.js';
 import { ListenerDrain } from './server/listener-drain.js';
 import { applyConnectionLimits, checkServerLimits, fastifyLimits, nodeServerLimits } from './server/listener-limits.js';
 import { LoginThrottle } from './users/login-throttle.js';
+import { SubjectIdentifiers } from './subjects/subject-identifiers.js';
 import { PasswordLogin } from './users/password-login.js';
 
 export interface Gateway {
@@ -90,6 +91,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   // Replicas must agree on nonces: with a shared store, a shared key (one process makes its own).
   if (dpop.nonce === 'required' && config.store.type === 'redis' && !config.dpop?.nonceKey)
     throw new ConfigError('dpop.nonceKey', 'is required when the profile requires DPoP nonces and replicas share a store (or set FAPI_GATEWAY_DPOP_NONCE_KEY)');
+  const subjects = new SubjectIdentifiers(profile, config.subjects?.pairwiseSecret);
   const credentials = await loadServerCredentials(config.tls);
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
@@ -129,6 +131,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     peerCertificate: peerCertificateSource(config.tls, credentials.clientCAs),
     rateLimitExempt: addressBlocks(config.rateLimit.exempt, 'rateLimit.exempt'),
     trustedProxies,
+    subjects,
   };
   await hooks.start?.(ctx);
   return ctx;

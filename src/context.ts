@@ -15,6 +15,7 @@ import type { PeerCertificateSource } from './tls/forwarded-certificate.js';
 import type { ServerCredentials } from './tls/server-credentials.js';
 import type { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import type { UserDirectory } from './users/directory.js';
+import type { SubjectIdentifiers } from './subjects/subject-identifiers.js';
 import type { PasswordLogin } from './users/password-login.js';
 
 /** Everything the endpoints share, built once at start from the config. */
@@ -49,4 +50,6 @@ export interface GatewayContext {
   rateLimitExempt: BlockList;
   /** The proxies whose forwarded headers (client certificate, X-Forwarded-For) are believed; none when absent. */
   trustedProxies: BlockList | undefined;
+  /** The `sub` each client sees (public or pairwise). */
+  subjects: SubjectIdentifiers;
 }

@@ -14,7 +14,8 @@ const USAGE = `usage:
   fapi-gateway [--config FILE]        run the gateway (embedded defaults without --config)
   fapi-gateway check --config FILE    validate a config file and exit
   fapi-gateway hash-password          read a password on stdin, print its scrypt hash for users[].passwordHash
-${CLIENTS_USAGE}`;
+${CLIENTS_USAGE}
+  fapi-gateway <command> ... --config FILE   commands of the profile's ecosystem pack (profile cdr: arrangements revoke ID)`;
 
 const DEV_PKI_DIR = fileURLToPath(new URL('../certs/dev/', import.meta.url));
 
@@ -49,8 +50,20 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'run':
       return run(configFile);
-    default:
-      return usageError(`unknown command "${command}"`);
+    default: {
+      // A command of the profile's ecosystem pack (e.g. arrangements), known once the config is read.
+      if (!configFile) return usageError(`unknown command "${command}" (an ecosystem's commands need --config FILE)`);
+      const context = await createContext(await loadConfigFile(configFile));
+      const args = argv.filter((a, i) => a !== '--config' && argv[i - 1] !== '--config');
+      try {
+        const packCommand = context.hooks.cliCommands?.()[command];
+        if (!packCommand) return usageError(`unknown command "${command}"`);
+        return await packCommand.run(args, (line) => console.log(line));
+      } finally {
+        await context.hooks.stop?.();
+        await context.store.close();
+      }
+    }
   }
 }
 

@@ -9,6 +9,7 @@ import { ClientSchema, type ClientMetadata, type Profile } from '../config/schem
 import { validate } from '../config/validate.js';
 import { normalizeDnString } from '../tls/distinguished-name.js';
 import type { Client, ClientAuthMethod, SanType } from './client.js';
+import { subjectTypeOf } from '../subjects/subject-identifiers.js';
 
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
 const SAN_FIELDS: Record<string, SanType> = {
@@ -83,6 +84,7 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string, opti
     throw new ConfigError(`${at}.jwks`, 'self_signed_tls_client_auth needs the client certificate in jwks (x5c)');
 
   const requestObject = requestObjectRules(m, profile, at, jwtKeys !== undefined);
+  const pairwiseSector = sectorOf(m, profile, at);
 
   const sanFields = Object.keys(SAN_FIELDS).filter((f) => m[f as keyof ClientMetadata] !== undefined);
   const identifiers = sanFields.length + (m.tls_client_auth_subject_dn !== undefined ? 1 : 0);
@@ -115,7 +117,24 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string, opti
     responseProtection: protection,
     encryptionKeys,
     metadata: m,
+    ...(pairwiseSector !== undefined ? { pairwiseSector } : {}),
   };
+}
+
+/**
+ * OIDC Core §8.1: a pairwise client's sector is the host of its sector_identifier_uri, or the one host
+ * of its redirect URIs. The sector_identifier_uri is taken as given (config clients are the operator's;
+ * registered ones pass through a directory's signed statement where the ecosystem requires one).
+ */
+function sectorOf(m: ClientMetadata, profile: Profile, at: string): string | undefined {
+  const offered = profile.subjectTypes ?? ['public'];
+  if (m.subject_type !== undefined && !offered.includes(m.subject_type))
+    throw new ConfigError(`${at}.subject_type`, `"${m.subject_type}" is not offered by profile ${profile.name} (offered: ${offered.join(', ')})`);
+  if (subjectTypeOf(profile, m.subject_type) !== 'pairwise') return undefined;
+  if (m.sector_identifier_uri !== undefined) return new URL(m.sector_identifier_uri).host;
+  const hosts = new Set(m.redirect_uris.map((uri) => new URL(uri).host));
+  if (hosts.size > 1) throw new ConfigError(`${at}.sector_identifier_uri`, `is required for pairwise subjects when the redirect URIs have several hosts (${[...hosts].join(', ')})`);
+  return hosts.values().next().value;
 }
 
 async function checkJwks(keys: JWK[], profile: Profile, at: string, thumbprints: Set<string>): Promise<void> {

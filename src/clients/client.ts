@@ -34,6 +34,8 @@ export interface Client {
   /** The client's public encryption keys (`use: enc` in jwks or jwks_uri). */
   readonly encryptionKeys?: EncryptionKeySource;
   readonly metadata: Readonly<ClientMetadata>;
+  /** Pairwise subjects (OIDC Core §8.1): the host the client's `sub` values are derived for; undefined for public ones. */
+  readonly pairwiseSector?: string;
   /**
    * Registered clients: when this client_id was registered (seconds). A grant older than that was
    * made for a deleted client that had the same id, and is not this client's.

@@ -53,6 +53,7 @@ function applyEnv(raw: unknown, env: NodeJS.ProcessEnv): unknown {
   if (env.FAPI_GATEWAY_LOG_LEVEL) out.log = { ...(out.log ?? {}), level: env.FAPI_GATEWAY_LOG_LEVEL };
   if (env.FAPI_GATEWAY_LOG_PRETTY) out.log = { ...(out.log ?? {}), pretty: env.FAPI_GATEWAY_LOG_PRETTY === 'true' || env.FAPI_GATEWAY_LOG_PRETTY === '1' };
   if (env.FAPI_GATEWAY_DPOP_NONCE_KEY) out.dpop = { ...(out.dpop ?? {}), nonceKey: env.FAPI_GATEWAY_DPOP_NONCE_KEY };
+  if (env.FAPI_GATEWAY_PAIRWISE_SECRET) out.subjects = { ...(out.subjects ?? {}), pairwiseSecret: env.FAPI_GATEWAY_PAIRWISE_SECRET };
   if (env.FAPI_GATEWAY_REDIS_URL) {
     // Kept out of the file so credentials can live in a Kubernetes Secret; naming it implies Redis.
     const store = out.store ?? { type: 'redis' };

@@ -29,13 +29,19 @@ export async function loadProfile(name: string, policy: Record<string, unknown> 
   checkConsistent(profile, path.basename(file));
   if (!policy) return profile;
   const tightened = validate(ProfileSchema, mergeDeep(profile, policy), 'policy');
-  assertNotLooser(profile, tightened, 'policy');
+  assertNotLooser(profile, tightened, 'policy', '', new Set(Object.keys(profile.bounds ?? {})));
   checkConsistent(tightened, 'policy');
   return tightened;
 }
 
 /** Rules between keys: JARM is signed with the server's signing keys, so with their algorithms only. */
 function checkConsistent(profile: Profile, at: string): void {
+  for (const [key, { min, max }] of Object.entries(profile.bounds ?? {})) {
+    if (min > max) throw new ConfigError(`${at}.bounds.${key}`, `min ${min} is above max ${max}`);
+    const value = key.split('.').reduce<unknown>((v, k) => (isPlainObject(v) ? v[k] : undefined), profile);
+    if (typeof value !== 'number') throw new ConfigError(`${at}.bounds.${key}`, 'names no number of the profile');
+    if (value < min || value > max) throw new ConfigError(`${at}.${key}`, `${value} is outside ${min}–${max}`);
+  }
   const extra = profile.algorithms.authorizationResponse?.filter((alg) => !profile.algorithms.signing.includes(alg));
   if (extra?.length) throw new ConfigError(`${at}.algorithms.authorizationResponse`, `${JSON.stringify(extra)} is not in algorithms.signing`);
 }
@@ -49,7 +55,7 @@ function mergeDeep(base: unknown, over: unknown): unknown {
 
 // Which direction is "tighter" for each kind of value: a shorter lifetime or tolerance, a subset of a
 // list, and for the flags below only the stricter value.
-const STRICTER_BOOLEAN: Record<string, boolean> = { 'consent.everyTime': true };
+const STRICTER_BOOLEAN: Record<string, boolean> = { 'consent.everyTime': true, idTokenUserClaims: false };
 const STRICTER_CHOICE: Record<string, string> = { 'dpop.nonce': 'required' };
 const FREE = new Set(['name', 'description', 'refreshTokenRotation.enabled', 'refreshTokenRotation.graceSeconds']);
 // Settings whose values go from loosest to tightest: a policy may only move right.
@@ -57,10 +63,21 @@ const RANKED: Record<string, string[]> = { requestObject: ['none', 'optional', '
 // Chosen by the profile alone: a policy may not switch an ecosystem pack on, off or to another.
 const FIXED = new Set(['ecosystem']);
 // Absent from the profile means "not offered": a policy may not add it.
-const OFFERED_BY_PROFILE_ONLY = new Set(['algorithms.encryption']);
+const OFFERED_BY_PROFILE_ONLY = new Set(['algorithms.encryption', 'bounds']);
 
-function assertNotLooser(base: unknown, tightened: unknown, at: string, rel = ''): void {
+function assertNotLooser(base: unknown, tightened: unknown, at: string, rel: string, bounded: ReadonlySet<string>): void {
   if (FREE.has(rel)) return;
+  // A bounded number may take any value in its range (checkConsistent); the range itself may only narrow.
+  if (bounded.has(rel)) return;
+  if (rel === 'bounds' && isPlainObject(base) && isPlainObject(tightened)) {
+    for (const key of Object.keys(tightened)) {
+      const was = base[key] as { min: number; max: number } | undefined;
+      const now = tightened[key] as { min: number; max: number };
+      if (!was) throw new ConfigError(`${at}.${key}`, 'is not a range of the profile and cannot be added by policy');
+      if (now.min < was.min || now.max > was.max) throw new ConfigError(`${at}.${key}`, `${now.min}–${now.max} is wider than the profile's ${was.min}–${was.max}`);
+    }
+    return;
+  }
   if (FIXED.has(rel)) {
     if (tightened !== base) throw new ConfigError(at, `is set by the profile (${JSON.stringify(base)}) and cannot be changed by policy`);
     return;
@@ -95,7 +112,7 @@ function assertNotLooser(base: unknown, tightened: unknown, at: string, rel = ''
       const path = rel ? `${rel}.${k}` : k;
       if (!(k in base) && OFFERED_BY_PROFILE_ONLY.has(path)) throw new ConfigError(`${at}.${k}`, 'is not offered by the profile and cannot be added by policy');
     }
-    for (const k of Object.keys(base)) assertNotLooser(base[k], tightened[k], `${at}.${k}`, rel ? `${rel}.${k}` : k);
+    for (const k of Object.keys(base)) assertNotLooser(base[k], tightened[k], `${at}.${k}`, rel ? `${rel}.${k}` : k, bounded);
   }
 }
 

@@ -94,6 +94,30 @@ export const ProfileSchema = Type.Object(
       ),
     ),
     ecosystem: Type.Union([Type.Null(), NonEmpty]),
+    /**
+     * OIDC Core §8 subject identifier types offered; `public` when absent. With `pairwise`, a client
+     * sees a `sub` of its own sector (needs `subjects.pairwiseSecret` in the config).
+     */
+    subjectTypes: Type.Optional(Type.Array(Type.Union([Type.Literal('public'), Type.Literal('pairwise')]), { minItems: 1, uniqueItems: true })),
+    /** Which tokens introspection reports on; both when absent (another type answers `{"active": false}`). */
+    introspection: Type.Optional(
+      Type.Object(
+        { tokenTypes: Type.Array(Type.Union([Type.Literal('access_token'), Type.Literal('refresh_token')]), { minItems: 1, uniqueItems: true }) },
+        { additionalProperties: false },
+      ),
+    ),
+    /** ID tokens may carry the user's own claims when asked (false: only the protocol's claims). True when absent. */
+    idTokenUserClaims: Type.Optional(Type.Boolean()),
+    /**
+     * Ranges a policy may choose a number within, by the key's dotted path (e.g. `lifetimes.accessToken`):
+     * the profile's value is the default, and a policy may pick any value in the range, or narrow the range.
+     */
+    bounds: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[A-Za-z]+(\\.[A-Za-z]+)*$' }),
+        Type.Object({ min: Type.Integer({ minimum: 0 }), max: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+      ),
+    ),
     /** DPoP proofs (RFC 9449); src/dpop/rules.ts gives the defaults when a profile has none. */
     dpop: Type.Optional(
       Type.Object(
@@ -160,7 +184,11 @@ export const ClientSchema = Type.Object(
     software_id: Type.Optional(Type.String()),
     software_version: Type.Optional(Type.String()),
     application_type: Type.Optional(Type.Literal('web')),
-    subject_type: Type.Optional(Type.Literal('public')),
+    subject_type: Type.Optional(Type.Union([Type.Literal('public'), Type.Literal('pairwise')])),
+    /** OIDC Core §8.1: the pairwise sector is this URL's host instead of the redirect URIs' one host. */
+    sector_identifier_uri: Type.Optional(Type.String({ pattern: '^https://' })),
+    /** Where a data recipient takes notices about its arrangements (ecosystems that send them). */
+    recipient_base_uri: Type.Optional(Type.String({ pattern: '^https://[^?#]+$' })),
     tls_client_certificate_bound_access_tokens: Type.Optional(Type.Literal(true)),
     require_pushed_authorization_requests: Type.Optional(Type.Literal(true)),
     post_logout_redirect_uris: Type.Optional(Type.Array(Type.String())),
@@ -435,6 +463,8 @@ export const ConfigSchema = Type.Object(
     metrics: Type.Object({ enabled: Type.Boolean({ default: true }) }, { additionalProperties: false, default: {} }),
     /** DPoP server nonces: the HMAC key every replica shares (also FAPI_GATEWAY_DPOP_NONCE_KEY); at least 32 characters. */
     dpop: Type.Optional(Type.Object({ nonceKey: Type.Optional(Type.String({ minLength: 32 })) }, { additionalProperties: false })),
+    /** Pairwise subjects (profiles with `subjectTypes: [pairwise]`): the HMAC secret (also FAPI_GATEWAY_PAIRWISE_SECRET); at least 32 characters. */
+    subjects: Type.Optional(Type.Object({ pairwiseSecret: Type.Optional(Type.String({ minLength: 32 })) }, { additionalProperties: false })),
     discovery: Type.Object(
       {
         /**

@@ -61,6 +61,18 @@ export interface EcosystemHooks {
   start?(ctx: GatewayContext): void | Promise<void>;
   /** At shutdown, before the store closes: stop background work. Must end promptly (it is inside the grace). */
   stop?(): void | Promise<void>;
+  /**
+   * Commands the pack adds to the CLI (`fapi-gateway <name> ... --config FILE`), by name; called after
+   * `start`, with no listeners running. `run` prints through `print` and resolves to the exit code.
+   */
+  cliCommands?(): Record<string, EcosystemCommand>;
+}
+
+/** A CLI command of a pack (see EcosystemHooks.cliCommands). */
+export interface EcosystemCommand {
+  /** One usage line (or several), shown by --help. */
+  usage: string;
+  run(args: string[], print: (line: string) => void): Promise<number>;
 }
 
 /**

@@ -64,7 +64,10 @@ function guardedLookup(options: OutboundFetchOptions) {
   };
 }
 
-export type OutboundFetch = (url: string, init?: { headers?: Record<string, string>; signal?: AbortSignal }) => Promise<Response>;
+export type OutboundFetch = (
+  url: string,
+  init?: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; signal?: AbortSignal },
+) => Promise<Response>;
 
 /**
  * A fetch-shaped function (jose's remote JWKS takes one) over the guarded connection. Answers are
@@ -88,7 +91,7 @@ export function outboundFetch(options: OutboundFetchOptions): OutboundFetch {
     const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(options.timeoutMs)]) : AbortSignal.timeout(options.timeoutMs);
     let res;
     try {
-      res = await request(target, { method: 'GET', headers: init.headers, dispatcher: agent, signal });
+      res = await request(target, { method: init.method ?? 'GET', headers: init.headers, body: init.body, dispatcher: agent, signal });
     } catch (err) {
       throw new OutboundFetchError(`${url}: ${(err as Error).message}`, { cause: err });
     }

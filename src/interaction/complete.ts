@@ -29,12 +29,13 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     reply.log.warn({ audit: 'acr_unmet', clientId: client.id }, 'acr_unmet');
     outcome = { approved: false, error: 'access_denied', description: acr.unmet };
   }
-  if (!outcome.approved) {
+  const deny = async (error: string, description: string) => {
     const [pushed] = await consumeRequest();
     if (!pushed) return completedPage(reply);
     ctx.metrics?.authorizations.inc({ outcome: 'denied' });
-    return redirect(ctx, reply, client, request, { error: outcome.error, error_description: outcome.description });
-  }
+    return redirect(ctx, reply, client, request, { error, error_description: description });
+  };
+  if (!outcome.approved) return deny(outcome.error, outcome.description);
 
   const grant: Grant = {
     id: newGrantId(),
@@ -47,7 +48,14 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   };
   if (acr && 'acr' in acr && acr.acr !== undefined) grant.acr = acr.acr;
   if (request.claims) grant.claims = request.claims;
-  await ctx.hooks.onGrantCreated?.({ grant, request, client });
+  try {
+    await ctx.hooks.onGrantCreated?.({ grant, request, client });
+  } catch (err) {
+    // The ecosystem refused what was approved (e.g. amending an arrangement of another customer): the client hears why.
+    if (!(err instanceof OAuthError)) throw err;
+    reply.log.warn({ audit: err.audit ?? 'authorization_refused', clientId: client.id, reason: err.description }, err.audit ?? 'authorization_refused');
+    return deny(err.error, err.description);
+  }
   const code = newCode();
   const record: CodeRecord = {
     grantId: grant.id,

@@ -13,7 +13,12 @@ export interface ClaimRequest {
 export interface ClaimsRequest {
   id_token?: Record<string, ClaimRequest | null>;
   userinfo?: Record<string, ClaimRequest | null>;
+  /** Other members (OIDC Core §5.5: "MAY be present"): kept as sent for an ecosystem to read, else ignored. */
+  [member: string]: unknown;
 }
+
+/** The members of `claims` that request claims; OIDC Core §5.5 says others are ignored unless understood. */
+const CLAIM_TARGETS = ['id_token', 'userinfo'];
 
 /** A validated authorization request, as pushed to the PAR endpoint. */
 export interface AuthorizationRequest {
@@ -163,6 +168,7 @@ function parseClaims(text: string): ClaimsRequest {
   }
   if (!isObject(claims)) throw invalidRequest('claims must be a JSON object');
   for (const target of Object.keys(claims)) {
+    if (!CLAIM_TARGETS.includes(target)) continue;
     const members = claims[target];
     if (!isObject(members)) throw invalidRequest(`claims.${target} must be an object`);
     for (const [name, spec] of Object.entries(members)) {

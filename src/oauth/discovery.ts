@@ -39,7 +39,7 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     response_modes_supported: profile.responseModes,
     grant_types_supported: profile.grantTypes,
     scopes_supported: [...scopes],
-    subject_types_supported: ['public'],
+    subject_types_supported: profile.subjectTypes ?? ['public'],
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported: authMethods,
     token_endpoint_auth_signing_alg_values_supported: authSigningAlgs,

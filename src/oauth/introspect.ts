@@ -10,10 +10,13 @@ export function introspectRoute(app: FastifyInstance, ctx: GatewayContext): void
   app.post(PATHS.introspection, async (request, reply) => {
     const { found } = await findRequestedToken(ctx, request, listenerEndpointUrl(request, PATHS.introspection, ctx.urls.introspection));
     reply.headers(NO_STORE);
-    ctx.metrics?.introspections.inc({ active: found ? 'true' : 'false' });
-    if (!found) return reply.send({ active: false });
-    if (found.type === 'access_token') {
-      const { claims } = found;
+    // A profile may report on some token types only: the others look like unknown tokens.
+    const reported = found && (ctx.profile.introspection?.tokenTypes.includes(found.type) ?? true) ? found : undefined;
+    ctx.metrics?.introspections.inc({ active: reported ? 'true' : 'false' });
+    if (!reported) return reply.send({ active: false });
+    const client = await ctx.clients.get(reported.type === 'access_token' ? reported.claims.client_id : reported.record.clientId);
+    if (reported.type === 'access_token') {
+      const { claims } = reported;
       // The grant is read only for an ecosystem that adds fields from it.
       const grant = ctx.hooks.introspectionFields ? await ctx.grants.get(claims.grant_id) : undefined;
       return reply.send({
@@ -21,7 +24,7 @@ export function introspectRoute(app: FastifyInstance, ctx: GatewayContext): void
         token_type: claims.cnf.jkt !== undefined ? 'DPoP' : 'Bearer',
         scope: claims.scope,
         client_id: claims.client_id,
-        sub: claims.sub,
+        sub: ctx.subjects.forClient(client, claims.sub),
         iss: claims.iss,
         aud: claims.aud,
         exp: claims.exp,
@@ -30,13 +33,13 @@ export function introspectRoute(app: FastifyInstance, ctx: GatewayContext): void
         ...ctx.hooks.introspectionFields?.(grant, 'access_token'),
       });
     }
-    const { record, grant } = found;
+    const { record, grant } = reported;
     return reply.send({
       active: true,
       token_type: 'refresh_token',
       scope: record.scope,
       client_id: record.clientId,
-      sub: grant.sub,
+      sub: ctx.subjects.forClient(client, grant.sub),
       iss: ctx.urls.issuer,
       iat: record.issuedAt,
       ...(record.expiresAt !== undefined ? { exp: record.expiresAt } : {}),

@@ -23,9 +23,10 @@ export function userinfoRoute(app: FastifyInstance, ctx: GatewayContext): void {
       throw new TokenRejected('revoked', 'invalid_token', 'the authorization has ended', [], token.cnf.jkt !== undefined ? ctx.dpop.rules.algorithms : undefined);
     const released = new Set(token.scope.split(' ').flatMap((s) => SCOPE_CLAIMS[s] ?? []));
     for (const name of Object.keys(grant.claims?.userinfo ?? {})) released.add(name);
-    const body: Record<string, unknown> = { sub: user.sub };
+    const client = await ctx.clients.get(token.client_id);
+    const body: Record<string, unknown> = { sub: ctx.subjects.forClient(client, user.sub) };
     for (const name of released) if (name in user.claims) body[name] = user.claims[name];
-    return sendUserinfo(ctx, reply, await ctx.clients.get(token.client_id), body);
+    return sendUserinfo(ctx, reply, client, body);
   };
   app.get(PATHS.userinfo, handler);
   app.post(PATHS.userinfo, handler);

@@ -18,10 +18,13 @@ export type RecordKind =
   | 'login-failures' // failed logins and lockouts, by username digest or client address
   | 'client' // registered clients (RFC 7591), by client_id: long-lived by design, until deleted
   | 'client-software' // one registration per software_id (where the ecosystem wants it): client_id, as long as the client
-  | 'client-ended'; // deleted registered clients, kept while their access tokens may live
+  | 'client-ended' // deleted registered clients, kept while their access tokens may live
+  | 'arrangement' // an ecosystem's consent or arrangement by its id, as long as it lasts
+  | 'notice' // outbound notices waiting for delivery (an ecosystem's durable queue), until delivered or given up
+  | 'notice-lease'; // which replica is delivering a notice now, for as long as one attempt may take
 
 /** Long-lived sets: the ids of registered clients (bounded by `registration.maxClients`). */
-export type SetKind = 'registered-clients';
+export type SetKind = 'registered-clients' | 'pending-notices'; // pending-notices: ids of 'notice' records (bounded by the queue's size)
 
 /** What a change-notice subscriber hears: a notice, or that notices may have been missed (and from when on they arrive again). */
 export type ChangeNotice = { type: 'message'; message: string } | { type: 'interrupted' } | { type: 'live' };

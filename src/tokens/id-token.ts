@@ -12,7 +12,7 @@ export async function issueIdToken(ctx: GatewayContext, input: { grant: Grant; c
   const now = Math.floor(Date.now() / 1000);
   const claims: Record<string, unknown> = {
     iss: ctx.urls.issuer,
-    sub: grant.sub,
+    sub: ctx.subjects.forClient(client, grant.sub),
     aud: client.id,
     exp: now + ctx.profile.lifetimes.idToken,
     iat: now,
@@ -21,7 +21,7 @@ export async function issueIdToken(ctx: GatewayContext, input: { grant: Grant; c
   if (input.nonce !== undefined) claims.nonce = input.nonce;
   if (grant.acr !== undefined) claims.acr = grant.acr;
   const requested = grant.claims?.id_token;
-  if (requested) {
+  if (requested && ctx.profile.idTokenUserClaims !== false) {
     const user = ctx.users.bySub(grant.sub);
     for (const name of Object.keys(requested)) {
       if (name in claims || !user || !(name in user.claims)) continue;

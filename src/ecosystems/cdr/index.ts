@@ -1,0 +1,6 @@
+import type { EcosystemFactory } from '../hooks.js';
+import { authorizationPart } from './authorization/part.js';
+import { composeHooks } from './compose.js';
+
+/** Australia's Consumer Data Right, data holder side (profiles/cdr.yaml). */
+export const cdrPack: EcosystemFactory = (settings) => composeHooks(authorizationPart(settings));
