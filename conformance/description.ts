@@ -75,6 +75,10 @@ export interface ConformanceVariant {
   clientMetadata?: Record<string, unknown>;
   /** DPoP-bound tokens (`sender_constrain=dpop`): clients registered `dpop_bound_access_tokens: true`. */
   dpop?: boolean;
+  /** The clients' JWKS carry their RSA `use: enc` key too (ID tokens encrypted to them). */
+  encryptionKeys?: boolean;
+  /** The suite's `resource.cdrVersion`: sent as `x-v` on resource calls (CDR). */
+  cdrVersion?: string;
 }
 
 export const BASELINE_PROFILE = 'fapi2';
@@ -163,6 +167,45 @@ function dpopVariant(clientAuth: ClientAuth): ConformanceVariant {
   };
 }
 
+/**
+ * The Consumer Data Right data holder (profile cdr), as the suite's AU-CDR profile checks it: the
+ * suite asks for `acr` urn:cds.au:cdr:2 and a sharing_duration in `claims`, expects ID tokens encrypted
+ * to the client's RSA key (registered with id_token_encrypted_response_alg/enc), and sends the CDS
+ * headers (x-v ...) on resource calls. The suite refuses JARM with AU-CDR, so JAR + plain responses.
+ * The SP plan sends unsigned requests, which profile cdr refuses; it runs against `cdr-sp` (profile cdr
+ * with request objects optional, written by configs.ts) for everything else.
+ */
+function cdrVariant(plan: 'sp' | 'ms'): ConformanceVariant {
+  const signed = plan === 'ms';
+  return {
+    plan: signed ? 'fapi2-message-signing' : 'fapi2-security-profile',
+    name: signed ? 'cdr-ms-pkj-jar' : 'cdr-pkj',
+    clientAuth: 'private_key_jwt',
+    suiteVariant: {
+      client_auth_type: 'private_key_jwt',
+      ...SP_BASE,
+      fapi_profile: 'consumerdataright_au',
+      ...(signed ? { fapi_request_method: 'signed_non_repudiation', fapi_response_mode: 'plain_response' } : {}),
+    },
+    alias: signed ? 'fapi-gw-cdr-ms-pkj-jar' : 'fapi-gw-cdr-pkj',
+    clientPrefix: signed ? 'conf-cdr-ms-pkj-jar' : 'conf-cdr-pkj',
+    scope: 'openid profile bank:accounts.basic:read',
+    grantTypes: ['authorization_code', 'refresh_token'],
+    browser: true,
+    profile: signed ? 'cdr' : CDR_SP_PROFILE,
+    clientMetadata: {
+      ...(signed ? { require_signed_request_object: true } : {}),
+      id_token_encrypted_response_alg: 'RSA-OAEP-256',
+      id_token_encrypted_response_enc: 'A256GCM',
+    },
+    encryptionKeys: true,
+    cdrVersion: '1',
+  };
+}
+
+/** Profile cdr with request objects optional, for the SP plan's unsigned requests (see cdrVariant). */
+export const CDR_SP_PROFILE = 'cdr-sp';
+
 /** Every plan and variant the project ships and keeps green. */
 export const VARIANTS: ConformanceVariant[] = [
   spVariant('private_key_jwt', 'oidc'),
@@ -177,6 +220,8 @@ export const VARIANTS: ConformanceVariant[] = [
   msJarmVariant('mtls'),
   dpopVariant('private_key_jwt'),
   dpopVariant('mtls'),
+  cdrVariant('ms'),
+  cdrVariant('sp'),
 ];
 
 /** The suite's plan selection string, e.g. `fapi2-security-profile-final-test-plan[client_auth_type=mtls]...`. */
@@ -189,7 +234,7 @@ export function suitePlanSpec(variant: ConformanceVariant, modules: string[] = [
 export interface ConformancePki {
   /** CA that issued the client certificates (and, locally, the server certificate). */
   caPem: string;
-  clients: Record<1 | 2, { certPem: string; keyPem: string; jwks: { keys: Record<string, unknown>[] } }>;
+  clients: Record<1 | 2, { certPem: string; keyPem: string; jwks: { keys: Record<string, unknown>[] }; encryptionJwks?: { keys: Record<string, unknown>[] } }>;
 }
 
 /** File paths the gateway config points at, relative to the config's folder or absolute. */
@@ -231,13 +276,20 @@ export function gatewayClients(variant: ConformanceVariant, pki: ConformancePki,
     ...(variant.clientAuth === 'mtls'
       ? { token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: subjectDn(pki.clients[n].certPem) }
       : { token_endpoint_auth_method: 'private_key_jwt' }),
-    jwks: publicJwks(pki.clients[n].jwks),
+    jwks: publicJwks(clientJwks(variant, pki, n)),
     ...(variant.browser ? { redirect_uris: redirectUris(endpoints, variant.alias) } : {}),
     scope: variant.scope,
     grant_types: variant.grantTypes,
     ...(variant.dpop ? { dpop_bound_access_tokens: true } : {}),
     ...variant.clientMetadata,
   }));
+}
+
+/** A client's private JWKS for a variant: the signing key, and its encryption key where the variant wants one. */
+function clientJwks(variant: ConformanceVariant, pki: ConformancePki, n: 1 | 2): { keys: Record<string, unknown>[] } {
+  const enc = variant.encryptionKeys ? pki.clients[n].encryptionJwks?.keys ?? [] : [];
+  if (variant.encryptionKeys && enc.length === 0) throw new Error(`variant ${variant.name} needs the clients' encryption keys (client${n}-enc.jwks.json)`);
+  return { keys: [...pki.clients[n].jwks.keys, ...enc] };
 }
 
 /** The resource URL the suite calls: the route on the listener its calls go to (see dpopVariant). */
@@ -261,6 +313,7 @@ export function gatewayConfig(options: {
   const ports = options.ports ?? DEFAULT_PORTS;
   const endpoints = localEndpoints(ports);
   const onProfile = (options.variants ?? VARIANTS).filter((v) => profileOf(v) === profile);
+  const cdr = profile === 'cdr' || profile === CDR_SP_PROFILE;
   return {
     issuer: endpoints.issuer,
     profile,
@@ -279,7 +332,9 @@ export function gatewayConfig(options: {
     clients: onProfile.flatMap((v) => gatewayClients(v, options.pki, endpoints)),
     // The suite's DPoP client without a certificate reads discovery's plain fields (see dpopVariant).
     ...(onProfile.some((v) => v.dpop && v.clientAuth === 'private_key_jwt') ? { discovery: { plainEndpoints: 'public' } } : {}),
-    routes: [{ prefix: '/accounts', upstream: `http://127.0.0.1:${ports.bank}`, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10000 }],
+    routes: [{ prefix: '/accounts', upstream: `http://127.0.0.1:${ports.bank}`, scopes: [cdr ? 'bank:accounts.basic:read' : 'accounts'], methods: ['GET'], timeoutMs: 10000 }],
+    // The CDR pack: pairwise subjects need a secret, outbound notices the holder's brand id.
+    ...(cdr ? { subjects: { pairwiseSecret: 'conformance-pairwise-secret-0123456789abcdef' }, ecosystem: { brandId: 'conformance-brand' } } : {}),
     log: { level: 'warn' },
   };
 }
@@ -357,11 +412,11 @@ export function suiteConfig(variant: ConformanceVariant, pki: ConformancePki, op
     alias: variant.alias,
     description: `fapi-gateway ${variant.name}: ${suitePlanSpec(variant)}`,
     server: { discoveryUrl: `${endpoints.issuer}/.well-known/openid-configuration` },
-    client: { client_id: `${variant.clientPrefix}-1`, scope: variant.scope, jwks: pki.clients[1].jwks },
-    client2: { client_id: `${variant.clientPrefix}-2`, scope: variant.scope, jwks: pki.clients[2].jwks },
+    client: { client_id: `${variant.clientPrefix}-1`, scope: variant.scope, jwks: clientJwks(variant, pki, 1) },
+    client2: { client_id: `${variant.clientPrefix}-2`, scope: variant.scope, jwks: clientJwks(variant, pki, 2) },
     // private_key_jwt with DPoP: the suite offers no certificate (PLANS: "mtls only for client_auth_type=mtls").
     ...(variant.dpop && variant.clientAuth === 'private_key_jwt' ? {} : { mtls: mtls(1), mtls2: mtls(2) }),
-    resource: { resourceUrl: options.resourceUrl ?? resourceUrl(variant, endpoints) },
+    resource: { resourceUrl: options.resourceUrl ?? resourceUrl(variant, endpoints), ...(variant.cdrVersion ? { cdrVersion: variant.cdrVersion } : {}) },
     ...(variant.browser ? browserTasks(pages, endpoints) : {}),
   };
 }

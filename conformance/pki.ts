@@ -12,7 +12,7 @@ import type { ConformancePki, GatewayFiles } from './description.js';
 export interface PkiFiles extends GatewayFiles {
   dir: string;
   serverChain: string;
-  clients: Record<1 | 2, { cert: string; key: string; jwks: string }>;
+  clients: Record<1 | 2, { cert: string; key: string; jwks: string; encryptionJwks: string }>;
 }
 
 export function pkiFiles(dir: string): PkiFiles {
@@ -25,8 +25,8 @@ export function pkiFiles(dir: string): PkiFiles {
     serverKey: f('server-key.pem'),
     signingKeys: f('gateway-signing.jwks.json'),
     clients: {
-      1: { cert: f('client1.pem'), key: f('client1-key.pem'), jwks: f('client1.jwks.json') },
-      2: { cert: f('client2.pem'), key: f('client2-key.pem'), jwks: f('client2.jwks.json') },
+      1: { cert: f('client1.pem'), key: f('client1-key.pem'), jwks: f('client1.jwks.json'), encryptionJwks: f('client1-enc.jwks.json') },
+      2: { cert: f('client2.pem'), key: f('client2-key.pem'), jwks: f('client2.jwks.json'), encryptionJwks: f('client2-enc.jwks.json') },
     },
   };
 }
@@ -34,7 +34,7 @@ export function pkiFiles(dir: string): PkiFiles {
 /** RSA throughout: the suite (Java) reads the client keys from PEM, and the recipe was proven with RSA. */
 export async function ensurePki(dir: string): Promise<PkiFiles> {
   const files = pkiFiles(dir);
-  if (await exists(files.signingKeys)) return files;
+  if (await exists(files.signingKeys)) return ensureEncryptionKeys(files);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const ca = await createCa('C=AU, O=Conformance Test CA, CN=Conformance Test Root', 'rsa');
   const server = await issueCertificate({ subject: 'C=AU, O=Conformance Test, CN=localhost', dns: ['localhost'], ips: ['127.0.0.1'], usage: 'server', keyKind: 'rsa' }, ca);
@@ -50,6 +50,19 @@ export async function ensurePki(dir: string): Promise<PkiFiles> {
   }
   // Written last: its presence says the folder is complete.
   await secret(files.signingKeys, JSON.stringify({ keys: [await privateJwk('PS256', 'gw-ps256-1')] }, null, 2));
+  return ensureEncryptionKeys(files);
+}
+
+/**
+ * Each client's RSA `use: enc` key (ID tokens encrypted to the client, as the CDR variants ask),
+ * kept apart from the signing JWKS so that PKIs made before it gain one without changing the rest.
+ */
+async function ensureEncryptionKeys(files: PkiFiles): Promise<PkiFiles> {
+  for (const n of [1, 2] as const) {
+    if (await exists(files.clients[n].encryptionJwks)) continue;
+    const { privateKey } = await generateKeyPair('RSA-OAEP-256', { extractable: true, modulusLength: 2048 });
+    await secret(files.clients[n].encryptionJwks, JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), kid: `client${n}-enc`, alg: 'RSA-OAEP-256', use: 'enc' }] }, null, 2));
+  }
   return files;
 }
 
@@ -59,6 +72,7 @@ export async function readPki(files: PkiFiles): Promise<ConformancePki> {
     certPem: await text(files.clients[n].cert),
     keyPem: await text(files.clients[n].key),
     jwks: JSON.parse(await text(files.clients[n].jwks)),
+    encryptionJwks: (await exists(files.clients[n].encryptionJwks)) ? JSON.parse(await text(files.clients[n].encryptionJwks)) : undefined,
   });
   return { caPem: await text(files.clientCa), clients: { 1: await client(1), 2: await client(2) } };
 }

@@ -83,7 +83,14 @@ export interface CdrPushed {
 }
 
 /** Pushes a signed request object for `name` with the given `claims` parameter (object) and overrides. */
-export async function pushCdr(h: Harness, name: ClientName, claims: Record<string, unknown> | undefined, overrides: Record<string, unknown> = {}, audience = h.issuer): Promise<{ res: Response; pushed: CdrPushed }> {
+export async function pushCdr(
+  h: Harness,
+  name: ClientName,
+  claims: Record<string, unknown> | undefined,
+  overrides: Record<string, unknown> = {},
+  // A replica's harness talks to its own listener, while the deployment's issuer is shared.
+  audience = (h as Harness & { sharedIssuer?: string }).sharedIssuer ?? h.issuer,
+): Promise<{ res: Response; pushed: CdrPushed }> {
   const { verifier, challenge } = pkce();
   const now = Math.floor(Date.now() / 1000);
   const payload: Record<string, unknown> = {

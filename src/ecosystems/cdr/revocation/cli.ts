@@ -19,6 +19,10 @@ export function arrangementsCommand(ctx: GatewayContext, notices: () => Revocati
         return 2;
       }
       const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+      if (!(await storeAnswers(ctx))) {
+        print('the store does not answer (is Redis up?): nothing was revoked');
+        return 1;
+      }
       const result = await withdrawArrangement(ctx, id, log);
       if (!result.ended) {
         print(`arrangement ${id}: not a current arrangement (unknown, expired or already revoked)`);
@@ -34,4 +38,17 @@ export function arrangementsCommand(ctx: GatewayContext, notices: () => Revocati
       return 0;
     },
   };
+}
+
+/** The CLI starts before its store connection is up: waits up to 10 s for it to answer. */
+async function storeAnswers(ctx: GatewayContext): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      await ctx.store.ping();
+      return true;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  return false;
 }
