@@ -7,6 +7,7 @@ import { DEMO_REDIRECT_URI, DEMO_USER } from '../config/embedded.js';
 import { devPkiFiles } from '../devpki/dev-pki.js';
 import { send as sendOnce, type Reply } from './https-client.js';
 import { REPLICAS } from './replica-ports.js';
+import { loadProfile } from '../config/profile.js';
 
 /**
  * `npm run demo`: the whole FAPI 2.0 flow against a gateway started with `npm start` (embedded
@@ -217,7 +218,22 @@ async function main(): Promise<void> {
   if (alternate) console.log(`Replicas, request by request: ${served.join(' ')}`);
 }
 
-main().catch((err) => {
+/**
+ * `--profile NAME`: a profile of an ecosystem pack walks its own flow (the pack's demo/walkthrough.ts,
+ * which starts its own gateway on the dev PKI).
+ */
+async function ecosystemWalkthrough(): Promise<boolean> {
+  const at = process.argv.indexOf('--profile');
+  if (at < 0) return false;
+  const name = process.argv[at + 1] ?? '';
+  const { ecosystem } = await loadProfile(name, undefined);
+  if (ecosystem === null) throw new Error(`profile ${name} has no walk-through of its own: start the gateway with FAPI_GATEWAY_PROFILE=${name} npm start, then npm run demo`);
+  const pack = (await import(`../ecosystems/${ecosystem}/demo/walkthrough.js`)) as { walkthrough(): Promise<void> };
+  await pack.walkthrough();
+  return true;
+}
+
+ecosystemWalkthrough().then((done) => (done ? undefined : main())).catch((err) => {
   console.error(`\ndemo failed: ${(err as Error).message}`);
   process.exit(1);
 });
