@@ -79,6 +79,8 @@ export interface ConformanceVariant {
   encryptionKeys?: boolean;
   /** The suite's `resource.cdrVersion`: sent as `x-v` on resource calls (CDR). */
   cdrVersion?: string;
+  /** Discovery members of the ecosystem's own standard, named to the suite (its `server.allow_unexpected_metadata_fields`). */
+  metadataExtensions?: string[];
 }
 
 export const BASELINE_PROFILE = 'fapi2';
@@ -200,6 +202,8 @@ function cdrVariant(plan: 'sp' | 'ms'): ConformanceVariant {
     },
     encryptionKeys: true,
     cdrVersion: '1',
+    // The CDS's own discovery member: the suite warns about members it does not know unless told.
+    metadataExtensions: ['cdr_arrangement_revocation_endpoint'],
   };
 }
 
@@ -411,7 +415,10 @@ export function suiteConfig(variant: ConformanceVariant, pki: ConformancePki, op
   return {
     alias: variant.alias,
     description: `fapi-gateway ${variant.name}: ${suitePlanSpec(variant)}`,
-    server: { discoveryUrl: `${endpoints.issuer}/.well-known/openid-configuration` },
+    server: {
+      discoveryUrl: `${endpoints.issuer}/.well-known/openid-configuration`,
+      ...(variant.metadataExtensions ? { allow_unexpected_metadata_fields: variant.metadataExtensions } : {}),
+    },
     client: { client_id: `${variant.clientPrefix}-1`, scope: variant.scope, jwks: clientJwks(variant, pki, 1) },
     client2: { client_id: `${variant.clientPrefix}-2`, scope: variant.scope, jwks: clientJwks(variant, pki, 2) },
     // private_key_jwt with DPoP: the suite offers no certificate (PLANS: "mtls only for client_auth_type=mtls").

@@ -170,7 +170,8 @@ async function authenticateByAssertion(
   }
 
   if (payload.sub !== clientId) throw new ClientAuthError('bad_claims', 'client_assertion sub must equal iss', method);
-  if (!acceptedAudiences(rules.audience, deps.urls, endpointUrl).includes(payload.aud as string) || typeof payload.aud !== 'string')
+  const atPar = endpointUrl === deps.urls.par || endpointUrl === deps.urls.withoutCertificate.par;
+  if (!acceptedAudiences((atPar && rules.parAudience) || rules.audience, deps.urls, endpointUrl).includes(payload.aud as string) || typeof payload.aud !== 'string')
     throw new ClientAuthError('bad_audience', 'client_assertion aud must be the issuer identifier', method);
   const now = Math.floor(Date.now() / 1000);
   if (payload.iat !== undefined) {

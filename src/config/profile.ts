@@ -42,6 +42,8 @@ function checkConsistent(profile: Profile, at: string): void {
     if (typeof value !== 'number') throw new ConfigError(`${at}.bounds.${key}`, 'names no number of the profile');
     if (value < min || value > max) throw new ConfigError(`${at}.${key}`, `${value} is outside ${min}–${max}`);
   }
+  const parOnly = profile.clientAssertion.parAudience?.filter((form) => !profile.clientAssertion.audience.includes(form));
+  if (parOnly?.length) throw new ConfigError(`${at}.clientAssertion.parAudience`, `${JSON.stringify(parOnly)} is not in clientAssertion.audience`);
   const extra = profile.algorithms.authorizationResponse?.filter((alg) => !profile.algorithms.signing.includes(alg));
   if (extra?.length) throw new ConfigError(`${at}.algorithms.authorizationResponse`, `${JSON.stringify(extra)} is not in algorithms.signing`);
 }

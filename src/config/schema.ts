@@ -57,6 +57,13 @@ export const ProfileSchema = Type.Object(
           Type.Union([Type.Literal('issuer'), Type.Literal('token_endpoint'), Type.Literal('endpoint')]),
           { minItems: 1, uniqueItems: true },
         ),
+        /**
+         * The forms accepted at the PAR endpoint, where FAPI 2.0 (and its conformance suite) wants the
+         * issuer alone; `audience` when absent. Must be within `audience`.
+         */
+        parAudience: Type.Optional(
+          Type.Array(Type.Union([Type.Literal('issuer'), Type.Literal('token_endpoint'), Type.Literal('endpoint')]), { minItems: 1, uniqueItems: true }),
+        ),
         maxAgeSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
         futureToleranceSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
       },
