@@ -30,6 +30,7 @@ export function arrangementsCommand(ctx: GatewayContext, notices: () => Revocati
       }
       print(`arrangement ${id} (client ${result.clientId}) revoked: its tokens are refused from now on`);
       if (result.notice === 'no_recipient') print('  the client has no recipient_base_uri: no notice sent');
+      else if (result.notice === 'no_brand_id') print('  ecosystem.brandId is not set: no notice sent');
       else if (result.notice === 'queue_full') print('  the notice queue is full (ecosystem.recipients.maxPending): no notice sent');
       else if (result.queued) {
         const outcome = await notices().attempt(result.queued, log);

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { SignJWT } from 'jose';
 import { addressBlocks } from '../../../config/address-blocks.js';
-import { ConfigError } from '../../../config/config-error.js';
 import type { GatewayContext } from '../../../context.js';
 import { outboundFetch, type OutboundFetch } from '../../../http/outbound-fetch.js';
 import type { Arrangement } from '../arrangements/arrangements.js';
@@ -60,8 +59,11 @@ export class RevocationNotices {
    * Queues a notice for the arrangement's recipient (its client's `recipient_base_uri`). 'no_recipient'
    * when the client has none; 'queue_full' when the queue is at its bound (logged, counted).
    */
-  async enqueue(arrangement: Arrangement, log?: Log): Promise<{ outcome: 'queued'; notice: RevocationNotice } | { outcome: 'no_recipient' | 'queue_full' }> {
-    if (this.settings.brandId === undefined) throw new ConfigError('ecosystem.brandId', 'is required to notify recipients of revoked arrangements');
+  async enqueue(arrangement: Arrangement, log?: Log): Promise<{ outcome: 'queued'; notice: RevocationNotice } | { outcome: 'no_recipient' | 'queue_full' | 'no_brand_id' }> {
+    if (this.settings.brandId === undefined) {
+      (log ?? this.#log)?.error({ audit: 'arrangement_revocation_notice_refused', arrangementId: arrangement.id, clientId: arrangement.clientId }, 'ecosystem.brandId is not set: the recipient cannot be told of the revoked arrangement');
+      return { outcome: 'no_brand_id' };
+    }
     const client = await this.ctx.clients.get(arrangement.clientId);
     const base = client?.metadata.recipient_base_uri;
     if (base === undefined) return { outcome: 'no_recipient' };

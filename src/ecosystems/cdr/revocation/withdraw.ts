@@ -19,7 +19,7 @@ export function registerArrangementServices(ctx: GatewayContext, s: ArrangementS
 
 export type WithdrawalResult =
   | { ended: false }
-  | { ended: true; clientId: string; notice: 'queued' | 'no_recipient' | 'queue_full'; queued?: RevocationNotice };
+  | { ended: true; clientId: string; notice: 'queued' | 'no_recipient' | 'queue_full' | 'no_brand_id'; queued?: RevocationNotice };
 
 /**
  * The customer withdraws an arrangement at the bank (the consent-management interface, the CLI):
