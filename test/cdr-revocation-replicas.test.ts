@@ -20,6 +20,8 @@ import { pollUntil, replicaConfigs, replicaHarness, type ReplicaHarness } from '
 import { asClient, BRAND_ID, cdrConfig, cdrFlow, DAY } from './helpers/cdr.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
+// Two gateway processes, three CLI runs and a restart on a shared two-core machine: more than the usual file timeout.
+t.setTimeout(360_000);
 
 interface Received {
   url: string;
@@ -37,22 +39,27 @@ async function startRecipient(certFile: string, keyFile: string) {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
-      received.push({ url: req.url ?? '', authorization: req.headers.authorization, contentType: req.headers['content-type'], body, answered: state.status });
-      res.writeHead(state.status).end();
+      // A recipient that does not know the arrangement says so for good: 422.
+      const status = req.url?.startsWith('/refusing/') ? 422 : state.status;
+      received.push({ url: req.url ?? '', authorization: req.headers.authorization, contentType: req.headers['content-type'], body, answered: status });
+      res.writeHead(status).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { base: `https://localhost:${(server.address() as AddressInfo).port}/cdr`, received, state, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
-t.test('arrangement endings across replicas, and the outbound notice through a restart', async (t) => {
+t.test('arrangement endings across replicas, and the outbound notice through a restart', { timeout: 340_000 }, async (t) => {
   if (!requireProgram(t, 'redis-server', 'apt-get install redis-server')) return;
   const { pki } = await testPki();
   const redis: RedisServer = await startRedisServer();
   const recipient = await startRecipient(pki.serverCert, pki.serverKey);
   const dir = await mkdtemp(path.join(tmpdir(), 'fapi-cdr-replicas-'));
   const configs = await replicaConfigs(pki, 2, { type: 'redis', url: redis.url });
-  for (const config of configs) await cdrConfig(config, pki, { recipientBaseUri: recipient.base });
+  for (const config of configs) {
+    await cdrConfig(config, pki, { recipientBaseUri: recipient.base });
+    config.clients[1].recipient_base_uri = recipient.base.replace(/\/cdr$/, '/refusing');
+  }
   const env = { NODE_EXTRA_CA_CERTS: pki.ca };
   const processes: GatewayProcess[] = [];
   const harnesses: ReplicaHarness[] = [];
@@ -97,6 +104,16 @@ t.test('arrangement endings across replicas, and the outbound notice through a r
   t.equal((await userinfo(a, second.tokens!.access_token)).status, 401, 'and so does A');
   t.ok(recipient.received.length >= 1, 'one attempt was made');
 
+  // A recipient that refuses (4xx) is not asked again: the notice is given up at once, and said so.
+  const third = await cdrFlow(a, 'client-two', { sharing_duration: DAY });
+  const refusing = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'arrangements', 'revoke', third.tokens!.cdr_arrangement_id, '--config', configFile], { cwd: ROOT, env: { ...process.env, ...env } });
+  let refusingOut = '';
+  refusing.stdout.on('data', (c) => (refusingOut += c));
+  t.equal(await new Promise<number | null>((resolve) => refusing.once('exit', resolve)), 0);
+  t.match(refusingOut, 'refused by the recipient (given up)');
+  const unknown = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), 'arrangements', 'revoke', 'no-such-arrangement', '--config', configFile], { cwd: ROOT, env: { ...process.env, ...env } });
+  t.equal(await new Promise<number | null>((resolve) => unknown.once('exit', resolve)), 1, 'an unknown arrangement: exit 1');
+
   // Every replica goes down while the recipient is failing; the notice waits in Redis.
   for (const p of processes.splice(0)) await p.stop('SIGKILL');
   for (const h of harnesses.splice(0)) await h.close();
@@ -120,6 +137,7 @@ t.test('arrangement endings across replicas, and the outbound notice through a r
   // A few polls later, nothing more was sent: a delivered notice leaves the queue.
   await new Promise((resolve) => setTimeout(resolve, 1500));
   t.equal(recipient.received.filter((r) => r.answered === 204).length, 1, 'delivered once');
+  t.equal(recipient.received.filter((r) => r.answered === 422).length, 1, 'the refusing recipient was asked once');
   const metrics = await (await fetch(`${restarted.opsBase}/metrics`)).text();
   t.match(metrics, /fapi_gateway_cdr_revocation_notices_total\{outcome="delivered"\} 1/, 'counted');
 });

@@ -33,7 +33,7 @@ export async function cdrConfig(config: Record<string, any>, pki: DevPki, option
   config.subjects = { pairwiseSecret: PAIRWISE_SECRET };
   config.ecosystem = {
     brandId: BRAND_ID,
-    recipients: { allowPrivateAddresses: ['127.0.0.0/8'], pollIntervalMs: 100, retryDelaySeconds: 1, maxRetryDelaySeconds: 2, timeoutMs: 3000 },
+    recipients: { allowPrivateAddresses: ['127.0.0.0/8'], pollIntervalMs: 100, retryDelaySeconds: 1, maxRetryDelaySeconds: 2, maxAttempts: 100, timeoutMs: 3000 },
     ...options.ecosystem,
   };
   config.users.push({ username: 'bob', password: 'builder-pw', sub: 'bob-19a2' });
