@@ -18,7 +18,9 @@ export type RecordKind =
   | 'login-failures' // failed logins and lockouts, by username digest or client address
   | 'client' // registered clients (RFC 7591), by client_id: long-lived by design, until deleted
   | 'client-software' // one registration per software_id (where the ecosystem wants it): client_id, as long as the client
-  | 'client-ended'; // deleted registered clients, kept while their access tokens may live
+  | 'client-ended' // deleted registered clients, kept while their access tokens may live
+  | 'eco-consent' // an ecosystem's consents (e.g. Open Finance Brasil), by id: the record as created
+  | 'eco-consent-state'; // one-time state markers of those consents (authorised, ended), set at most once each
 
 /** Long-lived sets: the ids of registered clients (bounded by `registration.maxClients`). */
 export type SetKind = 'registered-clients';
