@@ -75,6 +75,10 @@ export interface ConformanceVariant {
   clientMetadata?: Record<string, unknown>;
   /** DPoP-bound tokens (`sender_constrain=dpop`): clients registered `dpop_bound_access_tokens: true`. */
   dpop?: boolean;
+  /** The scope the gateway registers for the clients when it is wider than what the suite asks for (`scope`). */
+  clientScope?: string;
+  /** Open Finance Brasil: the suite creates a consent before every authorization (resource.consentUrl, resource.brazilCpf). */
+  brazil?: { productType: 'personal' | 'business' };
 }
 
 export const BASELINE_PROFILE = 'fapi2';
@@ -163,6 +167,28 @@ function dpopVariant(clientAuth: ClientAuth): ConformanceVariant {
   };
 }
 
+/**
+ * `fapi_profile=openbanking_brazil` on the gateway's `brazil` profile: private_key_jwt only (the
+ * profile offers no tls_client_auth), mTLS-bound tokens, a consent created by the suite with a
+ * client_credentials token (scope `consents`) before every authorization, `consent:<id>` in the scope.
+ */
+function brazilVariant(): ConformanceVariant {
+  return {
+    plan: 'fapi2-security-profile',
+    name: 'brazil-private_key_jwt',
+    clientAuth: 'private_key_jwt',
+    suiteVariant: { client_auth_type: 'private_key_jwt', sender_constrain: 'mtls', openid: 'openid_connect', fapi_profile: 'openbanking_brazil' },
+    alias: 'fapi-gw-brazil-pkj',
+    clientPrefix: 'conf-brazil-pkj',
+    scope: 'openid accounts',
+    clientScope: 'openid accounts consents resources',
+    grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+    browser: true,
+    profile: 'brazil',
+    brazil: { productType: 'personal' },
+  };
+}
+
 /** Every plan and variant the project ships and keeps green. */
 export const VARIANTS: ConformanceVariant[] = [
   spVariant('private_key_jwt', 'oidc'),
@@ -177,6 +203,7 @@ export const VARIANTS: ConformanceVariant[] = [
   msJarmVariant('mtls'),
   dpopVariant('private_key_jwt'),
   dpopVariant('mtls'),
+  brazilVariant(),
 ];
 
 /** The suite's plan selection string, e.g. `fapi2-security-profile-final-test-plan[client_auth_type=mtls]...`. */
@@ -201,6 +228,9 @@ export interface GatewayFiles {
 }
 
 export const USER = { username: 'alice', sub: 'alice-7f3c' } as const;
+/** The test user's CPF (Brazil runs): the suite's consents name it, and the login must match it. */
+export const BRAZIL_CPF = '76109277673';
+export const BRAZIL_CONSENTS_PATH = '/open-banking/consents/v3/consents';
 export const DEFAULT_PASSWORD = 'conformance-pw';
 
 const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']);
@@ -233,7 +263,7 @@ export function gatewayClients(variant: ConformanceVariant, pki: ConformancePki,
       : { token_endpoint_auth_method: 'private_key_jwt' }),
     jwks: publicJwks(pki.clients[n].jwks),
     ...(variant.browser ? { redirect_uris: redirectUris(endpoints, variant.alias) } : {}),
-    scope: variant.scope,
+    scope: variant.clientScope ?? variant.scope,
     grant_types: variant.grantTypes,
     ...(variant.dpop ? { dpop_bound_access_tokens: true } : {}),
     ...variant.clientMetadata,
@@ -261,6 +291,7 @@ export function gatewayConfig(options: {
   const ports = options.ports ?? DEFAULT_PORTS;
   const endpoints = localEndpoints(ports);
   const onProfile = (options.variants ?? VARIANTS).filter((v) => profileOf(v) === profile);
+  const brazil = onProfile.some((v) => v.brazil);
   return {
     issuer: endpoints.issuer,
     profile,
@@ -274,8 +305,11 @@ export function gatewayConfig(options: {
     store: { type: 'memory' },
     users: [{
       username: USER.username, password: options.password ?? DEFAULT_PASSWORD, sub: USER.sub,
-      claims: { name: 'Alice Example', given_name: 'Alice', family_name: 'Example', email: 'alice@example.com', email_verified: true },
+      claims: { name: 'Alice Example', given_name: 'Alice', family_name: 'Example', email: 'alice@example.com', email_verified: true, ...(brazil ? { cpf: BRAZIL_CPF } : {}) },
     }],
+    ...(brazil
+      ? { ecosystem: { bankUrnPrefix: 'fapigateway', consents: { accounts: { [USER.sub]: [{ id: 'acc-0001', label: 'Conta corrente 0001' }, { id: 'acc-0002', label: 'Poupança 0002' }] } } } }
+      : {}),
     clients: onProfile.flatMap((v) => gatewayClients(v, options.pki, endpoints)),
     // The suite's DPoP client without a certificate reads discovery's plain fields (see dpopVariant).
     ...(onProfile.some((v) => v.dpop && v.clientAuth === 'private_key_jwt') ? { discovery: { plainEndpoints: 'public' } } : {}),
@@ -361,7 +395,11 @@ export function suiteConfig(variant: ConformanceVariant, pki: ConformancePki, op
     client2: { client_id: `${variant.clientPrefix}-2`, scope: variant.scope, jwks: pki.clients[2].jwks },
     // private_key_jwt with DPoP: the suite offers no certificate (PLANS: "mtls only for client_auth_type=mtls").
     ...(variant.dpop && variant.clientAuth === 'private_key_jwt' ? {} : { mtls: mtls(1), mtls2: mtls(2) }),
-    resource: { resourceUrl: options.resourceUrl ?? resourceUrl(variant, endpoints) },
+    resource: {
+      resourceUrl: options.resourceUrl ?? resourceUrl(variant, endpoints),
+      ...(variant.brazil ? { consentUrl: `${endpoints.mtlsBase}${BRAZIL_CONSENTS_PATH}`, brazilCpf: BRAZIL_CPF } : {}),
+    },
+    ...(variant.brazil ? { consent: { productType: variant.brazil.productType } } : {}),
     ...(variant.browser ? browserTasks(pages, endpoints) : {}),
   };
 }
