@@ -33,22 +33,27 @@ export function ps256Keys(): Promise<string> {
   return keysReplaced;
 }
 
-/** A gateway on `profile: brazil`: two private_key_jwt TPPs (PS256), Alice (with a CPF and a CNPJ) and Bob. */
+/** Turns an embedded test config into `profile: brazil`: two private_key_jwt TPPs (PS256), Alice (with a CPF and a CNPJ) and Bob. */
+export function brazilConfig(config: Record<string, any>, serverKeys: string): void {
+  config.profile = 'brazil';
+  config.keys = { signing: serverKeys };
+  config.ecosystem = { bankUrnPrefix: URN_PREFIX, consents: { accounts: { 'alice-7f3c': ALICE_ACCOUNTS } } };
+  config.users[0].claims = { ...config.users[0].claims, cpf: ALICE_CPF, cnpj: [ALICE_CNPJ] };
+  config.users.push({ username: 'bob', password: 'builder-pw', sub: 'bob-1', claims: { name: 'Bob', cpf: BOB_CPF } });
+  for (const client of config.clients) {
+    client.token_endpoint_auth_method = 'private_key_jwt';
+    delete client.tls_client_auth_subject_dn;
+    client.scope = 'openid accounts consents resources';
+    client.grant_types = ['authorization_code', 'refresh_token', 'client_credentials'];
+  }
+}
+
+/** A gateway on `profile: brazil` in this process (see brazilConfig). */
 export async function startBrazil(options: { configure?: (config: Record<string, any>) => void | Promise<void> } = {}): Promise<Harness> {
   const serverKeys = await ps256Keys();
   return startGateway({
     configure: async (config) => {
-      config.profile = 'brazil';
-      config.keys = { signing: serverKeys };
-      config.ecosystem = { bankUrnPrefix: URN_PREFIX, consents: { accounts: { 'alice-7f3c': ALICE_ACCOUNTS } } };
-      config.users[0].claims = { ...config.users[0].claims, cpf: ALICE_CPF, cnpj: [ALICE_CNPJ] };
-      config.users.push({ username: 'bob', password: 'builder-pw', sub: 'bob-1', claims: { name: 'Bob', cpf: BOB_CPF } });
-      for (const client of config.clients) {
-        client.token_endpoint_auth_method = 'private_key_jwt';
-        delete client.tls_client_auth_subject_dn;
-        client.scope = 'openid accounts consents resources';
-        client.grant_types = ['authorization_code', 'refresh_token', 'client_credentials'];
-      }
+      brazilConfig(config, serverKeys);
       await options.configure?.(config);
     },
   });
