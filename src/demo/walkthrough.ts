@@ -12,7 +12,8 @@ import { REPLICAS } from './replica-ports.js';
  * `npm run demo`: the whole FAPI 2.0 flow against a gateway started with `npm start` (embedded
  * defaults), as client-one with the dev certificates, printing each step. `--dpop`: the same with
  * DPoP-bound tokens (RFC 9449), without a client certificate, at discovery's plain endpoints.
- * `--signed`: the authorization request as a signed request object (RFC 9101).
+ * `--signed`: the authorization request as a signed request object (RFC 9101). `--profile brazil`:
+ * the Open Finance Brasil run (consents), self-contained.
  */
 const ISSUER = process.env.FAPI_GATEWAY_ISSUER ?? 'https://localhost:8443';
 // --replicas (against `npm run replicas`): every request goes to the other replica than the one before.
@@ -217,7 +218,11 @@ async function main(): Promise<void> {
   if (alternate) console.log(`Replicas, request by request: ${served.join(' ')}`);
 }
 
-main().catch((err) => {
+// --profile brazil: the Open Finance Brasil run, which starts its own gateway (src/demo/brazil.ts).
+const profileAt = process.argv.indexOf('--profile');
+const run = profileAt >= 0 && process.argv[profileAt + 1] === 'brazil' ? () => import('./brazil.js').then((m) => m.brazilWalkthrough()) : main;
+
+run().catch((err) => {
   console.error(`\ndemo failed: ${(err as Error).message}`);
   process.exit(1);
 });
