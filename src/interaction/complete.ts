@@ -51,7 +51,13 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   };
   if (acr && 'acr' in acr && acr.acr !== undefined) grant.acr = acr.acr;
   if (request.claims) grant.claims = request.claims;
-  await ctx.hooks.onGrantCreated?.({ grant, request, client, ...(outcome.decision ? { decision: outcome.decision } : {}) });
+  try {
+    await ctx.hooks.onGrantCreated?.({ grant, request, client, ...(outcome.decision ? { decision: outcome.decision } : {}) });
+  } catch (err) {
+    // The pack refuses the approval (its consent ended meanwhile): the client hears access_denied.
+    if (err instanceof OAuthError && err.error === 'access_denied') return completeAuthorization(ctx, reply, parId, pushed, { approved: false, error: err.error, description: err.description });
+    throw err;
+  }
   const code = newCode();
   const record: CodeRecord = {
     grantId: grant.id,

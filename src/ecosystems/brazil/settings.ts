@@ -20,6 +20,8 @@ export const ConsentSettingsSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** The payments part's settings (validated there); without them, PAR refuses the `payments` scope. */
+    payments: Type.Optional(Type.Unknown()),
   },
   { additionalProperties: true },
 );

@@ -77,8 +77,11 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
       const scopes = request.scope.split(' ');
       const consentScopes = scopes.filter((s) => CONSENT_SCOPE.test(s));
       if (consentScopes.length > 1) throw new OAuthError('invalid_scope', 'exactly one consent:<consentId> scope is allowed');
-      // A payment consent is the payments part's to check.
-      if (scopes.includes('payments')) return;
+      // A payment consent is the payments part's to check; without payment settings none is served.
+      if (scopes.includes('payments')) {
+        if (!settings.payments) throw new OAuthError('invalid_scope', 'payments are not served by this institution');
+        return;
+      }
       if (consentScopes.length === 0) throw new OAuthError('invalid_scope', 'a consent:<consentId> scope is required');
       const consentId = CONSENT_SCOPE.exec(consentScopes[0])![1];
       request.extensions.brazil = { consentId };
