@@ -260,3 +260,29 @@ t.test('the TPP revokes: every token refused at once, client_credentials tokens 
   const metrics = await (await request(`http://127.0.0.1:${h.gateway.context.config.listeners.ops.port}/metrics`)).body.text();
   t.match(metrics, /fapi_gateway_brazil_consent_transitions_total\{transition="rejected_customer_manually_revoked"\} [1-9]/, 'counted');
 });
+
+t.test('the consent revoked while the customer looks at the consent page: approval ends in access_denied', async (t) => {
+  const { browserRequest, CookieJar, formOf } = await import('./helpers/flow.js');
+  const consentId = await createConsent(h);
+  const par = await pushConsent(h, consentId);
+  const jar = new CookieJar();
+  const loginPage = await browserRequest(h, jar, `/authorize?${new URLSearchParams({ client_id: 'client-one', request_uri: par.pushed!.requestUri })}`);
+  const login = formOf(loginPage.text);
+  const signedIn = await browserRequest(h, jar, login.action, { csrf: login.csrf, username: 'alice', password: 'wonderland', action: 'login' });
+  const consentPage = await browserRequest(h, jar, signedIn.headers.location as string);
+  t.equal(consentPage.status, 200);
+  t.equal((await consentsCall(h, 'DELETE', path(consentId), { token: await clientToken(h) })).status, 204, 'the TPP deletes the consent meanwhile');
+  const form = formOf(consentPage.text);
+  const done = await browserRequest(h, jar, form.action, { csrf: form.csrf, decision: 'approve', 'account-0': 'acc-0001' });
+  t.equal(done.status, 303);
+  t.equal(new URL(done.headers.location as string).searchParams.get('error'), 'access_denied', 'the client hears access_denied');
+});
+
+t.test('PAR refuses the payments scope when payments are not configured', async (t) => {
+  const withPayments = await startBrazil({ configure: (config) => void (config.clients[0].scope += ' payments') });
+  t.teardown(() => withPayments.close());
+  const consentId = await createConsent(withPayments);
+  const res = await pushConsent(withPayments, consentId, 'client-one', { scope: `openid payments consent:${consentId}` });
+  t.equal(res.status, 400);
+  t.equal(res.json.error, 'invalid_scope');
+});
