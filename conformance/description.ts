@@ -81,6 +81,10 @@ export interface ConformanceVariant {
   cdrVersion?: string;
   /** Discovery members of the ecosystem's own standard, named to the suite (its `server.allow_unexpected_metadata_fields`). */
   metadataExtensions?: string[];
+  /** The scope the gateway registers for the clients when it is wider than what the suite asks for (`scope`). */
+  clientScope?: string;
+  /** Open Finance Brasil: the suite creates a consent before every authorization (resource.consentUrl, resource.brazilCpf). */
+  brazil?: { productType: 'personal' | 'business' };
 }
 
 export const BASELINE_PROFILE = 'fapi2';
@@ -210,6 +214,28 @@ function cdrVariant(plan: 'sp' | 'ms'): ConformanceVariant {
 /** Profile cdr with request objects optional, for the SP plan's unsigned requests (see cdrVariant). */
 export const CDR_SP_PROFILE = 'cdr-sp';
 
+/**
+ * `fapi_profile=openbanking_brazil` on the gateway's `brazil` profile: private_key_jwt only (the
+ * profile offers no tls_client_auth), mTLS-bound tokens, a consent created by the suite with a
+ * client_credentials token (scope `consents`) before every authorization, `consent:<id>` in the scope.
+ */
+function brazilVariant(): ConformanceVariant {
+  return {
+    plan: 'fapi2-security-profile',
+    name: 'brazil-private_key_jwt',
+    clientAuth: 'private_key_jwt',
+    suiteVariant: { client_auth_type: 'private_key_jwt', sender_constrain: 'mtls', openid: 'openid_connect', fapi_profile: 'openbanking_brazil' },
+    alias: 'fapi-gw-brazil-pkj',
+    clientPrefix: 'conf-brazil-pkj',
+    scope: 'openid accounts',
+    clientScope: 'openid accounts consents resources',
+    grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+    browser: true,
+    profile: 'brazil',
+    brazil: { productType: 'personal' },
+  };
+}
+
 /** Every plan and variant the project ships and keeps green. */
 export const VARIANTS: ConformanceVariant[] = [
   spVariant('private_key_jwt', 'oidc'),
@@ -226,6 +252,7 @@ export const VARIANTS: ConformanceVariant[] = [
   dpopVariant('mtls'),
   cdrVariant('ms'),
   cdrVariant('sp'),
+  brazilVariant(),
 ];
 
 /** The suite's plan selection string, e.g. `fapi2-security-profile-final-test-plan[client_auth_type=mtls]...`. */
@@ -250,6 +277,9 @@ export interface GatewayFiles {
 }
 
 export const USER = { username: 'alice', sub: 'alice-7f3c' } as const;
+/** The test user's CPF (Brazil runs): the suite's consents name it, and the login must match it. */
+export const BRAZIL_CPF = '76109277673';
+export const BRAZIL_CONSENTS_PATH = '/open-banking/consents/v3/consents';
 export const DEFAULT_PASSWORD = 'conformance-pw';
 
 const PRIVATE_MEMBERS = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']);
@@ -282,7 +312,7 @@ export function gatewayClients(variant: ConformanceVariant, pki: ConformancePki,
       : { token_endpoint_auth_method: 'private_key_jwt' }),
     jwks: publicJwks(clientJwks(variant, pki, n)),
     ...(variant.browser ? { redirect_uris: redirectUris(endpoints, variant.alias) } : {}),
-    scope: variant.scope,
+    scope: variant.clientScope ?? variant.scope,
     grant_types: variant.grantTypes,
     ...(variant.dpop ? { dpop_bound_access_tokens: true } : {}),
     ...variant.clientMetadata,
@@ -318,6 +348,7 @@ export function gatewayConfig(options: {
   const endpoints = localEndpoints(ports);
   const onProfile = (options.variants ?? VARIANTS).filter((v) => profileOf(v) === profile);
   const cdr = profile === 'cdr' || profile === CDR_SP_PROFILE;
+  const brazil = onProfile.some((v) => v.brazil);
   return {
     issuer: endpoints.issuer,
     profile,
@@ -331,8 +362,11 @@ export function gatewayConfig(options: {
     store: { type: 'memory' },
     users: [{
       username: USER.username, password: options.password ?? DEFAULT_PASSWORD, sub: USER.sub,
-      claims: { name: 'Alice Example', given_name: 'Alice', family_name: 'Example', email: 'alice@example.com', email_verified: true },
+      claims: { name: 'Alice Example', given_name: 'Alice', family_name: 'Example', email: 'alice@example.com', email_verified: true, ...(brazil ? { cpf: BRAZIL_CPF } : {}) },
     }],
+    ...(brazil
+      ? { ecosystem: { bankUrnPrefix: 'fapigateway', consents: { accounts: { [USER.sub]: [{ id: 'acc-0001', label: 'Conta corrente 0001' }, { id: 'acc-0002', label: 'Poupança 0002' }] } } } }
+      : {}),
     clients: onProfile.flatMap((v) => gatewayClients(v, options.pki, endpoints)),
     // The suite's DPoP client without a certificate reads discovery's plain fields (see dpopVariant).
     ...(onProfile.some((v) => v.dpop && v.clientAuth === 'private_key_jwt') ? { discovery: { plainEndpoints: 'public' } } : {}),
@@ -423,7 +457,12 @@ export function suiteConfig(variant: ConformanceVariant, pki: ConformancePki, op
     client2: { client_id: `${variant.clientPrefix}-2`, scope: variant.scope, jwks: clientJwks(variant, pki, 2) },
     // private_key_jwt with DPoP: the suite offers no certificate (PLANS: "mtls only for client_auth_type=mtls").
     ...(variant.dpop && variant.clientAuth === 'private_key_jwt' ? {} : { mtls: mtls(1), mtls2: mtls(2) }),
-    resource: { resourceUrl: options.resourceUrl ?? resourceUrl(variant, endpoints), ...(variant.cdrVersion ? { cdrVersion: variant.cdrVersion } : {}) },
+    resource: {
+      resourceUrl: options.resourceUrl ?? resourceUrl(variant, endpoints),
+      ...(variant.cdrVersion ? { cdrVersion: variant.cdrVersion } : {}),
+      ...(variant.brazil ? { consentUrl: `${endpoints.mtlsBase}${BRAZIL_CONSENTS_PATH}`, brazilCpf: BRAZIL_CPF } : {}),
+    },
+    ...(variant.brazil ? { consent: { productType: variant.brazil.productType } } : {}),
     ...(variant.browser ? browserTasks(pages, endpoints) : {}),
   };
 }

@@ -50,7 +50,7 @@ import { peerCertificateSource } from './tls/forwarded-certificate.js';
 import { addressBlocks } from './config/address-blocks.js';
 import { ConfigError } from './config/config-error.js';
 import { perIpRateLimit } from './rate-limit/per-ip-limit.js';
-import { FAPI_TLS_POLICY } from './tls/policy.js';
+import { tlsPolicy } from './tls/policy.js';
 import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
 import { UserDirectory } from './users/directory.js';
@@ -92,6 +92,8 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   if (dpop.nonce === 'required' && config.store.type === 'redis' && !config.dpop?.nonceKey)
     throw new ConfigError('dpop.nonceKey', 'is required when the profile requires DPoP nonces and replicas share a store (or set FAPI_GATEWAY_DPOP_NONCE_KEY)');
   const subjects = new SubjectIdentifiers(profile, config.subjects?.pairwiseSecret);
+  if (profile.publicBackChannel === false && config.discovery.plainEndpoints === 'public')
+    throw new ConfigError('discovery.plainEndpoints', 'cannot be public: the profile serves the back channel on the mTLS listener only');
   const credentials = await loadServerCredentials(config.tls);
   const keys = await SigningKeys.load(config.keys, profile);
   const clients = await ClientRegistry.fromConfig(config.clients, profile);
@@ -159,8 +161,8 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     clientErrorHandler: answerClientError,
   };
   const serverLimits = nodeServerLimits(config.server, true);
-  const publicApp = Fastify({ ...tlsAppOptions, https: { ...tlsOptions(ctx.credentials, false), ...serverLimits } });
-  const mtlsApp = Fastify({ ...tlsAppOptions, https: { ...tlsOptions(ctx.credentials, true), ...serverLimits } });
+  const publicApp = Fastify({ ...tlsAppOptions, https: { ...tlsOptions(ctx.profile, ctx.credentials, false), ...serverLimits } });
+  const mtlsApp = Fastify({ ...tlsAppOptions, https: { ...tlsOptions(ctx.profile, ctx.credentials, true), ...serverLimits } });
   const opsApp = Fastify({
     ...logging,
     ...fastifyLimits(config.server),
@@ -209,7 +211,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   // refused there as it would be without one on the mTLS listener.
   publicApp.decorate('externalBase', config.issuer);
   mtlsApp.decorate('externalBase', ctx.urls.mtlsBase);
-  for (const app of [mtlsApp, publicApp]) {
+  for (const app of ctx.profile.publicBackChannel === false ? [mtlsApp] : [mtlsApp, publicApp]) {
     parRoute(app, ctx);
     tokenRoute(app, ctx);
     userinfoRoute(app, ctx);
@@ -251,9 +253,9 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   };
 }
 
-function tlsOptions(credentials: ServerCredentials, requestClientCertificate: boolean) {
+function tlsOptions(profile: GatewayContext['profile'], credentials: ServerCredentials, requestClientCertificate: boolean) {
   return {
-    ...FAPI_TLS_POLICY,
+    ...tlsPolicy(profile),
     cert: credentials.cert,
     key: credentials.key,
     // The handshake never fails for a missing or untrusted client certificate: the endpoint answers

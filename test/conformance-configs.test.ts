@@ -49,6 +49,7 @@ t.test('every variant names a known plan, a unique alias and unique clients', as
     t.ok(VARIANTS.some((v) => v.clientAuth === auth && v.suiteVariant.fapi_response_mode === 'jarm'), `JARM is covered with ${auth}`);
   // The SP plan's plain_fapi variants run on the baseline; an ecosystem's on its own profile.
   for (const v of VARIANTS.filter((v) => v.plan === 'fapi2-security-profile' && v.suiteVariant.fapi_profile === 'plain_fapi')) t.equal(profileOf(v), 'fapi2', `${v.name} runs on the baseline`);
+  for (const v of VARIANTS.filter((v) => v.suiteVariant.fapi_profile === 'openbanking_brazil')) t.equal(profileOf(v), 'brazil', `${v.name} runs on the brazil profile`);
 });
 
 for (const variant of VARIANTS) {
@@ -67,6 +68,14 @@ for (const variant of VARIANTS) {
     t.equal(new URL(suite.resource?.resourceUrl).origin, withoutCertificate ? new URL(gateway.issuer).origin : new URL(gateway.listeners.mtls.url).origin, 'the resource is behind the listener the suite calls');
     t.ok(gateway.routes.some((r: { prefix: string }) => new URL(suite.resource.resourceUrl).pathname.startsWith(r.prefix)), 'the resource is one of the gateway\'s routes');
     if (withoutCertificate) t.equal(gateway.discovery?.plainEndpoints, 'public', 'discovery\'s plain fields name the listener the suite calls without a certificate');
+    if (variant.brazil) {
+      // The suite creates a consent before every authorization (OpenBankingBrazilPreAuthorizationSteps).
+      t.equal(suite.resource.consentUrl, `${gateway.listeners.mtls.url}/open-banking/consents/v3/consents`, 'the Consents API on the mTLS listener');
+      t.equal(suite.resource.brazilCpf, gateway.users[0].claims.cpf, "the consents name the test user's CPF");
+      t.equal(suite.consent?.productType, variant.brazil.productType);
+      t.match(gateway.ecosystem?.bankUrnPrefix, /^[A-Za-z0-9][A-Za-z0-9-]{0,31}$/, 'a bank URN prefix');
+      t.ok(gateway.clients.every((c: { scope: string }) => c.scope.split(' ').includes('consents')), 'the clients may ask for scope consents');
+    }
 
     for (const [key, mtlsKey] of [['client', 'mtls'], ['client2', 'mtls2']] as const) {
       const client = suite[key];
@@ -103,7 +112,9 @@ for (const variant of VARIANTS) {
       t.same(registered.jwks, publicJwks(client.jwks), 'registered keys are the public half of the suite client\'s keys');
       t.same(registered.jwks.keys.map((k: Record<string, unknown>) => createPublicKey({ key: k as any, format: 'jwk' }).export({ format: 'jwk' })),
         client.jwks.keys.map((k: Record<string, unknown>) => createPublicKey({ key: k as any, format: 'jwk' }).export({ format: 'jwk' })), 'the same key pairs');
-      t.equal(registered.scope, client.scope, 'registered scope is the scope the suite asks for');
+      // The suite asks for client.scope (plus consent:<id> on Brazil); the gateway registers at least that.
+      if (variant.clientScope) t.ok(client.scope.split(' ').every((s: string) => registered.scope.split(' ').includes(s)), 'registered scope covers what the suite asks for');
+      else t.equal(registered.scope, client.scope, 'registered scope is the scope the suite asks for');
       t.same(registered.grant_types, variant.grantTypes);
       for (const [key, value] of Object.entries(variant.clientMetadata ?? {})) t.same(registered[key], value, `registered ${key}`);
       t.equal(registered.dpop_bound_access_tokens, variant.dpop ? true : undefined, 'dpop_bound_access_tokens exactly for DPoP variants');

@@ -57,7 +57,7 @@ function mergeDeep(base: unknown, over: unknown): unknown {
 
 // Which direction is "tighter" for each kind of value: a shorter lifetime or tolerance, a subset of a
 // list, and for the flags below only the stricter value.
-const STRICTER_BOOLEAN: Record<string, boolean> = { 'consent.everyTime': true, idTokenUserClaims: false };
+const STRICTER_BOOLEAN: Record<string, boolean> = { 'consent.everyTime': true, idTokenUserClaims: false, 'tls.renegotiation': false, publicBackChannel: false };
 const STRICTER_CHOICE: Record<string, string> = { 'dpop.nonce': 'required' };
 const FREE = new Set(['name', 'description', 'refreshTokenRotation.enabled', 'refreshTokenRotation.graceSeconds']);
 // Settings whose values go from loosest to tightest: a policy may only move right.

@@ -21,6 +21,11 @@ export const GrantType = Type.Union([
   Type.Literal('client_credentials'),
 ]);
 
+/** FAPI 2.0 §5.2.1's TLS 1.2 cipher suites (OpenSSL names). */
+export const Tls12CipherSuite = Type.Union(
+  ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384'].map((s) => Type.Literal(s)),
+);
+
 export const ProfileSchema = Type.Object(
   {
     name: NonEmpty,
@@ -125,6 +130,24 @@ export const ProfileSchema = Type.Object(
         Type.Object({ min: Type.Integer({ minimum: 0 }), max: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
       ),
     ),
+    /** TLS of the public and mTLS listeners; the FAPI 2.0 defaults (src/tls/policy.ts) when absent. */
+    tls: Type.Optional(
+      Type.Object(
+        {
+          /** The TLS 1.2 cipher suites offered, among FAPI 2.0's four (TLS 1.3 is always offered). */
+          tls12CipherSuites: Type.Optional(Type.Array(Tls12CipherSuite, { minItems: 1, uniqueItems: true })),
+          /** false: TLS 1.2 renegotiation is refused (TLS 1.3 has none). */
+          renegotiation: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
+     * Whether the back channel (PAR, token, userinfo, introspection, revocation, resource routes) also
+     * answers on the public listener (default true: clients without a certificate, DPoP); false: on
+     * the mTLS listener only.
+     */
+    publicBackChannel: Type.Optional(Type.Boolean()),
     /** DPoP proofs (RFC 9449); src/dpop/rules.ts gives the defaults when a profile has none. */
     dpop: Type.Optional(
       Type.Object(

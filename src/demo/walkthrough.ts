@@ -13,7 +13,8 @@ import { loadProfile } from '../config/profile.js';
  * `npm run demo`: the whole FAPI 2.0 flow against a gateway started with `npm start` (embedded
  * defaults), as client-one with the dev certificates, printing each step. `--dpop`: the same with
  * DPoP-bound tokens (RFC 9449), without a client certificate, at discovery's plain endpoints.
- * `--signed`: the authorization request as a signed request object (RFC 9101).
+ * `--signed`: the authorization request as a signed request object (RFC 9101). `--profile brazil`:
+ * the Open Finance Brasil run (consents), self-contained.
  */
 const ISSUER = process.env.FAPI_GATEWAY_ISSUER ?? 'https://localhost:8443';
 // --replicas (against `npm run replicas`): every request goes to the other replica than the one before.

@@ -14,6 +14,19 @@ export interface SoftwareStatementMapping {
   metadata?: Record<string, unknown>;
 }
 
+/** What the customer chose on the consent step beyond approving (e.g. the accounts to share). */
+export interface ConsentDecision {
+  accountIds?: string[];
+}
+
+/** What the consent step shows beyond the scopes, and the choices it offers. */
+export interface ConsentDetails {
+  /** Lines to show, each labelled by language tag (e.g. `{ 'pt-BR': ..., en: ... }`). */
+  items: { label: Record<string, string> }[];
+  /** Accounts the customer may choose among (ids as the bank knows them). */
+  accounts?: { id: string; label: string }[];
+}
+
 /**
  * How an ecosystem pack (CDR, Open Finance Brasil) extends the core without branches in it. Every
  * hook is optional; the FAPI 2.0 baseline uses none.
@@ -26,7 +39,7 @@ export interface EcosystemHooks {
    * expiry. The grant is discarded unseen if the request turns out to have been completed elsewhere
    * meanwhile, so keep what is attached inside the grant.
    */
-  onGrantCreated?(input: { grant: Grant; request: AuthorizationRequest; client: Client }): void | Promise<void>;
+  onGrantCreated?(input: { grant: Grant; request: AuthorizationRequest; client: Client; decision?: ConsentDecision }): void | Promise<void>;
   /** Refresh-token lifetime for a grant in seconds (0: as long as the grant), or 'none' for no refresh token. */
   refreshTokenLifetime?(grant: Grant, profileDefault: number): number | 'none';
   /** Extra claims in access tokens. */
@@ -66,6 +79,20 @@ export interface EcosystemHooks {
    * `start`, with no listeners running. `run` prints through `print` and resolves to the exit code.
    */
   cliCommands?(): Record<string, EcosystemCommand>;
+  /**
+   * After the customer is authenticated, before consent: throw `new OAuthError('access_denied', ...)`
+   * to end the authorization (e.g. the customer is not the one the consent was made for).
+   */
+  onLogin?(input: { request: AuthorizationRequest; client: Client; sub: string; claims: Record<string, unknown> }): void | Promise<void>;
+  /** What the consent step shows beyond scopes and lets the customer choose (accounts). */
+  consentDetails?(input: { request: AuthorizationRequest; client: Client; sub: string }): ConsentDetails | undefined | Promise<ConsentDetails | undefined>;
+  /** An authorization ended without approval (denied, cancelled, refused at login), before the client hears of it. */
+  onAuthorizationDenied?(input: { request: AuthorizationRequest; client: Client; error: string }): void | Promise<void>;
+  /**
+   * At PAR: true for a scope the pack recognises by its form (e.g. `consent:<id>`), which the client
+   * need not have registered; the pack checks it in validateAuthorizationRequest.
+   */
+  isDynamicScope?(scope: string): boolean;
 }
 
 /** A CLI command of a pack (see EcosystemHooks.cliCommands). */

@@ -1,9 +1,11 @@
 import { ConfigError } from '../config/config-error.js';
 import type { EcosystemFactory, EcosystemHooks } from './hooks.js';
+import { brazilPack } from './brazil/index.js';
 import { cdrPack } from './cdr/index.js';
 
-/** Ecosystem packs by the name a profile gives in `ecosystem:`. The CDR and Brazil packs register here. */
+/** Ecosystem packs by the name a profile gives in `ecosystem:`. */
 const ECOSYSTEMS: Record<string, EcosystemFactory> = {
+  brazil: brazilPack,
   cdr: cdrPack,
 };
 

@@ -15,6 +15,8 @@ export interface GrantLifetimes {
   maxSeconds: number;
   /** The refresh-token lifetime of the grant's tokens (0: as long as the grant), or 'none' when it gets none. */
   refreshToken(grant: Grant): number | 'none';
+  /** Whether something (an ecosystem's consent) may end a grant before it is first saved: save() then checks. */
+  endableBeforeSave?: boolean;
 }
 
 export function grantLifetimes(profile: Profile, hooks: EcosystemHooks, clients: Pick<ClientRegistry, 'cached'>): GrantLifetimes {
@@ -22,6 +24,7 @@ export function grantLifetimes(profile: Profile, hooks: EcosystemHooks, clients:
     accessToken: profile.lifetimes.accessToken,
     code: profile.lifetimes.code,
     maxSeconds: profile.lifetimes.grant ?? DEFAULT_MAX_GRANT_SECONDS,
+    endableBeforeSave: hooks.onGrantCreated !== undefined,
     refreshToken: (grant) => {
       if (!clients.cached(grant.clientId)?.grantTypes.has('refresh_token')) return 'none';
       const profileDefault = profile.lifetimes.refreshToken;

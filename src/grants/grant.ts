@@ -38,6 +38,9 @@ export class Grants {
   /** Writes a new grant, kept as long as the tokens its code can bring (see grantTtlSeconds). */
   async save(grant: Grant): Promise<void> {
     await this.store.set('grant', grant.id, grant, grantTtlSeconds(grant, this.lifetimes, nowSeconds(), true));
+    // An ecosystem may end a grant between its creation and this write (a consent revoked meanwhile):
+    // the end's marker then wins, as in extend().
+    if (this.lifetimes.endableBeforeSave && (await this.store.anyExists([['grant-ended', grant.id]]))) await this.store.delete('grant', grant.id);
   }
 
   /**

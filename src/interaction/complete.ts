@@ -9,8 +9,11 @@ import { OAuthError } from '../oauth/errors.js';
 import { RESPONSE_MODES } from '../oauth/response-modes.js';
 import { errorPage, sendPage } from './pages.js';
 import { chooseAcr } from '../authentication-context/acr.js';
+import type { ConsentDecision } from '../ecosystems/hooks.js';
 
-export type Outcome = { approved: true; sub: string; authTime: number } | { approved: false; error: string; description: string };
+export type Outcome =
+  | { approved: true; sub: string; authTime: number; decision?: ConsentDecision }
+  | { approved: false; error: string; description: string };
 
 /**
  * Ends an authorization: the pushed request is consumed atomically (so it completes once, whichever
@@ -32,6 +35,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   const deny = async (error: string, description: string) => {
     const [pushed] = await consumeRequest();
     if (!pushed) return completedPage(reply);
+    await ctx.hooks.onAuthorizationDenied?.({ request, client, error });
     ctx.metrics?.authorizations.inc({ outcome: 'denied' });
     return redirect(ctx, reply, client, request, { error, error_description: description });
   };
@@ -49,9 +53,10 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   if (acr && 'acr' in acr && acr.acr !== undefined) grant.acr = acr.acr;
   if (request.claims) grant.claims = request.claims;
   try {
-    await ctx.hooks.onGrantCreated?.({ grant, request, client });
+    await ctx.hooks.onGrantCreated?.({ grant, request, client, ...(outcome.decision ? { decision: outcome.decision } : {}) });
   } catch (err) {
-    // The ecosystem refused what was approved (e.g. amending an arrangement of another customer): the client hears why.
+    // The ecosystem refused what was approved (amending another customer's arrangement, a consent
+    // that ended meanwhile): the client hears why.
     if (!(err instanceof OAuthError)) throw err;
     reply.log.warn({ audit: err.audit ?? 'authorization_refused', clientId: client.id, reason: err.description }, err.audit ?? 'authorization_refused');
     return deny(err.error, err.description);

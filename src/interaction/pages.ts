@@ -15,6 +15,8 @@ button { padding: .6rem 1.2rem; font-size: 1rem; cursor: pointer; }
 button.primary { font-weight: 600; }
 .error { border-left: 4px solid #c62828; padding: .5rem .75rem; background: rgba(198, 40, 40, .08); }
 ul.scopes li { margin: .35rem 0; }
+fieldset { margin-top: 1rem; }
+fieldset label { display: inline; font-weight: normal; margin: 0; }
 code { overflow-wrap: anywhere; }
 `;
 
@@ -31,9 +33,9 @@ function pageHeaders(formTargets: string[]): Record<string, string> {
   };
 }
 
-function layout(title: string, body: SafeHtml): string {
+function layout(title: string, body: SafeHtml, lang: string): string {
   return html`<!doctype html>
-<html lang="en">
+<html lang="${lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -45,8 +47,8 @@ function layout(title: string, body: SafeHtml): string {
 `.value;
 }
 
-export function sendPage(reply: FastifyReply, status: number, title: string, body: SafeHtml, formTargets: string[] = []): FastifyReply {
-  return reply.code(status).headers(pageHeaders(formTargets)).type('text/html; charset=utf-8').send(layout(title, body));
+export function sendPage(reply: FastifyReply, status: number, title: string, body: SafeHtml, formTargets: string[] = [], lang = 'en'): FastifyReply {
+  return reply.code(status).headers(pageHeaders(formTargets)).type('text/html; charset=utf-8').send(layout(title, body, lang));
 }
 
 export function loginPage(input: { action: string; csrf: string; clientName: string; username?: string; error?: string }): SafeHtml {
@@ -66,17 +68,55 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 </form>`;
 }
 
-export function consentPage(input: { action: string; csrf: string; clientName: string; userName: string; scopes: { name: string; description: string }[] }): SafeHtml {
-  return html`<h1>Allow access?</h1>
-<p><strong>${input.clientName}</strong> asks to access your information, ${input.userName}:</p>
+export function consentPage(input: {
+  action: string;
+  csrf: string;
+  clientName: string;
+  userName: string;
+  scopes: { name: string; description: string }[];
+  /** What an ecosystem pack adds (its permissions, an account choice), inside the form, in the page's language. */
+  details?: ConsentDetailsView;
+}): SafeHtml {
+  const text = input.details?.text ?? CONSENT_TEXT.en;
+  return html`<h1>${text.heading}</h1>
+<p>${text.asks(input.clientName, input.userName)}</p>
 <ul class="scopes">${input.scopes.map((s) => html`<li><strong>${s.description}</strong> <small>(<code>${s.name}</code>)</small></li>`)}</ul>
 <form method="post" action="${input.action}">
 <input type="hidden" name="csrf" value="${input.csrf}">
+${input.details?.body ?? ''}
 <div class="actions">
-<button type="submit" class="primary" name="decision" value="approve">Approve</button>
-<button type="submit" name="decision" value="deny">Deny</button>
+<button type="submit" class="primary" name="decision" value="approve">${text.approve}</button>
+<button type="submit" name="decision" value="deny">${text.deny}</button>
 </div>
 </form>`;
+}
+
+/** The consent page's own words, by language. */
+export interface ConsentText {
+  heading: string;
+  asks(clientName: string, userName: string): SafeHtml;
+  approve: string;
+  deny: string;
+}
+
+export const CONSENT_TEXT: Record<string, ConsentText> = {
+  en: {
+    heading: 'Allow access?',
+    asks: (client, user) => html`<strong>${client}</strong> asks to access your information, ${user}:`,
+    approve: 'Approve',
+    deny: 'Deny',
+  },
+  'pt-BR': {
+    heading: 'Autorizar o compartilhamento?',
+    asks: (client, user) => html`<strong>${client}</strong> pede acesso aos seus dados, ${user}:`,
+    approve: 'Autorizar',
+    deny: 'Recusar',
+  },
+};
+
+export interface ConsentDetailsView {
+  text: ConsentText;
+  body: SafeHtml;
 }
 
 export function errorPage(error: string, description: string): SafeHtml {

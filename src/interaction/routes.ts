@@ -4,6 +4,7 @@ import type { GatewayContext } from '../context.js';
 import { formParams } from '../http/form-body.js';
 import type { PushedRequest } from '../oauth/par.js';
 import { completeAuthorization } from './complete.js';
+import { acceptLanguage, chosenAccounts, detailsLanguage, detailsView, loginRefusal, NO_ACCOUNT_CHOSEN } from './ecosystem-steps.js';
 import { csrfValid, findInteraction, saveInteraction, startSession, type Interaction } from './interaction.js';
 import { consentPage, describeScopes, errorPage, loginPage, sendPage, STYLESHEET, STYLESHEET_PATH } from './pages.js';
 
@@ -51,6 +52,10 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     const { interaction, pushed, form } = found;
     if (interaction.sub === undefined || interaction.authTime === undefined) return showInteraction(ctx, reply, interaction, pushed);
     if (form.decision === 'approve') {
+      const client = await ctx.clients.get(interaction.clientId);
+      const details = client ? await ctx.hooks.consentDetails?.({ request: pushed.request, client, sub: interaction.sub }) : undefined;
+      const decision = details ? chosenAccounts(details, form) : undefined;
+      if (details?.accounts?.length && !decision?.accountIds?.length) return showInteraction(ctx, reply, interaction, pushed, { noAccountChosen: true });
       // Sent with the completion's writes. A convenience only: if it fails, the user is asked again next time
       // (and it must not fail a reply that completion has already sent).
       const remembering =
@@ -58,7 +63,7 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
           ? ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope }, ctx.profile.lifetimes.session).catch(() => undefined)
           : undefined;
       const [completed] = await Promise.all([
-        completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, sub: interaction.sub, authTime: interaction.authTime }),
+        completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, sub: interaction.sub, authTime: interaction.authTime, ...(decision ? { decision } : {}) }),
         remembering,
       ]);
       return completed;
@@ -73,11 +78,16 @@ export async function showInteraction(
   reply: FastifyReply,
   interaction: Interaction,
   pushed: PushedRequest,
-  options: { login?: { username?: string; error?: string; status?: number } } = {},
+  options: { login?: { username?: string; error?: string; status?: number }; noAccountChosen?: boolean } = {},
 ): Promise<FastifyReply> {
   const login = options.login ?? {};
   const client = await ctx.clients.get(interaction.clientId);
   if (!client) return notLive(reply, 'gone');
+  if (interaction.sub !== undefined && interaction.authTime !== undefined) {
+    // Whichever way the customer signed in (this form, a session), the pack may refuse them.
+    const refused = await loginRefusal(ctx, client, pushed.request, interaction.sub);
+    if (refused) return completeAuthorization(ctx, reply, interaction.parId, pushed, refused);
+  }
   if (interaction.sub !== undefined && interaction.authTime !== undefined && (await consentRemembered(ctx, interaction.sub, pushed)))
     return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, sub: interaction.sub, authTime: interaction.authTime });
   const formTargets = [new URL(pushed.request.redirectUri).origin];
@@ -85,18 +95,23 @@ export async function showInteraction(
   if (interaction.sub === undefined)
     return sendPage(reply, login.status ?? 200, 'Sign in', loginPage({ action: `${base}/login`, csrf: interaction.csrf, clientName: client.name, ...login }), formTargets);
   const user = ctx.users.bySub(interaction.sub);
+  const details = await ctx.hooks.consentDetails?.({ request: pushed.request, client, sub: interaction.sub });
+  const lang = details ? detailsLanguage(details, pushed.request, acceptLanguage(reply.request)) : 'en';
+  const view = details ? detailsView(details, lang, options.noAccountChosen ? (NO_ACCOUNT_CHOSEN[lang] ?? NO_ACCOUNT_CHOSEN.en) : undefined) : undefined;
   return sendPage(
     reply,
-    200,
-    'Allow access',
+    options.noAccountChosen ? 400 : 200,
+    view?.text.heading ?? 'Allow access',
     consentPage({
       action: `${base}/consent`,
       csrf: interaction.csrf,
       clientName: client.name,
       userName: String(user?.claims.name ?? user?.username ?? interaction.sub),
-      scopes: describeScopes(pushed.request.scope),
+      scopes: describeScopes(pushed.request.scope).filter((s) => !ctx.hooks.isDynamicScope?.(s.name)),
+      ...(view ? { details: view } : {}),
     }),
     formTargets,
+    lang,
   );
 }
 

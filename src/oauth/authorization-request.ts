@@ -36,6 +36,8 @@ export interface AuthorizationRequest {
   acrValues?: string[];
   prompt?: string[];
   maxAge?: number;
+  /** OIDC Core §3.1.2.1: the languages the customer prefers for the pages, in order. */
+  uiLocales?: string[];
   /** What ecosystem hooks kept from the request (e.g. a sharing duration). */
   extensions: Record<string, unknown>;
   /** RFC 9449 §10: the DPoP key the code is bound to (the PAR proof's, or `dpop_jkt`). */
@@ -93,7 +95,7 @@ export async function validateAuthorizationRequest(
 
   const scopes = (params.scope ?? '').split(' ').filter(Boolean);
   if (scopes.length === 0) throw new OAuthError('invalid_scope', 'scope is required');
-  const notAllowed = scopes.filter((s) => !client.scopes.has(s));
+  const notAllowed = scopes.filter((s) => !client.scopes.has(s) && !hooks.isDynamicScope?.(s));
   if (notAllowed.length) throw new OAuthError('invalid_scope', `scope not allowed for this client: ${notAllowed.join(' ')}`);
 
   const request: AuthorizationRequest = {
@@ -109,6 +111,7 @@ export async function validateAuthorizationRequest(
   if (params.state !== undefined) request.state = params.state;
   if (params.nonce !== undefined) request.nonce = params.nonce;
   if (params.claims !== undefined) request.claims = parseClaims(params.claims);
+  if (params.ui_locales !== undefined) request.uiLocales = params.ui_locales.split(' ').filter(Boolean).slice(0, 10);
   if (params.acr_values !== undefined) request.acrValues = params.acr_values.split(' ').filter(Boolean);
   if (params.prompt !== undefined) {
     const prompt = params.prompt.split(' ').filter(Boolean);

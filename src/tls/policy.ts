@@ -1,4 +1,6 @@
+import { constants } from 'node:crypto';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import type { Profile } from '../config/schema.js';
 
 /**
  * FAPI 2.0 §5.2.1 / BCP 195: TLS 1.2 or later; on TLS 1.2 only these four ECDHE AES-GCM suites.
@@ -19,3 +21,13 @@ export const FAPI_TLS_POLICY: Pick<TlsOptions & SecureContextOptions, 'minVersio
   honorCipherOrder: true,
   ecdhCurve: 'X25519:P-256:P-384',
 };
+
+/** The listeners' TLS settings: the FAPI 2.0 policy, narrowed by the profile's `tls` section. */
+export function tlsPolicy(profile: Pick<Profile, 'tls'>): Pick<TlsOptions & SecureContextOptions, 'minVersion' | 'ciphers' | 'honorCipherOrder' | 'ecdhCurve' | 'secureOptions'> {
+  const suites = profile.tls?.tls12CipherSuites;
+  return {
+    ...FAPI_TLS_POLICY,
+    ...(suites ? { ciphers: [...TLS13_SUITES, ...TLS12_SUITES.filter((suite) => suites.includes(suite))].join(':') } : {}),
+    ...(profile.tls?.renegotiation === false ? { secureOptions: constants.SSL_OP_NO_RENEGOTIATION } : {}),
+  };
+}

@@ -1,0 +1,136 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { GatewayContext } from '../../../context.js';
+import { NO_STORE } from '../../../http/error-handler.js';
+import { guard } from '../../../tokens/guard.js';
+import type { AccessTokenClaims } from '../../../tokens/access-token.js';
+import type { ConsentSettings } from '../settings.js';
+import { consentData, ofbDateTime, parseOfbDateTime, statusAt, type ConsentRecord, type Document } from './consent.js';
+import type { Consents } from './consents.js';
+import { checkPermissions } from './permissions.js';
+import { ofbError, useOfbErrors } from './ofb-errors.js';
+
+export const CONSENTS_PATH = '/open-banking/consents/v3/consents';
+const CPF = /^\d{11}$/;
+// Since Consents 3.3.1 a CNPJ may hold letters in its first 12 positions.
+const CNPJ = /^[0-9A-Z]{12}[0-9]{2}$/;
+const MAX_EXPIRY_SECONDS = 365 * 86_400;
+const MAX_BODY_BYTES = 16_384;
+
+/**
+ * Consents API v3 (mTLS listener): create, read and delete with a client_credentials token of scope
+ * `consents` bound to the caller's certificate; authorization-code tokens are refused.
+ */
+export async function consentsApi(mtls: FastifyInstance, ctx: GatewayContext, consents: Consents, settings: ConsentSettings): Promise<void> {
+  await mtls.register(
+    async (scope) => {
+      useOfbErrors(scope, ctx.metrics);
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, scope.getDefaultJsonParser('error', 'error'));
+
+      scope.post('/consents', async (request, reply) => {
+        const token = await clientToken(ctx, request);
+        const record = newConsent(request.body, token.client_id, consents.newId(), settings);
+        await consents.create(record);
+        return sendConsent(reply.code(201), ctx, { record });
+      });
+
+      scope.get<{ Params: { consentId: string } }>('/consents/:consentId', async (request, reply) => {
+        const token = await clientToken(ctx, request);
+        const state = await ownConsent(consents, request.params.consentId, token.client_id);
+        return sendConsent(reply, ctx, state);
+      });
+
+      scope.delete<{ Params: { consentId: string } }>('/consents/:consentId', async (request, reply) => {
+        const token = await clientToken(ctx, request);
+        const state = await ownConsent(consents, request.params.consentId, token.client_id);
+        const { status } = statusAt(state, Math.floor(Date.now() / 1000));
+        if (status === 'REJECTED') throw ofbError(422, 'the consent is already rejected', 'CONSENTIMENTO_EM_STATUS_REJEITADO');
+        // Ended by the TPP on the customer's behalf: before approval a rejection, after it a revocation.
+        const ended = await consents.end(state, 'USER', status === 'AUTHORISED' ? 'CUSTOMER_MANUALLY_REVOKED' : 'CUSTOMER_MANUALLY_REJECTED');
+        if (!ended) throw ofbError(422, 'the consent is already rejected', 'CONSENTIMENTO_EM_STATUS_REJEITADO');
+        return reply.code(204).headers(NO_STORE).send();
+      });
+
+      for (const [path, allowed] of [['/consents', 'POST'], ['/consents/:consentId', 'GET, DELETE']] as const)
+        scope.route({
+          method: ['PUT', 'PATCH', 'OPTIONS', ...(allowed === 'POST' ? ['GET', 'DELETE'] : ['POST'])] as never,
+          url: path,
+          handler: async () => {
+            throw ofbError(405, `use ${allowed}`, undefined, { allow: allowed });
+          },
+        });
+    },
+    { prefix: '/open-banking/consents/v3' },
+  );
+}
+
+/** The caller's client_credentials token with scope `consents`, bound to its certificate (or DPoP key). */
+async function clientToken(ctx: GatewayContext, request: FastifyRequest): Promise<AccessTokenClaims> {
+  const token = await guard(ctx, request, ['consents']);
+  if (token.consent_id !== undefined || token.sub !== token.client_id)
+    throw ofbError(403, 'this API takes a client_credentials token, not one issued for a customer', 'FORBIDDEN');
+  return token;
+}
+
+async function ownConsent(consents: Consents, id: string, clientId: string) {
+  const state = id.length <= 256 ? await consents.read(id) : undefined;
+  if (!state) throw ofbError(404, 'no such consent', 'NAO_ENCONTRADO');
+  if (state.record.clientId !== clientId) throw ofbError(403, 'the consent belongs to another client', 'FORBIDDEN');
+  return state;
+}
+
+function sendConsent(reply: FastifyReply, ctx: GatewayContext, state: { record: ConsentRecord }): FastifyReply {
+  const now = Math.floor(Date.now() / 1000);
+  return reply
+    .headers(NO_STORE)
+    .type('application/json; charset=utf-8')
+    .send({
+      data: consentData(state, now),
+      links: { self: `${ctx.urls.mtlsBase}${CONSENTS_PATH}/${encodeURIComponent(state.record.id)}` },
+      meta: { totalRecords: 1, totalPages: 1, requestDateTime: ofbDateTime(now) },
+    });
+}
+
+/** Validates a CreateConsent body (OFB Consents v3) into a new consent record; throws the OFB error. */
+export function newConsent(body: unknown, clientId: string, id: string, settings: ConsentSettings): ConsentRecord {
+  const data = isObject(body) ? body.data : undefined;
+  if (!isObject(data)) throw ofbError(400, 'data is required', 'PARAMETRO_NAO_INFORMADO');
+  const loggedUser = document(data.loggedUser, 'loggedUser', 'CPF', CPF);
+  if (!loggedUser) throw ofbError(400, 'data.loggedUser.document is required', 'PARAMETRO_NAO_INFORMADO');
+  const businessEntity = data.businessEntity === undefined ? undefined : document(data.businessEntity, 'businessEntity', 'CNPJ', CNPJ);
+  if (data.businessEntity !== undefined && !businessEntity) throw ofbError(400, 'data.businessEntity.document is required', 'PARAMETRO_NAO_INFORMADO');
+  const permissions = data.permissions;
+  if (!Array.isArray(permissions) || permissions.length === 0) throw ofbError(400, 'data.permissions must be a non-empty array', 'PARAMETRO_NAO_INFORMADO');
+  if (permissions.length > 100 || permissions.some((p) => typeof p !== 'string' || p.length > 100)) throw ofbError(400, 'data.permissions must hold permission names');
+  const now = Math.floor(Date.now() / 1000);
+  let expiresAt: number | undefined;
+  if (data.expirationDateTime !== undefined) {
+    expiresAt = typeof data.expirationDateTime === 'string' ? parseOfbDateTime(data.expirationDateTime) : undefined;
+    if (expiresAt === undefined) throw ofbError(400, 'data.expirationDateTime must be YYYY-MM-DDThh:mm:ssZ');
+    if (expiresAt <= now || expiresAt > now + MAX_EXPIRY_SECONDS)
+      throw ofbError(422, 'expirationDateTime must be in the future and at most one year ahead', 'DATA_EXPIRACAO_INVALIDA');
+  }
+  const checked = checkPermissions(permissions as string[], { businessEntity: businessEntity !== undefined, products: settings.consents.products });
+  if ('problem' in checked) throw ofbError(checked.problem.status, checked.problem.detail, checked.problem.code);
+  return {
+    id,
+    clientId,
+    loggedUser,
+    ...(businessEntity ? { businessEntity } : {}),
+    permissions: checked.permissions,
+    createdAt: now,
+    ...(expiresAt !== undefined ? { expiresAt } : {}),
+  };
+}
+
+function document(holder: unknown, name: string, rel: string, pattern: RegExp): Document | undefined {
+  if (!isObject(holder) || !isObject(holder.document)) return undefined;
+  const { identification, rel: given } = holder.document;
+  if (typeof identification !== 'string' || !pattern.test(identification)) throw ofbError(400, `data.${name}.document.identification is not a valid ${rel}`);
+  if (given !== rel) throw ofbError(400, `data.${name}.document.rel must be ${rel}`);
+  return { identification, rel };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

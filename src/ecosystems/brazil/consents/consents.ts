@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
+import type { Grants } from '../../../grants/grant.js';
+import type { Store } from '../../../store/store.js';
+import { AWAITING_SECONDS, statusAt, type AuthorisedMarker, type ConsentRecord, type ConsentState, type EndedMarker, type RejectedBy, type RejectionReason } from './consent.js';
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** Where a transition failed: the consent was not in the state it needed. */
+export class ConsentStateConflict extends Error {}
+
+/**
+ * The consents and their state machine in the Store. A consent's record never changes; its
+ * transitions are one-time markers (`authorised`, `ended`) written with setIfAbsent, so each
+ * happens once on whichever replica gets there first. Approval writes `authorised` and then looks
+ * for `ended`; ending writes `ended` and then looks for `authorised` (ending its grant): of an
+ * approval and an ending at the same moment, at least one sees the other, and the ending wins.
+ * Every record lives until the consent's end plus the retention time.
+ */
+export class Consents {
+  readonly #transitions: Counter<'transition'>;
+
+  constructor(
+    private readonly deps: { store: Store; grants: Grants; urnPrefix: string; retentionSeconds: number; maxGrantSeconds: number; registry?: Registry },
+    private log: FastifyBaseLogger | undefined,
+  ) {
+    this.#transitions = new Counter({
+      name: 'fapi_gateway_brazil_consent_transitions_total',
+      help: 'Open Finance Brasil consent transitions: created, authorised, rejected_<reason>.',
+      labelNames: ['transition'] as const,
+      registers: deps.registry ? [deps.registry] : [],
+    });
+  }
+
+  useLogger(log: FastifyBaseLogger): void {
+    this.log = log;
+  }
+
+  newId(): string {
+    return `urn:${this.deps.urnPrefix}:${randomUUID()}`;
+  }
+
+  async create(record: ConsentRecord): Promise<void> {
+    await this.deps.store.set('eco-consent', record.id, record, this.#ttl(record.createdAt + AWAITING_SECONDS, record.createdAt));
+    this.#record('created', record, {});
+  }
+
+  /** The consent and its markers (one round trip); undefined when unknown or forgotten. */
+  async read(id: string): Promise<ConsentState | undefined> {
+    const { store } = this.deps;
+    const [record, authorised, ended] = await Promise.all([
+      store.get<ConsentRecord>('eco-consent', id),
+      store.get<AuthorisedMarker>('eco-consent-state', `${id}\u0000authorised`),
+      store.get<EndedMarker>('eco-consent-state', `${id}\u0000ended`),
+    ]);
+    if (!record) return undefined;
+    const state: ConsentState = { record, ...(authorised ? { authorised } : {}), ...(ended ? { ended } : {}) };
+    // An ending that time has brought is written (audited, its grant ended) when first seen.
+    const due = statusAt(state, nowSeconds()).due;
+    if (due) return (await this.#end(state, due)) ?? state;
+    return state;
+  }
+
+  /** AWAITING_AUTHORISATION → AUTHORISED, for the grant the approval creates. */
+  async authorise(state: ConsentState, marker: Omit<AuthorisedMarker, 'at'>): Promise<ConsentState> {
+    const { store } = this.deps;
+    const now = nowSeconds();
+    if (statusAt(state, now).status !== 'AWAITING_AUTHORISATION') throw new ConsentStateConflict('the consent is not awaiting authorisation');
+    const authorised: AuthorisedMarker = { at: now, ...marker };
+    const { record } = state;
+    const ttl = this.#ttl(record.expiresAt ?? record.createdAt + this.deps.maxGrantSeconds, now);
+    if (!(await store.setIfAbsent('eco-consent-state', `${record.id}\u0000authorised`, authorised, ttl))) throw new ConsentStateConflict('the consent was already authorised');
+    if (await store.get<EndedMarker>('eco-consent-state', `${record.id}\u0000ended`)) throw new ConsentStateConflict('the consent was rejected meanwhile');
+    // The record now lives as long as the authorisation can.
+    await store.set('eco-consent', record.id, record, ttl);
+    this.#record('authorised', record, { grantId: marker.grantId });
+    return { ...state, authorised };
+  }
+
+  /**
+   * Ends the consent (→ REJECTED) unless it has ended already: its grant ends with it, so every
+   * token of it is refused at once on every replica. The new state, or undefined when another
+   * ending came first.
+   */
+  async end(state: ConsentState, rejectedBy: RejectedBy, reason: RejectionReason): Promise<ConsentState | undefined> {
+    return this.#end(state, { at: nowSeconds(), rejectedBy, reason });
+  }
+
+  async #end(state: ConsentState, ended: EndedMarker): Promise<ConsentState | undefined> {
+    const { store, grants } = this.deps;
+    const { record } = state;
+    const ttl = this.deps.retentionSeconds;
+    if (!(await store.setIfAbsent('eco-consent-state', `${record.id}\u0000ended`, ended, ttl + 60))) return undefined;
+    const authorised = state.authorised ?? (await store.get<AuthorisedMarker>('eco-consent-state', `${record.id}\u0000authorised`));
+    await Promise.all([authorised ? grants.end(authorised.grantId) : undefined, store.set('eco-consent', record.id, record, ttl)]);
+    this.#record(`rejected_${ended.reason.toLowerCase()}`, record, { rejectedBy: ended.rejectedBy, reason: ended.reason, ...(authorised ? { grantId: authorised.grantId } : {}) });
+    return { ...state, ...(authorised ? { authorised } : {}), ended };
+  }
+
+  /** Store lifetime of a consent's records: until `end`, then the retention time. */
+  #ttl(end: number, now: number): number {
+    return Math.max(1, end - now) + this.deps.retentionSeconds;
+  }
+
+  #record(transition: string, record: ConsentRecord, detail: Record<string, unknown>): void {
+    this.#transitions.inc({ transition });
+    this.log?.info({ audit: `consent_${transition}`, consentId: record.id, clientId: record.clientId, ...detail }, `consent_${transition}`);
+  }
+}

@@ -1,0 +1,62 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { classifyFailure, NO_STORE } from '../../../http/error-handler.js';
+import { OAuthError } from '../../../oauth/errors.js';
+import { TokenRejected } from '../../../tokens/guard.js';
+import type { Metrics } from '../../../observability/metrics.js';
+import { ofbDateTime } from './consent.js';
+
+/** A refusal of the OFB APIs, with the specification's code for it. */
+export class OfbError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly title: string,
+    readonly detail: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(`${code}: ${detail}`);
+  }
+}
+
+const TITLES: Record<number, [string, string]> = {
+  400: ['PARAMETRO_INVALIDO', 'Parâmetro inválido'],
+  401: ['NAO_INFORMADO', 'Não autorizado'],
+  403: ['FORBIDDEN', 'Acesso negado'],
+  404: ['NAO_ENCONTRADO', 'Não encontrado'],
+  405: ['METODO_NAO_PERMITIDO', 'Método não permitido'],
+  406: ['NAO_ACEITO', 'Formato não aceito'],
+  413: ['PAYLOAD_MUITO_GRANDE', 'Corpo da requisição muito grande'],
+  415: ['FORMATO_NAO_SUPORTADO', 'Formato não suportado'],
+  429: ['LIMITE_EXCEDIDO', 'Limite de requisições excedido'],
+  500: ['ERRO_INTERNO', 'Erro interno'],
+  503: ['INDISPONIVEL', 'Serviço indisponível'],
+};
+
+export function ofbError(status: number, detail: string, code?: string, headers: Record<string, string> = {}): OfbError {
+  const [defaultCode, title] = TITLES[status] ?? TITLES[400];
+  return new OfbError(status, code ?? defaultCode, title, detail, headers);
+}
+
+/** `{"errors":[{code,title,detail}],"meta":{...}}`, no-store. */
+export function sendOfbError(reply: FastifyReply, err: OfbError): FastifyReply {
+  return reply
+    .code(err.status)
+    .headers(NO_STORE)
+    .headers(err.headers)
+    .type('application/json; charset=utf-8')
+    .send({ errors: [{ code: err.code, title: err.title, detail: err.detail }], meta: { totalRecords: 1, totalPages: 1, requestDateTime: ofbDateTime(Math.floor(Date.now() / 1000)) } });
+}
+
+/** Every failure inside the scope leaves in the OFB envelope, keeping its status and headers (WWW-Authenticate). */
+export function useOfbErrors(scope: FastifyInstance, metrics: Metrics | undefined): void {
+  scope.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof OfbError) return sendOfbError(reply, err);
+    if (err instanceof TokenRejected) {
+      metrics?.tokenRejections.inc({ reason: err.reason });
+      if (err.audit) request.log.warn({ audit: err.audit, reason: err.reason, clientId: request.clientId, route: request.routeOptions.url }, err.audit);
+    }
+    const failure = err instanceof OAuthError ? err : classifyFailure(err, request);
+    return sendOfbError(reply, ofbError(failure.status, failure.description, undefined, failure.headers));
+  });
+  scope.setNotFoundHandler((request, reply) => sendOfbError(reply, ofbError(404, `no endpoint ${request.method} ${request.url.split('?')[0]}`)));
+}
