@@ -159,6 +159,11 @@ export const ClientSchema = Type.Object(
     contacts: Type.Optional(Type.Array(Type.String())),
     software_id: Type.Optional(Type.String()),
     software_version: Type.Optional(Type.String()),
+    // From an ecosystem's software statement: whose software it is, and where it takes notices.
+    org_id: Type.Optional(Type.String()),
+    legal_entity_id: Type.Optional(Type.String()),
+    recipient_base_uri: Type.Optional(Type.String({ pattern: '^https://[^?#]+$' })),
+    revocation_uri: Type.Optional(Type.String({ pattern: '^https://' })),
     application_type: Type.Optional(Type.Literal('web')),
     subject_type: Type.Optional(Type.Literal('public')),
     tls_client_certificate_bound_access_tokens: Type.Optional(Type.Literal(true)),
@@ -248,9 +253,16 @@ export type RouteConfig = Static<typeof RouteSchema>;
 
 /** A directory whose signed software statements registration trusts: its JWKS from a file or an https URL. */
 const TrustedDirectory = Type.Object(
-  { issuer: NonEmpty, jwksFile: Type.Optional(NonEmpty), jwksUri: Type.Optional(Type.String({ pattern: '^https://' })) },
+  {
+    issuer: NonEmpty,
+    jwksFile: Type.Optional(NonEmpty),
+    jwksUri: Type.Optional(Type.String({ pattern: '^https://' })),
+    /** JWS algorithms its statements may be signed with; the profile's signing algorithms when absent. */
+    algorithms: Type.Optional(Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true })),
+  },
   { additionalProperties: false },
 );
+export type TrustedDirectorySettings = Static<typeof TrustedDirectory>;
 
 /** Dynamic client registration (RFC 7591/7592) on the mTLS listener; off by default. */
 export const RegistrationConfig = Type.Object(

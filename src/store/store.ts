@@ -18,7 +18,8 @@ export type RecordKind =
   | 'login-failures' // failed logins and lockouts, by username digest or client address
   | 'client' // registered clients (RFC 7591), by client_id: long-lived by design, until deleted
   | 'client-software' // one registration per software_id (where the ecosystem wants it): client_id, as long as the client
-  | 'client-ended'; // deleted registered clients, kept while their access tokens may live
+  | 'client-ended' // deleted registered clients, kept while their access tokens may live
+  | 'ecosystem'; // an ecosystem pack's shared state (a register's statuses, a poller's lease, replay caches), ids chosen by the pack
 
 /** Long-lived sets: the ids of registered clients (bounded by `registration.maxClients`). */
 export type SetKind = 'registered-clients';
