@@ -83,7 +83,7 @@ function describe(err: unknown): string {
   return 'software_statement cannot be verified';
 }
 
-async function readJwks(file: string, at: string): Promise<{ keys: JWK[] }> {
+export async function readJwks(file: string, at: string): Promise<{ keys: JWK[] }> {
   let jwks: { keys?: unknown };
   try {
     jwks = JSON.parse(await readFile(file, 'utf8'));
