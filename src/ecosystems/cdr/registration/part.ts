@@ -79,7 +79,8 @@ export function registrationPart(settings: Record<string, unknown> | undefined):
       registerKeys = register.jwksFile
         ? createLocalJWKSet(await readJwks(register.jwksFile, 'ecosystem.register.jwksFile'))
         : remoteClientKeys(register.jwksUri!, jwksFetch);
-      await poller.load();
+      // The shared statuses, if the store answers now; polling reads them again once it starts.
+      await poller.load().catch(() => undefined);
     },
     async routes({ mtls }) {
       const context = ctx!;
