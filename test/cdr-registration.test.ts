@@ -6,22 +6,21 @@
  * revocation still open; REMOVED ends the registration and its tokens), the status lists fetched with
  * ETags and kept when the Register fails, and the admin endpoints the Register calls.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { generateKeyPair, type JWK } from 'jose';
 import { Agent, request } from 'undici';
 import { readResponse, testConfig, testPki, type Response } from './helpers/harness.js';
 import { spawnGateway, type GatewayProcess } from './helpers/gateway-process.js';
 import { replicaHarness, type ReplicaHarness } from './helpers/replicas.js';
 import { startCdrRegister, type FakeCdrRegister } from './helpers/cdr-register.js';
+import { CDR_REDIRECTS as REDIRECTS, clientAssertion as signedAssertion, newSoftware as newSoftwareAt, registrationRequest as signedRequest, ssaClaims, type Software } from './helpers/cdr-recipient.js';
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const ADR_STATUS_NOT_ACTIVE = 'urn:au-cds:error:cds-all:Authorisation/AdrStatusNotActive';
-const REDIRECTS = ['https://adr.example/cb', 'https://adr.example/cb2'];
 
 let gateway: GatewayProcess;
 let h: ReplicaHarness;
@@ -90,82 +89,15 @@ async function call(method: string, pathname: string, options: { agent?: Agent; 
   return readResponse(res);
 }
 
-/** A data recipient's software product: its keys (served at its jwks_uri by the Register's host) and ids. */
-interface Software {
-  softwareId: string;
-  legalEntityId: string;
-  privateKey: CryptoKey;
-  kid: string;
-  jwksUri: string;
-  clientId?: string;
-}
-
-async function newSoftware(): Promise<Software> {
-  const { privateKey, publicKey } = await generateKeyPair('PS256');
-  const kid = `sw-key-${randomUUID().slice(0, 8)}`;
-  const jwksUri = register.serveJwks({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'PS256', use: 'sig' }] });
-  const software = { softwareId: `sw-${randomUUID()}`, legalEntityId: `le-${randomUUID()}`, privateKey: privateKey as CryptoKey, kid, jwksUri };
-  register.setProduct(software.softwareId, 'ACTIVE');
-  register.setRecipient(software.legalEntityId, 'ACTIVE');
-  return software;
-}
-
-function ssaClaims(sw: Software, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    legal_entity_id: sw.legalEntityId,
-    legal_entity_name: 'Example Recipient',
-    org_id: `org-${sw.softwareId}`,
-    org_name: 'Example Brand',
-    client_name: 'Example Software',
-    client_description: 'Budgeting',
-    client_uri: 'https://adr.example',
-    redirect_uris: REDIRECTS,
-    logo_uri: 'https://adr.example/logo.png',
-    jwks_uri: sw.jwksUri,
-    revocation_uri: 'https://adr.example/revoke',
-    recipient_base_uri: 'https://adr.example',
-    software_id: sw.softwareId,
-    software_roles: 'data-recipient-software-product',
-    scope: 'openid profile bank:accounts.basic:read bank:transactions:read cdr:registration',
-    ...extra,
-  };
-}
-
-/** The registration request JWT, signed by the software (iss = software_id, aud = the issuer). */
-async function registrationRequest(sw: Software, ssa: string, extra: Record<string, unknown> = {}, key: { privateKey: CryptoKey; kid: string } = sw): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({
-    iss: sw.softwareId,
-    aud: h.sharedIssuer,
-    iat: now,
-    exp: now + 60,
-    jti: randomUUID(),
-    token_endpoint_auth_method: 'private_key_jwt',
-    token_endpoint_auth_signing_alg: 'PS256',
-    grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
-    response_types: ['code'],
-    application_type: 'web',
-    id_token_signed_response_alg: 'PS256',
-    request_object_signing_alg: 'PS256',
-    redirect_uris: [REDIRECTS[0]],
-    software_statement: ssa,
-    ...extra,
-  })
-    .setProtectedHeader({ alg: 'PS256', kid: key.kid })
-    .sign(key.privateKey);
-}
+const newSoftware = () => newSoftwareAt(register);
+const registrationRequest = (sw: Software, ssa: string, extra: Record<string, unknown> = {}, key?: { privateKey: CryptoKey; kid: string }) =>
+  signedRequest(sw, h.sharedIssuer, ssa, extra, key);
+const clientAssertion = (sw: Software) => signedAssertion(sw, h.sharedIssuer);
 
 async function registerSoftware(sw: Software): Promise<Response> {
   const res = await call('POST', '/register', { jwt: await registrationRequest(sw, await register.statement(ssaClaims(sw))) });
   if (res.status === 201) sw.clientId = res.json.client_id;
   return res;
-}
-
-async function clientAssertion(sw: Software, aud = h.sharedIssuer): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: sw.clientId, sub: sw.clientId, aud, iat: now, exp: now + 60, jti: randomUUID() })
-    .setProtectedHeader({ alg: 'PS256', kid: sw.kid })
-    .sign(sw.privateKey);
 }
 
 async function clientCredentials(sw: Software, via: 'client-one' | 'client-two' = 'client-one', scope = 'cdr:registration'): Promise<Response> {
