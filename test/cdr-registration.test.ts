@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { generateKeyPair, type JWK } from 'jose';
+import { generateKeyPair, SignJWT, type JWK } from 'jose';
 import { Agent, request } from 'undici';
 import { readResponse, testConfig, testPki, type Response } from './helpers/harness.js';
 import { spawnGateway, type GatewayProcess } from './helpers/gateway-process.js';
@@ -363,6 +363,44 @@ t.test('INACTIVE: refused at PAR and the token endpoint (403 AdrStatusNotActive)
   await refreshStatuses();
   await until(async () => (await clientCredentials(sw)).status === 200, 'the product active again');
   t.pass('ACTIVE again: tokens are issued');
+});
+
+t.test('INACTIVE after PAR: the authorization endpoint sends the error to the redirect URI', async (t) => {
+  const sw = await newSoftware();
+  t.equal((await registerSoftware(sw)).status, 201);
+  const now = Math.floor(Date.now() / 1000);
+  const state = `state-${Date.now()}`;
+  const requestObject = await new SignJWT({
+    iss: sw.clientId,
+    aud: h.sharedIssuer,
+    client_id: sw.clientId,
+    response_type: 'code',
+    redirect_uri: REDIRECTS[0],
+    scope: 'openid bank:accounts.basic:read',
+    state,
+    nonce: `nonce-${now}`,
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
+    iat: now,
+    nbf: now,
+    exp: now + 60,
+  })
+    .setProtectedHeader({ alg: 'PS256', kid: sw.kid, typ: 'oauth-authz-req+jwt' })
+    .sign(sw.privateKey);
+  const pushed = await call('POST', '/par', {
+    form: { client_id: sw.clientId!, request: requestObject, client_assertion_type: ASSERTION_TYPE, client_assertion: await clientAssertion(sw) },
+  });
+  t.equal(pushed.status, 201, pushed.text);
+
+  register.setProduct(sw.softwareId, 'INACTIVE');
+  await refreshStatuses();
+  await until(async () => (await clientCredentials(sw)).status === 403, 'the product inactive');
+  const authorize = await h.get(`${h.issuer}/authorize?${new URLSearchParams({ client_id: sw.clientId!, request_uri: pushed.json.request_uri })}`);
+  t.equal(authorize.status, 303, authorize.text);
+  const location = new URL(authorize.headers.location as string);
+  t.equal(`${location.origin}${location.pathname}`, REDIRECTS[0], 'back to the client');
+  t.equal(location.searchParams.get('error'), ADR_STATUS_NOT_ACTIVE);
+  t.equal(location.searchParams.get('state'), state);
 });
 
 t.test('a suspended data recipient makes its products inactive', async (t) => {

@@ -73,7 +73,8 @@ export class RegisterStatusPoller {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#inFlight?.abort();
-    await this.#running?.catch(() => undefined);
+    // A poll stuck on the store (it may be what is failing) must not hold up the shutdown.
+    await Promise.race([this.#running?.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
   }
 
   #schedule(delayMs: number): void {
