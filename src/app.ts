@@ -189,7 +189,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     installOAuthErrorHandling(app, recordSecurityEvent);
     installSecurityHeaders(app);
     echoInteractionId(app);
-    observeRequests(app, listener, metrics);
+    observeRequests(app, listener, metrics, ctx.hooks.observeRequest?.bind(ctx.hooks));
     refuseMalformedTargets(app);
     if (metrics) observeTls(app.server as unknown as TlsServer, listener, metrics);
     await loadShedding(app, config.loadShedding, () => metrics?.shedRequests.inc({ listener }));

@@ -213,12 +213,16 @@ export const ClientSchema = Type.Object(
     contacts: Type.Optional(Type.Array(Type.String())),
     software_id: Type.Optional(Type.String()),
     software_version: Type.Optional(Type.String()),
+    // From an ecosystem's software statement: whose software it is, and where it takes notices
+    // about its arrangements (ecosystems that send them).
+    org_id: Type.Optional(Type.String()),
+    legal_entity_id: Type.Optional(Type.String()),
+    recipient_base_uri: Type.Optional(Type.String({ pattern: '^https://[^?#]+$' })),
+    revocation_uri: Type.Optional(Type.String({ pattern: '^https://' })),
     application_type: Type.Optional(Type.Literal('web')),
     subject_type: Type.Optional(Type.Union([Type.Literal('public'), Type.Literal('pairwise')])),
     /** OIDC Core §8.1: the pairwise sector is this URL's host instead of the redirect URIs' one host. */
     sector_identifier_uri: Type.Optional(Type.String({ pattern: '^https://' })),
-    /** Where a data recipient takes notices about its arrangements (ecosystems that send them). */
-    recipient_base_uri: Type.Optional(Type.String({ pattern: '^https://[^?#]+$' })),
     tls_client_certificate_bound_access_tokens: Type.Optional(Type.Literal(true)),
     require_pushed_authorization_requests: Type.Optional(Type.Literal(true)),
     post_logout_redirect_uris: Type.Optional(Type.Array(Type.String())),
@@ -306,9 +310,16 @@ export type RouteConfig = Static<typeof RouteSchema>;
 
 /** A directory whose signed software statements registration trusts: its JWKS from a file or an https URL. */
 const TrustedDirectory = Type.Object(
-  { issuer: NonEmpty, jwksFile: Type.Optional(NonEmpty), jwksUri: Type.Optional(Type.String({ pattern: '^https://' })) },
+  {
+    issuer: NonEmpty,
+    jwksFile: Type.Optional(NonEmpty),
+    jwksUri: Type.Optional(Type.String({ pattern: '^https://' })),
+    /** JWS algorithms its statements may be signed with; the profile's signing algorithms when absent. */
+    algorithms: Type.Optional(Type.Array(SigningAlgorithm, { minItems: 1, uniqueItems: true })),
+  },
   { additionalProperties: false },
 );
+export type TrustedDirectorySettings = Static<typeof TrustedDirectory>;
 
 /** Dynamic client registration (RFC 7591/7592) on the mTLS listener; off by default. */
 export const RegistrationConfig = Type.Object(

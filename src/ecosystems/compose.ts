@@ -5,7 +5,8 @@ type AnyHook = (...args: unknown[]) => unknown;
 /**
  * One pack from several parts (authorization, registration, resources...): every part's hook is
  * called in order, and their results combined. Objects are merged (a later part's member wins),
- * `true` from any part wins for yes/no hooks, otherwise the first part that answers decides.
+ * lists are joined, `true` from any part wins for yes/no hooks, otherwise the first part that answers
+ * decides (an error, a number).
  * Consent details are put together. A hook stays synchronous unless a part answers with a promise.
  * `stop` runs in reverse order, every part's even when one fails.
  */
@@ -20,6 +21,11 @@ export function composeHooks(...parts: EcosystemHooks[]): EcosystemHooks {
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
       };
+      continue;
+    }
+    // One part only (the usual case, and the hot paths): its hook as it is.
+    if (hooks.length === 1) {
+      composed[name] = hooks[0];
       continue;
     }
     const combineResults = name === 'consentDetails' ? combineDetails : combine;
@@ -48,7 +54,9 @@ function callInOrder(hooks: AnyHook[], args: unknown[], combineResults: (results
 function combine(results: unknown[]): unknown {
   const answered = results.filter((r) => r !== undefined);
   if (answered.length === 0) return undefined;
+  if (answered.length === 1) return answered[0];
   if (answered.some((r) => typeof r === 'boolean')) return answered.some((r) => r === true);
+  if (answered.every(Array.isArray)) return answered.flat();
   if (answered.every(isPlainObject)) return Object.assign({}, ...answered);
   return answered[0];
 }
@@ -61,5 +69,5 @@ function combineDetails(results: unknown[]): ConsentDetails | undefined {
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
 }

@@ -1,10 +1,12 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../context.js';
 import type { Client } from '../clients/client.js';
 import type { Grant } from '../grants/grant.js';
 import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { RegisteredClientRecord } from '../clients/registered-clients.js';
 import type { PeerCertificate } from '../tls/peer-certificate.js';
+import type { OAuthError } from '../oauth/errors.js';
+import type { TrustedDirectorySettings } from '../config/schema.js';
 
 /** What a pack makes of a verified software statement (registration, RFC 7591 §2.3). */
 export interface SoftwareStatementMapping {
@@ -59,6 +61,8 @@ export interface EcosystemHooks {
     claims: Record<string, unknown>;
     directory: string;
     metadata: Record<string, unknown>;
+    /** The metadata as the request sent it, before the statement's claims won (e.g. to check its redirect URIs are within the statement's). */
+    requested: Record<string, unknown>;
     certificate: PeerCertificate;
   }): SoftwareStatementMapping | void | Promise<SoftwareStatementMapping | void>;
   /** Registration: true when a software_id may hold one registration only; a second is refused until the first is deleted. */
@@ -93,6 +97,26 @@ export interface EcosystemHooks {
    * need not have registered; the pack checks it in validateAuthorizationRequest.
    */
   isDynamicScope?(scope: string): boolean;
+  /**
+   * Registration: software statement issuers the pack trusts beyond `registration.directories` (e.g.
+   * an ecosystem's register, from the pack's settings). Called once at start.
+   */
+  registrationDirectories?(): TrustedDirectorySettings[];
+  /**
+   * Registration management (GET/PUT/DELETE /register/{clientId}): when present, it decides who may
+   * manage a registration instead of RFC 7592's registration access token (none is then issued).
+   * Resolve to allow; throw an OAuthError (401 invalid_token, ...) to refuse.
+   */
+  authorizeRegistrationManagement?(input: { clientId: string; request: FastifyRequest }): Promise<void>;
+  /**
+   * Whether a client may use the gateway now (e.g. its status at an ecosystem's register): an
+   * OAuthError refuses it at PAR, the authorization endpoint, the token endpoint and protected
+   * resources (revocation and introspection stay open); undefined lets it through. On hot paths:
+   * answer from memory.
+   */
+  clientRefusal?(clientId: string): OAuthError | undefined;
+  /** Every answered request on the TLS listeners (e.g. an ecosystem's own service metrics). On the hot path: cheap and synchronous. */
+  observeRequest?(input: { listener: string; route: string; request: FastifyRequest; status: number; seconds: number }): void;
 }
 
 /** A CLI command of a pack (see EcosystemHooks.cliCommands). */

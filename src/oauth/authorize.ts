@@ -37,6 +37,12 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     // A request opened in time may be reloaded until it completes (the interaction says it was opened).
     if (!existing && now >= pushed.expiresAt) return fail(reply, 'invalid_request_uri', 'The request_uri has expired.');
     const { request: authz } = pushed;
+    // A client the ecosystem stopped since it pushed the request gets the error at its redirect URI.
+    const refusal = ctx.hooks.clientRefusal?.(client.id);
+    if (refusal) {
+      await Promise.all([ctx.store.delete('par', parId), ctx.store.delete('interaction', parId)]);
+      return redirect(ctx, reply, client, authz, { error: refusal.error, error_description: refusal.description });
+    }
     const usable = session && !authz.prompt?.includes('login') && (authz.maxAge === undefined || now - session.authTime <= authz.maxAge);
     const fresh = usable ? session : undefined;
     if (authz.prompt?.includes('none')) {

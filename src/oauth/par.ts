@@ -28,6 +28,8 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
       // Checked before the client authenticates, so a client told to use a DPoP nonce can resend its assertion.
       const proof = await proofAtAuthorizationServer(ctx, request);
       caller = await authenticateClientAndPrepare(request, params, listenerEndpointUrl(request, PATHS.par, ctx.urls.par), ctx, async ({ client }) => {
+        const refusal = ctx.hooks.clientRefusal?.(client.id);
+        if (refusal) throw refusal;
         // From a signed request object when there is one (RFC 9101), else from the form; dpop_jkt too.
         const source = await pushedParameters(params, client, ctx);
         const validated = await validateAuthorizationRequest(source.params, client, ctx.profile, ctx.hooks);

@@ -20,7 +20,12 @@ declare module 'fastify' {
  * before that (client abort, upstream reset mid-body), with `aborted: true`. Metrics may be off; the
  * log line stays.
  */
-export function observeRequests(app: FastifyInstance, listener: string, metrics: Metrics | undefined): void {
+export function observeRequests(
+  app: FastifyInstance,
+  listener: string,
+  metrics: Metrics | undefined,
+  onObserved?: (input: { listener: string; route: string; request: FastifyRequest; status: number; seconds: number }) => void,
+): void {
   app.decorateRequest('clientId', undefined);
   const observed = new WeakSet<FastifyRequest>();
   const observe = (request: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
@@ -37,6 +42,7 @@ export function observeRequests(app: FastifyInstance, listener: string, metrics:
       metrics.httpDuration.observe(labels, seconds);
       if (aborted) metrics.httpAborted.inc({ listener, route });
     }
+    onObserved?.({ listener, route, request, status, seconds });
     request.log.info(
       {
         interactionId: request.id,

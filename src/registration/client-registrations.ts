@@ -103,6 +103,13 @@ export class ClientRegistrations {
     return record;
   }
 
+  /** The record of a registered client for a management call the ecosystem pack has authorized; 401 when there is none. */
+  async managed(clientId: string): Promise<RegisteredClientRecord> {
+    const record = this.deps.clients.isConfigured(clientId) ? undefined : await this.deps.store.get<RegisteredClientRecord>('client', clientId);
+    if (!record) throw new RegistrationError('invalid_token', 'no registration is managed with this token', 401, { 'www-authenticate': 'Bearer error="invalid_token"' });
+    return record;
+  }
+
   /** RFC 7592 §2.2: full replacement, checked again; a new registration access token replaces the old one. */
   async update(record: RegisteredClientRecord, input: RegistrationInput): Promise<Registered> {
     const clientId = record.metadata.client_id;
@@ -164,7 +171,8 @@ export class ClientRegistrations {
       client_id_issued_at: registration.issuedAt,
       ...(registration.softwareStatement ? { software_statement: registration.softwareStatement } : {}),
       registration_client_uri: this.deps.clientUri(metadata.client_id),
-      ...(accessToken ? { registration_access_token: accessToken } : {}),
+      // A pack that decides who manages registrations issues no registration access token.
+      ...(accessToken && !this.deps.hooks.authorizeRegistrationManagement ? { registration_access_token: accessToken } : {}),
       ...this.deps.hooks.registrationResponseFields?.(record),
     };
   }
@@ -195,7 +203,7 @@ export class ClientRegistrations {
     if (verified) {
       for (const [name, value] of Object.entries(verified.claims)) if (KNOWN_METADATA.has(name) && !ENVELOPE_CLAIMS.has(name) && name !== 'scope') metadata[name] = value;
       if (typeof verified.claims.scope === 'string') allowedScopes = verified.claims.scope.split(' ').filter(Boolean);
-      const mapped = await hooks.softwareStatement?.({ claims: verified.claims, directory: verified.directory, metadata, certificate: input.certificate });
+      const mapped = await hooks.softwareStatement?.({ claims: verified.claims, directory: verified.directory, metadata, requested, certificate: input.certificate });
       if (mapped?.metadata) Object.assign(metadata, mapped.metadata);
       if (mapped?.allowedScopes) allowedScopes = mapped.allowedScopes;
     }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 import { remoteClientKeys, ClientKeysUnavailableError } from '../clients/remote-keys.js';
 import { ConfigError } from '../config/config-error.js';
-import type { RegistrationSettings } from '../config/schema.js';
+import type { RegistrationSettings, TrustedDirectorySettings } from '../config/schema.js';
 import type { OutboundFetch } from '../http/outbound-fetch.js';
 import { OAuthError } from '../oauth/errors.js';
 import { RegistrationError } from './errors.js';
@@ -10,6 +10,7 @@ import { RegistrationError } from './errors.js';
 interface Directory {
   issuer: string;
   keys: JWTVerifyGetKey;
+  algorithms?: string[];
 }
 
 export interface VerifiedStatement {
@@ -32,14 +33,15 @@ export class TrustedDirectories {
     return this.directories.size;
   }
 
-  static async load(settings: RegistrationSettings['directories'], fetch: OutboundFetch): Promise<TrustedDirectories> {
+  /** `settings` from the config; `fromPack` from the ecosystem pack (registrationDirectories). */
+  static async load(settings: RegistrationSettings['directories'], fetch: OutboundFetch, fromPack: TrustedDirectorySettings[] = []): Promise<TrustedDirectories> {
     const map = new Map<string, Directory>();
-    for (const [i, d] of settings.entries()) {
-      const at = `registration.directories[${i}]`;
+    const all = [...settings.map((d, i) => [d, `registration.directories[${i}]`] as const), ...fromPack.map((d) => [d, 'ecosystem.register'] as const)];
+    for (const [d, at] of all) {
       if (map.has(d.issuer)) throw new ConfigError(`${at}.issuer`, `duplicate issuer "${d.issuer}"`);
       if ((d.jwksFile === undefined) === (d.jwksUri === undefined)) throw new ConfigError(at, 'give exactly one of jwksFile, jwksUri');
       const keys = d.jwksFile !== undefined ? createLocalJWKSet(await readJwks(d.jwksFile, `${at}.jwksFile`)) : remoteClientKeys(d.jwksUri!, fetch);
-      map.set(d.issuer, { issuer: d.issuer, keys });
+      map.set(d.issuer, { issuer: d.issuer, keys, ...(d.algorithms ? { algorithms: d.algorithms } : {}) });
     }
     return new TrustedDirectories(map);
   }
@@ -57,7 +59,7 @@ export class TrustedDirectories {
     try {
       const { payload } = await jwtVerify(statement, directory.keys, {
         issuer: directory.issuer,
-        algorithms,
+        algorithms: directory.algorithms ?? algorithms,
         maxTokenAge: maxAgeSeconds,
         clockTolerance: TOLERANCE_SECONDS,
         requiredClaims: ['iss', 'iat'],
@@ -74,14 +76,15 @@ export class TrustedDirectories {
 function describe(err: unknown): string {
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'software_statement is signed by a key the directory does not publish';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'software_statement signature is invalid';
-  if (err instanceof joseErrors.JWTExpired) return 'software_statement has expired';
+  // jose reports a statement past maxTokenAge as expired, naming iat: that is "too old".
+  if (err instanceof joseErrors.JWTExpired) return err.claim === 'iat' ? 'software_statement is too old (iat)' : 'software_statement has expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed)
     return err.claim === 'iat' && err.reason === 'check_failed' ? 'software_statement is too old (iat)' : `software_statement ${err.claim} is not acceptable`;
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'software_statement signing algorithm is not allowed';
   return 'software_statement cannot be verified';
 }
 
-async function readJwks(file: string, at: string): Promise<{ keys: JWK[] }> {
+export async function readJwks(file: string, at: string): Promise<{ keys: JWK[] }> {
   let jwks: { keys?: unknown };
   try {
     jwks = JSON.parse(await readFile(file, 'utf8'));

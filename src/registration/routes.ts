@@ -115,5 +115,9 @@ function inputOf(ctx: GatewayContext, request: FastifyRequest): RegistrationInpu
 async function authorize(ctx: GatewayContext, registrations: ClientRegistrations, request: FastifyRequest): Promise<RegisteredClientRecord> {
   const { clientId } = request.params as { clientId: string };
   request.clientId = clientId;
+  if (ctx.hooks.authorizeRegistrationManagement) {
+    await ctx.hooks.authorizeRegistrationManagement({ clientId, request });
+    return registrations.managed(clientId);
+  }
   return registrations.authorize(clientId, bearerOf(request), usableCertificate(ctx.peerCertificate(request.raw)));
 }

@@ -30,7 +30,8 @@ export async function setUpRegistration(input: {
 }): Promise<ClientRegistrations> {
   const { config, profile, store, clients, hooks, urls } = input;
   const settings = config.registration;
-  if (settings.enabled && settings.directories.length === 0 && settings.initialAccessTokenSha256.length === 0)
+  const packDirectories = hooks.registrationDirectories?.() ?? [];
+  if (settings.enabled && settings.directories.length + packDirectories.length === 0 && settings.initialAccessTokenSha256.length === 0)
     throw new ConfigError('registration', 'enabled needs directories (software statements) or initialAccessTokenSha256: open registration is not offered');
   const allowedPrivate = addressBlocks(settings.allowPrivateAddresses, 'registration.allowPrivateAddresses');
   const fetch = outboundFetch({ maxBytes: MAX_JWKS_BYTES, timeoutMs: FETCH_TIMEOUT_MS, allowedPrivate });
@@ -47,7 +48,7 @@ export async function setUpRegistration(input: {
     settings.cacheSize,
   );
   clients.withRegistered(registered);
-  const directories = await TrustedDirectories.load(settings.directories, fetch);
+  const directories = await TrustedDirectories.load(settings.directories, fetch, packDirectories);
   return new ClientRegistrations({
     settings,
     profile,

@@ -23,7 +23,8 @@ export type RecordKind =
   | 'notice' // outbound notices waiting for delivery (an ecosystem's durable queue), until delivered or given up
   | 'notice-lease' // which replica is delivering a notice now, for as long as one attempt may take
   | 'eco-consent' // an ecosystem's consents (e.g. Open Finance Brasil), by id: the record as created
-  | 'eco-consent-state'; // one-time state markers of those consents (authorised, ended), set at most once each
+  | 'eco-consent-state' // one-time state markers of those consents (authorised, ended), set at most once each
+  | 'ecosystem'; // an ecosystem pack's shared state (a register's statuses, a poller's lease, replay caches), ids chosen by the pack
 
 /** Long-lived sets: the ids of registered clients (bounded by `registration.maxClients`). */
 export type SetKind = 'registered-clients' | 'pending-notices'; // pending-notices: ids of 'notice' records (bounded by the queue's size)

@@ -119,6 +119,8 @@ function keyFor(ctx: GatewayContext, header: JWTHeaderParameters): CryptoKey {
 export async function guard(ctx: GatewayContext, request: FastifyRequest, requiredScopes: readonly string[]): Promise<AccessTokenClaims> {
   const { scheme, token } = presentedToken(request);
   const claims = scheme === 'DPoP' ? await dpopBoundClaims(ctx, request, token) : await certificateBoundClaims(ctx, request, token);
+  const refusal = ctx.hooks.clientRefusal?.(claims.client_id);
+  if (refusal) throw refusal;
   if (requiredScopes.length) {
     const held = new Set(claims.scope.split(' '));
     if (!requiredScopes.every((s) => held.has(s)))

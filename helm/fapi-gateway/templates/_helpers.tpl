@@ -147,6 +147,7 @@ redisCADir: /etc/fapi-gateway/redis-ca
       "log" $g.log
       "metrics" $g.metrics }}
 {{- with $g.policy }}{{ $_ := set $config "policy" . }}{{ end }}
+{{- with $g.registration }}{{ $_ := set $config "registration" . }}{{ end }}
 {{- with $g.ecosystem }}{{ $_ := set $config "ecosystem" . }}{{ end }}
 {{- $config = mergeOverwrite $config (deepCopy $g.extraConfig) }}
 {{- toYaml $config }}

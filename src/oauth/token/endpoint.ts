@@ -26,6 +26,8 @@ export function tokenRoute(app: FastifyInstance, ctx: GatewayContext): void {
     // Checked before the client authenticates, so a client told to use a DPoP nonce can resend its assertion.
     const proof = await proofAtAuthorizationServer(ctx, request);
     const caller = await authenticateClientAndPrepare(request, params, listenerEndpointUrl(request, PATHS.token, ctx.urls.token), ctx, ({ client, certificate }) => {
+      const refusal = ctx.hooks.clientRefusal?.(client.id);
+      if (refusal) throw refusal;
       if (grantType === undefined) throw invalidRequest('grant_type is required');
       const handler = HANDLERS[grantType];
       if (!handler || !ctx.profile.grantTypes.includes(grantType as never)) throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`);

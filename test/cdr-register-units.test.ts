@@ -1,0 +1,111 @@
+/**
+ * The CDR registration part's pure pieces: the Register status lists as they come (v1 named arrays,
+ * v2/v3 `data`), what they mean for a software product, the CDS version negotiation, the tier a
+ * request is counted in, the settings' refusals.
+ */
+import t from 'tap';
+import type { FastifyRequest } from 'fastify';
+import { emptyStatuses, parseDataRecipients, parseSoftwareProducts, standingOf } from '../src/ecosystems/cdr/register/statuses.js';
+import { registerSettings } from '../src/ecosystems/cdr/register/settings.js';
+import { negotiateVersion } from '../src/ecosystems/cdr/admin/cds-errors.js';
+import { ServiceLedger, tierOf } from '../src/ecosystems/cdr/admin/service-ledger.js';
+import { metricsPayload } from '../src/ecosystems/cdr/admin/metrics-payload.js';
+
+t.test('status lists: v3 data, v1 named arrays, anything else refused', async (t) => {
+  t.same(parseSoftwareProducts({ data: [{ softwareProductId: 'a', status: 'active' }] }), { a: 'ACTIVE' });
+  t.same(parseSoftwareProducts({ softwareProducts: [{ softwareProductId: 'a', softwareProductStatus: 'INACTIVE' }] }), { a: 'INACTIVE' });
+  t.same(parseDataRecipients({ data: [{ legalEntityId: 'le', status: 'SUSPENDED' }] }), { le: 'SUSPENDED' });
+  t.same(parseDataRecipients({ dataRecipients: [{ dataRecipientId: 'le', dataRecipientStatus: 'ACTIVE' }] }), { le: 'ACTIVE' });
+  t.equal(parseSoftwareProducts({ data: [{ softwareProductId: 1, status: 'ACTIVE' }] }), undefined, 'an id that is not a string');
+  t.equal(parseSoftwareProducts({ data: 'x' }), undefined);
+  t.equal(parseSoftwareProducts(null), undefined);
+  t.equal(parseDataRecipients({ data: [null] }), undefined);
+});
+
+t.test("a product's standing: the worse of its own status and its recipient's", async (t) => {
+  const s = emptyStatuses();
+  s.softwareProducts = { active: 'ACTIVE', inactive: 'INACTIVE', removed: 'REMOVED' };
+  s.dataRecipients = { ok: 'ACTIVE', suspended: 'SUSPENDED', revoked: 'REVOKED', surrendered: 'SURRENDERED' };
+  t.equal(standingOf(s, 'active', 'ok'), 'ACTIVE');
+  t.equal(standingOf(s, 'inactive', 'ok'), 'INACTIVE');
+  t.equal(standingOf(s, 'removed', 'ok'), 'REMOVED');
+  t.equal(standingOf(s, 'active', 'suspended'), 'INACTIVE');
+  t.equal(standingOf(s, 'active', 'revoked'), 'REMOVED');
+  t.equal(standingOf(s, 'inactive', 'surrendered'), 'REMOVED');
+  t.equal(standingOf(s, 'unlisted', undefined), 'ACTIVE', 'not listed: as when its statement was accepted');
+  t.equal(standingOf(s, undefined, undefined), 'ACTIVE');
+});
+
+t.test('CDS version negotiation', async (t) => {
+  t.equal(negotiateVersion({ 'x-v': '5' }, [5]), 5);
+  t.equal(negotiateVersion({ 'x-v': '7', 'x-min-v': '2' }, [4, 5]), 5, 'the highest served between x-min-v and x-v');
+  t.equal(negotiateVersion({ 'x-v': '5', 'x-min-v': '9' }, [5]), 5, 'x-min-v above x-v counts as absent');
+  t.throws(() => negotiateVersion({}, [5]), { status: 400, code: 'urn:au-cds:error:cds-all:Header/Missing' });
+  t.throws(() => negotiateVersion({ 'x-v': '0' }, [5]), { status: 400, code: 'urn:au-cds:error:cds-all:Header/InvalidVersion' });
+  t.throws(() => negotiateVersion({ 'x-v': '5', 'x-min-v': 'x' }, [5]), { status: 400, code: 'urn:au-cds:error:cds-all:Header/InvalidVersion' });
+  t.throws(() => negotiateVersion({ 'x-v': '6' }, [5]), { status: 406, code: 'urn:au-cds:error:cds-all:Header/UnsupportedVersion' });
+});
+
+const req = (url: string, headers: Record<string, string> = {}) => ({ url, headers }) as unknown as FastifyRequest;
+
+t.test('the tier a call is counted in', async (t) => {
+  t.equal(tierOf('/.well-known/openid-configuration', req('/.well-known/openid-configuration')), 'unauthenticated');
+  t.equal(tierOf('/cds-au/v1/banking/products', req('/cds-au/v1/banking/products')), 'unauthenticated');
+  t.equal(tierOf('/token', req('/token')), 'highPriority');
+  t.equal(tierOf('/register/:clientId', req('/register/x')), 'highPriority');
+  t.equal(tierOf('/cds-au/v1/banking/*', req('/cds-au/v1/banking/accounts')), 'unattended', 'no customer present');
+  t.equal(tierOf('/cds-au/v1/banking/*', req('/cds-au/v1/banking/accounts', { 'x-fapi-customer-ip-address': '192.0.2.1' })), 'lowPriority');
+  t.equal(tierOf('/cds-au/v1/banking/*', req('/cds-au/v1/banking/accounts/balances', { 'x-fapi-customer-ip-address': '192.0.2.1' })), 'largePayload');
+  t.equal(tierOf('/cds-au/v1/admin/metrics', req('/cds-au/v1/admin/metrics')), undefined, "the Register's own calls are not counted");
+  t.equal(tierOf('unmatched', req('/nothing')), undefined);
+});
+
+t.test('the metrics ledger counts by UTC day and keeps seven previous days', async (t) => {
+  let now = Date.parse('2026-03-01T10:00:00Z');
+  const ledger = new ServiceLedger(() => now);
+  ledger.record('/token', req('/token'), 200, 0.2);
+  ledger.record('/token', req('/token'), 200, 2);
+  ledger.record('/token', req('/token'), 503, 0.1);
+  ledger.record('/jwks', req('/jwks'), 429, 0.1);
+  let payload = metricsPayload(ledger, 'ALL', 'https://x/metrics', now).data as any;
+  t.equal(payload.invocations.highPriority.currentDay, 3);
+  t.equal(payload.sessionCount.currentDay, 2);
+  t.equal(payload.performance.highPriority.currentDay.length, 11, 'hours so far today');
+  t.equal(payload.performance.highPriority.currentDay[10], (2 / 3).toFixed(4), 'the share within 1 s');
+  t.same(payload.errors.authenticated.currentDay, { 503: 1 });
+  t.equal(payload.errors.aggregate.currentDay, 1);
+  t.equal(payload.rejections.unauthenticated.currentDay, 1);
+  t.equal(payload.peakTps.authenticated.currentDay, 3);
+  t.equal(payload.averageResponse.highPriority.currentDay, 0.767);
+  t.same(payload.invocations.highPriority.previousDays, []);
+  for (let day = 1; day <= 9; day++) {
+    now += 86_400_000;
+    ledger.record('/token', req('/token'), 200, 0.1);
+  }
+  payload = metricsPayload(ledger, 'HISTORIC', 'https://x/metrics', now).data as any;
+  t.equal(payload.invocations.highPriority.previousDays.length, 7, 'seven previous days at most');
+  t.notOk('currentDay' in payload.invocations.highPriority);
+  t.equal(payload.performance.highPriority.previousDays[0].length, 24, 'a previous day has 24 hours');
+});
+
+/** The key path of the ConfigError `make` throws. */
+function keyPathOf(make: () => unknown): string | undefined {
+  try {
+    make();
+  } catch (err) {
+    return (err as { keyPath?: string }).keyPath;
+  }
+  return undefined;
+}
+
+t.test('settings: named by key path when wrong', async (t) => {
+  const base = { softwareProductStatusUri: 'https://r.example/p', dataRecipientStatusUri: 'https://r.example/d' };
+  t.equal(keyPathOf(() => registerSettings(undefined)), 'ecosystem.register', 'missing');
+  t.throws(() => registerSettings({ register: base }), /exactly one of jwksFile, jwksUri/);
+  t.equal(keyPathOf(() => registerSettings({ register: { ...base, jwksUri: 'http://r.example/jwks' } })), 'ecosystem.register.jwksUri', 'not https');
+  t.equal(keyPathOf(() => registerSettings({ register: { ...base, jwksUri: 'https://r.example/jwks', pollSeconds: { min: 200, max: 100 } } })), 'ecosystem.register.pollSeconds');
+  t.match(keyPathOf(() => registerSettings({ register: { ...base, jwksUri: 'https://r.example/jwks', surprise: 1 } })), /^ecosystem\.register/, 'an unknown key');
+  const ok = registerSettings({ brandId: 'ignored by this part', register: { ...base, jwksUri: 'https://r.example/jwks' } });
+  t.equal(ok.issuer, 'cdr-register');
+  t.same(ok.pollSeconds, { min: 120, max: 240 });
+});
