@@ -5,6 +5,8 @@ import type { Grant } from '../grants/grant.js';
 import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { RegisteredClientRecord } from '../clients/registered-clients.js';
 import type { PeerCertificate } from '../tls/peer-certificate.js';
+import type { RouteConfig } from '../config/schema.js';
+import type { ResourceConventions } from '../gateway/resource-conventions.js';
 
 /** What a pack makes of a verified software statement (registration, RFC 7591 §2.3). */
 export interface SoftwareStatementMapping {
@@ -61,6 +63,13 @@ export interface EcosystemHooks {
   start?(ctx: GatewayContext): void | Promise<void>;
   /** At shutdown, before the store closes: stop background work. Must end promptly (it is inside the grace). */
   stop?(): void | Promise<void>;
+  /**
+   * The resource front door: the ecosystem's rules for a configured route (headers, versions, consent
+   * checks, error envelope; see src/gateway/resource-conventions.ts), or undefined for none. Asked once
+   * per route at start; validate the route's `ecosystem` data here and throw a ConfigError naming
+   * `ecosystem.<key>` (the core prefixes the route).
+   */
+  resourceConventions?(route: RouteConfig): ResourceConventions | undefined;
 }
 
 /**
