@@ -69,7 +69,7 @@ function checkCdsRequest(request: FastifyRequest, exchange: ResourceExchange, se
   exchange.upstreamHeaders['x-v'] = exchange.responseHeaders['x-v'] = String(negotiate(single(headers['x-v']), single(headers['x-min-v']), served));
 
   const authDate = single(headers['x-fapi-auth-date']);
-  if (authDate === undefined) throw headerMissing('x-fapi-auth-date');
+  if (authDate === undefined || authDate === '') throw headerMissing('x-fapi-auth-date');
   if (!isHttpDate(authDate)) throw headerInvalid('x-fapi-auth-date', 'must be an HTTP date (e.g. Sun, 10 Sep 2017 19:43:31 GMT)');
   const customerIp = single(headers['x-fapi-customer-ip-address']);
   if (customerIp !== undefined && isIP(customerIp) === 0) throw headerInvalid('x-fapi-customer-ip-address', 'must be an IPv4 or IPv6 address');
@@ -86,11 +86,11 @@ function checkCdsRequest(request: FastifyRequest, exchange: ResourceExchange, se
  * `x-min-v` not below `x-v` counts as absent); none → 406.
  */
 function negotiate(xv: string | undefined, xMinV: string | undefined, served: readonly number[]): number {
-  if (xv === undefined) throw headerMissing('x-v');
+  if (xv === undefined || xv === '') throw headerMissing('x-v');
   if (!VERSION.test(xv)) throw new CdsError(400, 'Header/InvalidVersion', 'Invalid Version', 'x-v must be a positive integer');
-  if (xMinV !== undefined && !VERSION.test(xMinV)) throw new CdsError(400, 'Header/InvalidVersion', 'Invalid Version', 'x-min-v must be a positive integer');
+  if (xMinV !== undefined && xMinV !== '' && !VERSION.test(xMinV)) throw new CdsError(400, 'Header/InvalidVersion', 'Invalid Version', 'x-min-v must be a positive integer');
   const highest = Number(xv);
-  const lowest = xMinV !== undefined && Number(xMinV) < highest ? Number(xMinV) : highest;
+  const lowest = xMinV !== undefined && xMinV !== '' && Number(xMinV) < highest ? Number(xMinV) : highest;
   const chosen = served.find((v) => v <= highest && v >= lowest);
   if (chosen === undefined)
     throw new CdsError(406, 'Header/UnsupportedVersion', 'Unsupported Version', `versions served: ${[...served].reverse().join(', ')}`);
