@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { randomUUID } from 'node:crypto';
 import { derivedProfile } from './helpers/derived-profile.js';
 import { freePort, startGateway, type Harness } from './helpers/harness.js';
@@ -43,7 +43,7 @@ t.teardown(async () => {
 const call = (path: string, token: string, headers: Record<string, string> = { 'x-fapi-interaction-id': randomUUID() }) =>
   h.get(`${h.mtlsBase}${path}`, { client: 'client-one', headers: { authorization: `Bearer ${token}`, ...headers } });
 
-function isOfbError(t: Tap.Test, res: Awaited<ReturnType<typeof call>>, status: number, code?: string) {
+function isOfbError(t: Test, res: Awaited<ReturnType<typeof call>>, status: number, code?: string) {
   t.equal(res.status, status, res.text);
   t.equal(res.json?.errors?.length, 1, res.text);
   if (code) t.equal(res.json.errors[0].code, code);
@@ -169,13 +169,13 @@ t.test('route settings are checked at start and named', async (t) => {
           config.routes = [{ prefix: ACCOUNTS, upstream: bank.url, ecosystem }];
         },
       }),
-      { keyPath },
+      { keyPath } as unknown as Error,
       JSON.stringify(ecosystem),
     );
   }
   await t.rejects(
     startGateway({ configure: (config) => void (config.routes = [{ prefix: '/accounts', upstream: bank.url, ecosystem: { versions: [1] } }]) }),
-    { keyPath: 'routes[0].ecosystem' },
+    { keyPath: 'routes[0].ecosystem' } as unknown as Error,
     'a profile without a pack takes no route settings',
   );
 });

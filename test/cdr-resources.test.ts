@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { randomUUID } from 'node:crypto';
 import { derivedProfile } from './helpers/derived-profile.js';
 import { freePort, startGateway, type Harness } from './helpers/harness.js';
@@ -51,7 +51,7 @@ const cdsHeaders = (extra: Record<string, string> = {}) => ({ 'x-v': '2', 'x-fap
 const call = (path: string, headers: Record<string, string> = cdsHeaders(), options: { token?: string } = {}) =>
   h.get(`${h.mtlsBase}${path}`, { client: 'client-one', headers: { authorization: `Bearer ${options.token ?? token}`, ...headers } });
 
-function isCdsError(t: Tap.Test, res: Awaited<ReturnType<typeof call>>, status: number, code: string) {
+function isCdsError(t: Test, res: Awaited<ReturnType<typeof call>>, status: number, code: string) {
   t.equal(res.status, status, res.text);
   t.equal(res.json?.errors?.[0]?.code, URN + code, res.text);
   t.type(res.json?.errors?.[0]?.title, 'string');
@@ -223,7 +223,7 @@ t.test('route settings are checked at start and named', async (t) => {
           config.routes = [{ prefix: ACCOUNTS, upstream: bank.url, ...(ecosystem === undefined ? {} : { ecosystem }) }];
         },
       }),
-      { keyPath },
+      { keyPath } as unknown as Error,
       JSON.stringify(ecosystem),
     );
   }
