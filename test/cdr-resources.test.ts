@@ -91,6 +91,13 @@ t.test('x-v negotiation: the highest served version within x-min-v..x-v goes ups
     t.equal(upstream.received.at(-1)?.headers['x-v'], chosen);
   }
   t.equal(upstream.received.at(-1)?.headers['x-authenticated-cdr-arrangement-id'], undefined, 'no arrangement, no header');
+  // The client's own x-v in another spelling, or a spoofed arrangement, never reaches the upstream.
+  const spoofed = await call('/cds-au/v1/banking/payees', cdsHeaders({ 'x-v': '3', x_v: '9', X_V: '8', 'x-authenticated-cdr-arrangement-id': 'arr-evil' }), { token: payees.token });
+  t.equal(spoofed.status, 200);
+  const got = upstream.received.at(-1)!.headers;
+  t.equal(got['x-v'], '3');
+  t.notOk(got.x_v);
+  t.notOk(got['x-authenticated-cdr-arrangement-id']);
   const accounts = await call(ACCOUNTS, cdsHeaders({ 'x-v': '7', 'x-min-v': '1' }));
   t.equal(accounts.headers['x-v'], '2');
 });

@@ -90,8 +90,7 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
       timeout: remaining,
       queryString: () => query,
       rewriteRequestHeaders: (_raw, headers) => ({
-        ...upstreamHeaders(headers, token, route, conventions?.interactionId?.(request) ?? request.id, { ip: request.ip, host: request.headers.host }),
-        ...exchange?.upstreamHeaders,
+        ...upstreamHeaders(headers, token, route, conventions?.interactionId?.(request) ?? request.id, { ip: request.ip, host: request.headers.host }, exchange?.upstreamHeaders),
         [CLIENT_GONE]: clientGone.signal,
       }),
       rewriteHeaders: (headers) => downstreamHeaders(headers),
