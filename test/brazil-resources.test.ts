@@ -144,6 +144,24 @@ t.test('every gateway error in the OFB envelope: token, 405, 406, 502, 504', asy
   isOfbError(t, authDate, 400, 'PARAMETRO_INVALIDO');
 });
 
+t.test('a path under /open-banking that nothing serves: 404 in the OFB envelope; elsewhere the baseline 404', async (t) => {
+  const { token } = await grantToken(h, { scope: 'accounts' });
+  isOfbError(t, await call('/open-banking/nothing/v1/here', token), 404, 'NAO_ENCONTRADO');
+  isOfbError(t, await call('/open-banking', token), 404, 'NAO_ENCONTRADO');
+  const outside = await call('/elsewhere', token);
+  t.equal(outside.status, 404);
+  t.equal(outside.json.error, 'invalid_request');
+});
+
+t.test('refusals are counted by route, stage and status', async (t) => {
+  const without = await grantToken(h, { scope: 'accounts', extensions: consent(['RESOURCES_READ']) });
+  await call(ACCOUNTS, without.token);
+  await call(ACCOUNTS, without.token, {});
+  const text = await h.gateway.context.metrics!.registry.metrics();
+  t.match(text, /fapi_gateway_resource_convention_refusals_total\{route="\/open-banking\/accounts\/v2\/accounts",stage="grant",status="403"\} [1-9]/);
+  t.match(text, /fapi_gateway_resource_convention_refusals_total\{route="\/open-banking\/accounts\/v2\/accounts",stage="headers",status="400"\} [1-9]/);
+});
+
 t.test('a route without ecosystem settings keeps the baseline behaviour', async (t) => {
   const { token } = await grantToken(h, { scope: 'accounts' });
   const res = await call('/plain', token, {});

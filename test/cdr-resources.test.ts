@@ -186,6 +186,8 @@ t.test('paths: unknown 404 Resource/NotFound, a CDS endpoint not served 404 Reso
   isCdsError(t, await call(`${ACCOUNTS}/acc-1/nothing`), 404, 'Resource/NotFound');
   isCdsError(t, await call('/cds-au/v1/energy/plans'), 404, 'Resource/NotImplemented');
   isCdsError(t, await call('/cds-au/v1/banking/products/p-1'), 404, 'Resource/NotImplemented');
+  isCdsError(t, await call('/cds-au'), 404, 'Resource/NotFound');
+  isCdsError(t, await call('/cds-au/v2/banking/accounts'), 404, 'Resource/NotFound');
   const notImplemented = await call('/cds-au/v1/banking/products', { 'x-fapi-interaction-id': 'corr-789' });
   t.equal(notImplemented.headers['x-fapi-interaction-id'], 'corr-789');
   // Outside the CDS namespace the gateway's own answer is unchanged.

@@ -50,6 +50,10 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
   const conventions = conventionsOf(route);
   if (conventions) conventionHooks(scope, conventions);
   const byMethod = conventions?.scopesByMethod;
+  const refused = (stage: 'headers' | 'grant', err: unknown): never => {
+    ctx.metrics?.resourceConventionRefusals.inc({ route: route.prefix, stage, status: String((err as { status?: number }).status ?? 500) });
+    throw err;
+  };
   // Runs once the listener has stopped taking requests (or the shutdown grace cut them); the pool
   // goes with the last listener that routes to it.
   scope.addHook('onClose', release);
@@ -60,13 +64,21 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
     if (conventions) {
       exchange = { upstreamHeaders: {}, responseHeaders: {} };
       (request as unknown as Record<symbol, ResourceExchange>)[EXCHANGE] = exchange;
-      conventions.checkRequest?.(request, exchange);
+      try {
+        conventions.checkRequest?.(request, exchange);
+      } catch (err) {
+        refused('headers', err);
+      }
     }
     const token = await guard(ctx, request, byMethod?.[request.method] ?? route.scopes);
     checkFapiRequestHeaders(request);
     if (conventions?.authorize) {
       const grant = conventions.readsGrant ? await ctx.grants.get(token.grant_id) : undefined;
-      conventions.authorize({ request, claims: token, grant, exchange: exchange! });
+      try {
+        conventions.authorize({ request, claims: token, grant, exchange: exchange! });
+      } catch (err) {
+        refused('grant', err);
+      }
     }
     const { path, query } = upstreamPath(request.url, route.prefix, base, narrower);
     const metrics = ctx.metrics;

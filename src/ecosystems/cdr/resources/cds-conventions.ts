@@ -42,7 +42,11 @@ export function cdsConventions(settings: CdsRouteSettings): ResourceConventions 
     checkRequest: (request, exchange) => checkCdsRequest(request, exchange, settings.versions),
     readsGrant: true,
     authorize: ({ grant, exchange }) => {
-      if (!grantLive(grant)) throw new CdsError(403, 'Authorisation/RevokedConsent', 'Consent Is Revoked', 'the arrangement has been revoked or has expired');
+      if (!grantLive(grant)) {
+        const refusal = new CdsError(403, 'Authorisation/RevokedConsent', 'Consent Is Revoked', 'the arrangement has been revoked or has expired');
+        refusal.audit = 'revoked_token_used';
+        throw refusal;
+      }
       const arrangement = (grant.extensions.cdr as { arrangementId?: unknown } | undefined)?.arrangementId;
       if (typeof arrangement === 'string') exchange.upstreamHeaders['x-authenticated-cdr-arrangement-id'] = arrangement;
     },
