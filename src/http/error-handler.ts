@@ -13,7 +13,7 @@ export const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as c
  * renders its errors (a resource route with conventions, see src/gateway/resource-conventions.ts).
  */
 export function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyReply {
-  const render = (reply.routeOptions.config as ErrorRenderingConfig | undefined)?.renderError;
+  const render = (reply.routeOptions?.config as ErrorRenderingConfig | undefined)?.renderError;
   if (render) return render(reply, err);
   return reply.code(err.status).headers(NO_STORE).headers(err.headers).type('application/json').send(err.toJSON());
 }
