@@ -30,6 +30,7 @@ t.before(async () => {
         { prefix: '/open-banking/credit-cards-accounts/v2/accounts', upstream: upstream.url, scopes: ['credit-cards-accounts'], timeoutMs: 1000, ecosystem: { permissions: ['CREDIT_CARDS_ACCOUNTS_READ'], version: '2.3.1' } },
         { prefix: '/open-banking/loans/v2/contracts', upstream: `http://127.0.0.1:${refused}`, scopes: ['loans'], ecosystem: { permissions: ['LOANS_READ'], version: '2.2.0' } },
         { prefix: '/plain', upstream: upstream.url, scopes: [] },
+        { prefix: '/open-banking/products-services/v1', upstream: upstream.url, scopes: [], ecosystem: { permissions: [], version: '1.0.0' } },
       ];
     },
   });
@@ -160,6 +161,18 @@ t.test('refusals are counted by route, stage and status', async (t) => {
   const text = await h.gateway.context.metrics!.registry.metrics();
   t.match(text, /fapi_gateway_resource_convention_refusals_total\{route="\/open-banking\/accounts\/v2\/accounts",stage="grant",status="403"\} [1-9]/);
   t.match(text, /fapi_gateway_resource_convention_refusals_total\{route="\/open-banking\/accounts\/v2\/accounts",stage="headers",status="400"\} [1-9]/);
+});
+
+t.test('a route that needs no permission needs no consent, but a live grant and the OFB headers', async (t) => {
+  upstream.received.length = 0;
+  const plain = await grantToken(h, { scope: 'accounts' });
+  const res = await call('/open-banking/products-services/v1/banks', plain.token);
+  t.equal(res.status, 200, res.text);
+  t.equal(res.headers['x-v'], '1.0.0');
+  t.notOk(upstream.received.at(-1)?.headers['x-authenticated-consent-id']);
+  isOfbError(t, await call('/open-banking/products-services/v1/banks', plain.token, {}), 400, 'PARAMETRO_NAO_INFORMADO');
+  await h.gateway.context.grants.discard(plain.grant.id);
+  isOfbError(t, await call('/open-banking/products-services/v1/banks', plain.token), 401, 'NAO_AUTORIZADO');
 });
 
 t.test('a route without ecosystem settings keeps the baseline behaviour', async (t) => {

@@ -49,6 +49,8 @@ export function ofbConventions(settings: OfbRouteSettings): ResourceConventions 
       const consent = grant.extensions.brazil as ConsentExtension | undefined;
       const granted = Array.isArray(consent?.permissions) ? consent.permissions : [];
       const missing = settings.permissions.filter((p) => !granted.includes(p));
+      // A route that needs no permission (e.g. a client-credentials API) needs no consent either.
+      if (settings.permissions.length === 0 && typeof consent?.consentId !== 'string') return;
       if (typeof consent?.consentId !== 'string' || missing.length > 0) {
         const refusal = new OfbError(403, 'PERMISSAO_INSUFICIENTE', 'Permissão insuficiente', `the consent does not grant ${missing.join(', ') || 'this API'}`);
         refusal.audit = 'consent_permission_refused';
