@@ -10,6 +10,7 @@ import { ecosystemHooks } from './ecosystems/index.js';
 import { echoInteractionId, interactionId } from './gateway/fapi-headers.js';
 import { loadShedding } from './gateway/load-shedding.js';
 import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
+import { decideConventions } from './gateway/resource-conventions.js';
 import { Grants } from './grants/grant.js';
 import { dpopRules } from './dpop/rules.js';
 import { DpopVerifier } from './dpop/verifier.js';
@@ -86,6 +87,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const { config, profile } = loaded;
   const hooks = ecosystemHooks(profile.ecosystem, config.ecosystem);
   checkRoutes(config.routes);
+  decideConventions(config.routes, hooks);
   checkServerLimits(config.server);
   const dpop = dpopRules(profile);
   // Replicas must agree on nonces: with a shared store, a shared key (one process makes its own).

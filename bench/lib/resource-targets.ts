@@ -9,6 +9,10 @@ import type { ServerProcess } from './server-process.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { presignAssertions } from './oauth-client.js';
+import { derivedProfile } from '../../test/helpers/derived-profile.js';
+
+// (f): what a CDR call carries besides its token; the route negotiates x-v and checks the rest.
+const CDR_HEADERS = { 'x-v': '2', 'x-min-v': '1', 'x-fapi-auth-date': 'Sun, 10 Sep 2017 19:43:31 GMT', 'x-fapi-interaction-id': 'bench-cdr' };
 
 /** What bench/gateway.ts compares: (a) the upstream, (b) the bare proxy, (c) the gateway, (d) without metrics, (c') logging every request. */
 export const TARGETS = {
@@ -18,6 +22,7 @@ export const TARGETS = {
   'gateway-no-metrics': '(d) gateway, warn, metrics off',
   'gateway-info': "(c') gateway, info, metrics on",
   'gateway-dpop': '(e) gateway, DPoP-bound token, warn, metrics on',
+  'gateway-cdr': '(f) gateway, CDR conventions on the route, warn, metrics on',
 } as const;
 export type TargetKind = keyof typeof TARGETS;
 
@@ -68,7 +73,17 @@ export async function startTarget(kind: TargetKind, ctx: TargetContext): Promise
     concurrency: 1,
     logLevel: kind === 'gateway-info' ? 'info' : 'warn',
     metrics: kind !== 'gateway-no-metrics',
-    routes: [{ prefix: '/accounts', upstream: ctx.upstream.origin, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10_000 }],
+    routes: [
+      {
+        prefix: '/accounts',
+        upstream: ctx.upstream.origin,
+        scopes: ['accounts'],
+        methods: ['GET'],
+        timeoutMs: 10_000,
+        ...(kind === 'gateway-cdr' ? { ecosystem: { versions: [1, 2] } } : {}),
+      },
+    ],
+    ...(kind === 'gateway-cdr' ? { config: { profile: await derivedProfile({ name: 'fapi2-cdr-bench', ecosystem: 'cdr' }) } } : {}),
   });
   if (kind === 'gateway-dpop') return dpopTarget(kind, target, pki, mtlsPool(target.mtlsBase));
   return {
@@ -80,7 +95,7 @@ export async function startTarget(kind: TargetKind, ctx: TargetContext): Promise
       const [material] = await flowMaterial(pki.clientOne.jwk, target.audience, 1);
       const { token } = await target.login(material);
       ctx.tokens.last = token;
-      return bearer(token);
+      return kind === 'gateway-cdr' ? { ...bearer(token), ...CDR_HEADERS } : bearer(token);
     },
     close: () => target.close(),
   };

@@ -303,6 +303,8 @@ export const RouteSchema = Type.Object(
     /** Upstream exchanges in flight at once (the connection pool) and calls that may wait for one; past both: 503. */
     maxConnections: Type.Integer({ minimum: 1, maximum: 4096, default: 64 }),
     maxPending: Type.Integer({ minimum: 0, maximum: 65_536, default: 32 }),
+    /** The ecosystem pack's settings for this route (API versions, permissions...): validated by the pack. */
+    ecosystem: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   { additionalProperties: false },
 );

@@ -6,7 +6,8 @@ import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { RegisteredClientRecord } from '../clients/registered-clients.js';
 import type { PeerCertificate } from '../tls/peer-certificate.js';
 import type { OAuthError } from '../oauth/errors.js';
-import type { TrustedDirectorySettings } from '../config/schema.js';
+import type { RouteConfig, TrustedDirectorySettings } from '../config/schema.js';
+import type { ResourceConventions } from '../gateway/resource-conventions.js';
 
 /** What a pack makes of a verified software statement (registration, RFC 7591 §2.3). */
 export interface SoftwareStatementMapping {
@@ -117,6 +118,13 @@ export interface EcosystemHooks {
   clientRefusal?(clientId: string): OAuthError | undefined;
   /** Every answered request on the TLS listeners (e.g. an ecosystem's own service metrics). On the hot path: cheap and synchronous. */
   observeRequest?(input: { listener: string; route: string; request: FastifyRequest; status: number; seconds: number }): void;
+  /**
+   * The resource front door: the ecosystem's rules for a configured route (headers, versions, consent
+   * checks, error envelope; see src/gateway/resource-conventions.ts), or undefined for none. Asked once
+   * per route at start; validate the route's `ecosystem` data here and throw a ConfigError naming
+   * `ecosystem.<key>` (the core prefixes the route).
+   */
+  resourceConventions?(route: RouteConfig): ResourceConventions | undefined;
 }
 
 /** A CLI command of a pack (see EcosystemHooks.cliCommands). */

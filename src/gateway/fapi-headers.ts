@@ -23,10 +23,15 @@ export function echoInteractionId(app: FastifyInstance): void {
   });
 }
 
+/** An x-fapi-auth-date value: an RFC 7231 IMF-fixdate. */
+export function isHttpDate(value: string): boolean {
+  return HTTP_DATE.test(value) && !Number.isNaN(Date.parse(value));
+}
+
 /** FAPI headers a client may send about its customer (FAPI 1.0 Baseline §6.2.2): checked for form before they go upstream. */
 export function checkFapiRequestHeaders(request: FastifyRequest): void {
   const authDate = request.headers['x-fapi-auth-date'];
-  if (authDate !== undefined && (typeof authDate !== 'string' || !HTTP_DATE.test(authDate) || Number.isNaN(Date.parse(authDate))))
+  if (authDate !== undefined && (typeof authDate !== 'string' || !isHttpDate(authDate)))
     throw invalidRequest('x-fapi-auth-date must be an HTTP date (e.g. Sun, 10 Sep 2017 19:43:31 GMT)');
   const ip = request.headers['x-fapi-customer-ip-address'];
   if (ip !== undefined && (typeof ip !== 'string' || isIP(ip) === 0)) throw invalidRequest('x-fapi-customer-ip-address must be an IPv4 or IPv6 address');

@@ -9,13 +9,15 @@ import { methodNotAllowed } from '../http/error-handler.js';
 import { OAuthError } from '../oauth/errors.js';
 import { statusClass } from '../observability/metrics.js';
 import { guard } from '../tokens/guard.js';
-import { checkFapiRequestHeaders } from './fapi-headers.js';
+import { checkFapiRequestHeaders, INTERACTION_ID } from './fapi-headers.js';
+import { conventionsOf, type ErrorRenderingConfig, type ResourceExchange } from './resource-conventions.js';
 import { classifyUpstreamError, sendUpstreamError, type UpstreamFailure } from './upstream-errors.js';
 import { downstreamHeaders, upstreamHeaders } from './upstream-headers.js';
 import { narrowerPrefixes, upstreamBase, upstreamPath } from './upstream-path.js';
 import { CLIENT_GONE, UpstreamPool } from './upstream-pool.js';
 
 const TOO_LARGE = Symbol('body too large');
+const EXCHANGE = Symbol('the request through route conventions');
 
 /** The resource front door: one encapsulated scope per configured route, each with its own keep-alive pool. */
 export async function gatewayRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
@@ -45,14 +47,39 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
   const base = upstreamBase(route.upstream);
   const narrower = narrowerPrefixes(route.prefix, ctx.config.routes.map((r) => r.prefix));
   const { pool, release } = sharedPool(route, base.origin);
+  const conventions = conventionsOf(route);
+  if (conventions) conventionHooks(scope, conventions);
+  const byMethod = conventions?.scopesByMethod;
+  const refused = (stage: 'headers' | 'grant', err: unknown): never => {
+    ctx.metrics?.resourceConventionRefusals.inc({ route: route.prefix, stage, status: String((err as { status?: number }).status ?? 500) });
+    throw err;
+  };
   // Runs once the listener has stopped taking requests (or the shutdown grace cut them); the pool
   // goes with the last listener that routes to it.
   scope.addHook('onClose', release);
   await scope.register(replyFrom, { base: base.origin, undici: pool as never, disableRequestLogging: true });
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const token = await guard(ctx, request, route.scopes);
+    let exchange: ResourceExchange | undefined;
+    if (conventions) {
+      exchange = { upstreamHeaders: {}, responseHeaders: {} };
+      (request as unknown as Record<symbol, ResourceExchange>)[EXCHANGE] = exchange;
+      try {
+        conventions.checkRequest?.(request, exchange);
+      } catch (err) {
+        refused('headers', err);
+      }
+    }
+    const token = await guard(ctx, request, byMethod?.[request.method] ?? route.scopes);
     checkFapiRequestHeaders(request);
+    if (conventions?.authorize) {
+      const grant = conventions.readsGrant ? await ctx.grants.get(token.grant_id) : undefined;
+      try {
+        conventions.authorize({ request, claims: token, grant, exchange: exchange! });
+      } catch (err) {
+        refused('grant', err);
+      }
+    }
     const { path, query } = upstreamPath(request.url, route.prefix, base, narrower);
     const metrics = ctx.metrics;
     const failed = (failure: UpstreamFailure, detail?: Record<string, unknown>) => {
@@ -75,7 +102,7 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
       timeout: remaining,
       queryString: () => query,
       rewriteRequestHeaders: (_raw, headers) => ({
-        ...upstreamHeaders(headers, token, route, request.id, { ip: request.ip, host: request.headers.host }),
+        ...upstreamHeaders(headers, token, route, conventions?.interactionId?.(request) ?? request.id, { ip: request.ip, host: request.headers.host }, exchange?.upstreamHeaders),
         [CLIENT_GONE]: clientGone.signal,
       }),
       rewriteHeaders: (headers) => downstreamHeaders(headers),
@@ -104,6 +131,26 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
     scope.route({ method: route.methods, url, handler });
     methodNotAllowed(scope, url, route.methods);
   }
+}
+
+/**
+ * A route with conventions: its errors, wherever raised, are rendered by them (the route options of
+ * every route of the scope, the 405 answers included, carry the renderer), and every response gets
+ * their headers last.
+ */
+function conventionHooks(scope: FastifyInstance, conventions: NonNullable<ReturnType<typeof conventionsOf>>): void {
+  const renderError = conventions.renderError?.bind(conventions);
+  if (renderError)
+    scope.addHook('onRoute', (options) => {
+      options.config = { ...options.config, renderError } satisfies ErrorRenderingConfig;
+    });
+  const interactionIdOf = conventions.interactionId?.bind(conventions);
+  scope.addHook('onSend', (request, reply, payload, done) => {
+    if (interactionIdOf) reply.header(INTERACTION_ID, interactionIdOf(request));
+    const exchange = (request as unknown as Record<symbol, ResourceExchange | undefined>)[EXCHANGE];
+    if (exchange) reply.headers(exchange.responseHeaders);
+    done(null, payload);
+  });
 }
 
 // Both TLS listeners route to the same upstreams: one pool per route, so its limits hold for the route.

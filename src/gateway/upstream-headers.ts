@@ -49,11 +49,14 @@ export function upstreamHeaders(
   route: RouteConfig,
   interactionId: string,
   seen: ClientConnection,
+  /** Headers the route's conventions set (e.g. a negotiated `x-v`): a client's copy, whatever its spelling, is dropped. */
+  replaced?: Record<string, string>,
 ): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
   for (const name in incoming) {
     const spelled = canonical(name);
     if (HOP_BY_HOP.has(spelled) || isTrusted(spelled)) continue;
+    if (replaced !== undefined && Object.hasOwn(replaced, spelled)) continue;
     if (spelled !== name && CHECKED_PREFIXES.some((p) => spelled.startsWith(p))) continue;
     if (name === 'authorization' && !route.forwardAuthorization) continue;
     // A DPoP proof is for the gateway's URL and has been spent here; it means nothing upstream.
@@ -61,6 +64,7 @@ export function upstreamHeaders(
     headers[name] = incoming[name];
   }
   headers[INTERACTION_ID] = interactionId;
+  if (replaced !== undefined) Object.assign(headers, replaced);
   headers['x-authenticated-client-id'] = token.client_id;
   headers['x-authenticated-subject'] = token.sub;
   headers['x-authenticated-scope'] = token.scope;

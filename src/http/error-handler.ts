@@ -2,13 +2,19 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WorkRefused } from '../admission/work-limiter.js';
+import type { ErrorRenderingConfig } from '../gateway/resource-conventions.js';
 import { OAuthError } from '../oauth/errors.js';
 import { StoreUnavailableError } from '../store/store.js';
 
 export const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' } as const;
 
-/** Sends an OAuth error as JSON (RFC 6749 §5.2) with no-store caching. */
+/**
+ * Sends an OAuth error as JSON (RFC 6749 §5.2) with no-store caching, or as the route's ecosystem
+ * renders its errors (a resource route with conventions, see src/gateway/resource-conventions.ts).
+ */
 export function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyReply {
+  const render = (reply.routeOptions?.config as ErrorRenderingConfig | undefined)?.renderError;
+  if (render) return render(reply, err);
   return reply.code(err.status).headers(NO_STORE).headers(err.headers).type('application/json').send(err.toJSON());
 }
 

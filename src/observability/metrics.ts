@@ -64,6 +64,12 @@ export class Metrics {
     labelNames: ['method', 'reason'] as const,
     registers: [this.registry],
   });
+  readonly resourceConventionRefusals = new Counter({
+    name: `${PREFIX}resource_convention_refusals_total`,
+    help: "Resource calls refused by the route's ecosystem conventions, by route, stage (headers: before the token; grant: the consent or arrangement) and status.",
+    labelNames: ['route', 'stage', 'status'] as const,
+    registers: [this.registry],
+  });
   readonly tokenRejections = new Counter({
     name: `${PREFIX}token_guard_rejections_total`,
     help: 'Access tokens refused at protected resources, by reason.',

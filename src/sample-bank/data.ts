@@ -32,3 +32,46 @@ export const ACCOUNTS_BY_SUBJECT: Record<string, Account[]> = {
     },
   ],
 };
+
+/** Sample Open Finance Brasil deposit accounts for the demo user (OFB accounts API v2 shapes). */
+export interface OfbAccount {
+  accountId: string;
+  brandName: string;
+  companyCnpj: string;
+  type: string;
+  subtype: string;
+  compeCode: string;
+  branchCode: string;
+  number: string;
+  checkDigit: string;
+  balances: { availableAmount: string; blockedAmount: string; automaticallyInvestedAmount: string; currency: string; updateDateTime: string };
+}
+
+export const OFB_ACCOUNTS_BY_SUBJECT: Record<string, OfbAccount[]> = {
+  'alice-7f3c': [
+    {
+      accountId: 'br-conta-0001',
+      brandName: 'Banco Exemplo',
+      companyCnpj: '50685362000135',
+      type: 'CONTA_DEPOSITO_A_VISTA',
+      subtype: 'INDIVIDUAL',
+      compeCode: '001',
+      branchCode: '6272',
+      number: '94088392',
+      checkDigit: '4',
+      balances: { availableAmount: '1523.4000', blockedAmount: '0.0000', automaticallyInvestedAmount: '0.0000', currency: 'BRL', updateDateTime: '2026-11-23T12:03:00Z' },
+    },
+    {
+      accountId: 'br-poupanca-0002',
+      brandName: 'Banco Exemplo',
+      companyCnpj: '50685362000135',
+      type: 'CONTA_POUPANCA',
+      subtype: 'INDIVIDUAL',
+      compeCode: '001',
+      branchCode: '6272',
+      number: '11188222',
+      checkDigit: '7',
+      balances: { availableAmount: '10250.0000', blockedAmount: '0.0000', automaticallyInvestedAmount: '0.0000', currency: 'BRL', updateDateTime: '2026-11-01T00:00:00Z' },
+    },
+  ],
+};

@@ -1,5 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { ACCOUNTS_BY_SUBJECT, type Account } from './data.js';
+import { cdsBankingRoutes } from './cds-banking.js';
+import { ofbAccountsRoutes } from './ofb-accounts.js';
 
 /**
  * A stand-in for a bank's own account service, for the embedded defaults and the demo. It trusts
@@ -25,5 +27,8 @@ export function sampleBank(): FastifyInstance {
     const account = find(request);
     return account ? { data: { transactions: account.transactions }, meta: {} } : reply.code(404).send(notFound);
   });
+  // The same customer's data as the CDS and OFB APIs present it (for profiles cdr and brazil).
+  cdsBankingRoutes(app);
+  ofbAccountsRoutes(app);
   return app;
 }

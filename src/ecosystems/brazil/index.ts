@@ -1,10 +1,11 @@
 import { composeHooks } from '../compose.js';
 import type { EcosystemFactory } from '../hooks.js';
 import { consentsPart } from './consents/part.js';
+import { resourcePart } from './resources/part.js';
 import { consentSettings } from './settings.js';
 
 /**
  * Open Finance Brasil (`profile: brazil`): an authorization server whose tokens live and die with the
  * customer's consent. Each part validates its own keys of the `ecosystem:` settings.
  */
-export const brazilPack: EcosystemFactory = (settings) => composeHooks(consentsPart(consentSettings(settings)));
+export const brazilPack: EcosystemFactory = (settings) => composeHooks(consentsPart(consentSettings(settings)), resourcePart(settings));
