@@ -14,6 +14,16 @@ export interface SoftwareStatementMapping {
   metadata?: Record<string, unknown>;
 }
 
+/** What a pack adds to the deployment's `registration:` settings (registration, RFC 7591/7592). */
+export interface RegistrationContribution {
+  /** Directories whose software statements are trusted, beside `registration.directories` (e.g. from the pack's own settings). */
+  directories?: { issuer: string; jwksFile?: string; jwksUri?: string; algorithms?: string[] }[];
+  /** false: an update (RFC 7592 §2.2) keeps the registration access token instead of issuing a new one. Default true. */
+  rotateAccessToken?: boolean;
+  /** true: a software statement registers one client only; registering again needs a new statement. */
+  singleUseStatements?: boolean;
+}
+
 /**
  * How an ecosystem pack (CDR, Open Finance Brasil) extends the core without branches in it. Every
  * hook is optional; the FAPI 2.0 baseline uses none.
@@ -61,6 +71,8 @@ export interface EcosystemHooks {
   start?(ctx: GatewayContext): void | Promise<void>;
   /** At shutdown, before the store closes: stop background work. Must end promptly (it is inside the grace). */
   stop?(): void | Promise<void>;
+  /** Registration: settings the pack adds (trusted directories, token rotation, single-use statements); read once at start. */
+  registrationSettings?(): RegistrationContribution;
 }
 
 /**

@@ -1,8 +1,11 @@
 import { ConfigError } from '../config/config-error.js';
 import type { EcosystemFactory, EcosystemHooks } from './hooks.js';
+import { brazilPack } from './brazil/index.js';
 
 /** Ecosystem packs by the name a profile gives in `ecosystem:`. The CDR and Brazil packs register here. */
-const ECOSYSTEMS: Record<string, EcosystemFactory> = {};
+const ECOSYSTEMS: Record<string, EcosystemFactory> = {
+  brazil: brazilPack,
+};
 
 export function ecosystemHooks(name: string | null, settings?: Record<string, unknown>): EcosystemHooks {
   if (name === null) {

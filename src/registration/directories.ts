@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 import { remoteClientKeys, ClientKeysUnavailableError } from '../clients/remote-keys.js';
 import { ConfigError } from '../config/config-error.js';
-import type { RegistrationSettings } from '../config/schema.js';
 import type { OutboundFetch } from '../http/outbound-fetch.js';
 import { OAuthError } from '../oauth/errors.js';
 import { RegistrationError } from './errors.js';
@@ -10,6 +9,17 @@ import { RegistrationError } from './errors.js';
 interface Directory {
   issuer: string;
   keys: JWTVerifyGetKey;
+  /** The statement signing algorithms this directory uses; the profile's when absent. */
+  algorithms?: string[];
+}
+
+/** A trusted directory as configured: `at` is the key path its problems are reported under. */
+export interface DirectorySettings {
+  issuer: string;
+  jwksFile?: string;
+  jwksUri?: string;
+  algorithms?: string[];
+  at: string;
 }
 
 export interface VerifiedStatement {
@@ -32,14 +42,14 @@ export class TrustedDirectories {
     return this.directories.size;
   }
 
-  static async load(settings: RegistrationSettings['directories'], fetch: OutboundFetch): Promise<TrustedDirectories> {
+  static async load(settings: DirectorySettings[], fetch: OutboundFetch): Promise<TrustedDirectories> {
     const map = new Map<string, Directory>();
-    for (const [i, d] of settings.entries()) {
-      const at = `registration.directories[${i}]`;
+    for (const d of settings) {
+      const at = d.at;
       if (map.has(d.issuer)) throw new ConfigError(`${at}.issuer`, `duplicate issuer "${d.issuer}"`);
       if ((d.jwksFile === undefined) === (d.jwksUri === undefined)) throw new ConfigError(at, 'give exactly one of jwksFile, jwksUri');
       const keys = d.jwksFile !== undefined ? createLocalJWKSet(await readJwks(d.jwksFile, `${at}.jwksFile`)) : remoteClientKeys(d.jwksUri!, fetch);
-      map.set(d.issuer, { issuer: d.issuer, keys });
+      map.set(d.issuer, { issuer: d.issuer, keys, ...(d.algorithms ? { algorithms: d.algorithms } : {}) });
     }
     return new TrustedDirectories(map);
   }
@@ -57,7 +67,7 @@ export class TrustedDirectories {
     try {
       const { payload } = await jwtVerify(statement, directory.keys, {
         issuer: directory.issuer,
-        algorithms,
+        algorithms: directory.algorithms ? directory.algorithms.filter((alg) => algorithms.includes(alg)) : algorithms,
         maxTokenAge: maxAgeSeconds,
         clockTolerance: TOLERANCE_SECONDS,
         requiredClaims: ['iss', 'iat'],

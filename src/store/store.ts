@@ -18,7 +18,11 @@ export type RecordKind =
   | 'login-failures' // failed logins and lockouts, by username digest or client address
   | 'client' // registered clients (RFC 7591), by client_id: long-lived by design, until deleted
   | 'client-software' // one registration per software_id (where the ecosystem wants it): client_id, as long as the client
-  | 'client-ended'; // deleted registered clients, kept while their access tokens may live
+  | 'client-ended' // deleted registered clients, kept while their access tokens may live
+  | 'statement-used' // software statements spent on a registration (where the ecosystem allows one each), by digest, while they are fresh
+  | 'payment-consent' // Open Finance Brasil payment consents, by consent id
+  | 'message-jti' // replay cache of signed request bodies (ecosystem APIs), by client and jti
+  | 'idempotency'; // answers kept for idempotency keys, by client and key
 
 /** Long-lived sets: the ids of registered clients (bounded by `registration.maxClients`). */
 export type SetKind = 'registered-clients';
