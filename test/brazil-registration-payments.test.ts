@@ -148,6 +148,9 @@ t.test('registration: every rule refuses', async (t) => {
     t.equal(res.json?.error, error, `${name}: ${error}`);
     t.equal(res.headers['cache-control'], 'no-store');
   }
+  const selfMade = await register(await brazilTpp(h, directory, { selfSigned: true }));
+  t.equal(selfMade.status, 401, 'a certificate with the right ids that no trusted CA issued');
+  t.equal(selfMade.json.error, 'invalid_client');
   const unknown = await register(await brazilTpp(h, directory), { iss: 'https://not-the-directory.example' });
   t.equal(unknown.json.error, 'unapproved_software_statement', 'a statement of another issuer');
 });

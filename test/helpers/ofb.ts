@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { Agent } from 'undici';
 import type { FakeDirectory } from './directory.js';
+import { issueCertificate } from '../../src/devpki/pki.js';
 import { issueTestClientCertificate } from './flow.js';
 import type { Harness } from './harness.js';
 
@@ -28,14 +29,16 @@ export interface Tpp {
 
 const printableHex = (value: string) => `#13${value.length.toString(16).padStart(2, '0')}${Buffer.from(value).toString('hex')}`;
 
-export async function brazilTpp(h: Harness, directory: FakeDirectory, options: { legacyOu?: boolean; uid?: string; orgIdInCert?: string } = {}): Promise<Tpp> {
+export async function brazilTpp(h: Harness, directory: FakeDirectory, options: { legacyOu?: boolean; uid?: string; orgIdInCert?: string; selfSigned?: boolean } = {}): Promise<Tpp> {
   const orgId = randomUUID();
   const softwareId = randomUUID();
   const certOrg = options.orgIdInCert ?? orgId;
   const uid = options.uid ?? softwareId;
   const orgAttribute = options.legacyOu ? `OU=${certOrg}` : `2.5.4.97=OFBBR-${certOrg}`;
   const subject = [...ICP_ATTRIBUTES, orgAttribute, `0.9.2342.19200300.100.1.1=${uid}`, 'CN=tpp.example'].join(', ');
-  const { cert, key } = await issueTestClientCertificate(h, subject);
+  const { cert, key } = options.selfSigned
+    ? await issueCertificate({ subject, usage: 'client' }).then((c) => ({ cert: c.certPem, key: c.keyPem }))
+    : await issueTestClientCertificate(h, subject);
   const { privateKey, publicKey } = await generateKeyPair('PS256');
   const kid = `org-${randomUUID().slice(0, 8)}`;
   const jwksUri = directory.serveJwks({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'PS256', use: 'sig' } as JWK] });

@@ -23,7 +23,9 @@ export function checkSoftwareStatement(input: {
     throw new RegistrationError('invalid_software_statement', 'software_statement lacks software_id, org_id, software_jwks_uri or software_redirect_uris');
   if (claims.org_status !== 'Active') throw new RegistrationError('unapproved_software_statement', "the software statement's organisation is not Active in the Directory");
 
-  // The certificate registering the software must be that software's, of that organisation.
+  // The certificate registering the software must be that software's, of that organisation, and
+  // issued by a trusted CA (ICP-Brasil): anyone can write those ids into a certificate of their own.
+  if (!certificate.chainVerified) throw new RegistrationError('invalid_client', 'the client certificate is not issued by a trusted CA');
   let identity;
   try {
     identity = certificateIdentity(certificate.parsed());
