@@ -14,6 +14,8 @@ export interface Ports {
   gatewayMtls: number;
   gatewayOps: number;
   bank: number;
+  /** The stand-in Directory of the Brazil DCR plan. */
+  directory: number;
 }
 
 export const DEFAULT_PORTS: Ports = {
@@ -24,6 +26,7 @@ export const DEFAULT_PORTS: Ports = {
   gatewayMtls: 28444,
   gatewayOps: 29090,
   bank: 29101,
+  directory: 29102,
 };
 
 /** Where the suite and the gateway are reached (a local run, or a bank's deployment). */
@@ -48,6 +51,7 @@ export function localEndpoints(ports: Ports = DEFAULT_PORTS): Endpoints {
 export const PLANS = {
   'fapi2-security-profile': 'fapi2-security-profile-final-test-plan',
   'fapi2-message-signing': 'fapi2-message-signing-final-test-plan',
+  'brazil-dcr': 'fapi2-security-profile-final-brazil-dcr-test-plan',
 } as const;
 export type PlanName = keyof typeof PLANS;
 
@@ -85,6 +89,8 @@ export interface ConformanceVariant {
   clientScope?: string;
   /** Open Finance Brasil: the suite creates a consent before every authorization (resource.consentUrl, resource.brazilCpf). */
   brazil?: { productType: 'personal' | 'business' };
+  /** The suite registers its client (Brazil DCR, conformance/brazil-dcr.ts): no static clients. */
+  dcr?: boolean;
 }
 
 export const BASELINE_PROFILE = 'fapi2';

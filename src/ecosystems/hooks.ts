@@ -6,7 +6,7 @@ import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { RegisteredClientRecord } from '../clients/registered-clients.js';
 import type { PeerCertificate } from '../tls/peer-certificate.js';
 import type { OAuthError } from '../oauth/errors.js';
-import type { RouteConfig, TrustedDirectorySettings } from '../config/schema.js';
+import type { RouteConfig } from '../config/schema.js';
 import type { ResourceConventions } from '../gateway/resource-conventions.js';
 
 /** What a pack makes of a verified software statement (registration, RFC 7591 §2.3). */
@@ -28,6 +28,16 @@ export interface ConsentDetails {
   items: { label: Record<string, string> }[];
   /** Accounts the customer may choose among (ids as the bank knows them). */
   accounts?: { id: string; label: string }[];
+}
+
+/** What a pack adds to the deployment's `registration:` settings (registration, RFC 7591/7592). */
+export interface RegistrationContribution {
+  /** Directories whose software statements are trusted, beside `registration.directories` (e.g. from the pack's own settings). */
+  directories?: { issuer: string; jwksFile?: string; jwksUri?: string; algorithms?: string[]; /** The key path its problems are reported under. */ at?: string }[];
+  /** false: an update (RFC 7592 §2.2) keeps the registration access token instead of issuing a new one. Default true. */
+  rotateAccessToken?: boolean;
+  /** true: a software statement registers one client only; registering again needs a new statement. */
+  singleUseStatements?: boolean;
 }
 
 /**
@@ -98,11 +108,8 @@ export interface EcosystemHooks {
    * need not have registered; the pack checks it in validateAuthorizationRequest.
    */
   isDynamicScope?(scope: string): boolean;
-  /**
-   * Registration: software statement issuers the pack trusts beyond `registration.directories` (e.g.
-   * an ecosystem's register, from the pack's settings). Called once at start.
-   */
-  registrationDirectories?(): TrustedDirectorySettings[];
+  /** Registration: settings the pack adds (trusted directories, token rotation, single-use statements); read once at start. */
+  registrationSettings?(): RegistrationContribution;
   /**
    * Registration management (GET/PUT/DELETE /register/{clientId}): when present, it decides who may
    * manage a registration instead of RFC 7592's registration access token (none is then issued).

@@ -33,6 +33,10 @@ export interface RegistrationDeps {
   /** Scopes a registered client may hold at most. */
   registrableScopes: ReadonlySet<string>;
   issuer: string;
+  /** false: updates keep the registration access token (RFC 7592 §2.2 leaves rotation to the server). */
+  rotateAccessToken: boolean;
+  /** true: a software statement registers one client; registering again needs a new statement. */
+  singleUseStatements: boolean;
   /** registration_client_uri for a client id. */
   clientUri: (clientId: string) => string;
 }
@@ -48,8 +52,8 @@ export interface RegistrationInput {
 
 export interface Registered {
   record: RegisteredClientRecord;
-  /** The new registration access token: given once, stored only as a hash. */
-  accessToken: string;
+  /** The new registration access token: given once, stored only as a hash. None when an update keeps the old one. */
+  accessToken?: string;
 }
 
 /**
@@ -71,6 +75,13 @@ export class ClientRegistrations {
     const added = await store.addMember('registered-clients', clientId, settings.maxClients);
     if (added === 'full') throw new OAuthError('temporarily_unavailable', 'no more clients can be registered', 503, { 'retry-after': '3600' });
     try {
+      const statement = prepared.record.registration.softwareStatement;
+      if (statement !== undefined && this.deps.singleUseStatements) {
+        // Kept while the statement could still be accepted (its age limit and the clock tolerance).
+        const fresh = (this.deps.profile.registration?.softwareStatementMaxAgeSeconds ?? 300) + 60;
+        if (!(await store.setIfAbsent('statement-used', storageKey(statement), clientId, fresh)))
+          throw new RegistrationError('invalid_software_statement', 'this software_statement has registered a client already; use a new one');
+      }
       const softwareId = prepared.record.registration.softwareId;
       if (softwareId !== undefined && hooks.oneRegistrationPerSoftwareId?.(softwareId)) {
         const first = await store.setIfAbsent('client-software', softwareId, clientId, REGISTERED_CLIENT_TTL_SECONDS);
@@ -121,9 +132,11 @@ export class ClientRegistrations {
     if (before !== prepared.record.registration.softwareId && before !== undefined && this.deps.hooks.oneRegistrationPerSoftwareId?.(before))
       throw new RegistrationError('invalid_client_metadata', 'software_id cannot change');
     prepared.record.registration.issuedAt = record.registration.issuedAt;
+    // Without rotation the token stays (the response then carries none); it is bound to the update's certificate.
+    if (!this.deps.rotateAccessToken) prepared.record.registration.accessTokenHash = record.registration.accessTokenHash;
     await this.deps.store.set('client', clientId, prepared.record, REGISTERED_CLIENT_TTL_SECONDS);
     await this.deps.registered.announce(clientId);
-    return prepared;
+    return this.deps.rotateAccessToken ? prepared : { record: prepared.record };
   }
 
   /**

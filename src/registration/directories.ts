@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JWK, type JWTVerifyGetKey } from 'jose';
 import { remoteClientKeys, ClientKeysUnavailableError } from '../clients/remote-keys.js';
 import { ConfigError } from '../config/config-error.js';
-import type { RegistrationSettings, TrustedDirectorySettings } from '../config/schema.js';
 import type { OutboundFetch } from '../http/outbound-fetch.js';
 import { OAuthError } from '../oauth/errors.js';
 import { RegistrationError } from './errors.js';
@@ -10,7 +9,17 @@ import { RegistrationError } from './errors.js';
 interface Directory {
   issuer: string;
   keys: JWTVerifyGetKey;
+  /** The statement signing algorithms this directory uses; the profile's when absent. */
   algorithms?: string[];
+}
+
+/** A trusted directory as configured: `at` is the key path its problems are reported under. */
+export interface DirectorySettings {
+  issuer: string;
+  jwksFile?: string;
+  jwksUri?: string;
+  algorithms?: string[];
+  at: string;
 }
 
 export interface VerifiedStatement {
@@ -33,11 +42,10 @@ export class TrustedDirectories {
     return this.directories.size;
   }
 
-  /** `settings` from the config; `fromPack` from the ecosystem pack (registrationDirectories). */
-  static async load(settings: RegistrationSettings['directories'], fetch: OutboundFetch, fromPack: TrustedDirectorySettings[] = []): Promise<TrustedDirectories> {
+  static async load(settings: DirectorySettings[], fetch: OutboundFetch): Promise<TrustedDirectories> {
     const map = new Map<string, Directory>();
-    const all = [...settings.map((d, i) => [d, `registration.directories[${i}]`] as const), ...fromPack.map((d) => [d, 'ecosystem.register'] as const)];
-    for (const [d, at] of all) {
+    for (const d of settings) {
+      const at = d.at;
       if (map.has(d.issuer)) throw new ConfigError(`${at}.issuer`, `duplicate issuer "${d.issuer}"`);
       if ((d.jwksFile === undefined) === (d.jwksUri === undefined)) throw new ConfigError(at, 'give exactly one of jwksFile, jwksUri');
       const keys = d.jwksFile !== undefined ? createLocalJWKSet(await readJwks(d.jwksFile, `${at}.jwksFile`)) : remoteClientKeys(d.jwksUri!, fetch);
@@ -59,7 +67,7 @@ export class TrustedDirectories {
     try {
       const { payload } = await jwtVerify(statement, directory.keys, {
         issuer: directory.issuer,
-        algorithms: directory.algorithms ?? algorithms,
+        algorithms: directory.algorithms ? directory.algorithms.filter((alg) => algorithms.includes(alg)) : algorithms,
         maxTokenAge: maxAgeSeconds,
         clockTolerance: TOLERANCE_SECONDS,
         requiredClaims: ['iss', 'iat'],
@@ -76,8 +84,7 @@ export class TrustedDirectories {
 function describe(err: unknown): string {
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'software_statement is signed by a key the directory does not publish';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'software_statement signature is invalid';
-  // jose reports a statement past maxTokenAge as expired, naming iat: that is "too old".
-  if (err instanceof joseErrors.JWTExpired) return err.claim === 'iat' ? 'software_statement is too old (iat)' : 'software_statement has expired';
+  if (err instanceof joseErrors.JWTExpired) return 'software_statement has expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed)
     return err.claim === 'iat' && err.reason === 'check_failed' ? 'software_statement is too old (iat)' : `software_statement ${err.claim} is not acceptable`;
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'software_statement signing algorithm is not allowed';

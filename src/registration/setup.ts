@@ -10,7 +10,7 @@ import type { EcosystemHooks } from '../ecosystems/hooks.js';
 import { fetchJson, outboundFetch } from '../http/outbound-fetch.js';
 import type { Store } from '../store/store.js';
 import { ClientRegistrations } from './client-registrations.js';
-import { TrustedDirectories } from './directories.js';
+import { TrustedDirectories, type DirectorySettings } from './directories.js';
 
 /** A JWKS document larger than this is refused (a few dozen keys). */
 const MAX_JWKS_BYTES = 64 * 1024;
@@ -30,8 +30,12 @@ export async function setUpRegistration(input: {
 }): Promise<ClientRegistrations> {
   const { config, profile, store, clients, hooks, urls } = input;
   const settings = config.registration;
-  const packDirectories = hooks.registrationDirectories?.() ?? [];
-  if (settings.enabled && settings.directories.length + packDirectories.length === 0 && settings.initialAccessTokenSha256.length === 0)
+  const contributed = hooks.registrationSettings?.() ?? {};
+  const directorySettings: DirectorySettings[] = [
+    ...settings.directories.map((d, i) => ({ ...d, at: `registration.directories[${i}]` })),
+    ...(contributed.directories ?? []).map((d, i) => ({ ...d, at: d.at ?? `ecosystem (directory ${i + 1} of the pack)` })),
+  ];
+  if (settings.enabled && directorySettings.length === 0 && settings.initialAccessTokenSha256.length === 0)
     throw new ConfigError('registration', 'enabled needs directories (software statements) or initialAccessTokenSha256: open registration is not offered');
   const allowedPrivate = addressBlocks(settings.allowPrivateAddresses, 'registration.allowPrivateAddresses');
   const fetch = outboundFetch({ maxBytes: MAX_JWKS_BYTES, timeoutMs: FETCH_TIMEOUT_MS, allowedPrivate });
@@ -48,7 +52,7 @@ export async function setUpRegistration(input: {
     settings.cacheSize,
   );
   clients.withRegistered(registered);
-  const directories = await TrustedDirectories.load(settings.directories, fetch, packDirectories);
+  const directories = await TrustedDirectories.load(directorySettings, fetch);
   return new ClientRegistrations({
     settings,
     profile,
@@ -59,6 +63,8 @@ export async function setUpRegistration(input: {
     directories,
     validation,
     registrableScopes: registrableScopes(config, clients),
+    rotateAccessToken: contributed.rotateAccessToken ?? true,
+    singleUseStatements: contributed.singleUseStatements ?? false,
     issuer: urls.issuer,
     clientUri: (clientId) => `${urls.mtlsBase}${PATHS.registration}/${encodeURIComponent(clientId)}`,
   });

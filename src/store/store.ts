@@ -24,7 +24,11 @@ export type RecordKind =
   | 'notice-lease' // which replica is delivering a notice now, for as long as one attempt may take
   | 'eco-consent' // an ecosystem's consents (e.g. Open Finance Brasil), by id: the record as created
   | 'eco-consent-state' // one-time state markers of those consents (authorised, ended), set at most once each
-  | 'ecosystem'; // an ecosystem pack's shared state (a register's statuses, a poller's lease, replay caches), ids chosen by the pack
+  | 'ecosystem' // an ecosystem pack's shared state (a register's statuses, a poller's lease, replay caches), ids chosen by the pack
+  | 'statement-used' // software statements spent on a registration (where the ecosystem allows one each), by digest, while they are fresh
+  | 'payment-consent' // Open Finance Brasil payment consents, by consent id
+  | 'message-jti' // replay cache of signed request bodies (ecosystem APIs), by client and jti
+  | 'idempotency'; // answers kept for idempotency keys, by client and key
 
 /** Long-lived sets: the ids of registered clients (bounded by `registration.maxClients`). */
 export type SetKind = 'registered-clients' | 'pending-notices'; // pending-notices: ids of 'notice' records (bounded by the queue's size)

@@ -38,6 +38,11 @@ const ATTRIBUTE_TYPES: Record<string, string> = {
   BUSINESSCATEGORY: '2.5.4.15',
   POSTALCODE: '2.5.4.17',
   ORGANIZATIONIDENTIFIER: '2.5.4.97',
+  // EV and ICP-Brasil certificates (OpenSSL prints jurisdictionC).
+  JURISDICTIONC: '1.3.6.1.4.1.311.60.2.1.3',
+  JURISDICTIONCOUNTRYNAME: '1.3.6.1.4.1.311.60.2.1.3',
+  JURISDICTIONST: '1.3.6.1.4.1.311.60.2.1.2',
+  JURISDICTIONL: '1.3.6.1.4.1.311.60.2.1.1',
 };
 const OID = /^\d+(\.\d+)+$/;
 
@@ -64,6 +69,23 @@ function normalizeRdn(attributes: [string, string][]): string {
 }
 
 const normalizeValue = (value: string) => value.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
+
+/**
+ * A `#hex` value (RFC 4514 §2.4: the BER encoding) compares by what it encodes (RFC 4517
+ * distinguishedNameMatch): a string type becomes its string, as a certificate's value is read, so
+ * `2.5.4.97=#0c0b4f464242522d...` matches `organizationIdentifier=OFBBR-...`. Decoded by @peculiar/x509
+ * (a one-attribute Name written and read back); anything else stays hex.
+ */
+function berValue(oid: string, hex: string): string {
+  try {
+    const der = new x509.Name([{ [oid]: [hex] }]).toArrayBuffer();
+    const [rdn] = new x509.Name(der).toJSON();
+    const [value] = Object.values(rdn)[0] ?? [];
+    return typeof value === 'string' ? value.toLowerCase() === hex ? hex : value : hex;
+  } catch {
+    return hex;
+  }
+}
 
 function typeOid(type: string): string {
   const oid = OID.test(type) ? type : ATTRIBUTE_TYPES[type.toUpperCase()];
@@ -124,7 +146,8 @@ function parseDn(dn: string): [string, string][][] {
         throw new Error('a hex escape is not UTF-8');
       }
     }
-    rdn.push([typeOid(type), value]);
+    const oid = typeOid(type);
+    rdn.push([oid, value.startsWith('#') ? berValue(oid, value) : value]);
     skipSpaces();
     if (i >= dn.length) break;
     if (dn[i] === ',') {

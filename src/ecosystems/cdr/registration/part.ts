@@ -50,9 +50,11 @@ export function registrationPart(settings: Record<string, unknown> | undefined):
   });
 
   return {
-    registrationDirectories: () => [
-      { issuer: register.issuer, ...(register.jwksFile ? { jwksFile: register.jwksFile } : { jwksUri: register.jwksUri! }), algorithms: ['PS256'] },
-    ],
+    registrationSettings: () => ({
+      directories: [
+        { issuer: register.issuer, ...(register.jwksFile ? { jwksFile: register.jwksFile } : { jwksUri: register.jwksUri! }), algorithms: ['PS256'], at: 'ecosystem.register' },
+      ],
+    }),
     softwareStatement: ({ claims, directory, requested }) => {
       if (directory !== register.issuer) return undefined;
       return mapCdrStatement({ claims, requested }, (softwareId, legalEntityId) => gate.standing(poller.statuses, softwareId, legalEntityId));
