@@ -26,7 +26,7 @@ export interface EcosystemHooks {
    * expiry. The grant is discarded unseen if the request turns out to have been completed elsewhere
    * meanwhile, so keep what is attached inside the grant.
    */
-  onGrantCreated?(input: { grant: Grant; request: AuthorizationRequest; client: Client }): void | Promise<void>;
+  onGrantCreated?(input: { grant: Grant; request: AuthorizationRequest; client: Client; decision?: { accountIds?: string[] } }): void | Promise<void>;
   /** Refresh-token lifetime for a grant in seconds (0: as long as the grant), or 'none' for no refresh token. */
   refreshTokenLifetime?(grant: Grant, profileDefault: number): number | 'none';
   /** Extra claims in access tokens. */
@@ -61,6 +61,22 @@ export interface EcosystemHooks {
   start?(ctx: GatewayContext): void | Promise<void>;
   /** At shutdown, before the store closes: stop background work. Must end promptly (it is inside the grace). */
   stop?(): void | Promise<void>;
+  /**
+   * After the customer is authenticated (in every login mode), before consent: throw
+   * `new OAuthError('access_denied', ...)` to end the authorization (e.g. the customer's document
+   * number must match the consent's).
+   */
+  onLogin?(input: { request: AuthorizationRequest; client: Client; sub: string; claims: Record<string, unknown> }): void | Promise<void>;
+  /** What the consent step shows beyond scopes, and what the customer may choose (accounts). */
+  consentDetails?(input: { request: AuthorizationRequest; client: Client; sub: string }): ConsentDetails | undefined | Promise<ConsentDetails | undefined>;
+  /** The authorization ended without approval (denied, aborted, login failed): e.g. a consent is rejected. */
+  onAuthorizationDenied?(input: { request: AuthorizationRequest; client: Client; error: string }): void | Promise<void>;
+}
+
+/** What a consent step shows beyond scopes; labels by language tag (e.g. `{ 'pt-BR': ..., en: ... }`). */
+export interface ConsentDetails {
+  items: { label: Record<string, string> }[];
+  accounts?: { id: string; label: string }[];
 }
 
 /**
