@@ -5,6 +5,7 @@
  *
  *   node --import tsx examples/bank-login-app.ts --port 9200 --gateway https://localhost:9445 \
  *     --cert app.pem --key app-key.pem --ca gateway-ca.pem [--server-cert server.pem --server-key server-key.pem]
+ *     [--user alice:wonderland:alice-sub] [--acr urn:example:loa2]
  *
  * A real app would keep its own session and CSRF protection, and check passwords properly.
  */
@@ -140,6 +141,12 @@ ${accounts.map((a) => `<label><input type="checkbox" name="account" value="${esc
 }
 
 // No form-action: after a form post the browser follows a redirect to the gateway (a real app lists its origin there).
+function customerOf(spec: string): Record<string, BankCustomer> {
+  const [username, password, sub] = spec.split(':');
+  if (!username || !password) throw new Error('--user is username:password[:sub]');
+  return { [username]: { password, sub: sub || username, name: 'Alice Example', email: `${username}@example.com` } };
+}
+
 function page(res: ServerResponse, status: number, title: string, body: string): void {
   res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; frame-ancestors 'none'" });
   res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title></head><body>${body}</body></html>`);
@@ -168,6 +175,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       ca: { type: 'string' },
       'server-cert': { type: 'string' },
       'server-key': { type: 'string' },
+      /** A customer, `username:password:sub` (default: alice). */
+      user: { type: 'string' },
+      /** The acr a password login reaches at this bank. */
+      acr: { type: 'string', default: 'urn:example:loa2' },
     },
   });
   if (!values.gateway || !values.cert || !values.key || !values.ca) {
@@ -179,6 +190,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     port: Number(values.port),
     tls: { cert: readFileSync(values.cert), key: readFileSync(values.key), ca: readFileSync(values.ca) },
     server: { cert: readFileSync(values['server-cert'] ?? values.cert), key: readFileSync(values['server-key'] ?? values.key) },
+    strengths: [{ label: 'Password', acr: values.acr!, amr: ['pwd'] }],
+    ...(values.user ? { customers: customerOf(values.user) } : {}),
   });
   console.log(`bank login app at ${app.url}/login (interaction API ${values.gateway})`);
 }
