@@ -91,9 +91,9 @@ export class OidcLogin implements BankLogin {
       throw new OAuthError('temporarily_unavailable', "The bank's sign-in service cannot be reached right now.");
     }
     const { ref, interaction: withRef } = await interactionRef(this.ctx, interaction);
-    const codeVerifier = oidc.randomPKCECodeVerifier();
-    const nonce = oidc.randomNonce();
-    await saveWithRef(this.ctx, { ...withRef, upstream: { codeVerifier, nonce } });
+    // A reload or another tab continues the same upstream request: whichever comes back first completes it.
+    const { codeVerifier, nonce } = withRef.upstream ?? { codeVerifier: oidc.randomPKCECodeVerifier(), nonce: oidc.randomNonce() };
+    if (!withRef.upstream) await saveWithRef(this.ctx, { ...withRef, upstream: { codeVerifier, nonce } });
     const authz = pushed.request;
     const params: Record<string, string> = {
       redirect_uri: this.ctx.urls.issuer + CALLBACK_PATH,
