@@ -140,6 +140,21 @@ if (requireProgram(t, 'chromium', 'apt-get install -y chromium')) {
     t.equal(idToken.amr, undefined, 'kba is not in amrValues');
   });
 
+  t.test('a reload during the provider login continues the same upstream request', async (t) => {
+    const page = await newPage(await newContext(browser, t));
+    const pushed = await open(page);
+    await page.getByRole('heading', { name: 'IdP sign in' }).waitFor();
+    const first = idp.logins.at(-1)!.params;
+    await page.goto(h.issuer + authorizationUrl('client-one', pushed.requestUri));
+    await page.getByRole('heading', { name: 'IdP sign in' }).waitFor();
+    const second = idp.logins.at(-1)!.params;
+    t.equal(second.code_challenge, first.code_challenge, 'the same PKCE challenge');
+    t.equal(second.state, first.state, 'the same state');
+    await idpSignIn(page, 'Password');
+    await page.getByRole('button', { name: 'Approve' }).click();
+    t.ok((await callbackUrl(page)).searchParams.get('code'));
+  });
+
   t.test('the callback refuses what it must: an unknown state, another browser, a provider error', async (t) => {
     const page = await newPage(await newContext(browser, t));
     const unknown = await page.goto(`${h.issuer}/authorize/callback?code=x&state=${'a'.repeat(43)}`);
