@@ -4,6 +4,7 @@
  * each variant. `run.ts` writes these files; `test/conformance-configs.test.ts` checks them.
  */
 import { X509Certificate } from 'node:crypto';
+import { hashPasswordSync } from '../src/users/password.js';
 
 /** Loopback ports of a local run (all on 127.0.0.1). */
 export interface Ports {
@@ -367,7 +368,8 @@ export function gatewayConfig(options: {
     keys: { signing: options.files.signingKeys },
     store: { type: 'memory' },
     users: [{
-      username: USER.username, password: options.password ?? DEFAULT_PASSWORD, sub: USER.sub,
+      // Outside NODE_ENV=development only scrypt hashes are accepted.
+      username: USER.username, passwordHash: hashPasswordSync(options.password ?? DEFAULT_PASSWORD), sub: USER.sub,
       claims: { name: 'Alice Example', given_name: 'Alice', family_name: 'Example', email: 'alice@example.com', email_verified: true, ...(brazil ? { cpf: BRAZIL_CPF } : {}) },
     }],
     ...(brazil

@@ -18,7 +18,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeConfigs } from './configs.js';
-import { DEFAULT_PORTS, PLANS, profileOf, suitePlanSpec, VARIANTS, type ConformanceVariant, type PlanName } from './description.js';
+import { bankLoginAppCommand, ensureBankAppPki, suiteSignsInAtApp, useExternalLogin } from './external-login.js';
+import { DEFAULT_PASSWORD, DEFAULT_PORTS, PLANS, USER, profileOf, suitePlanSpec, VARIANTS, type ConformanceVariant, type PlanName } from './description.js';
 import { ensurePki, readPki } from './pki.js';
 import { BRAZIL_DCR_VARIANTS, brazilDcrGatewayConfig, brazilDcrRedirectUris, brazilDcrSuiteConfig } from './brazil-dcr.js';
 import { ensureBrazilDcrPki, expectedFailures, startStandInDirectory, type StandInDirectory } from './brazil-directory.js';
@@ -39,6 +40,8 @@ const { values: args } = parseArgs({
     all: { type: 'boolean', default: false },
     module: { type: 'string', multiple: true, default: [] },
     list: { type: 'boolean', default: false },
+    /** builtin (the gateway's pages) or external (examples/bank-login-app.ts over the interaction API). */
+    login: { type: 'string', default: 'builtin' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -53,7 +56,8 @@ function usage(message?: string): never {
   --variant  ${VARIANTS.map((v) => v.name).join(', ')}
   --all      every variant of the plan
   --module   run only these modules (suite names)
-  --list     print the modules the suite selects for each variant (or why it refuses), run nothing`);
+  --list     print the modules the suite selects for each variant (or why it refuses), run nothing
+  --login    builtin (default) or external: the example bank login app signs in over the interaction API`);
   process.exit(64);
 }
 if (args.help) usage();
@@ -236,6 +240,12 @@ async function main(): Promise<number> {
 
   step('build the gateway (npm run build)', 'npm', ['run', '-s', 'build'], { cwd: ROOT });
   const gatewayFile = configs.gateways[profiles[0]]!;
+  const external = args.login === 'external' ? await ensureBankAppPki(path.join(work, 'pki-bank')) : undefined;
+  if (args.login !== 'builtin' && !external) usage(`unknown --login ${args.login}`);
+  if (external) {
+    await useExternalLogin(gatewayFile, external);
+    for (const variant of chosen) await suiteSignsInAtApp(configs.suite[variant.name]!);
+  }
   step('check the gateway config', process.execPath, [path.join(ROOT, 'dist', 'main.js'), 'check', '--config', gatewayFile]);
 
   start('mongo', path.join(java, 'bin', 'java'), ['-cp', mongoClasspath, 'MongoShim', '127.0.0.1', String(ports.mongo)]);
@@ -249,6 +259,8 @@ async function main(): Promise<number> {
   start('bank', process.execPath, ['--input-type=module', '-e', bankScript]);
   // The gateway fetches the stand-in Directory's keys over TLS with the run's CA.
   const gateway = start('gateway', process.execPath, [path.join(ROOT, 'dist', 'main.js'), '--config', gatewayFile], { env: { ...process.env, NODE_EXTRA_CA_CERTS: pki.clientCa } });
+  if (external)
+    start('bank login app', process.execPath, bankLoginAppCommand(ROOT, external, { ca: pki.clientCa, serverCert: pki.serverChain, serverKey: pki.serverKey }, { ...USER, password: DEFAULT_PASSWORD }), { cwd: ROOT });
 
   const api = new SuiteApi(SUITE_BASE, ca);
   try {

@@ -61,12 +61,17 @@ import { applyConnectionLimits, checkServerLimits, fastifyLimits, nodeServerLimi
 import { LoginThrottle } from './users/login-throttle.js';
 import { SubjectIdentifiers } from './subjects/subject-identifiers.js';
 import { PasswordLogin } from './users/password-login.js';
+import { checkInteractionSettings } from './login/settings.js';
+import { createBankLogin } from './login/create.js';
+import { interactionApiListener } from './login/external/listener.js';
 
 export interface Gateway {
   context: GatewayContext;
   public: FastifyInstance;
   mtls: FastifyInstance;
   ops: FastifyInstance;
+  /** The interaction API's listener (`interaction.mode: external`). */
+  interaction?: FastifyInstance;
   listen(): Promise<void>;
   /**
    * Graceful stop: readiness turns false, the TLS listeners keep serving for `readinessDelayMs`
@@ -86,6 +91,7 @@ export interface GatewayOptions {
 export async function createContext(loaded: LoadedConfig, store?: Store): Promise<GatewayContext> {
   const { config, profile } = loaded;
   const hooks = ecosystemHooks(profile.ecosystem, config.ecosystem);
+  checkInteractionSettings(config);
   checkRoutes(config.routes);
   decideConventions(config.routes, hooks);
   checkServerLimits(config.server);
@@ -105,7 +111,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   checkJarmSigningKey(profile, keys);
   const metrics = config.metrics.enabled ? new Metrics({ version: VERSION, profile: profile.name }) : undefined;
   const admission = new Admission(config.admission, metrics);
-  const users = new UserDirectory(config.users, admission.passwordHashing);
+  const users = new UserDirectory(config.users, admission.passwordHashing, { allowPlainPasswords: process.env.NODE_ENV === 'development' });
   const backendStore = store ?? (await createStore(config.store));
   if (metrics && backendStore instanceof MemoryStore) metrics.memoryStoreSize = () => backendStore.stats();
   const theStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
@@ -124,7 +130,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     clients,
     registrations,
     users,
-    login: new PasswordLogin(users, new LoginThrottle(theStore, config.loginThrottle), metrics),
+    login: new PasswordLogin(users, new LoginThrottle(theStore, config.loginThrottle), metrics, theStore),
     admission,
     store: theStore,
     grants: new Grants(theStore, grantLifetimes(profile, hooks, clients)),
@@ -137,6 +143,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     trustedProxies,
     subjects,
   };
+  ctx.bankLogin = await createBankLogin(ctx);
   await hooks.start?.(ctx);
   return ctx;
 }
@@ -174,15 +181,16 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     clientErrorHandler: answerClientError,
   });
   refuseMalformedTargets(opsApp);
+  const interactionApp = config.listeners.interaction ? await interactionApiListener(ctx, tlsAppOptions, serverLimits) : undefined;
   // Store connection problems are named in the log (rate-limited), not only counted.
   const logStoreProblem = storeProblemLogger(opsApp.log);
   ctx.store.onProblem?.((problem) => {
     metrics?.storeProblems.inc({ cause: problem.cause });
     logStoreProblem(problem);
   });
-  const drains = { public: new ListenerDrain(publicApp), mtls: new ListenerDrain(mtlsApp), ops: new ListenerDrain(opsApp) };
-  for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp], ['ops', opsApp]] as const)
-    applyConnectionLimits(app.server, config.server, listener, metrics);
+  const drains = { public: new ListenerDrain(publicApp), mtls: new ListenerDrain(mtlsApp), ops: new ListenerDrain(opsApp), interaction: interactionApp && new ListenerDrain(interactionApp) };
+  for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp], ['ops', opsApp], ['interaction', interactionApp]] as const)
+    if (app) applyConnectionLimits(app.server, config.server, listener, metrics);
 
   for (const { message, ...fields } of [ctx.credentials.keyFileWarning, ctx.keys.keyFileWarning, ctx.encryptionKeys?.keyFileWarning].filter((w) => w !== undefined))
     publicApp.log.warn({ event: 'key_file_readable', ...fields }, message);
@@ -207,6 +215,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     installPageErrorHandling(pages);
     authorizeRoute(pages, ctx);
     interactionRoutes(pages, ctx);
+    ctx.bankLogin?.pageRoutes(pages);
   });
   // The back channel is served on both TLS listeners: with a certificate on the mTLS one, and on the
   // public one for clients that need none (DPoP-bound tokens); a client that needs a certificate is
@@ -228,20 +237,21 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   healthRoutes(opsApp, ctx, { shuttingDown: () => closing, shedding: () => publicApp.isUnderPressure() || mtlsApp.isUnderPressure() });
   if (metrics) metricsRoute(opsApp, metrics);
 
-  const apps = [publicApp, mtlsApp, opsApp];
-  const listeners = [config.listeners.public, config.listeners.mtls, config.listeners.ops];
+  const apps = [publicApp, mtlsApp, opsApp, ...(interactionApp ? [interactionApp] : [])];
+  const listeners = [config.listeners.public, config.listeners.mtls, config.listeners.ops, ...(config.listeners.interaction ? [config.listeners.interaction] : [])];
   return {
     context: ctx,
     public: publicApp,
     mtls: mtlsApp,
     ops: opsApp,
+    ...(interactionApp ? { interaction: interactionApp } : {}),
     async listen() {
       await Promise.all(apps.map((app, i) => app.listen({ host: listeners[i].host, port: listeners[i].port })));
     },
     async close(graceMs = config.shutdown.graceSeconds * 1000, { readinessDelayMs = 0 } = {}) {
       closing = true;
       const parts = {
-        traffic: [drains.public, drains.mtls],
+        traffic: [drains.public, drains.mtls, ...(drains.interaction ? [drains.interaction] : [])],
         ops: drains.ops,
         closeStore: async () => {
           await ctx.hooks.stop?.();

@@ -17,6 +17,7 @@ import type { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import type { UserDirectory } from './users/directory.js';
 import type { SubjectIdentifiers } from './subjects/subject-identifiers.js';
 import type { PasswordLogin } from './users/password-login.js';
+import type { BankLogin } from './login/bank-login.js';
 
 /** Everything the endpoints share, built once at start from the config. */
 export interface GatewayContext {
@@ -33,6 +34,8 @@ export interface GatewayContext {
   users: UserDirectory;
   /** Username and password logins: throttled, with the password check in a bounded hashing slot. */
   login: PasswordLogin;
+  /** The bank's login (`interaction.mode` external or oidc); none for the built-in pages. */
+  bankLogin?: BankLogin;
   /** Limiters for costly work (password hashing); refusing past them with 503 and Retry-After. */
   admission: Admission;
   store: Store;

@@ -6,6 +6,7 @@ import t from 'tap';
 import { decodeJwt } from 'jose';
 import { authorize, push, redeem, userinfo } from './helpers/flow.js';
 import { startGateway, type Harness } from './helpers/harness.js';
+import { hashPassword } from '../src/users/password.js';
 
 const LOA2 = 'urn:example:loa2';
 const LOA3 = 'urn:example:loa3';
@@ -13,10 +14,10 @@ const LOA3 = 'urn:example:loa3';
 let h: Harness;
 t.before(async () => {
   h = await startGateway({
-    configure(config) {
+    async configure(config) {
       // The profile's default for every login (tightening policy may add it), and a user who reaches more.
       config.policy = { acrValues: [LOA2] };
-      config.users.push({ username: 'bob', password: 'builder-pw', sub: 'bob-1', acr: [LOA2, LOA3], claims: { email: 'bob@example.com', given_name: 'Bob' } });
+      config.users.push({ username: 'bob', passwordHash: await hashPassword('builder-pw'), sub: 'bob-1', acr: [LOA2, LOA3], claims: { email: 'bob@example.com', given_name: 'Bob' } });
     },
   });
 });

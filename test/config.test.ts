@@ -241,7 +241,13 @@ t.test('a missing TLS certificate file is an error on tls.cert', async (t) => {
   t.equal(err.keyPath, 'tls.cert');
 });
 
-t.test('users with a plain password are listed in plainPasswordUsers', async (t) => {
+t.test('users with a plain password are listed in plainPasswordUsers (NODE_ENV=development only)', async (t) => {
+  const plain = await rawConfig((c) => void c.users.push({ username: 'bob', password: 'builder', sub: 'bob-1' }));
+  const refused = await configError(t, plain);
+  t.equal(refused.keyPath, 'users[1].password', 'refused outside development, naming the key path');
+  const previous = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'development';
+  t.teardown(() => (previous === undefined ? delete process.env.NODE_ENV : (process.env.NODE_ENV = previous)));
   const ctx = await contextOf(await rawConfig((c) => void c.users.push({ username: 'bob', password: 'builder', sub: 'bob-1' })));
   t.same(ctx.users.plainPasswordUsers, ['bob']);
   t.ok(await ctx.users.authenticate('bob', 'builder'), 'the plain password works');

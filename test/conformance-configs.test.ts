@@ -11,6 +11,7 @@ import t from 'tap';
 import { parse } from 'yaml';
 import { createContext } from '../src/app.js';
 import { loadConfigFile } from '../src/config/load.js';
+import { parsePasswordHash, verifyPassword } from '../src/users/password.js';
 import { writeConfigs, type WrittenConfigs } from '../conformance/configs.js';
 import { callbackUrl, localEndpoints, PLANS, profileOf, publicJwks, subjectDn, suitePlanSpec, VARIANTS } from '../conformance/description.js';
 import { ensurePki, pkiFiles } from '../conformance/pki.js';
@@ -134,7 +135,8 @@ for (const variant of VARIANTS) {
       t.equal(verify?.match, `${endpoints.suiteBase}/test/*/callback*`, 'completion is anchored on the suite\'s base URL');
       const login = tasks.find((x: { task: string }) => x.task === 'Login');
       const password = login.commands.find((c: unknown[]) => c[2] === 'password')?.[3];
-      t.ok(gateway.users.some((u: { username: string; password: string }) => u.username === login.commands[0][3] && u.password === password), 'the browser logs in as a gateway user');
+      const user = gateway.users.find((u: { username: string }) => u.username === login.commands[0][3]);
+      t.ok(user && (await verifyPassword(String(password), parsePasswordHash(user.passwordHash)!)), 'the browser logs in as a gateway user');
       for (const [module, override] of Object.entries<{ browser: unknown[] }>(suite.override ?? {})) {
         t.match(module, /^fapi2-security-profile-final-/);
         t.ok(override.browser.length, `${module} has its own browser automation`);

@@ -32,3 +32,9 @@ export function chooseAcr(request: AuthorizationRequest, reached: readonly strin
   if (asked.essential) return { unmet: `the requested authentication context (${asked.values.join(', ')}) cannot be met` };
   return { acr: reached[0] };
 }
+
+/** Whether `reached` satisfies what the client asked for as essential (always, when nothing essential was asked). */
+export function meetsEssentialAcr(request: AuthorizationRequest, reached: readonly string[]): boolean {
+  const asked = requestedAcr(request);
+  return !asked?.essential || asked.values.some((v) => reached.includes(v));
+}

@@ -36,6 +36,11 @@ export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.P
   config.tls = { ...config.tls, cert: resolve(config.tls.cert), key: resolve(config.tls.key), clientCAs: config.tls.clientCAs.map(resolve) };
   config.keys = { ...config.keys, signing: resolve(config.keys.signing) };
   if (config.keys.encryption !== undefined) config.keys.encryption = resolve(config.keys.encryption);
+  const interaction = config.interaction;
+  if (interaction.clientCAs) interaction.clientCAs = interaction.clientCAs.map(resolve);
+  if (interaction.clientKey) interaction.clientKey = resolve(interaction.clientKey);
+  if (interaction.ca) interaction.ca = resolve(interaction.ca);
+  if (interaction.clientCertificate) interaction.clientCertificate = { cert: resolve(interaction.clientCertificate.cert), key: resolve(interaction.clientCertificate.key) };
   if (config.store.type === 'redis' && config.store.tls) config.store = { ...config.store, tls: { ca: resolve(config.store.tls.ca) } };
   const issuer = new URL(config.issuer);
   if (issuer.search || issuer.hash) throw new ConfigError('issuer', 'must have no query or fragment');

@@ -242,6 +242,8 @@ export const UserSchema = Type.Object(
     claims: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     /** The `acr` values this user's login reaches; the profile's `acrValues` when absent. */
     acr: Type.Optional(Type.Array(NonEmpty, { uniqueItems: true })),
+    /** A TOTP secret (RFC 6238, base32, SHA-1, 6 digits, 30 s): the user then signs in with password and one-time code. */
+    totpSecret: Type.Optional(Type.String({ pattern: '^[A-Za-z2-7]{16,128}=*$' })),
   },
   { additionalProperties: false },
 );
@@ -352,6 +354,60 @@ export const RegistrationConfig = Type.Object(
 );
 export type RegistrationSettings = Static<typeof RegistrationConfig>;
 
+const AcrList = Type.Array(NonEmpty, { uniqueItems: true, minItems: 1 });
+
+/**
+ * Who signs the customer in. `builtin`: the user list of this config (sandboxes, conformance runs).
+ * `external`: the bank's own login and consent app, over the interaction API. `oidc`: the bank's
+ * OpenID provider, then the gateway's consent page. Each mode's keys are checked at start
+ * (src/login/settings.ts); keys of another mode are refused.
+ */
+export const InteractionConfig = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('builtin'), Type.Literal('external'), Type.Literal('oidc')], { default: 'builtin' }),
+    /** builtin: the `acr` values each login path reaches (password only; password and TOTP). */
+    acr: Type.Optional(Type.Object({ password: Type.Optional(AcrList), passwordAndTotp: Type.Optional(AcrList) }, { additionalProperties: false })),
+    /** external: where the browser is sent, with `?interaction_id=`. */
+    loginUrl: Type.Optional(Type.String({ pattern: '^https://[^#]+$' })),
+    /** external: the CA files that issue the bank apps' client certificates for the interaction listener. */
+    clientCAs: Type.Optional(Type.Array(NonEmpty, { minItems: 1 })),
+    /** external and oidc: the `acr` values the bank may assert (after mapping); anything else is refused. */
+    acrValues: Type.Optional(AcrList),
+    /** external and oidc: the `amr` values passed on (RFC 8176); others are dropped. Default: all. */
+    amrValues: Type.Optional(Type.Array(NonEmpty, { uniqueItems: true })),
+    /** external: the user claims the bank's app may assert at login (released per scope or `claims` as for built-in users). */
+    claims: Type.Optional(Type.Array(NonEmpty, { uniqueItems: true })),
+    /** oidc: the provider's issuer (discovery at `/.well-known/openid-configuration`). */
+    issuer: Type.Optional(Type.String({ pattern: '^https://[^?#]+$' })),
+    client_id: Type.Optional(NonEmpty),
+    /** oidc: how the gateway authenticates to the provider. */
+    clientAuth: Type.Optional(Type.Union([Type.Literal('private_key_jwt'), Type.Literal('tls_client_auth')])),
+    /** oidc, private_key_jwt: a private JWK file (with `alg` and `kid`). */
+    clientKey: Type.Optional(NonEmpty),
+    /** oidc, tls_client_auth: the gateway's client certificate and key files (PEM). */
+    clientCertificate: Type.Optional(Type.Object({ cert: NonEmpty, key: NonEmpty }, { additionalProperties: false })),
+    /** oidc: a CA file to trust for the provider's TLS instead of the system's. */
+    ca: Type.Optional(NonEmpty),
+    /** oidc: scopes asked of the provider (must include openid). */
+    scope: Type.Optional(Type.String({ pattern: '(^| )openid( |$)' })),
+    /** oidc: the provider may be at a private or loopback address (an internal identity provider). */
+    allowPrivateAddresses: Type.Optional(Type.Boolean()),
+    /** oidc: the provider's values → the gateway's (`acr`, `amr`), and gateway claim name → provider claim name. */
+    mapping: Type.Optional(
+      Type.Object(
+        {
+          acr: Type.Optional(Type.Record(Type.String(), NonEmpty)),
+          amr: Type.Optional(Type.Record(Type.String(), NonEmpty)),
+          claims: Type.Optional(Type.Record(Type.String(), NonEmpty)),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type InteractionSettings = Static<typeof InteractionConfig>;
+
 export const ConfigSchema = Type.Object(
   {
     issuer: Type.String({ pattern: '^https://[^?#]+$' }),
@@ -360,7 +416,13 @@ export const ConfigSchema = Type.Object(
     /** Tightens the profile; any value looser than the profile's is a start-up error. */
     policy: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     listeners: Type.Object(
-      { public: Listener, mtls: Listener, ops: Listener },
+      {
+        public: Listener,
+        mtls: Listener,
+        ops: Listener,
+        /** The interaction API (`interaction.mode: external`): mTLS with the bank's apps' CA only; never exposed publicly. */
+        interaction: Type.Optional(Listener),
+      },
       { additionalProperties: false },
     ),
     tls: Type.Object(
@@ -455,11 +517,15 @@ export const ConfigSchema = Type.Object(
         maxLockSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
         /** How long failures (and past lockouts) are remembered. */
         windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 900 }),
+        /** A failed login's answer waits this long, doubling with each failure of the username or address (0: no delay). */
+        delayMs: Type.Integer({ minimum: 0, maximum: 10_000, default: 250 }),
+        maxDelayMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 4_000 }),
       },
       { additionalProperties: false, default: {} },
     ),
     clients: Type.Array(ClientSchema, { default: [] }),
     registration: RegistrationConfig,
+    interaction: InteractionConfig,
     /**
      * The settings of the profile's ecosystem pack (a Register's URLs, a bank's identifiers...): the
      * pack validates them itself and names the key path under `ecosystem` when one is wrong.

@@ -16,7 +16,11 @@ export interface Grant {
   scope: string;
   authTime?: number;
   acr?: string;
+  /** How the customer authenticated (RFC 8176), as the login recorded it. */
+  amr?: string[];
   claims?: ClaimsRequest;
+  /** Claims about the customer asserted by the bank's login (external and oidc modes); built-in users' come from the config. */
+  userClaims?: Record<string, unknown>;
   createdAt: number;
   /** Seconds since the epoch after which the grant is over; undefined when it lasts until ended (or its maximum). */
   expiresAt?: number;

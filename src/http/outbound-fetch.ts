@@ -18,6 +18,8 @@ export interface OutboundFetchOptions {
   allowedPrivate?: BlockList;
   /** Operator-written URLs (config clients, directories) may point anywhere. */
   allowAnyAddress?: boolean;
+  /** Trust anchors instead of the system's, and a client certificate (mTLS to an identity provider). */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 export class OutboundFetchError extends Error {
@@ -66,7 +68,7 @@ function guardedLookup(options: OutboundFetchOptions) {
 
 export type OutboundFetch = (
   url: string,
-  init?: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string; signal?: AbortSignal },
+  init?: { method?: string; body?: string | Uint8Array | URLSearchParams | null; headers?: HeadersInit; signal?: AbortSignal | null },
 ) => Promise<Response>;
 
 /**
@@ -75,7 +77,7 @@ export type OutboundFetch = (
  */
 export function outboundFetch(options: OutboundFetchOptions): OutboundFetch {
   const agent = new Agent({
-    connect: { lookup: guardedLookup(options) as never, timeout: options.timeoutMs },
+    connect: { lookup: guardedLookup(options) as never, timeout: options.timeoutMs, ...options.tls },
     headersTimeout: options.timeoutMs,
     bodyTimeout: options.timeoutMs,
     connections: 8,
@@ -91,7 +93,10 @@ export function outboundFetch(options: OutboundFetchOptions): OutboundFetch {
     const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(options.timeoutMs)]) : AbortSignal.timeout(options.timeoutMs);
     let res;
     try {
-      res = await request(target, { method: init.method ?? 'GET', headers: init.headers, body: init.body, dispatcher: agent, signal });
+      const method = (init.method ?? 'GET') as 'GET' | 'POST';
+      const body = init.body instanceof URLSearchParams ? init.body.toString() : (init.body ?? undefined);
+      const headers = init.headers ? Object.fromEntries(new Headers(init.headers)) : undefined;
+      res = await request(target, { method, headers, body, dispatcher: agent, signal });
     } catch (err) {
       throw new OutboundFetchError(`${url}: ${(err as Error).message}`, { cause: err });
     }

@@ -10,9 +10,15 @@ import { RESPONSE_MODES } from '../oauth/response-modes.js';
 import { errorPage, sendPage } from './pages.js';
 import { chooseAcr } from '../authentication-context/acr.js';
 import type { ConsentDecision } from '../ecosystems/hooks.js';
+import type { Authentication } from '../authentication-context/authentication.js';
 
+/**
+ * How an authorization ends. An approval carries what happened at login (the `acr` values reached,
+ * `amr`, claims the bank asserted: absent for built-in logins recorded before they were kept, which
+ * then reach what the user directory says) and the customer's choices (granted scopes, accounts).
+ */
 export type Outcome =
-  | { approved: true; sub: string; authTime: number; decision?: ConsentDecision }
+  | ({ approved: true; sub: string; authTime: number; scope?: string; decision?: ConsentDecision } & Partial<Omit<Authentication, 'sub' | 'authTime'>>)
   | { approved: false; error: string; description: string };
 
 /**
@@ -27,7 +33,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   const client = await ctx.clients.get(request.clientId);
   const consumeRequest = () => Promise.all([ctx.store.consume<PushedRequest>('par', parId), ctx.store.delete('interaction', parId)]);
   if (!client) return completedPage(reply);
-  const acr = outcome.approved ? chooseAcr(request, ctx.users.acrReached(outcome.sub, ctx.profile)) : undefined;
+  const acr = outcome.approved ? chooseAcr(request, outcome.acr ?? ctx.users.acrReached(outcome.sub, ctx.profile)) : undefined;
   if (acr && 'unmet' in acr) {
     reply.log.warn({ audit: 'acr_unmet', clientId: client.id }, 'acr_unmet');
     outcome = { approved: false, error: 'access_denied', description: acr.unmet };
@@ -45,12 +51,14 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     id: newGrantId(),
     clientId: client.id,
     sub: outcome.sub,
-    scope: request.scope,
+    scope: outcome.scope ?? request.scope,
     authTime: outcome.authTime,
     createdAt: Math.floor(Date.now() / 1000),
     extensions: { ...request.extensions },
   };
   if (acr && 'acr' in acr && acr.acr !== undefined) grant.acr = acr.acr;
+  if (outcome.amr?.length) grant.amr = outcome.amr;
+  if (outcome.claims && Object.keys(outcome.claims).length) grant.userClaims = outcome.claims;
   if (request.claims) grant.claims = request.claims;
   try {
     await ctx.hooks.onGrantCreated?.({ grant, request, client, ...(outcome.decision ? { decision: outcome.decision } : {}) });
@@ -68,7 +76,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     clientId: client.id,
     redirectUri: request.redirectUri,
     codeChallenge: request.codeChallenge,
-    scope: request.scope,
+    scope: grant.scope,
     ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
     ...(request.dpopJkt !== undefined ? { dpopJkt: request.dpopJkt } : {}),
   };

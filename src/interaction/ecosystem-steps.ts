@@ -9,13 +9,14 @@ import { html } from './html.js';
 import { CONSENT_TEXT, type ConsentDetailsView } from './pages.js';
 
 /**
- * The pack's word on the customer who just signed in (`onLogin`): undefined to go on, or the denial
+ * The pack's word on the customer who just signed in (`onLogin`; a bank login's `asserted` claims
+ * stand in for a built-in user's): undefined to go on, or the denial
  * that ends the authorization. Only `access_denied` ends it this way; anything else is a failure.
  */
-export async function loginRefusal(ctx: GatewayContext, client: Client, request: AuthorizationRequest, sub: string): Promise<Outcome | undefined> {
+export async function loginRefusal(ctx: GatewayContext, client: Client, request: AuthorizationRequest, sub: string, asserted?: Record<string, unknown>): Promise<Outcome | undefined> {
   if (!ctx.hooks.onLogin) return undefined;
   try {
-    await ctx.hooks.onLogin({ request, client, sub, claims: ctx.users.bySub(sub)?.claims ?? {} });
+    await ctx.hooks.onLogin({ request, client, sub, claims: ctx.users.bySub(sub)?.claims ?? asserted ?? {} });
     return undefined;
   } catch (err) {
     if (err instanceof OAuthError && err.error === 'access_denied') return { approved: false, error: err.error, description: err.description };

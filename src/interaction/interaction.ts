@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../context.js';
 import type { PushedRequest } from '../oauth/par.js';
 import { constantTimeEqual, randomToken } from '../tokens/secrets.js';
+import type { Authentication } from '../authentication-context/authentication.js';
 
 /**
  * A login/consent in progress. There is one per pushed authorization request, stored under the
@@ -20,6 +21,26 @@ export interface Interaction {
   browser: string;
   sub?: string;
   authTime?: number;
+  /** What the login reached and asserted (see Authentication); absent before login. */
+  acr?: string[];
+  amr?: string[];
+  claims?: Record<string, unknown>;
+  /** Seconds since the epoch: when the interaction began (prompt=login wants a login after it). */
+  startedAt?: number;
+  /** The opaque id the bank's login app or identity provider knows this interaction by (external, oidc). */
+  ref?: string;
+  /** Built-in login: the password was right, the one-time code of this sub is awaited. */
+  totpPending?: string;
+  /** external: the bank app's decision, applied when the browser comes back. */
+  decision?: { scope: string; accountIds?: string[] } | { error: string; description: string };
+  /** oidc: the upstream request's PKCE verifier and nonce. */
+  upstream?: { codeVerifier: string; nonce: string };
+}
+
+/** The login recorded in an interaction, as an approval carries it (nothing when nobody signed in yet). */
+export function loginOf(interaction: Interaction): Omit<Authentication, 'acr'> & { acr?: string[] } {
+  const { sub, authTime, acr, amr, claims } = interaction;
+  return { sub: sub!, authTime: authTime!, ...(acr ? { acr } : {}), ...(amr ? { amr } : {}), ...(claims ? { claims } : {}) };
 }
 
 export const BROWSER_COOKIE = '__Host-fgw-browser';
@@ -48,10 +69,10 @@ export async function startInteraction(
   ctx: GatewayContext,
   request: FastifyRequest,
   reply: FastifyReply,
-  input: Pick<Interaction, 'parId' | 'clientId' | 'sub' | 'authTime'>,
+  input: Omit<Interaction, 'csrf' | 'browser'>,
 ): Promise<Interaction | undefined> {
   const existing = browserCookie(request);
-  const interaction: Interaction = { ...input, csrf: randomToken(), browser: existing ?? randomToken() };
+  const interaction: Interaction = { startedAt: Math.floor(Date.now() / 1000), ...input, csrf: randomToken(), browser: existing ?? randomToken() };
   if (!(await ctx.store.setIfAbsent('interaction', input.parId, interaction, ctx.profile.lifetimes.interaction))) {
     const winner = await ctx.store.get<Interaction>('interaction', input.parId);
     return winner && sameBrowser(request, winner) ? winner : undefined;
@@ -85,10 +106,7 @@ export function csrfValid(interaction: Interaction, presented: string | undefine
 }
 
 /** A logged-in browser session, so the next authorization can skip the login form. */
-export interface LoginSession {
-  sub: string;
-  authTime: number;
-}
+export type LoginSession = Omit<Authentication, 'acr'> & { acr?: string[] };
 
 export async function startSession(ctx: GatewayContext, reply: FastifyReply, session: LoginSession): Promise<void> {
   const ttl = ctx.profile.lifetimes.session;

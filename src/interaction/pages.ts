@@ -68,6 +68,21 @@ ${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
 </form>`;
 }
 
+export function totpPage(input: { action: string; csrf: string; clientName: string; error?: string }): SafeHtml {
+  return html`<h1>Enter your code</h1>
+<p>to continue to <strong>${input.clientName}</strong>: the 6-digit code your authenticator app shows now.</p>
+${input.error ? html`<p class="error" role="alert">${input.error}</p>` : ''}
+<form method="post" action="${input.action}">
+<input type="hidden" name="csrf" value="${input.csrf}">
+<label for="code">One-time code</label>
+<input type="text" id="code" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required autofocus>
+<div class="actions">
+<button type="submit" class="primary" name="action" value="verify">Continue</button>
+<button type="submit" name="action" value="cancel" formnovalidate>Cancel</button>
+</div>
+</form>`;
+}
+
 export function consentPage(input: {
   action: string;
   csrf: string;

@@ -5,8 +5,11 @@ import { formParams } from '../http/form-body.js';
 import type { PushedRequest } from '../oauth/par.js';
 import { completeAuthorization } from './complete.js';
 import { acceptLanguage, chosenAccounts, detailsLanguage, detailsView, loginRefusal, NO_ACCOUNT_CHOSEN } from './ecosystem-steps.js';
-import { csrfValid, findInteraction, saveInteraction, startSession, type Interaction } from './interaction.js';
-import { consentPage, describeScopes, errorPage, loginPage, sendPage, STYLESHEET, STYLESHEET_PATH } from './pages.js';
+import { csrfValid, findInteraction, loginOf, saveInteraction, startSession, type Interaction } from './interaction.js';
+import { consentPage, describeScopes, errorPage, loginPage, sendPage, STYLESHEET, STYLESHEET_PATH, totpPage } from './pages.js';
+import type { Authentication } from '../authentication-context/authentication.js';
+import { builtInAuthentication } from '../authentication-context/built-in.js';
+import type { LoginAttempt } from '../users/password-login.js';
 
 export const INTERACTION_PREFIX = '/interaction';
 
@@ -21,6 +24,7 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
   });
 
   app.post<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid/login`, async (request, reply) => {
+    if (ctx.config.interaction.mode !== 'builtin') return notHere(reply);
     const found = await checkedInteraction(ctx, request, reply);
     if (!found) return reply;
     const { interaction, pushed, form } = found;
@@ -28,28 +32,34 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
       return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: false, error: 'access_denied', description: 'the user cancelled the sign-in' });
     // The browser's address as the rate limits see it: behind a trusted proxy the forwarded one, an IPv6 /64 as one.
     const attempt = await ctx.login.attempt(form.username ?? '', form.password ?? '', addressKey(clientAddress(request, ctx.trustedProxies)));
-    if (attempt.outcome === 'throttled') {
-      request.log.warn({ audit: 'login_throttled', scope: attempt.scope, client_id: interaction.clientId }, 'login_throttled');
-      reply.header('retry-after', String(attempt.retryAfterSeconds));
-      const error = 'Too many failed sign-in attempts. Try again later.';
-      return showInteraction(ctx, reply, interaction, pushed, { login: { username: form.username, error, status: 429 } });
-    }
-    if (attempt.outcome === 'failed') {
-      request.log.warn({ event: 'login_failed', client_id: interaction.clientId }, 'login failed');
-      return showInteraction(ctx, reply, interaction, pushed, { login: { username: form.username, error: 'The username or password is incorrect.', status: 401 } });
-    }
+    if (attempt.outcome !== 'succeeded') return loginRefused(ctx, request, reply, interaction, pushed, attempt, { username: form.username });
     const { user } = attempt;
-    const authTime = Math.floor(Date.now() / 1000);
-    await startSession(ctx, reply, { sub: user.sub, authTime });
-    await saveInteraction(ctx, { ...interaction, sub: user.sub, authTime });
-    // Post/redirect/get: reloading the consent page does not resubmit the password.
-    return reply.code(303).header('location', `${INTERACTION_PREFIX}/${interaction.parId}`).header('cache-control', 'no-store').send();
+    if (user.totp) {
+      await saveInteraction(ctx, { ...interaction, totpPending: user.sub });
+      return reply.code(303).header('location', `${INTERACTION_PREFIX}/${interaction.parId}`).header('cache-control', 'no-store').send();
+    }
+    return signedIn(ctx, request, reply, interaction, builtInAuthentication(ctx, user, false));
+  });
+
+  app.post<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid/totp`, async (request, reply) => {
+    if (ctx.config.interaction.mode !== 'builtin') return notHere(reply);
+    const found = await checkedInteraction(ctx, request, reply);
+    if (!found) return reply;
+    const { interaction, pushed, form } = found;
+    if (form.action === 'cancel')
+      return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: false, error: 'access_denied', description: 'the user cancelled the sign-in' });
+    const user = interaction.totpPending === undefined ? undefined : ctx.users.bySub(interaction.totpPending);
+    if (!user) return showInteraction(ctx, reply, interaction, pushed);
+    const attempt = await ctx.login.secondFactor(user, form.code ?? '', addressKey(clientAddress(request, ctx.trustedProxies)));
+    if (attempt.outcome !== 'succeeded') return loginRefused(ctx, request, reply, interaction, pushed, attempt, {});
+    return signedIn(ctx, request, reply, interaction, builtInAuthentication(ctx, user, true));
   });
 
   app.post<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid/consent`, async (request, reply) => {
     const found = await checkedInteraction(ctx, request, reply);
     if (!found) return reply;
     const { interaction, pushed, form } = found;
+    if (ctx.config.interaction.mode === 'external') return notHere(reply);
     if (interaction.sub === undefined || interaction.authTime === undefined) return showInteraction(ctx, reply, interaction, pushed);
     if (form.decision === 'approve') {
       const client = await ctx.clients.get(interaction.clientId);
@@ -63,7 +73,7 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
           ? ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope }, ctx.profile.lifetimes.session).catch(() => undefined)
           : undefined;
       const [completed] = await Promise.all([
-        completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, sub: interaction.sub, authTime: interaction.authTime, ...(decision ? { decision } : {}) }),
+        completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, ...loginOf(interaction), ...(decision ? { decision } : {}) }),
         remembering,
       ]);
       return completed;
@@ -85,17 +95,22 @@ export async function showInteraction(
   if (!client) return notLive(reply, 'gone');
   if (interaction.sub !== undefined && interaction.authTime !== undefined) {
     // Whichever way the customer signed in (this form, a session), the pack may refuse them.
-    const refused = await loginRefusal(ctx, client, pushed.request, interaction.sub);
+    const refused = await loginRefusal(ctx, client, pushed.request, interaction.sub, interaction.claims);
     if (refused) return completeAuthorization(ctx, reply, interaction.parId, pushed, refused);
   }
   if (interaction.sub !== undefined && interaction.authTime !== undefined && (await consentRemembered(ctx, interaction.sub, pushed)))
-    return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, sub: interaction.sub, authTime: interaction.authTime });
+    return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, ...loginOf(interaction) });
+  // The bank's login (its app, or its identity provider) takes over where the built-in pages would show.
+  if (ctx.config.interaction.mode !== 'builtin' && (interaction.sub === undefined || ctx.config.interaction.mode === 'external'))
+    return ctx.bankLogin!.begin(reply, interaction, pushed);
   const formTargets = [new URL(pushed.request.redirectUri).origin];
   const base = `${INTERACTION_PREFIX}/${interaction.parId}`;
+  if (interaction.sub === undefined && interaction.totpPending !== undefined)
+    return sendPage(reply, login.status ?? 200, 'Enter your code', totpPage({ action: `${base}/totp`, csrf: interaction.csrf, clientName: client.name, ...(login.error ? { error: login.error } : {}) }), formTargets);
   if (interaction.sub === undefined)
     return sendPage(reply, login.status ?? 200, 'Sign in', loginPage({ action: `${base}/login`, csrf: interaction.csrf, clientName: client.name, ...login }), formTargets);
-  const user = ctx.users.bySub(interaction.sub);
-  const details = await ctx.hooks.consentDetails?.({ request: pushed.request, client, sub: interaction.sub });
+  const user = ctx.users.bySub(interaction.sub!);
+  const details = await ctx.hooks.consentDetails?.({ request: pushed.request, client, sub: interaction.sub! });
   const lang = details ? detailsLanguage(details, pushed.request, acceptLanguage(reply.request)) : 'en';
   const view = details ? detailsView(details, lang, options.noAccountChosen ? (NO_ACCOUNT_CHOSEN[lang] ?? NO_ACCOUNT_CHOSEN.en) : undefined) : undefined;
   return sendPage(
@@ -106,7 +121,7 @@ export async function showInteraction(
       action: `${base}/consent`,
       csrf: interaction.csrf,
       clientName: client.name,
-      userName: String(user?.claims.name ?? user?.username ?? interaction.sub),
+      userName: String(user?.claims.name ?? user?.username ?? interaction.claims?.name ?? interaction.sub),
       scopes: describeScopes(pushed.request.scope).filter((s) => !ctx.hooks.isDynamicScope?.(s.name)),
       ...(view ? { details: view } : {}),
     }),
@@ -146,8 +161,48 @@ async function checkedInteraction(
   return { interaction, pushed, form };
 }
 
+/** A failed or throttled login step: the form again, saying why (a locked user is told to wait, not that the password is wrong). */
+function loginRefused(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  interaction: Interaction,
+  pushed: PushedRequest,
+  attempt: Exclude<LoginAttempt, { outcome: 'succeeded' }>,
+  login: { username?: string },
+): Promise<FastifyReply> {
+  const step = interaction.totpPending === undefined ? 'password' : 'totp';
+  if (attempt.outcome === 'throttled') {
+    request.log.warn({ audit: 'login_throttled', scope: attempt.scope, step, client_id: interaction.clientId }, 'login_throttled');
+    reply.header('retry-after', String(attempt.retryAfterSeconds));
+    const error = `Too many failed sign-in attempts. Wait ${waitText(attempt.retryAfterSeconds)} and try again.`;
+    return showInteraction(ctx, reply, interaction, pushed, { login: { ...login, error, status: 429 } });
+  }
+  request.log.warn({ audit: 'login_failed', step, client_id: interaction.clientId }, 'login_failed');
+  const error = step === 'totp' ? 'The code is incorrect or was already used.' : 'The username or password is incorrect.';
+  return showInteraction(ctx, reply, interaction, pushed, { login: { ...login, error, status: 401 } });
+}
+
+function waitText(seconds: number): string {
+  return seconds < 120 ? `${seconds} seconds` : `${Math.ceil(seconds / 60)} minutes`;
+}
+
+/** A login is recorded: in the interaction (the consent step follows) and in a browser session. */
+async function signedIn(ctx: GatewayContext, _request: FastifyRequest, reply: FastifyReply, interaction: Interaction, login: Authentication): Promise<FastifyReply> {
+  await startSession(ctx, reply, login);
+  const { totpPending: _done, ...rest } = interaction;
+  await saveInteraction(ctx, { ...rest, ...login });
+  // Post/redirect/get: reloading the consent page does not resubmit the password.
+  return reply.code(303).header('location', `${INTERACTION_PREFIX}/${interaction.parId}`).header('cache-control', 'no-store').send();
+}
+
+/** The built-in login forms in a mode where the bank signs customers in. */
+function notHere(reply: FastifyReply): FastifyReply {
+  return sendPage(reply, 404, 'Not found', errorPage('invalid_request', 'Sign-in happens at the bank. Start again from the application.'));
+}
+
 /** The page for an interaction that is not live in this browser. */
-function notLive(reply: FastifyReply, why: 'gone' | 'elsewhere'): FastifyReply {
+export function notLive(reply: FastifyReply, why: 'gone' | 'elsewhere'): FastifyReply {
   if (why === 'gone')
     return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed (perhaps in another tab) or has expired.'));
   return sendPage(reply, 400, 'Session expired', errorPage('invalid_request', 'This sign-in has expired or was opened in another browser. Start again from the application.'));

@@ -6,6 +6,7 @@ import { findSession, sameBrowser, saveInteraction, startInteraction, type Inter
 import { errorPage, sendPage } from '../interaction/pages.js';
 import { consentRemembered, showInteraction } from '../interaction/routes.js';
 import { methodNotAllowed } from '../http/error-handler.js';
+import { meetsEssentialAcr } from '../authentication-context/acr.js';
 import { REQUEST_URI_PREFIX, type PushedRequest } from './par.js';
 
 /**
@@ -43,17 +44,22 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
       await Promise.all([ctx.store.delete('par', parId), ctx.store.delete('interaction', parId)]);
       return redirect(ctx, reply, client, authz, { error: refusal.error, error_description: refusal.description });
     }
-    const usable = session && !authz.prompt?.includes('login') && (authz.maxAge === undefined || now - session.authTime <= authz.maxAge);
+    // A session stands in for a login unless the client wants a fresh one, or a stronger one than it reached (step-up).
+    const usable =
+      session &&
+      !authz.prompt?.includes('login') &&
+      (authz.maxAge === undefined || now - session.authTime <= authz.maxAge) &&
+      meetsEssentialAcr(authz, session.acr ?? ctx.users.acrReached(session.sub, ctx.profile));
     const fresh = usable ? session : undefined;
     if (authz.prompt?.includes('none')) {
       // Nothing may be shown: only a logged-in user with a remembered consent can be answered silently.
       if (fresh && (await consentRemembered(ctx, fresh.sub, pushed)))
-        return completeAuthorization(ctx, reply, parId, pushed, { approved: true, sub: fresh.sub, authTime: fresh.authTime });
+        return completeAuthorization(ctx, reply, parId, pushed, { approved: true, ...fresh });
       await Promise.all([ctx.store.delete('par', parId), ctx.store.delete('interaction', parId)]);
       const error = fresh ? 'consent_required' : 'login_required';
       return redirect(ctx, reply, client, authz, { error, error_description: 'user interaction is required' });
     }
-    const signedIn = fresh ? { sub: fresh.sub, authTime: fresh.authTime } : {};
+    const signedIn = fresh ? { ...fresh } : {};
     let interaction = existing ?? (await startInteraction(ctx, request, reply, { parId, clientId: client.id, ...signedIn }));
     if (!interaction) return openedElsewhere(reply);
     if (interaction.sub === undefined && fresh) {

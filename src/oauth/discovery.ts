@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { acrValuesReachable, userClaimNames } from '../login/advertised.js';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { requestObjectMetadata } from './request-object/discovery-fields.js';
@@ -51,12 +52,12 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     dpop_signing_alg_values_supported: ctx.dpop.rules.algorithms,
     authorization_response_iss_parameter_supported: true,
     id_token_signing_alg_values_supported: signingAlgs,
-    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', ...ctx.users.claimNames()],
+    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', ...userClaimNames(ctx)],
     claims_parameter_supported: true,
     request_parameter_supported: false,
     request_uri_parameter_supported: true,
     ...requestObjectMetadata(ctx),
-    ...(ctx.users.acrValues(profile).length ? { acr_values_supported: ctx.users.acrValues(profile) } : {}),
+    ...(acrValuesReachable(ctx).length ? { acr_values_supported: acrValuesReachable(ctx) } : {}),
     prompt_values_supported: ['none', 'login', 'consent'],
     ...responseProtectionFields(ctx),
     ...(ctx.config.registration.enabled ? { registration_endpoint: urls.registration } : {}),

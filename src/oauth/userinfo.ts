@@ -18,14 +18,15 @@ export function userinfoRoute(app: FastifyInstance, ctx: GatewayContext): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const token = await guard(ctx, request, ['openid']);
     const grant = await ctx.grants.get(token.grant_id);
-    const user = ctx.users.bySub(token.sub);
-    if (!grant || !user)
+    // A built-in user's claims come from the config; a bank login's were recorded with the grant.
+    const userClaims = ctx.users.bySub(token.sub)?.claims ?? grant?.userClaims ?? (ctx.config.interaction.mode === 'builtin' ? undefined : {});
+    if (!grant || !userClaims)
       throw new TokenRejected('revoked', 'invalid_token', 'the authorization has ended', [], token.cnf.jkt !== undefined ? ctx.dpop.rules.algorithms : undefined);
     const released = new Set(token.scope.split(' ').flatMap((s) => SCOPE_CLAIMS[s] ?? []));
     for (const name of Object.keys(grant.claims?.userinfo ?? {})) released.add(name);
     const client = await ctx.clients.get(token.client_id);
-    const body: Record<string, unknown> = { sub: ctx.subjects.forClient(client, user.sub) };
-    for (const name of released) if (name in user.claims) body[name] = user.claims[name];
+    const body: Record<string, unknown> = { sub: ctx.subjects.forClient(client, token.sub) };
+    for (const name of released) if (name in userClaims && name !== 'sub') body[name] = userClaims[name];
     return sendUserinfo(ctx, reply, client, body);
   };
   app.get(PATHS.userinfo, handler);

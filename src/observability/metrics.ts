@@ -217,6 +217,12 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly loginFailures = new Counter({
+    name: `${PREFIX}login_failures_total`,
+    help: 'Failed logins, by reason (credentials: unknown user or wrong password, totp: wrong or reused one-time code, throttled: refused while locked, bank: refused or aborted by the bank login or identity provider).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly buildInfo = new Gauge({
     name: `${PREFIX}build_info`,
     help: 'Always 1; the labels say which version runs which profile.',

@@ -16,6 +16,8 @@ export type RecordKind =
   | 'dpop-jti' // replay cache for DPoP proofs, by key thumbprint and jti
   | 'revoked-at' // revoked access token ids
   | 'login-failures' // failed logins and lockouts, by username digest or client address
+  | 'totp-used' // one-time codes already accepted, by subject and time step
+  | 'interaction-ref' // the opaque id a bank login knows an interaction by → the pushed request's id
   | 'client' // registered clients (RFC 7591), by client_id: long-lived by design, until deleted
   | 'client-software' // one registration per software_id (where the ecosystem wants it): client_id, as long as the client
   | 'client-ended' // deleted registered clients, kept while their access tokens may live

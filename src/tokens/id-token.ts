@@ -20,12 +20,13 @@ export async function issueIdToken(ctx: GatewayContext, input: { grant: Grant; c
   if (grant.authTime !== undefined) claims.auth_time = grant.authTime;
   if (input.nonce !== undefined) claims.nonce = input.nonce;
   if (grant.acr !== undefined) claims.acr = grant.acr;
+  if (grant.amr?.length) claims.amr = grant.amr;
   const requested = grant.claims?.id_token;
   if (requested && ctx.profile.idTokenUserClaims !== false) {
-    const user = ctx.users.bySub(grant.sub);
+    const userClaims = ctx.users.bySub(grant.sub)?.claims ?? grant.userClaims;
     for (const name of Object.keys(requested)) {
-      if (name in claims || !user || !(name in user.claims)) continue;
-      claims[name] = user.claims[name];
+      if (name in claims || !userClaims || !(name in userClaims)) continue;
+      claims[name] = userClaims[name];
     }
   }
   const signed = await new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);

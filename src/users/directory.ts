@@ -1,6 +1,7 @@
 import { ConfigError } from '../config/config-error.js';
 import type { UserConfig } from '../config/schema.js';
 import { parsePasswordHash, samePlainPassword, verifyPassword, type ParsedHash } from './password.js';
+import { TotpSecret } from './totp.js';
 
 /** Where password checks run: a WorkLimiter in the gateway (bounded, refusing past its queue). */
 export interface HashingSlots {
@@ -14,11 +15,18 @@ export interface User {
   claims: Record<string, unknown>;
   /** The `acr` values this user's login reaches (users[].acr); the profile's when absent. */
   acr?: string[];
+  /** A second factor is configured: the login asks for a one-time code after the password. */
+  totp?: TotpSecret;
 }
 
 interface Entry extends User {
   hash?: ParsedHash;
   plain?: string;
+}
+
+export interface DirectoryOptions {
+  /** Plain-text passwords are refused unless allowed (NODE_ENV=development). */
+  allowPlainPasswords?: boolean;
 }
 
 // Checked for unknown usernames and plain-password users, so that every login costs one scrypt.
@@ -47,6 +55,7 @@ export class UserDirectory {
   constructor(
     users: UserConfig[],
     private readonly hashing: HashingSlots = UNBOUNDED,
+    options: DirectoryOptions = { allowPlainPasswords: true },
   ) {
     for (const [i, u] of users.entries()) {
       const at = `users[${i}]`;
@@ -54,8 +63,16 @@ export class UserDirectory {
       if ((u.passwordHash === undefined) === (u.password === undefined)) throw new ConfigError(at, 'give exactly one of passwordHash or password');
       const hash = u.passwordHash === undefined ? undefined : parsePasswordHash(u.passwordHash);
       if (u.passwordHash !== undefined && !hash) throw new ConfigError(`${at}.passwordHash`, 'not a valid $scrypt$N=…,r=…,p=…$salt$hash string');
+      if (u.password !== undefined && !options.allowPlainPasswords)
+        throw new ConfigError(`${at}.password`, 'plain-text passwords are allowed only with NODE_ENV=development: use passwordHash (fapi-gateway hash-password)');
       if (u.password !== undefined) this.plainPasswordUsers.push(u.username);
-      const user: User = { username: u.username, sub: u.sub ?? u.username, claims: u.claims ?? {}, ...(u.acr ? { acr: u.acr } : {}) };
+      const user: User = {
+        username: u.username,
+        sub: u.sub ?? u.username,
+        claims: u.claims ?? {},
+        ...(u.acr ? { acr: u.acr } : {}),
+        ...(u.totpSecret ? { totp: new TotpSecret(u.totpSecret) } : {}),
+      };
       if (this.#bySub.has(user.sub)) throw new ConfigError(`${at}.sub`, `duplicate sub "${user.sub}"`);
       this.#users.set(u.username, { ...user, hash, plain: u.password });
       this.#bySub.set(user.sub, user);
@@ -72,7 +89,9 @@ export class UserDirectory {
     const entry = this.#users.get(username);
     const matches = await this.hashing.run(() => verifyPassword(password, entry?.hash ?? this.#decoy));
     const ok = entry !== undefined && (entry.hash ? matches : samePlainPassword(password, entry.plain!));
-    return ok ? { username: entry.username, sub: entry.sub, claims: entry.claims } : undefined;
+    if (!ok) return undefined;
+    const { hash: _hash, plain: _plain, ...user } = entry;
+    return user;
   }
 
   bySub(sub: string): User | undefined {

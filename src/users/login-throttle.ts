@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { ConfigFile } from '../config/schema.js';
 import type { Store } from '../store/store.js';
 
-type ThrottleConfig = ConfigFile['loginThrottle'];
+type ThrottleSettings = ConfigFile['loginThrottle'];
+type ThrottleConfig = Omit<ThrottleSettings, 'delayMs' | 'maxDelayMs'> & Partial<Pick<ThrottleSettings, 'delayMs' | 'maxDelayMs'>>;
 
 /** What is remembered of one username's (or address's) failures; a record lives `windowSeconds` past the last change. */
 interface Failures {
@@ -20,7 +21,8 @@ export interface Lock {
 }
 
 /**
- * Slows password guessing: after `maxFailures` failed logins for a username (or
+ * Slows password guessing: every failure is answered after a delay that doubles with each failure
+ * of the username or address (`delayMs` up to `maxDelayMs`), and after `maxFailures` failed logins for a username (or
  * `maxFailuresPerAddress` from one client address) further attempts are refused without checking
  * the password, for `lockSeconds`, doubling with every lockout up to `maxLockSeconds`. Unknown
  * usernames are counted like known ones, so a lockout says nothing about which names exist.
@@ -48,8 +50,12 @@ export class LoginThrottle {
     return lock;
   }
 
-  async failed(username: string, address: string | undefined): Promise<void> {
-    await Promise.all(this.#keys(username, address).map(([scope, id]) => this.#count(id, scope === 'username' ? this.config.maxFailures : this.config.maxFailuresPerAddress)));
+  /** Counts a failure; resolves to how long its answer should wait (ms). */
+  async failed(username: string, address: string | undefined): Promise<number> {
+    const counts = await Promise.all(this.#keys(username, address).map(([scope, id]) => this.#count(id, scope === 'username' ? this.config.maxFailures : this.config.maxFailuresPerAddress)));
+    const { delayMs = 0, maxDelayMs = 0 } = this.config;
+    const failures = Math.max(...counts);
+    return failures > 0 ? Math.min(maxDelayMs, delayMs * 2 ** Math.min(failures - 1, 20)) : 0;
   }
 
   /** A right password clears the username's failures (not the address's: one known account must not reset a guesser's count). */
@@ -57,13 +63,15 @@ export class LoginThrottle {
     await this.store.delete('login-failures', usernameKey(username));
   }
 
-  async #count(id: string, limit: number): Promise<void> {
+  /** Counts a failure of `id`; resolves to the failures counted so far in this round (before a lockout). */
+  async #count(id: string, limit: number): Promise<number> {
     const now = Date.now();
     const previous = await this.store.get<Failures>('login-failures', id);
     const record: Failures = previous ? { ...previous } : { count: 0, lockouts: 0, lockedUntil: 0 };
     // Already locked (a concurrent failure got there first): nothing more to count.
-    if (record.lockedUntil > now) return;
+    if (record.lockedUntil > now) return limit;
     record.count++;
+    const counted = record.count;
     let ttl = this.config.windowSeconds;
     if (record.count >= limit) {
       const seconds = Math.min(this.config.maxLockSeconds, this.config.lockSeconds * 2 ** Math.min(record.lockouts, 20));
@@ -73,6 +81,7 @@ export class LoginThrottle {
       ttl = Math.max(ttl, seconds);
     }
     await this.store.set('login-failures', id, record, ttl);
+    return counted;
   }
 
   #keys(username: string, address: string | undefined): ['username' | 'address', string][] {

@@ -1,4 +1,4 @@
-import { randomBytes, scrypt, timingSafeEqual, createHash, type ScryptOptions } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual, createHash, type ScryptOptions } from 'node:crypto';
 
 /** Password hashes in the form `$scrypt$N=16384,r=8,p=1$<salt>$<hash>` (base64url). */
 const DEFAULT = { N: 16384, r: 8, p: 1 };
@@ -10,6 +10,13 @@ function scryptAsync(password: string, salt: Buffer, keylen: number, options: Sc
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
   const hash = await scryptAsync(password, salt, 32, { ...DEFAULT, maxmem: 64 * 1024 * 1024 });
+  return `$scrypt$N=${DEFAULT.N},r=${DEFAULT.r},p=${DEFAULT.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+/** The same, blocking: for tools that write config files. */
+export function hashPasswordSync(password: string): string {
+  const salt = randomBytes(16);
+  const hash = scryptSync(password, salt, 32, { ...DEFAULT, maxmem: 64 * 1024 * 1024 });
   return `$scrypt$N=${DEFAULT.N},r=${DEFAULT.r},p=${DEFAULT.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
 }
 

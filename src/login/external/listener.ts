@@ -1,0 +1,34 @@
+import { readFile } from 'node:fs/promises';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { ConfigError } from '../../config/config-error.js';
+import type { GatewayContext } from '../../context.js';
+import { refuseMalformedTargets } from '../../http/request-target.js';
+import { observeRequests } from '../../observability/request-observer.js';
+import { FAPI_TLS_POLICY } from '../../tls/policy.js';
+import { interactionApiRoutes } from './interaction-api.js';
+
+/**
+ * The interaction API's own listener: TLS with the gateway's server certificate, and a client
+ * certificate from one of `interaction.clientCAs` required at the handshake. Those CAs issue the
+ * bank's login apps' certificates only (never the clients' CAs): a connection without one does
+ * not get as far as HTTP.
+ */
+export async function interactionApiListener(ctx: GatewayContext, options: FastifyServerOptions, serverLimits: Record<string, unknown>): Promise<FastifyInstance> {
+  const files = ctx.config.interaction.clientCAs ?? [];
+  const ca = await Promise.all(
+    files.map((file, i) =>
+      readFile(file).catch((err: NodeJS.ErrnoException) => {
+        throw new ConfigError(`interaction.clientCAs[${i}]`, `cannot read ${file}: ${err.code ?? err.message}`);
+      }),
+    ),
+  );
+  const app = Fastify({
+    ...options,
+    bodyLimit: 32_768,
+    https: { ...FAPI_TLS_POLICY, cert: ctx.credentials.cert, key: ctx.credentials.key, requestCert: true, rejectUnauthorized: true, ca, ...serverLimits },
+  } as FastifyServerOptions) as unknown as FastifyInstance;
+  refuseMalformedTargets(app);
+  observeRequests(app, 'interaction', ctx.metrics);
+  interactionApiRoutes(app, ctx);
+  return app;
+}
