@@ -25,6 +25,7 @@ t.before(async () => {
   h = await startGateway({
     configure: (config) => {
       config.profile = profile;
+      config.ecosystem = { bankUrnPrefix: 'bancoexemplo' };
       config.routes = [
         { prefix: ACCOUNTS, upstream: bank.url, scopes: ['accounts'], ecosystem: { permissions: ['ACCOUNTS_READ'], version: '2.4.2' } },
         { prefix: '/open-banking/credit-cards-accounts/v2/accounts', upstream: upstream.url, scopes: ['credit-cards-accounts'], timeoutMs: 1000, ecosystem: { permissions: ['CREDIT_CARDS_ACCOUNTS_READ'], version: '2.3.1' } },

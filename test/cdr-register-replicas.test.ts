@@ -3,6 +3,7 @@
  * take the shared copy), a status change fetched on one replica gates the client on the other, and a
  * Register admin JWT used on one replica is refused on the other.
  */
+import { PAIRWISE_SECRET } from './helpers/cdr.js';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,6 +43,7 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     for (const config of configs) {
       config.keys = { signing: signingFile };
       config.profile = 'cdr';
+      config.subjects = { pairwiseSecret: PAIRWISE_SECRET };
       config.clients = config.clients.filter((c: { client_id: string }) => c.client_id === 'client-one');
       config.registration = { enabled: true, scopes: ['openid', 'cdr:registration', 'bank:accounts.basic:read'], allowPrivateAddresses: ['127.0.0.0/8', '::1'] };
       config.ecosystem = {

@@ -6,6 +6,7 @@
  * revocation still open; REMOVED ends the registration and its tokens), the status lists fetched with
  * ETags and kept when the Register fails, and the admin endpoints the Register calls.
  */
+import { PAIRWISE_SECRET } from './helpers/cdr.js';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -44,6 +45,7 @@ t.before(async () => {
   await writeFile(signingFile, JSON.stringify({ keys: signing.keys.filter((k: JWK) => k.alg === 'PS256' || k.alg === 'ES256') }));
   config.keys = { signing: signingFile };
   config.profile = 'cdr';
+  config.subjects = { pairwiseSecret: PAIRWISE_SECRET };
   config.clients = config.clients.filter((c: { client_id: string }) => c.client_id === 'client-one');
   config.registration = {
     enabled: true,

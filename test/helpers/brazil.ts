@@ -1,3 +1,4 @@
+import { hashPasswordSync } from '../../src/users/password.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -39,7 +40,7 @@ export function brazilConfig(config: Record<string, any>, serverKeys: string): v
   config.keys = { signing: serverKeys };
   config.ecosystem = { bankUrnPrefix: URN_PREFIX, consents: { accounts: { 'alice-7f3c': ALICE_ACCOUNTS } } };
   config.users[0].claims = { ...config.users[0].claims, cpf: ALICE_CPF, cnpj: [ALICE_CNPJ] };
-  config.users.push({ username: 'bob', password: 'builder-pw', sub: 'bob-1', claims: { name: 'Bob', cpf: BOB_CPF } });
+  config.users.push({ username: 'bob', passwordHash: hashPasswordSync('builder-pw'), sub: 'bob-1', claims: { name: 'Bob', cpf: BOB_CPF } });
   for (const client of config.clients) {
     client.token_endpoint_auth_method = 'private_key_jwt';
     delete client.tls_client_auth_subject_dn;

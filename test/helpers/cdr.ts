@@ -1,3 +1,4 @@
+import { hashPasswordSync } from '../../src/users/password.js';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
@@ -36,7 +37,7 @@ export async function cdrConfig(config: Record<string, any>, pki: DevPki, option
     recipients: { allowPrivateAddresses: ['127.0.0.0/8'], pollIntervalMs: 100, retryDelaySeconds: 1, maxRetryDelaySeconds: 2, maxAttempts: 100, timeoutMs: 3000 },
     ...options.ecosystem,
   };
-  config.users.push({ username: 'bob', password: 'builder-pw', sub: 'bob-19a2' });
+  config.users.push({ username: 'bob', passwordHash: hashPasswordSync('builder-pw'), sub: 'bob-19a2' });
   const enc = await clientTwoEncryptionKey();
   config.clients = [
     {

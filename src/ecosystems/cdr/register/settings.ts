@@ -32,9 +32,12 @@ export const RegisterSettingsSchema = Type.Object(
 );
 export type RegisterSettings = Static<typeof RegisterSettingsSchema>;
 
-/** The `register` key of the CDR pack's settings; the other keys belong to the pack's other parts. */
-export function registerSettings(settings: Record<string, unknown> | undefined): RegisterSettings {
-  if (settings?.register === undefined) throw new ConfigError('ecosystem.register', 'is required: the CDR Register JWKS and status URLs (see docs/cdr-registration.md)');
+/**
+ * The `register` key of the CDR pack's settings (undefined when absent: a sandbox data holder without a
+ * Register, whose clients are the config's own); the other keys belong to the pack's other parts.
+ */
+export function registerSettings(settings: Record<string, unknown> | undefined): RegisterSettings | undefined {
+  if (settings?.register === undefined) return undefined;
   const register = validate(RegisterSettingsSchema, settings.register, 'ecosystem.register');
   if ((register.jwksFile === undefined) === (register.jwksUri === undefined)) throw new ConfigError('ecosystem.register', 'give exactly one of jwksFile, jwksUri');
   if (register.pollSeconds.min > register.pollSeconds.max) throw new ConfigError('ecosystem.register.pollSeconds', `min ${register.pollSeconds.min} is above max ${register.pollSeconds.max}`);

@@ -25,10 +25,13 @@ const ENVELOPE_CLAIMS = new Set(['iss', 'sub', 'aud', 'iat', 'exp', 'nbf', 'jti'
 /**
  * The CDR pack's registration part: Dynamic Client Registration with the Register's software
  * statements, management by a cdr:registration token, the Register's status gating (polled, shared
- * through the store) and the admin endpoints the Register calls. Settings: `ecosystem.register`.
+ * through the store) and the admin endpoints the Register calls. Settings: `ecosystem.register`; none of this
+ * without it.
  */
 export function registrationPart(settings: Record<string, unknown> | undefined): EcosystemHooks {
   const register = registerSettings(settings);
+  // Without a Register (a sandbox): no registration by its statements, no status gating, no admin endpoints.
+  if (register === undefined) return {};
   const allowedPrivate = addressBlocks(register.allowPrivateAddresses, 'ecosystem.register.allowPrivateAddresses');
   const statusFetch = outboundFetch({ maxBytes: MAX_STATUS_BYTES, timeoutMs: FETCH_TIMEOUT_MS, allowedPrivate });
   const jwksFetch = outboundFetch({ maxBytes: MAX_JWKS_BYTES, timeoutMs: FETCH_TIMEOUT_MS, allowedPrivate });
