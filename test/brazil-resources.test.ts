@@ -198,6 +198,7 @@ t.test('route settings are checked at start and named', async (t) => {
       startGateway({
         configure: (config) => {
           config.profile = profile;
+          config.ecosystem = { bankUrnPrefix: 'bancoexemplo' };
           config.routes = [{ prefix: ACCOUNTS, upstream: bank.url, ecosystem }];
         },
       }),

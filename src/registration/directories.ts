@@ -84,7 +84,8 @@ export class TrustedDirectories {
 function describe(err: unknown): string {
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'software_statement is signed by a key the directory does not publish';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'software_statement signature is invalid';
-  if (err instanceof joseErrors.JWTExpired) return 'software_statement has expired';
+  // jose reports a statement past maxTokenAge as expired, naming iat: that is "too old".
+  if (err instanceof joseErrors.JWTExpired) return err.claim === 'iat' ? 'software_statement is too old (iat)' : 'software_statement has expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed)
     return err.claim === 'iat' && err.reason === 'check_failed' ? 'software_statement is too old (iat)' : `software_statement ${err.claim} is not acceptable`;
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'software_statement signing algorithm is not allowed';
