@@ -286,3 +286,20 @@ t.test('PAR refuses the payments scope when payments are not configured', async 
   t.equal(res.status, 400);
   t.equal(res.json.error, 'invalid_scope');
 });
+
+t.test('Consents API: oversized, poisoned and mistyped bodies are refused in the envelope, never a 5xx', async (t) => {
+  const token = await clientToken(h);
+  const cases: [string, string, Record<string, string>, number][] = [
+    ['over 16 KiB', JSON.stringify(consentBody({ filler: 'x'.repeat(20_000) })), {}, 413],
+    ['__proto__ in the body', '{"__proto__":{"x":1},"data":{}}', {}, 400],
+    ['broken JSON', '{"data":', {}, 400],
+    ['a form instead of JSON', 'data=1', { 'content-type': 'application/x-www-form-urlencoded' }, 415],
+    ['permissions not strings', JSON.stringify(consentBody({ permissions: [1, 2] })), {}, 400],
+    ['permissions too many', JSON.stringify(consentBody({ permissions: Array.from({ length: 101 }, () => 'ACCOUNTS_READ') })), {}, 400],
+  ];
+  for (const [name, body, headers, status] of cases) {
+    const res = await consentsCall(h, 'POST', '', { token, body, headers });
+    t.equal(res.status, status, `${name}: ${status}`);
+    t.ok(Array.isArray(res.json?.errors), `${name}: the OFB envelope`);
+  }
+});
