@@ -286,3 +286,38 @@ t.test('PAR refuses the payments scope when payments are not configured', async 
   t.equal(res.status, 400);
   t.equal(res.json.error, 'invalid_scope');
 });
+
+t.test('Consents API: oversized, poisoned and mistyped bodies are refused in the envelope, never a 5xx', async (t) => {
+  const token = await clientToken(h);
+  const cases: [string, string, Record<string, string>, number][] = [
+    ['over 16 KiB', JSON.stringify(consentBody({ filler: 'x'.repeat(20_000) })), {}, 413],
+    ['__proto__ in the body', '{"__proto__":{"x":1},"data":{}}', {}, 400],
+    ['broken JSON', '{"data":', {}, 400],
+    ['a form instead of JSON', 'data=1', { 'content-type': 'application/x-www-form-urlencoded' }, 415],
+    ['permissions not strings', JSON.stringify(consentBody({ permissions: [1, 2] })), {}, 400],
+    ['permissions too many', JSON.stringify(consentBody({ permissions: Array.from({ length: 101 }, () => 'ACCOUNTS_READ') })), {}, 400],
+  ];
+  for (const [name, body, headers, status] of cases) {
+    const res = await consentsCall(h, 'POST', '', { token, body, headers });
+    t.equal(res.status, status, `${name}: ${status}`);
+    t.ok(Array.isArray(res.json?.errors), `${name}: the OFB envelope`);
+  }
+});
+
+t.test('a browser session is checked too: the signed-in customer against another CPF\'s consent', async (t) => {
+  const { browserRequest, CookieJar, formOf } = await import('./helpers/flow.js');
+  const { BOB_CPF } = await import('./helpers/brazil.js');
+  const jar = new CookieJar();
+  const first = await pushConsent(h, await createConsent(h));
+  const loginPage = await browserRequest(h, jar, `/authorize?${new URLSearchParams({ client_id: 'client-one', request_uri: first.pushed!.requestUri })}`);
+  const login = formOf(loginPage.text);
+  const signedIn = await browserRequest(h, jar, login.action, { csrf: login.csrf, username: 'alice', password: 'wonderland', action: 'login' });
+  t.equal(signedIn.status, 303, 'alice signs in (a session starts)');
+  const bobsConsent = await createConsent(h, 'client-one', { loggedUser: { document: { identification: BOB_CPF, rel: 'CPF' } } });
+  const second = await pushConsent(h, bobsConsent);
+  const answer = await browserRequest(h, jar, `/authorize?${new URLSearchParams({ client_id: 'client-one', request_uri: second.pushed!.requestUri })}`);
+  t.equal(answer.status, 303, 'no page: straight back to the client');
+  t.equal(new URL(answer.headers.location as string).searchParams.get('error'), 'access_denied');
+  const read = await consentsCall(h, 'GET', path(bobsConsent), { token: await clientToken(h) });
+  t.same(read.json.data.rejection, { rejectedBy: 'ASPSP', reason: { code: 'INTERNAL_SECURITY_REASON' } });
+});

@@ -55,6 +55,7 @@ export function useOfbErrors(scope: FastifyInstance, metrics: Metrics | undefine
       metrics?.tokenRejections.inc({ reason: err.reason });
       if (err.audit) request.log.warn({ audit: err.audit, reason: err.reason, clientId: request.clientId, route: request.routeOptions.url }, err.audit);
     }
+    if (err.statusCode === 415) return sendOfbError(reply, ofbError(415, 'send application/json'));
     const failure = err instanceof OAuthError ? err : classifyFailure(err, request);
     return sendOfbError(reply, ofbError(failure.status, failure.description, undefined, failure.headers));
   });
