@@ -97,6 +97,7 @@ async function run(configFile: string | undefined): Promise<number> {
     `  discovery:                ${urls.issuer}/.well-known/openid-configuration`,
     `  mTLS listener:            ${urls.mtlsBase}  (PAR ${urls.par}, token ${urls.token})`,
     `  ops listener:             http://${ops.host}:${ops.port}/healthz`,
+    `  login:                    ${config.interaction.mode}${config.listeners.interaction ? ` (interaction API https://${config.listeners.interaction.host}:${config.listeners.interaction.port}/interactions, bank apps' certificates only)` : ''}`,
   ];
   if (pki) {
     const rel = (f: string) => path.relative(process.cwd(), f) || f;

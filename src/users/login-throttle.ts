@@ -52,8 +52,11 @@ export class LoginThrottle {
 
   /** Counts a failure; resolves to how long its answer should wait (ms). */
   async failed(username: string, address: string | undefined): Promise<number> {
-    const counts = await Promise.all(this.#keys(username, address).map(([scope, id]) => this.#count(id, scope === 'username' ? this.config.maxFailures : this.config.maxFailuresPerAddress)));
+    const limits = this.#keys(username, address).map(([scope, id]) => [id, scope === 'username' ? this.config.maxFailures : this.config.maxFailuresPerAddress] as const);
+    const counts = await Promise.all(limits.map(([id, limit]) => this.#count(id, limit)));
     const { delayMs = 0, maxDelayMs = 0 } = this.config;
+    // A failure that locks needs no delay: the lockout answers the next attempts.
+    if (counts.some((count, i) => count >= limits[i][1])) return 0;
     const failures = Math.max(...counts);
     return failures > 0 ? Math.min(maxDelayMs, delayMs * 2 ** Math.min(failures - 1, 20)) : 0;
   }
