@@ -72,6 +72,20 @@ t.test('client assertions: aud may be the issuer, the token endpoint or the endp
   }
   const other = await asClient(h, 'client-one', '/token', { grant_type: 'client_credentials', scope: 'cdr:registration' }, { aud: 'https://elsewhere.example' });
   t.equal(other.status, 401);
+  const atPar = await asClient(h, 'client-one', '/par', { request: 'x' }, { aud: `${h.mtlsBase}/token` });
+  t.equal(atPar.status, 401, 'at PAR the issuer alone (FAPI 2.0)');
+  t.equal(atPar.json.error, 'invalid_client');
+});
+
+t.test('client_credentials: the recipient\'s own scopes only, never a customer\'s data', async (t) => {
+  const data = await asClient(h, 'client-one', '/token', { grant_type: 'client_credentials', scope: 'bank:accounts.basic:read' });
+  t.equal(data.status, 400, data.text);
+  t.equal(data.json.error, 'invalid_scope');
+  const unasked = await asClient(h, 'client-one', '/token', { grant_type: 'client_credentials' });
+  t.equal(unasked.status, 200, unasked.text);
+  t.equal(unasked.json.scope, 'cdr:registration', 'without a scope: the client-credentials scopes of the client');
+  t.notOk(unasked.json.cdr_arrangement_id, 'no arrangement');
+  t.notOk(unasked.json.refresh_token);
 });
 
 t.test('a sharing arrangement: tokens with cdr_arrangement_id, refresh token until the end of the sharing, CDS introspection', async (t) => {
