@@ -210,6 +210,20 @@ t.test('pairwise subjects: stable per sector, different across sectors; ID token
   t.not(payload.sub, 'alice-7f3c');
 });
 
+t.test('JARM is offered and used when asked (signed PS256), never forced', async (t) => {
+  const { res, pushed } = await pushCdr(h, 'client-one', { sharing_duration: DAY }, { response_mode: 'jwt' });
+  t.equal(res.status, 201, res.text);
+  const redirect = await authorizeAt(h, `/authorize?${new URLSearchParams({ client_id: 'client-one', request_uri: pushed.requestUri })}`);
+  t.same([...redirect.searchParams.keys()], ['response'], 'a JARM response');
+  const response = redirect.searchParams.get('response')!;
+  t.equal(decodeProtectedHeader(response).alg, 'PS256', 'signed PS256 by default');
+  const jwks = (await h.get(`${h.issuer}/jwks`)).json;
+  const { payload } = await jwtVerify(response, createLocalJWKSet(jwks), { issuer: h.issuer, audience: 'client-one' });
+  t.type(payload.code, 'string');
+  const plain = await cdrFlow(h, 'client-one', { sharing_duration: DAY });
+  t.ok(plain.redirect.searchParams.get('code'), 'a plain response when JARM is not asked for');
+});
+
 t.test('the brand id setting is kept for outbound notices', async (t) => {
   t.equal(h.gateway.context.config.ecosystem?.brandId, BRAND_ID);
 });
