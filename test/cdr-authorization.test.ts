@@ -72,6 +72,20 @@ t.test('client assertions: aud may be the issuer, the token endpoint or the endp
   }
   const other = await asClient(h, 'client-one', '/token', { grant_type: 'client_credentials', scope: 'cdr:registration' }, { aud: 'https://elsewhere.example' });
   t.equal(other.status, 401);
+  const atPar = await asClient(h, 'client-one', '/par', { request: 'x' }, { aud: `${h.mtlsBase}/token` });
+  t.equal(atPar.status, 401, 'at PAR the issuer alone (FAPI 2.0)');
+  t.equal(atPar.json.error, 'invalid_client');
+});
+
+t.test('client_credentials: the recipient\'s own scopes only, never a customer\'s data', async (t) => {
+  const data = await asClient(h, 'client-one', '/token', { grant_type: 'client_credentials', scope: 'bank:accounts.basic:read' });
+  t.equal(data.status, 400, data.text);
+  t.equal(data.json.error, 'invalid_scope');
+  const unasked = await asClient(h, 'client-one', '/token', { grant_type: 'client_credentials' });
+  t.equal(unasked.status, 200, unasked.text);
+  t.equal(unasked.json.scope, 'cdr:registration', 'without a scope: the client-credentials scopes of the client');
+  t.notOk(unasked.json.cdr_arrangement_id, 'no arrangement');
+  t.notOk(unasked.json.refresh_token);
 });
 
 t.test('a sharing arrangement: tokens with cdr_arrangement_id, refresh token until the end of the sharing, CDS introspection', async (t) => {
@@ -194,6 +208,20 @@ t.test('pairwise subjects: stable per sector, different across sectors; ID token
   const { payload } = await jwtVerify(new TextDecoder().decode(plaintext), createLocalJWKSet(jwks), { issuer: h.issuer, audience: 'client-two' });
   t.not(payload.sub, decodeJwt(a.tokens!.id_token).sub, 'another sector, another sub');
   t.not(payload.sub, 'alice-7f3c');
+});
+
+t.test('JARM is offered and used when asked (signed PS256), never forced', async (t) => {
+  const { res, pushed } = await pushCdr(h, 'client-one', { sharing_duration: DAY }, { response_mode: 'jwt' });
+  t.equal(res.status, 201, res.text);
+  const redirect = await authorizeAt(h, `/authorize?${new URLSearchParams({ client_id: 'client-one', request_uri: pushed.requestUri })}`);
+  t.same([...redirect.searchParams.keys()], ['response'], 'a JARM response');
+  const response = redirect.searchParams.get('response')!;
+  t.equal(decodeProtectedHeader(response).alg, 'PS256', 'signed PS256 by default');
+  const jwks = (await h.get(`${h.issuer}/jwks`)).json;
+  const { payload } = await jwtVerify(response, createLocalJWKSet(jwks), { issuer: h.issuer, audience: 'client-one' });
+  t.type(payload.code, 'string');
+  const plain = await cdrFlow(h, 'client-one', { sharing_duration: DAY });
+  t.ok(plain.redirect.searchParams.get('code'), 'a plain response when JARM is not asked for');
 });
 
 t.test('the brand id setting is kept for outbound notices', async (t) => {

@@ -132,6 +132,12 @@ export interface EcosystemHooks {
    * `ecosystem.<key>` (the core prefixes the route).
    */
   resourceConventions?(route: RouteConfig): ResourceConventions | undefined;
+  /**
+   * At the token endpoint, client_credentials: the scopes to grant out of `scopes` (what was asked for,
+   * or, when `requested` is false, every scope of the client but openid). Throw an OAuthError
+   * (invalid_scope) to refuse scopes the ecosystem keeps for a customer's authorization.
+   */
+  clientCredentialsScopes?(input: { scopes: string[]; requested: boolean; client: Client }): string[];
 }
 
 /** A CLI command of a pack (see EcosystemHooks.cliCommands). */

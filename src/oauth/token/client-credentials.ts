@@ -10,7 +10,8 @@ export const clientCredentialsGrant: GrantHandler = {
     if (requested.includes('openid')) throw new OAuthError('invalid_scope', 'openid is not available with client_credentials');
     const notAllowed = requested.filter((s) => !client.scopes.has(s));
     if (notAllowed.length) throw new OAuthError('invalid_scope', `scope not allowed for this client: ${notAllowed.join(' ')}`);
-    const scope = (requested.length ? [...new Set(requested)] : [...client.scopes].filter((s) => s !== 'openid')).join(' ');
+    const scopes = requested.length ? [...new Set(requested)] : [...client.scopes].filter((s) => s !== 'openid');
+    const scope = (ctx.hooks.clientCredentialsScopes?.({ scopes, requested: requested.length > 0, client }) ?? scopes).join(' ');
     const now = Math.floor(Date.now() / 1000);
     const grant: Grant = {
       id: newGrantId(),

@@ -88,6 +88,13 @@ export function authorizationPart(raw: Record<string, unknown> | undefined): Eco
       metrics?.arrangements.inc({ event: previous ? 'amended' : 'created' });
     },
 
+    // A customer's data is shared through an arrangement only: client_credentials carries the recipient's own scopes.
+    clientCredentialsScopes({ scopes, requested }) {
+      const customers = scopes.filter((s) => !CLIENT_CREDENTIALS_ONLY_SCOPES.has(s));
+      if (requested && customers.length) throw new OAuthError('invalid_scope', `${customers.join(' ')} needs a customer's authorization, not client_credentials`);
+      return scopes.filter((s) => CLIENT_CREDENTIALS_ONLY_SCOPES.has(s));
+    },
+
     refreshTokenLifetime(grant, profileDefault) {
       if (!cdrExtension(grant)) return profileDefault;
       // Exactly until the end of the sharing duration; none for once-off sharing.
