@@ -42,6 +42,7 @@ export class RegisterStatusPoller {
   #stopped = false;
   #log: FastifyBaseLogger | undefined;
   #current: RegisterStatuses = emptyStatuses();
+  #appliedOnce = false;
 
   constructor(private readonly deps: PollerDeps) {}
 
@@ -125,7 +126,9 @@ export class RegisterStatusPoller {
     if (this.#stopped) return;
     await store.set('ecosystem', STATUSES_ID, next, STATUSES_TTL_SECONDS);
     this.#current = next;
-    await this.deps.onStatuses(next, true);
+    // Every client's standing is recomputed (a store read each) only when a status changed.
+    if (changed || !this.#appliedOnce) await this.deps.onStatuses(next, true);
+    this.#appliedOnce = true;
     if (changed) await store.publish(STATUS_CHANNEL, 'changed');
   }
 
