@@ -3,21 +3,19 @@
  * take the shared copy), a status change fetched on one replica gates the client on the other, and a
  * Register admin JWT used on one replica is refused on the other.
  */
-import { PAIRWISE_SECRET } from './helpers/cdr.js';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import type { JWK } from 'jose';
 import { Agent, request } from 'undici';
 import { readResponse, testPki, type Response } from './helpers/harness.js';
 import { spawnGateway, type GatewayProcess } from './helpers/gateway-process.js';
 import { replicaConfigs, replicaHarness, type ReplicaHarness } from './helpers/replicas.js';
 import { requireProgram } from './helpers/programs.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
-import { startCdrRegister, type FakeCdrRegister } from './helpers/cdr-register.js';
+import { configureCdr, startCdrRegister, type FakeCdrRegister } from './helpers/cdr-register.js';
 import { clientAssertion, newSoftware, registrationRequest, ssaClaims, type Software } from './helpers/cdr-recipient.js';
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -36,27 +34,9 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     redis = await startRedisServer();
     register = await startCdrRegister(pki);
     dir = await mkdtemp(path.join(tmpdir(), 'fapi-cdr-replicas-'));
-    const signing = JSON.parse(await readFile(pki.signingKeys, 'utf8'));
-    const signingFile = path.join(dir, 'signing.jwks.json');
-    await writeFile(signingFile, JSON.stringify({ keys: signing.keys.filter((k: JWK) => k.alg === 'PS256' || k.alg === 'ES256') }));
     const configs = await replicaConfigs(pki, 2, { type: 'redis', url: redis.url, keyPrefix: `fapi-gateway-cdr:${randomUUID()}:` });
-    for (const config of configs) {
-      config.keys = { signing: signingFile };
-      config.profile = 'cdr';
-      config.subjects = { pairwiseSecret: PAIRWISE_SECRET };
-      config.clients = config.clients.filter((c: { client_id: string }) => c.client_id === 'client-one');
-      config.registration = { enabled: true, scopes: ['openid', 'cdr:registration', 'bank:accounts.basic:read'], allowPrivateAddresses: ['127.0.0.0/8', '::1'] };
-      config.ecosystem = {
-        register: {
-          jwksUri: register.jwksUri,
-          softwareProductStatusUri: register.productsUri,
-          dataRecipientStatusUri: register.recipientsUri,
-          // Only the start and the Register's refresh requests fetch during the test.
-          pollSeconds: { min: 300, max: 300 },
-          allowPrivateAddresses: ['127.0.0.0/8', '::1'],
-        },
-      };
-    }
+    // Only the start and the Register's refresh requests fetch during the test.
+    for (const config of configs) await configureCdr(config, pki, register, dir, 300);
     for (const config of configs) processes.push(await spawnGateway(config, { NODE_EXTRA_CA_CERTS: pki.ca }));
     [A, B] = await Promise.all(configs.map((c, i) => replicaHarness(pki, c, i === 0 ? 'A' : 'B')));
     agent = new Agent({ connect: { ca: await readFile(pki.ca), servername: 'localhost', cert: await readFile(pki.clients['client-one'].cert), key: await readFile(pki.clients['client-one'].key) } });
@@ -90,7 +70,9 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
   };
 
   t.test('one replica fetches; a change fetched on A gates the client on B; an admin JWT is used once across replicas', async (t) => {
-    await until(async () => register.fetches.total >= 2, 'the first fetch');
+    await until(async () => register.fetches.total >= 2, 'the first fetch').catch((err) => {
+      throw new Error(`${(err as Error).message}\n${processes.map((p) => p.output()).join('\n')}`);
+    });
     await sleep(2_000);
     t.equal(register.fetches.total, 2, `the two lists fetched once at start, by one replica (the lease): ${JSON.stringify(register.fetches)}`);
 

@@ -6,18 +6,17 @@
  * revocation still open; REMOVED ends the registration and its tokens), the status lists fetched with
  * ETags and kept when the Register fails, and the admin endpoints the Register calls.
  */
-import { PAIRWISE_SECRET } from './helpers/cdr.js';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { generateKeyPair, SignJWT, type JWK } from 'jose';
+import { generateKeyPair, SignJWT } from 'jose';
 import { Agent, request } from 'undici';
 import { readResponse, testConfig, testPki, type Response } from './helpers/harness.js';
 import { spawnGateway, type GatewayProcess } from './helpers/gateway-process.js';
 import { replicaHarness, type ReplicaHarness } from './helpers/replicas.js';
-import { startCdrRegister, type FakeCdrRegister } from './helpers/cdr-register.js';
+import { configureCdr, startCdrRegister, type FakeCdrRegister } from './helpers/cdr-register.js';
 import { CDR_REDIRECTS as REDIRECTS, clientAssertion as signedAssertion, newSoftware as newSoftwareAt, registrationRequest as signedRequest, ssaClaims, type Software } from './helpers/cdr-recipient.js';
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
@@ -26,6 +25,7 @@ const ADR_STATUS_NOT_ACTIVE = 'urn:au-cds:error:cds-all:Authorisation/AdrStatusN
 let gateway: GatewayProcess;
 let h: ReplicaHarness;
 let register: FakeCdrRegister;
+let dir: string;
 let ca: Buffer;
 const agents: Agent[] = [];
 let credentials: Record<'client-one' | 'client-two', { cert: Buffer; key: Buffer }>;
@@ -39,29 +39,8 @@ t.before(async () => {
   };
   register = await startCdrRegister(pki);
   const config = await testConfig(pki);
-  const dir = await mkdtemp(path.join(tmpdir(), 'fapi-cdr-'));
-  const signing = JSON.parse(await readFile(pki.signingKeys, 'utf8'));
-  const signingFile = path.join(dir, 'signing.jwks.json');
-  await writeFile(signingFile, JSON.stringify({ keys: signing.keys.filter((k: JWK) => k.alg === 'PS256' || k.alg === 'ES256') }));
-  config.keys = { signing: signingFile };
-  config.profile = 'cdr';
-  config.subjects = { pairwiseSecret: PAIRWISE_SECRET };
-  config.clients = config.clients.filter((c: { client_id: string }) => c.client_id === 'client-one');
-  config.registration = {
-    enabled: true,
-    scopes: ['openid', 'profile', 'bank:accounts.basic:read', 'cdr:registration'],
-    allowPrivateAddresses: ['127.0.0.0/8', '::1'],
-    rateLimit: { perIpPerMinute: 10_000, perMinute: 10_000 },
-  };
-  config.ecosystem = {
-    register: {
-      jwksUri: register.jwksUri,
-      softwareProductStatusUri: register.productsUri,
-      dataRecipientStatusUri: register.recipientsUri,
-      pollSeconds: { min: 10, max: 10 },
-      allowPrivateAddresses: ['127.0.0.0/8', '::1'],
-    },
-  };
+  dir = await mkdtemp(path.join(tmpdir(), 'fapi-cdr-'));
+  await configureCdr(config, pki, register, dir, 10);
   config.log = { level: 'info' };
   gateway = await spawnGateway(config, { NODE_EXTRA_CA_CERTS: pki.ca });
   h = await replicaHarness(pki, config, 'gateway');
@@ -72,6 +51,7 @@ t.teardown(async () => {
   await h?.close();
   await gateway?.stop();
   await register?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 function agentOf(name: 'client-one' | 'client-two' | null): Agent {

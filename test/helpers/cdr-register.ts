@@ -1,7 +1,9 @@
+import { PAIRWISE_SECRET } from './cdr.js';
 import { createHash, randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 import type { DevPki } from '../../src/devpki/dev-pki.js';
 
@@ -102,5 +104,36 @@ export async function startCdrRegister(pki: DevPki): Promise<FakeCdrRegister> {
       return base + path;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * Turns a test config into a CDR data holder's (`profile: cdr`) trusting `register`: PS256/ES256
+ * signing keys only (written to `dir`), client-one as the only config client, registration on with
+ * the CDS scopes the tests use, loopback allowed for the Register and the recipients' keys.
+ */
+export async function configureCdr(config: Record<string, any>, pki: DevPki, register: FakeCdrRegister, dir: string, pollSeconds: number): Promise<void> {
+  const signing = JSON.parse(await readFile(pki.signingKeys, 'utf8')) as { keys: JWK[] };
+  const signingFile = path.join(dir, 'signing.jwks.json');
+  await writeFile(signingFile, JSON.stringify({ keys: signing.keys.filter((k) => k.alg === 'PS256' || k.alg === 'ES256') }));
+  const loopback = ['127.0.0.0/8', '::1'];
+  config.keys = { signing: signingFile };
+  config.profile = 'cdr';
+  config.subjects = { pairwiseSecret: PAIRWISE_SECRET };
+  config.clients = config.clients.filter((c: { client_id: string }) => c.client_id === 'client-one');
+  config.registration = {
+    enabled: true,
+    scopes: ['openid', 'profile', 'bank:accounts.basic:read', 'cdr:registration'],
+    allowPrivateAddresses: loopback,
+    rateLimit: { perIpPerMinute: 10_000, perMinute: 10_000 },
+  };
+  config.ecosystem = {
+    register: {
+      jwksUri: register.jwksUri,
+      softwareProductStatusUri: register.productsUri,
+      dataRecipientStatusUri: register.recipientsUri,
+      pollSeconds: { min: pollSeconds, max: pollSeconds },
+      allowPrivateAddresses: loopback,
+    },
   };
 }

@@ -13,6 +13,9 @@ export const STATUS_CHANNEL = 'cdr-register-statuses';
 /** The last known statuses are kept this long without an answer from the Register (then they are gone: every product counts as active). */
 const STATUSES_TTL_SECONDS = 30 * 86_400;
 
+/** After a poll the store failed, the next try comes this soon. */
+const RETRY_MS = 5_000;
+
 type ListName = 'softwareProducts' | 'dataRecipients';
 
 export interface PollerDeps {
@@ -39,6 +42,7 @@ export class RegisterStatusPoller {
   #stopped = false;
   #log: FastifyBaseLogger | undefined;
   #current: RegisterStatuses = emptyStatuses();
+  #appliedOnce = false;
 
   constructor(private readonly deps: PollerDeps) {}
 
@@ -80,9 +84,14 @@ export class RegisterStatusPoller {
   #schedule(delayMs: number): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
-      this.#poll(false)
-        .catch((err) => this.#log?.error({ event: 'cdr_register_poll_failed', cause: (err as Error).message }, 'the Register status poll failed'))
-        .finally(() => this.#schedule(this.#nextDelayMs()));
+      this.#poll(false).then(
+        () => this.#schedule(this.#nextDelayMs()),
+        (err) => {
+          // The store failed (the Register's own failures are handled per list): try again soon.
+          this.#log?.error({ event: 'cdr_register_poll_failed', cause: (err as Error).message }, 'the Register status poll failed');
+          this.#schedule(RETRY_MS);
+        },
+      );
     }, delayMs);
     // Background work never keeps the process alive.
     this.#timer.unref();
@@ -117,7 +126,9 @@ export class RegisterStatusPoller {
     if (this.#stopped) return;
     await store.set('ecosystem', STATUSES_ID, next, STATUSES_TTL_SECONDS);
     this.#current = next;
-    await this.deps.onStatuses(next, true);
+    // Every client's standing is recomputed (a store read each) only when a status changed.
+    if (changed || !this.#appliedOnce) await this.deps.onStatuses(next, true);
+    this.#appliedOnce = true;
     if (changed) await store.publish(STATUS_CHANNEL, 'changed');
   }
 
