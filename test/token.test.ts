@@ -345,7 +345,9 @@ t.test('ID tokens', async (t) => {
     t.type(payload.auth_time, 'number');
     t.ok((payload.auth_time as number) >= before - 1, 'auth_time is the login');
     t.notOk('acr' in payload, 'no acr when not asked for');
-    const standard = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce']);
+    // amr: how the user signed in (the built-in password login: pwd), always true to what happened.
+    t.same(payload.amr, ['pwd'], 'amr says a password was used');
+    const standard = new Set(['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'amr']);
     t.same(Object.keys(payload).filter((k) => !standard.has(k)), [], 'no claims that were not asked for');
   });
 
