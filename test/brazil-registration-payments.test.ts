@@ -105,7 +105,8 @@ t.test('registration: a Directory statement registers its software, once, with t
   const updated = await call('PUT', uri, tpp.agent, { token, json: { ...registration(tpp, await softwareStatement(directory, tpp)), client_id: clientId, redirect_uris: ['https://tpp.example/cb2'] } });
   t.equal(updated.status, 200, updated.text);
   t.same(updated.json.redirect_uris, ['https://tpp.example/cb2']);
-  t.notOk(updated.json.registration_access_token, 'the registration access token is not rotated');
+  t.equal(updated.json.registration_access_token, token, 'the registration access token is not rotated: the same one is repeated');
+  t.equal((await call('GET', uri, tpp.agent, { token })).json.registration_access_token, token, 'and read answers repeat it too');
   t.equal((await call('GET', uri, tpp.agent, { token })).status, 200, 'the same token still manages the client');
   t.equal((await call('GET', uri, tpp.agent, { token: 'x' + token.slice(1) })).status, 401, 'a wrong token does not');
   t.equal((await call('DELETE', uri, tpp.agent, { token })).status, 204);

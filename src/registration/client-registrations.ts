@@ -68,6 +68,11 @@ export class ClientRegistrations {
     this.#initialTokenHashes = deps.settings.initialAccessTokenSha256.map((hex) => Buffer.from(hex, 'hex').toString('base64url'));
   }
 
+  /** Updates keep the registration access token: management answers then repeat it (RFC 7592 §3), as clients expect one there. */
+  get keepsAccessToken(): boolean {
+    return !this.deps.rotateAccessToken;
+  }
+
   async create(input: RegistrationInput): Promise<Registered> {
     const clientId = randomBytes(16).toString('base64url');
     const prepared = await this.#prepare(input, clientId, true);

@@ -68,7 +68,7 @@ export async function registrationRoutes(app: FastifyInstance, ctx: GatewayConte
     scope.get(managed, (request, reply) =>
       observe('read', request, async () => {
         const record = await authorize(ctx, registrations, request);
-        return reply.code(200).headers(NO_STORE).send(registrations.response(record));
+        return reply.code(200).headers(NO_STORE).send(registrations.response(record, registrations.keepsAccessToken ? bearerOf(request) : undefined));
       }),
     );
     scope.put(managed, (request, reply) =>
@@ -76,7 +76,7 @@ export async function registrationRoutes(app: FastifyInstance, ctx: GatewayConte
         const current = await authorize(ctx, registrations, request);
         const { record, accessToken } = await registrations.update(current, inputOf(ctx, request));
         audit(request, 'client_updated', record);
-        return reply.code(200).headers(NO_STORE).send(registrations.response(record, accessToken));
+        return reply.code(200).headers(NO_STORE).send(registrations.response(record, accessToken ?? (registrations.keepsAccessToken ? bearerOf(request) : undefined)));
       }),
     );
     scope.delete(managed, (request, reply) =>
