@@ -197,6 +197,10 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
       t.match(text, new RegExp(`issuer \\(public listener\\): ${c.values.gateway.issuer.replaceAll('.', '\\.')}`), `${c.name}: names the issuer`);
       t.match(text, /kubectl -n bank rollout status deployment\/fgw-fapi-gateway/, `${c.name}: says how to watch the rollout`);
       t.match(text, new RegExp(c.values.secrets.signingKeys.name), `${c.name}: lists the Secrets to create`);
+      if (c.values.gateway.interaction.mode === 'external') {
+        t.match(text, new RegExp(`${c.values.secrets.interactionClientCA.name} +\\(key`), `${c.name}: lists the login apps' CA Secret`);
+        t.match(text, /interaction API: https:\/\/fgw-fapi-gateway-interaction\.bank\.svc:443, inside the cluster only/, `${c.name}: names the interaction Service`);
+      }
     }
   });
 
