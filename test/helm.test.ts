@@ -2,7 +2,8 @@
 // Kubernetes (kubernetes-models schemas, no unknown fields), the key facts hold (probes on the ops
 // port, nobody runs as root, read-only root filesystem, the Secrets are mounted where the config
 // says, config changes roll the pods, HPA/PDB/ServiceMonitor/dashboard where enabled, the ingress
-// modes), and the config rendered into the ConfigMap passes `fapi-gateway check`.
+// modes, the login modes' interaction listener and Secrets), and the config rendered into the
+// ConfigMap passes `fapi-gateway check`.
 import { execFile } from 'node:child_process';
 import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -73,6 +74,79 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
     await t.rejects(helm(['template', 'x', CHART, '--set', 'store.type=redis']), /urlSecret.name/);
     await t.rejects(helm(['template', 'x', CHART, '--set', 'ingress.enabled=true,ingress.mode=terminate']), /forwardedClientCertificate/);
     await t.rejects(helm(['template', 'x', CHART, '--set', 'terminationGracePeriodSeconds=20']), /must exceed/);
+    await t.rejects(
+      helm(['template', 'x', CHART, '--set', 'gateway.interaction.mode=external']),
+      /gateway\.interaction\.mode external needs secrets\.interactionClientCA\.name/,
+      'external login without the login apps\' CA',
+    );
+    const oidc = 'gateway.interaction.mode=oidc,gateway.interaction.issuer=https://idp.bank.example,gateway.interaction.client_id=gw,gateway.interaction.acrValues[0]=loa2';
+    await t.rejects(helm(['template', 'x', CHART, '--set', `${oidc},gateway.interaction.clientAuth=private_key_jwt`]), /secrets\.upstreamLogin\.clientKey\.name/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', `${oidc},gateway.interaction.clientAuth=tls_client_auth`]), /secrets\.upstreamLogin\.clientCertificate\.name/);
+    // The chart sets the file paths from the mounted Secrets; a path of the operator's own is refused.
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.interaction.clientCAs[0]=/ca.pem']), /additional properties 'clientCAs'/);
+  });
+
+  t.test('interaction.mode external: a ClusterIP Service, the port, the CA mount and a closed NetworkPolicy rule', async (t) => {
+    const base = ['--set', 'gateway.interaction.mode=external,gateway.interaction.loginUrl=https://login.bank.example/,gateway.interaction.acrValues[0]=loa2,secrets.interactionClientCA.name=login-ca,secrets.interactionClientCA.key=apps.pem,networkPolicy.enabled=true'];
+    const objects = await renderChart({ args: base });
+    for (const o of objects) t.same(validateObject(o), [], `${o.kind} ${o.metadata.name} is valid`);
+    const config = renderedConfig(objects);
+    const deployment = only(t, objects, 'Deployment');
+    const [container] = deployment.spec.template.spec.containers;
+    t.same(config.listeners.interaction, { host: '0.0.0.0', port: 8445 }, 'the interaction listener');
+    t.same(config.interaction.clientCAs, ['/etc/fapi-gateway/interaction-ca/apps.pem'], 'trusts the mounted CA only');
+    t.ok(container.ports.some((p: any) => p.name === 'interaction' && p.containerPort === 8445), 'named container port');
+    const mount = resolveConfigFiles(objects).find((m) => m.key === 'interaction.clientCAs[0]');
+    t.same([mount?.source, mount?.sourceKey], ['secret/login-ca', 'apps.pem'], 'from the login apps\' CA Secret');
+    t.ok(container.volumeMounts.find((m: any) => m.mountPath === '/etc/fapi-gateway/interaction-ca')?.readOnly, 'mounted read-only');
+    const service = only(t, objects, 'Service', `${deployment.metadata.name}-interaction`);
+    t.equal(service.spec.type, 'ClusterIP', 'never exposed outside the cluster');
+    t.same(service.spec.ports.map((p: any) => [p.port, p.targetPort]), [[443, 'interaction']], 'targets the interaction port');
+    t.same(service.spec.selector, deployment.spec.selector.matchLabels, 'selects the pods');
+    const rule = (np: KubeObject) => np.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === 'interaction'));
+    const policy = only(t, objects, 'NetworkPolicy');
+    t.same(rule(policy).from, [{ podSelector: {} }], 'by default only pods of the release namespace');
+    t.notOk(policy.spec.ingress.some((r: any) => r !== rule(policy) && r.ports.some((p: any) => p.port === 'interaction')), 'in no other rule');
+    const peer = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'login' } }, podSelector: { matchLabels: { app: 'bank-login' } } };
+    const peersFile = path.join(work, 'interaction-from.yaml');
+    await writeFile(peersFile, stringify({ networkPolicy: { interactionFrom: [peer] } }));
+    t.same(rule(only(t, await renderChart({ args: [...base, '-f', peersFile] }), 'NetworkPolicy')).from, [peer], 'networkPolicy.interactionFrom');
+    // In no Ingress, whatever the ingress mode.
+    const withIngress = await renderChart({ args: [...base, '--set', 'ingress.enabled=true'] });
+    for (const i of withIngress.filter((o) => o.kind === 'Ingress'))
+      t.notMatch(JSON.stringify(i.spec), /interaction/, `${i.metadata.name} does not route to the interaction Service`);
+    t.notMatch(configMapText(objects), /BEGIN/, 'nothing secret in the ConfigMap');
+  });
+
+  t.test('interaction.mode oidc: the provider\'s key, certificate and CA from Secrets', async (t) => {
+    const oidc = 'gateway.interaction.mode=oidc,gateway.interaction.issuer=https://idp.bank.example,gateway.interaction.client_id=gw,gateway.interaction.acrValues[0]=loa2,secrets.upstreamLogin.ca.name=idp-ca';
+    const keyed = await renderChart({ args: ['--set', `${oidc},gateway.interaction.clientAuth=private_key_jwt,secrets.upstreamLogin.clientKey.name=idp-key`] });
+    let config = renderedConfig(keyed);
+    t.equal(config.interaction.clientKey, '/etc/fapi-gateway/upstream-login-key/client-key.jwk.json', 'clientKey path');
+    t.equal(config.interaction.ca, '/etc/fapi-gateway/upstream-login-ca/ca.crt', 'ca path');
+    t.notOk(config.interaction.clientCertificate, 'no client certificate with private_key_jwt');
+    t.notOk(config.listeners.interaction, 'no interaction listener');
+    let sources = Object.fromEntries(resolveConfigFiles(keyed).map((m) => [m.key, m.source]));
+    t.same([sources['interaction.clientKey'], sources['interaction.ca']], ['secret/idp-key', 'secret/idp-ca'], 'mounted from the Secrets');
+    t.notOk(keyed.some((o) => o.kind === 'Service' && o.metadata.name.endsWith('-interaction')), 'no interaction Service');
+    const certified = await renderChart({ args: ['--set', `${oidc},gateway.interaction.clientAuth=tls_client_auth,secrets.upstreamLogin.clientCertificate.name=idp-cert`] });
+    config = renderedConfig(certified);
+    t.same(config.interaction.clientCertificate, { cert: '/etc/fapi-gateway/upstream-login-cert/tls.crt', key: '/etc/fapi-gateway/upstream-login-cert/tls.key' }, 'clientCertificate paths');
+    t.notOk(config.interaction.clientKey, 'no key file with tls_client_auth');
+    sources = Object.fromEntries(resolveConfigFiles(certified).map((m) => [m.key, m.source]));
+    t.same([sources['interaction.clientCertificate.cert'], sources['interaction.clientCertificate.key']], ['secret/idp-cert', 'secret/idp-cert'], 'mounted from the kubernetes.io/tls Secret');
+    for (const objects of [keyed, certified]) {
+      for (const o of objects) t.same(validateObject(o), [], `${o.kind} ${o.metadata.name} is valid`);
+      t.notMatch(configMapText(objects), /BEGIN|"d":/, 'nothing secret in the ConfigMap');
+    }
+  });
+
+  t.test('interaction.mode builtin renders nothing new', async (t) => {
+    const objects = await renderChart({ args: ['--set', 'networkPolicy.enabled=true'] });
+    const config = renderedConfig(objects);
+    t.notOk('interaction' in config, 'no interaction section');
+    t.notOk(config.listeners.interaction, 'no interaction listener');
+    t.notMatch(JSON.stringify(objects), /interaction/, 'no interaction Service, port, mount or NetworkPolicy rule');
   });
 
   t.test('every case renders valid Kubernetes objects with the key facts', async (t) => {
@@ -123,6 +197,10 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
       t.match(text, new RegExp(`issuer \\(public listener\\): ${c.values.gateway.issuer.replaceAll('.', '\\.')}`), `${c.name}: names the issuer`);
       t.match(text, /kubectl -n bank rollout status deployment\/fgw-fapi-gateway/, `${c.name}: says how to watch the rollout`);
       t.match(text, new RegExp(c.values.secrets.signingKeys.name), `${c.name}: lists the Secrets to create`);
+      if (c.values.gateway.interaction.mode === 'external') {
+        t.match(text, new RegExp(`${c.values.secrets.interactionClientCA.name} +\\(key`), `${c.name}: lists the login apps' CA Secret`);
+        t.match(text, /interaction API: https:\/\/fgw-fapi-gateway-interaction\.bank\.svc:443, inside the cluster only/, `${c.name}: names the interaction Service`);
+      }
     }
   });
 
@@ -149,6 +227,10 @@ function only(t: Test, objects: KubeObject[], kind: string, name?: string): Kube
   const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   t.equal(found.length, 1, `one ${kind}${name ? ` ${name}` : ''}`);
   return found[0];
+}
+
+function configMapText(objects: KubeObject[]): string {
+  return JSON.stringify(objects.find((o) => o.kind === 'ConfigMap' && o.data?.['config.yaml'])!.data);
 }
 
 function renderedConfig(objects: KubeObject[]): Record<string, any> {
@@ -253,6 +335,16 @@ function checkFacts(t: Test, objects: KubeObject[], values: Record<string, any>)
     t.same(service.spec.selector, deployment.spec.selector.matchLabels, `${listener} Service selects the pods`);
   }
   t.equal(only(t, objects, 'Service', `${deployment.metadata.name}-ops`).spec.type, 'ClusterIP', 'ops stays inside the cluster');
+  const interactionServices = objects.filter((o) => o.kind === 'Service' && o.metadata.name === `${deployment.metadata.name}-interaction`);
+  if (values.gateway.interaction.mode === 'external') {
+    t.equal(interactionServices[0]?.spec.type, 'ClusterIP', 'the interaction API stays inside the cluster');
+    t.equal(ports.interaction, config.listeners.interaction.port, 'interaction container port is the listener\'s port');
+    t.equal(config.listeners.interaction.host, '0.0.0.0', 'interaction listener binds all addresses');
+    t.equal(mounts.find((m) => m.key === 'interaction.clientCAs[0]')?.source, `secret/${values.secrets.interactionClientCA.name}`, 'the login apps\' CA from its Secret');
+  } else {
+    t.equal(interactionServices.length, 0, 'no interaction Service');
+    t.notOk(config.listeners.interaction ?? ports.interaction, 'no interaction listener');
+  }
 
   // Autoscaling and disruption budget where enabled.
   const hpas = objects.filter((o) => o.kind === 'HorizontalPodAutoscaler');
@@ -338,6 +430,7 @@ function resolveConfigFiles(objects: KubeObject[]): MountedFile[] {
   ];
   if (config.store.tls?.ca) files.push(['store.tls.ca', config.store.tls.ca]);
   if (config.profile.startsWith('/')) files.push(['profile', config.profile]);
+  for (const [key, file] of interactionFiles(config)) files.push([key, file]);
   return files.map(([key, file]) => {
     for (const m of container.volumeMounts) {
       const volume = spec.volumes.find((v: any) => v.name === m.name);
@@ -357,6 +450,16 @@ function resolveConfigFiles(objects: KubeObject[]): MountedFile[] {
     }
     return { key, file };
   });
+}
+
+/** The files of the config's `interaction:` section, by config key. */
+function interactionFiles(config: Record<string, any>): Array<[string, string]> {
+  const i = config.interaction ?? {};
+  const files: Array<[string, string]> = (i.clientCAs ?? []).map((f: string, n: number) => [`interaction.clientCAs[${n}]`, f]);
+  if (i.clientKey) files.push(['interaction.clientKey', i.clientKey]);
+  if (i.clientCertificate) files.push(['interaction.clientCertificate.cert', i.clientCertificate.cert], ['interaction.clientCertificate.key', i.clientCertificate.key]);
+  if (i.ca) files.push(['interaction.ca', i.ca]);
+  return files;
 }
 
 /**
@@ -391,6 +494,11 @@ async function checkRenderedConfig(objects: KubeObject[], dir: string, pki: DevP
   config.keys.signing = relocate(config.keys.signing);
   if (config.store.tls?.ca) config.store.tls.ca = relocate(config.store.tls.ca);
   if (config.profile.startsWith('/')) config.profile = relocate(config.profile);
+  // The login apps' CA (and an OpenID provider's CA) stand in as the dev CA.
+  if (config.interaction?.clientCAs) config.interaction.clientCAs = config.interaction.clientCAs.map(relocate);
+  for (const key of ['clientKey', 'ca'] as const) if (config.interaction?.[key]) config.interaction[key] = relocate(config.interaction[key]);
+  if (config.interaction?.clientCertificate)
+    config.interaction.clientCertificate = { cert: relocate(config.interaction.clientCertificate.cert), key: relocate(config.interaction.clientCertificate.key) };
   const file = relocate(CONFIG_PATH);
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, stringify(config));

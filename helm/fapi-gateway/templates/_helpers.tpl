@@ -69,6 +69,10 @@ tlsDir: /etc/fapi-gateway/tls
 clientCADir: /etc/fapi-gateway/client-ca
 keysDir: /etc/fapi-gateway/keys
 redisCADir: /etc/fapi-gateway/redis-ca
+interactionCADir: /etc/fapi-gateway/interaction-ca
+upstreamLoginKeyDir: /etc/fapi-gateway/upstream-login-key
+upstreamLoginCertDir: /etc/fapi-gateway/upstream-login-cert
+upstreamLoginCADir: /etc/fapi-gateway/upstream-login-ca
 {{- end }}
 
 {{/* Seconds the pod needs to stop: the preStop pause plus the gateway's drain. */}}
@@ -101,6 +105,16 @@ redisCADir: /etc/fapi-gateway/redis-ca
 {{- end }}
 {{- if and .Values.gateway.forwardedClientCertificate.enabled (not .Values.gateway.forwardedClientCertificate.trustedProxies) }}
 {{- fail "gateway.forwardedClientCertificate.trustedProxies must list the proxy addresses (CIDRs) allowed to send the certificate header" }}
+{{- end }}
+{{- $i := .Values.gateway.interaction }}
+{{- if and (eq $i.mode "external") (not .Values.secrets.interactionClientCA.name) }}
+{{- fail "gateway.interaction.mode external needs secrets.interactionClientCA.name: a Secret with the CA bundle that issues the bank's login apps' client certificates (the interaction listener trusts only it)" }}
+{{- end }}
+{{- if and (eq $i.mode "oidc") (eq (toString $i.clientAuth) "private_key_jwt") (not .Values.secrets.upstreamLogin.clientKey.name) }}
+{{- fail "gateway.interaction.clientAuth private_key_jwt needs secrets.upstreamLogin.clientKey.name: a Secret with the gateway's private JWK for the OpenID provider" }}
+{{- end }}
+{{- if and (eq $i.mode "oidc") (eq (toString $i.clientAuth) "tls_client_auth") (not .Values.secrets.upstreamLogin.clientCertificate.name) }}
+{{- fail "gateway.interaction.clientAuth tls_client_auth needs secrets.upstreamLogin.clientCertificate.name: a kubernetes.io/tls Secret with the gateway's client certificate for the OpenID provider" }}
 {{- end }}
 {{- end }}
 
@@ -149,6 +163,24 @@ redisCADir: /etc/fapi-gateway/redis-ca
 {{- with $g.policy }}{{ $_ := set $config "policy" . }}{{ end }}
 {{- with $g.registration }}{{ $_ := set $config "registration" . }}{{ end }}
 {{- with $g.ecosystem }}{{ $_ := set $config "ecosystem" . }}{{ end }}
+{{- $interaction := deepCopy $g.interaction }}
+{{- if eq $interaction.mode "external" }}
+{{- $_ := set $interaction "clientCAs" (list (printf "%s/%s" $p.interactionCADir .Values.secrets.interactionClientCA.key)) }}
+{{- $_ := set $config.listeners "interaction" (dict "host" $host "port" (int $g.ports.interaction)) }}
+{{- else if eq $interaction.mode "oidc" }}
+{{- $u := .Values.secrets.upstreamLogin }}
+{{- if eq (toString $interaction.clientAuth) "private_key_jwt" }}
+{{- $_ := set $interaction "clientKey" (printf "%s/%s" $p.upstreamLoginKeyDir $u.clientKey.key) }}
+{{- end }}
+{{- if eq (toString $interaction.clientAuth) "tls_client_auth" }}
+{{- $_ := set $interaction "clientCertificate" (dict "cert" (printf "%s/tls.crt" $p.upstreamLoginCertDir) "key" (printf "%s/tls.key" $p.upstreamLoginCertDir)) }}
+{{- end }}
+{{- if $u.ca.name }}{{ $_ := set $interaction "ca" (printf "%s/%s" $p.upstreamLoginCADir $u.ca.key) }}{{ end }}
+{{- end }}
+{{- /* builtin with nothing but the mode is the gateway's default: the config stays as it was. */}}
+{{- if or (ne $interaction.mode "builtin") (gt (len $interaction) 1) }}
+{{- $_ := set $config "interaction" $interaction }}
+{{- end }}
 {{- $config = mergeOverwrite $config (deepCopy $g.extraConfig) }}
 {{- toYaml $config }}
 {{- end }}
