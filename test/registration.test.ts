@@ -232,6 +232,7 @@ t.test('refusals, each with its RFC 7591 code and no-store', async (t) => {
     ['a scope the statement does not allow', async () => register({ ...base.metadata, scope: 'openid accounts payments' }, agent), 400, 'invalid_client_metadata'],
     ['an auth method the profile does not allow', async () => register({ ...base.metadata, token_endpoint_auth_method: 'client_secret_basic' }, agent), 400, 'invalid_client_metadata'],
     ['a grant type the profile does not allow', async () => register({ ...base.metadata, grant_types: ['implicit'] }, agent), 400, 'invalid_client_metadata'],
+    ['a sector_identifier_uri of its own (another sector\'s subjects)', async () => register({ ...base.metadata, sector_identifier_uri: 'https://other-client.example/sector.json' }, agent), 400, 'invalid_client_metadata'],
     ['a wrong initial access token', async () => register({ ...base.metadata, software_statement: undefined }, agent, 'not-the-token'), 401, 'invalid_token'],
     ['a body that is not JSON', async () => call('POST', '/register', agent, { raw: '{"redirect_uris": [' }), 400, 'invalid_client_metadata'],
     ['a JSON array', async () => call('POST', '/register', agent, { json: [1] }), 400, 'invalid_client_metadata'],

@@ -123,8 +123,8 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string, opti
 
 /**
  * OIDC Core §8.1: a pairwise client's sector is the host of its sector_identifier_uri, or the one host
- * of its redirect URIs. The sector_identifier_uri is taken as given (config clients are the operator's;
- * registered ones pass through a directory's signed statement where the ecosystem requires one).
+ * of its redirect URIs. The sector_identifier_uri is taken as given: config clients are the operator's,
+ * and registration accepts one only inside a trusted directory's signed statement.
  */
 function sectorOf(m: ClientMetadata, profile: Profile, at: string): string | undefined {
   const offered = profile.subjectTypes ?? ['public'];

@@ -225,6 +225,11 @@ export class ClientRegistrations {
       if (mapped?.metadata) Object.assign(metadata, mapped.metadata);
       if (mapped?.allowedScopes) allowedScopes = mapped.allowedScopes;
     }
+    // A client's pairwise sector decides which customers' subjects it can correlate with other
+    // clients': it is never the client's own word (the sector_identifier_uri is not fetched here),
+    // only a trusted directory's.
+    if (metadata.sector_identifier_uri !== undefined && metadata.sector_identifier_uri !== verified?.claims.sector_identifier_uri)
+      throw new RegistrationError('invalid_client_metadata', 'sector_identifier_uri is accepted only inside a trusted software statement');
     metadata.scope = this.#scope(metadata.scope, allowedScopes);
     metadata.client_id = clientId;
 
