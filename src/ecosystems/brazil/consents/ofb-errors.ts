@@ -4,6 +4,7 @@ import { OAuthError } from '../../../oauth/errors.js';
 import { TokenRejected } from '../../../tokens/guard.js';
 import type { Metrics } from '../../../observability/metrics.js';
 import { ofbDateTime } from './consent.js';
+import { OFB_ERROR_TITLES } from '../resources/ofb-errors.js';
 
 /** A refusal of the OFB APIs, with the specification's code for it. */
 export class OfbError extends Error {
@@ -18,22 +19,8 @@ export class OfbError extends Error {
   }
 }
 
-const TITLES: Record<number, [string, string]> = {
-  400: ['PARAMETRO_INVALIDO', 'Parâmetro inválido'],
-  401: ['NAO_INFORMADO', 'Não autorizado'],
-  403: ['FORBIDDEN', 'Acesso negado'],
-  404: ['NAO_ENCONTRADO', 'Não encontrado'],
-  405: ['METODO_NAO_PERMITIDO', 'Método não permitido'],
-  406: ['NAO_ACEITO', 'Formato não aceito'],
-  413: ['PAYLOAD_MUITO_GRANDE', 'Corpo da requisição muito grande'],
-  415: ['FORMATO_NAO_SUPORTADO', 'Formato não suportado'],
-  429: ['LIMITE_EXCEDIDO', 'Limite de requisições excedido'],
-  500: ['ERRO_INTERNO', 'Erro interno'],
-  503: ['INDISPONIVEL', 'Serviço indisponível'],
-};
-
 export function ofbError(status: number, detail: string, code?: string, headers: Record<string, string> = {}): OfbError {
-  const [defaultCode, title] = TITLES[status] ?? TITLES[400];
+  const [defaultCode, title] = OFB_ERROR_TITLES[status] ?? OFB_ERROR_TITLES[400];
   return new OfbError(status, code ?? defaultCode, title, detail, headers);
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { NO_STORE } from '../../../http/error-handler.js';
 import { OAuthError } from '../../../oauth/errors.js';
+import { ofbDateTime } from '../consents/consent.js';
 
 /** A refusal with its Open Finance Brasil error code. */
 export class OfbError extends OAuthError {
@@ -15,8 +16,8 @@ export class OfbError extends OAuthError {
   }
 }
 
-// The code and title of each status the gateway itself answers with.
-const BY_STATUS: Record<number, [string, string]> = {
+// The code and title of each status the gateway itself answers with (every OFB API of the pack).
+export const OFB_ERROR_TITLES: Record<number, [string, string]> = {
   400: ['PARAMETRO_INVALIDO', 'Parâmetro inválido'],
   401: ['NAO_AUTORIZADO', 'Não autorizado'],
   403: ['PERMISSAO_INSUFICIENTE', 'Permissão insuficiente'],
@@ -24,6 +25,7 @@ const BY_STATUS: Record<number, [string, string]> = {
   405: ['METODO_NAO_PERMITIDO', 'Método não permitido'],
   406: ['NAO_ACEITAVEL', 'Formato não aceito'],
   413: ['CONTEUDO_MUITO_GRANDE', 'Requisição muito grande'],
+  415: ['FORMATO_NAO_SUPORTADO', 'Formato não suportado'],
   429: ['MUITAS_REQUISICOES', 'Muitas requisições'],
   500: ['ERRO_INTERNO', 'Erro interno'],
   502: ['ERRO_GATEWAY', 'Serviço indisponível'],
@@ -31,14 +33,9 @@ const BY_STATUS: Record<number, [string, string]> = {
   504: ['TEMPO_ESGOTADO', 'Tempo de resposta esgotado'],
 };
 
-/** OFB timestamps: `YYYY-MM-DDThh:mm:ssZ`, UTC, no fractions. */
-export function ofbDateTime(at = new Date()): string {
-  return at.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** Answers a gateway error in the OFB envelope, keeping its headers (WWW-Authenticate, Retry-After, Allow). */
 export function renderOfbError(reply: FastifyReply, err: OAuthError): FastifyReply {
-  const [code, title] = err instanceof OfbError ? [err.code, err.title] : (BY_STATUS[err.status] ?? (err.status < 500 ? BY_STATUS[400] : BY_STATUS[500]));
-  const body = { errors: [{ code, title, detail: err.description }], meta: { requestDateTime: ofbDateTime() } };
+  const [code, title] = err instanceof OfbError ? [err.code, err.title] : (OFB_ERROR_TITLES[err.status] ?? (err.status < 500 ? OFB_ERROR_TITLES[400] : OFB_ERROR_TITLES[500]));
+  const body = { errors: [{ code, title, detail: err.description }], meta: { requestDateTime: ofbDateTime(Math.floor(Date.now() / 1000)) } };
   return reply.code(err.status).headers(NO_STORE).headers(err.headers).type('application/json').send(body);
 }
