@@ -1,14 +1,16 @@
 /**
- * PAR throughput of fapi-gateway: client-one pushes authorization requests over mutual TLS,
- * authenticated by pre-signed private_key_jwt assertions. The gateway runs in a child process so
- * its CPU time is read from /proc on its own. With `--registered N`, N clients are first registered
- * (RFC 7591, an initial access token) and the requests come from them in turn instead of client-one.
- * See bench/README.md.
+ * PAR throughput of fapi-gateway and node-oidc-provider side by side: client-one pushes
+ * authorization requests over mutual TLS, authenticated by pre-signed private_key_jwt assertions.
+ * Each server runs in a child process so its CPU time is read from /proc on its own; at each
+ * concurrency level the servers take turns, so both see the same machine. With `--registered N`
+ * (fapi-gateway only), N clients are first registered (RFC 7591, an initial access token) and the
+ * requests come from them in turn instead of client-one. See bench/README.md.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { boundMs, GATEWAY_OPTIONS, gatewayRun } from './lib/args.js';
 import { startGateway } from './lib/gateway.js';
+import { startOidcProvider } from './lib/oidc-provider.js';
 import { expectStatus, httpsPool, send } from './lib/http.js';
 import { parBody, pkce, presignAssertions, REDIRECT_URI, SCOPE } from './lib/oauth-client.js';
 import { benchPki } from './lib/pki.js';
@@ -23,6 +25,7 @@ const { values: args } = parseArgs({
     registered: { type: 'string', default: '0' },
     /** How many of the registered clients send (default: all, in turn). */
     senders: { type: 'string' },
+    targets: { type: 'string', default: 'fapi-gateway,oidc-provider' },
     ...GATEWAY_OPTIONS,
   },
 });
@@ -32,6 +35,9 @@ const warmup = Number(args.warmup);
 const maxMs = boundMs(args['max-seconds'], 240);
 
 const registered = Number(args.registered);
+const targets = args.targets.split(',');
+for (const t of targets) if (t !== 'fapi-gateway' && t !== 'oidc-provider') throw new Error(`unknown target ${t}`);
+if (registered > 0 && targets.includes('oidc-provider')) throw new Error('--registered needs --targets fapi-gateway');
 const initialAccessToken = randomUUID();
 
 const pki = await benchPki();
@@ -43,6 +49,12 @@ const registration = {
 };
 const gateway = await startGateway(pki, { ...gatewayRun(args), alg: 'ES256', ...(registered > 0 ? { config: { registration } } : {}) });
 console.log(`fapi-gateway (${args.runtime}${args['gateway-root'] ? ` from ${args['gateway-root']}` : ''}) pid ${gateway.server.pid}; PAR at ${gateway.mtlsBase}/par; ${count} requests per level, warm-up ${warmup}`);
+const op = targets.includes('oidc-provider') ? await startOidcProvider(pki, { alg: 'ES256', sub: 'alice-7f3c', cpuProfDir: gatewayRun(args).cpuProfDir }) : undefined;
+if (op) console.log(`oidc-provider pid ${op.server.pid}; PAR at ${op.issuer}/par`);
+/** Each server under test: where PAR goes, the `aud` of its client assertions, its process. */
+const servers = targets.map((name) =>
+  name === 'fapi-gateway' ? { name, base: gateway.mtlsBase, audience: gateway.issuer, server: gateway.server } : { name, base: op!.issuer, audience: op!.issuer, server: op!.server },
+);
 const clientIds = registered > 0 ? await registerClients(registered) : ['client-one'];
 const senders = Math.min(Number(args.senders ?? clientIds.length), clientIds.length);
 const clientOf = (i: number) => clientIds[i % senders];
@@ -70,10 +82,13 @@ async function registerClients(n: number): Promise<string[]> {
 }
 
 const rows: (string | number)[][] = [];
+/** Server CPU ms per PAR by concurrency level and server, for the ratio line. */
+const cpuPerPar = new Map<number, Map<string, number>>();
 try {
-  for (const concurrency of levels) {
-    const pool = httpsPool(gateway.mtlsBase, { ca: pki.ca, client: pki.clientOne, connections: concurrency });
-    const bodies = async (n: number) => (await presignAssertions(pki.clientOne.jwk, gateway.issuer, n, 280, clientOf)).map((a, i) => parBody(a, pkce().challenge, clientOf(i)));
+  for (const concurrency of levels) for (const target of servers) {
+    const label = `${target.name} c=${concurrency}`;
+    const pool = httpsPool(target.base, { ca: pki.ca, client: pki.clientOne, connections: concurrency });
+    const bodies = async (n: number) => (await presignAssertions(pki.clientOne.jwk, target.audience, n, 280, clientOf)).map((a, i) => parBody(a, pkce().challenge, clientOf(i)));
     const push = (body: string) => async () => {
       expectStatus(await send(pool, { method: 'POST', path: '/par', form: body }), 201, 'PAR');
     };
@@ -82,26 +97,32 @@ try {
     const warmCount = Math.max(warmup, registered);
     const warm = await bodies(warmCount);
     const warmRun = await runBounded({ count: warmCount, concurrency, maxMs, task: (i) => push(warm[i])() });
-    printFailures(`warm-up c=${concurrency}`, warmRun);
+    printFailures(`warm-up ${label}`, warmRun);
 
     const timed = await bodies(count);
-    const { run, serverCpuMs, benchCpuMs } = await timedRun(gateway.server, { count, concurrency, maxMs, task: (i) => push(timed[i])() });
+    const { run, serverCpuMs, benchCpuMs } = await timedRun(target.server, { count, concurrency, maxMs, task: (i) => push(timed[i])() });
     await pool.close();
 
-    printFailures(`c=${concurrency}`, run);
-    if (run.timedOut) console.log(`  c=${concurrency}: stopped by the ${maxMs / 1000} s bound after ${run.attempted} requests`);
+    printFailures(label, run);
+    if (run.timedOut) console.log(`  ${label}: stopped by the ${maxMs / 1000} s bound after ${run.attempted} requests`);
+    cpuPerPar.set(concurrency, (cpuPerPar.get(concurrency) ?? new Map()).set(target.name, serverCpuMs / run.attempted));
     rows.push([
-      `c=${concurrency}`,
+      label,
       ...runColumns(run, 0),
       fixed(serverCpuMs / run.attempted, 3),
       fixed(benchCpuMs / run.attempted, 3),
     ]);
   }
 } finally {
-  await gateway.server.stop();
+  await Promise.all([gateway.server.stop(), op?.server.stop()]);
   await pki.remove();
 }
 
 console.log();
 printTable(['PAR', 'requests', 'non-201', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'bench CPU ms/req'], rows);
+if (op) {
+  const ratios = [...cpuPerPar].map(([c, byServer]) => [`c=${c}`, fixed(byServer.get('fapi-gateway')! / byServer.get('oidc-provider')!, 2)]);
+  console.log();
+  printTable(['server CPU per PAR', 'fapi-gateway / oidc-provider'], ratios);
+}
 if (args['cpu-prof']) console.log(`\nCPU profile of the gateway written to ${args['cpu-prof']} (summarise: node --import tsx bench/cpu-profile-top.ts FILE)`);

@@ -1,3 +1,5 @@
+import { recordTable } from './results.js';
+
 /** The outcome of a bounded run of identical operations. */
 export interface RunResult {
   attempted: number;
@@ -88,8 +90,9 @@ export function printFailures(label: string, result: RunResult): void {
   for (const [message, n] of result.failures) console.log(`    ${n} x ${message}`);
 }
 
-/** Prints rows as an aligned text table. */
+/** Prints rows as an aligned text table (and keeps it for the bench's results file). */
 export function printTable(headers: string[], rows: (string | number)[][]): void {
+  recordTable({ headers, rows });
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, c) => Math.max(...cells.map((r) => r[c].length)));
   const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
