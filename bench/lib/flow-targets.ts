@@ -15,6 +15,8 @@ export interface FlowTarget {
   audience: string;
   /** The mutual-TLS origin: PAR, token and, for the gateway, the proxied resources. */
   mtlsBase: string;
+  /** fapi-gateway's ops listener (/metrics); other servers have none. */
+  opsBase?: string;
   /**
    * Logs the demo user in, in a new browser, through one complete untimed flow; returns the
    * browser's cookies, a description of the access token (`accessToken`) and the token itself.
@@ -102,6 +104,7 @@ export async function gatewayTarget(pki: BenchPki, options: GatewayStartOptions 
     server: gateway.server,
     audience: gateway.issuer,
     mtlsBase: gateway.mtlsBase,
+    opsBase: gateway.opsBase,
     async login(material) {
       const browser = new CookieJar();
       const { code } = await authorize(browser, await pushed(pools, material), true);

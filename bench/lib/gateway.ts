@@ -18,6 +18,8 @@ export interface GatewayUnderTest {
   issuer: string;
   /** The mTLS listener (PAR, token). */
   mtlsBase: string;
+  /** The ops listener (plain HTTP on loopback): /healthz, /readyz, /metrics. */
+  opsBase: string;
   configFile: string;
 }
 
@@ -86,5 +88,5 @@ export async function startGateway(pki: BenchPki, options: GatewayStartOptions):
     env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: logLevel, ...options.env },
     ready: () => httpOk(`http://127.0.0.1:${ops}/${storeType ? 'readyz' : 'healthz'}`),
   });
-  return { server, issuer: config.issuer as string, mtlsBase: `https://localhost:${mtls}`, configFile };
+  return { server, issuer: config.issuer as string, mtlsBase: `https://localhost:${mtls}`, opsBase: `http://127.0.0.1:${ops}`, configFile };
 }
