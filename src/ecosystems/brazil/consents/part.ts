@@ -135,7 +135,8 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
       grant.acr ??= ctx.users.acrReached(grant.sub, ctx.profile)[0] ?? OFB_ACR_VALUES[0];
     },
 
-    refreshTokenLifetime: (grant: Grant, profileDefault: number) => (grant.extensions.brazil ? 0 : profileDefault),
+    // A consent's refresh tokens (payment consents' too) live as long as it does.
+    refreshTokenLifetime: (grant: Grant, profileDefault: number) => (grant.extensions.brazil || grant.extensions.brazilPayment ? 0 : profileDefault),
 
     accessTokenClaims: (grant: Grant) => {
       const extension = grant.extensions.brazil as BrazilGrantExtension | undefined;
