@@ -18,7 +18,7 @@ import { replicaHarness, type ReplicaHarness } from './helpers/replicas.js';
 import { startDirectory, type FakeDirectory } from './helpers/directory.js';
 import { brazilTpp, signedByTpp, softwareStatement, type Tpp } from './helpers/ofb.js';
 import { authorizeConsent } from './helpers/brazil.js';
-import { pkce, type PushedAuthorization } from './helpers/flow.js';
+import { browserRequest, CookieJar, formOf, pkce, type PushedAuthorization } from './helpers/flow.js';
 import { paymentInstruction } from '../src/ecosystems/brazil/payments/payment-request.js';
 import type { PaymentConsent } from '../src/ecosystems/brazil/payments/payment-consents.js';
 
@@ -245,6 +245,21 @@ t.test('login by another customer rejects the payment consent; so does denial', 
   const page = await authorizeConsent(h, pushedAgain.pushed!, { client: tpp.clientId as never, decision: 'deny' });
   t.equal(page.redirect?.searchParams.get('error'), 'access_denied');
   t.equal((await consentStatus(tpp, denied)).status, 'REJECTED', 'denied by the customer');
+});
+
+t.test('the consent page shows the payment, in Brazilian Portuguese', async (t) => {
+  const tpp = await registeredTpp();
+  const consentId = await paymentConsent(tpp);
+  const pushed = await par(tpp, `openid payments consent:${consentId}`);
+  const jar = new CookieJar();
+  const headers = { 'accept-language': 'pt-BR' };
+  const first = await browserRequest(h, jar, `/authorize?${new URLSearchParams({ client_id: tpp.clientId, request_uri: pushed.pushed!.requestUri })}`, undefined, headers);
+  const { action, csrf } = formOf(first.text);
+  const login = await browserRequest(h, jar, action, { csrf, username: 'alice', password: 'wonderland', action: 'login' }, headers);
+  const page = await browserRequest(h, jar, login.headers.location as string, undefined, headers);
+  t.equal(page.status, 200);
+  t.match(page.text, /Pagamento Pix de R\$ 100,00 para Maria Silva em \d{2}\/\d{2}\/\d{4}/);
+  t.notMatch(page.text, /consent:urn/, 'the consent scope itself is not listed');
 });
 
 t.test('the payment must be what the consent authorised; every rule refuses', async (t) => {
