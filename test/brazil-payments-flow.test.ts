@@ -307,3 +307,20 @@ t.test('paymentInstruction: the payment is checked against its consent', async (
   ];
   for (const [name, body, code] of cases) t.throws(() => paymentInstruction(body, consent), { status: 422, code }, `${name}: ${code}`);
 });
+
+t.test('profile brazil offers private_key_jwt only: a tls_client_auth registration is refused', async (t) => {
+  const tpp = await brazilTpp(h, directory);
+  const res = await call('POST', '/register', tpp.agent, {
+    json: {
+      token_endpoint_auth_method: 'tls_client_auth',
+      tls_client_auth_subject_dn: tpp.subjectDn,
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      response_types: ['code'],
+      redirect_uris: [REDIRECT],
+      jwks_uri: tpp.jwksUri,
+      software_statement: await softwareStatement(directory, tpp),
+    },
+  });
+  t.equal(res.status, 400);
+  t.equal(res.json.error, 'invalid_client_metadata', res.text);
+});
