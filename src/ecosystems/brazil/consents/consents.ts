@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import type { Grants } from '../../../grants/grant.js';
 import type { Store } from '../../../store/store.js';
-import { AWAITING_SECONDS, currentExpiry, statusAt, type AuthorisedMarker, type ExtensionRecord, type ConsentRecord, type ConsentState, type EndedMarker, type RejectedBy, type RejectionReason } from './consent.js';
+import { AWAITING_SECONDS, statusAt, type AuthorisedMarker, type ExtensionRecord, type ConsentRecord, type ConsentState, type EndedMarker, type RejectedBy, type RejectionReason } from './consent.js';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 /** A crashed extension frees its consent this soon. */

@@ -30,7 +30,7 @@ interface Caller {
 }
 
 /**
- * The payment consents API of Payments v4 on the mTLS listener: bodies are JWTs the TPP signed,
+ * Payments v4 on the mTLS listener, payment consents and PIX payments: bodies are JWTs the TPP signed,
  * answers JWTs the bank signed, errors once the caller is known too; before that (token refused),
  * the OFB error envelope as JSON.
  */
