@@ -93,4 +93,10 @@ t.test('config: what the profile and the pack refuse at start', async (t) => {
   t.equal(await attempt((c) => void (c.discovery = { plainEndpoints: 'public' })), 'discovery.plainEndpoints');
   t.equal(await attempt((c) => void (c.clients[1].token_endpoint_auth_method = 'tls_client_auth')), 'clients[1].token_endpoint_auth_method');
   t.equal(await attempt((c) => void (c.policy = { lifetimes: { accessToken: 600 } })), undefined, 'a shorter access token within 300–900 is fine');
+  t.equal(await attempt((c) => void (c.ecosystem.payments = { organisationId: 'org-1' })), undefined, 'payments on');
+  t.equal(await attempt((c) => void (c.ecosystem.payments = {})), 'ecosystem.payments.organisationId');
+  t.equal(await attempt((c) => void (c.ecosystem.payments = { organisationId: 'org-1', maxBodyBytes: 10 })), 'ecosystem.payments.maxBodyBytes');
+  t.equal(await attempt((c) => void (c.ecosystem.payments = { organisationId: 'org-1', extra: true })), 'ecosystem.payments.extra');
+  t.equal(await attempt((c) => void (c.ecosystem.directory = { issuer: 'dir' })), 'ecosystem.directory');
+  t.equal(await attempt((c) => void (c.ecosystem.directory = { issuer: 'dir', jwksUri: 'http://plain.example/jwks' })), 'ecosystem.directory.jwksUri');
 });

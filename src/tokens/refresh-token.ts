@@ -28,7 +28,9 @@ export async function issueRefreshToken(ctx: GatewayContext, grant: Grant, scope
   const now = Math.floor(Date.now() / 1000);
   const record: RefreshTokenRecord = { grantId: grant.id, clientId: grant.clientId, scope, issuedAt: now };
   const grantLeft = Math.max(1, ctx.grants.remainingSeconds(grant));
-  const ttl = lifetime > 0 ? Math.min(lifetime, grantLeft) : grantLeft;
+  // One that lives as long as its grant is kept up to the grant's maximum: an ecosystem may move the
+  // grant's end later (a consent extended), and the grant's own record refuses it once over.
+  const ttl = lifetime > 0 ? Math.min(lifetime, grantLeft) : Math.max(grantLeft, grant.createdAt + ctx.grants.lifetimes.maxSeconds - now);
   if (lifetime > 0) record.expiresAt = now + ttl;
   await ctx.store.set('refresh', storageKey(token), record, ttl);
   return token;

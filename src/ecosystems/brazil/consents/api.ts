@@ -4,8 +4,8 @@ import { NO_STORE } from '../../../http/error-handler.js';
 import { guard } from '../../../tokens/guard.js';
 import type { AccessTokenClaims } from '../../../tokens/access-token.js';
 import type { ConsentSettings } from '../settings.js';
-import { consentData, ofbDateTime, parseOfbDateTime, statusAt, type ConsentRecord, type Document } from './consent.js';
-import type { Consents } from './consents.js';
+import { consentData, currentExpiry, ofbDateTime, parseOfbDateTime, statusAt, type ConsentRecord, type ConsentState, type Document } from './consent.js';
+import { ConsentStateConflict, type Consents } from './consents.js';
 import { checkPermissions } from './permissions.js';
 import { ofbError, useOfbErrors } from './ofb-errors.js';
 
@@ -17,8 +17,9 @@ const MAX_EXPIRY_SECONDS = 365 * 86_400;
 const MAX_BODY_BYTES = 16_384;
 
 /**
- * Consents API v3 (mTLS listener): create, read and delete with a client_credentials token of scope
- * `consents` bound to the caller's certificate; authorization-code tokens are refused.
+ * Consents API v3 (mTLS listener): create, read, delete and list extensions with a client_credentials
+ * token of scope `consents` bound to the caller's certificate (authorization-code tokens refused);
+ * extend with the authorization-code token of the consent itself.
  */
 export async function consentsApi(mtls: FastifyInstance, ctx: GatewayContext, consents: Consents, settings: ConsentSettings): Promise<void> {
   await mtls.register(
@@ -51,9 +52,64 @@ export async function consentsApi(mtls: FastifyInstance, ctx: GatewayContext, co
         return reply.code(204).headers(NO_STORE).send();
       });
 
-      for (const [path, allowed] of [['/consents', 'POST'], ['/consents/:consentId', 'GET, DELETE']] as const)
+      // Consent extension: the customer's own authorization (its authorization-code token) renews it without a redirect.
+      scope.post<{ Params: { consentId: string } }>('/consents/:consentId/extends', async (request, reply) => {
+        const token = await guard(ctx, request, []);
+        const { consentId } = request.params;
+        if (token.consent_id !== consentId) throw ofbError(403, "extensions take the token of the customer's authorization of this consent", 'FORBIDDEN');
+        const customerIpAddress = header(request, 'x-fapi-customer-ip-address');
+        const customerUserAgent = header(request, 'x-customer-user-agent');
+        const state = await ownConsent(consents, consentId, token.client_id);
+        const asked = extensionRequest(request.body, state.record);
+        let extended;
+        try {
+          extended = await consents.extend(consentId, (current) => {
+            const now = Math.floor(Date.now() / 1000);
+            const previous = currentExpiry(current);
+            checkNewExpiry(asked.expiresAt, previous, now);
+            return {
+              at: now,
+              ...(asked.expiresAt !== undefined ? { expiresAt: asked.expiresAt } : {}),
+              ...(previous !== undefined ? { previousExpiresAt: previous } : {}),
+              loggedUser: asked.loggedUser,
+              ...(asked.businessEntity ? { businessEntity: asked.businessEntity } : {}),
+              customerIpAddress,
+              customerUserAgent,
+            };
+          });
+        } catch (err) {
+          if (err instanceof ConsentStateConflict) throw ofbError(422, err.message, 'ESTADO_CONSENTIMENTO_INVALIDO');
+          throw err;
+        }
+        return sendConsent(reply.code(201), ctx, extended);
+      });
+
+      scope.get<{ Params: { consentId: string } }>('/consents/:consentId/extensions', async (request, reply) => {
+        const token = await clientToken(ctx, request);
+        const state = await ownConsent(consents, request.params.consentId, token.client_id);
+        const now = Math.floor(Date.now() / 1000);
+        const data = [...(state.extensions ?? [])].reverse().map((e) => ({
+          ...(e.expiresAt !== undefined ? { expirationDateTime: ofbDateTime(e.expiresAt) } : {}),
+          ...(e.previousExpiresAt !== undefined ? { previousExpirationDateTime: ofbDateTime(e.previousExpiresAt) } : {}),
+          loggedUser: { document: e.loggedUser },
+          ...(e.businessEntity ? { businessEntity: { document: e.businessEntity } } : {}),
+          requestDateTime: ofbDateTime(e.at),
+          xFapiCustomerIpAddress: e.customerIpAddress,
+          xCustomerUserAgent: e.customerUserAgent,
+        }));
+        return reply
+          .headers(NO_STORE)
+          .type('application/json; charset=utf-8')
+          .send({
+            data,
+            links: { self: `${ctx.urls.mtlsBase}${CONSENTS_PATH}/${encodeURIComponent(state.record.id)}/extensions` },
+            meta: { totalRecords: data.length, totalPages: 1, requestDateTime: ofbDateTime(now) },
+          });
+      });
+
+      for (const [path, allowed] of [['/consents', 'POST'], ['/consents/:consentId', 'GET, DELETE'], ['/consents/:consentId/extends', 'POST'], ['/consents/:consentId/extensions', 'GET']] as const)
         scope.route({
-          method: ['PUT', 'PATCH', 'OPTIONS', ...(allowed === 'POST' ? ['GET', 'DELETE'] : ['POST'])] as never,
+          method: ['PUT', 'PATCH', 'OPTIONS', ...(allowed === 'POST' ? ['GET', 'DELETE'] : allowed === 'GET' ? ['POST', 'DELETE'] : ['POST'])] as never,
           url: path,
           handler: async () => {
             throw ofbError(405, `use ${allowed}`, undefined, { allow: allowed });
@@ -79,7 +135,7 @@ async function ownConsent(consents: Consents, id: string, clientId: string) {
   return state;
 }
 
-function sendConsent(reply: FastifyReply, ctx: GatewayContext, state: { record: ConsentRecord }): FastifyReply {
+function sendConsent(reply: FastifyReply, ctx: GatewayContext, state: ConsentState): FastifyReply {
   const now = Math.floor(Date.now() / 1000);
   return reply
     .headers(NO_STORE)
@@ -121,6 +177,48 @@ export function newConsent(body: unknown, clientId: string, id: string, settings
     createdAt: now,
     ...(expiresAt !== undefined ? { expiresAt } : {}),
   };
+}
+
+const MAX_HEADER = 512;
+
+/** A header the extension must carry (the customer's address and browser at the TPP), 400 when missing. */
+function header(request: FastifyRequest, name: string): string {
+  const value = request.headers[name];
+  if (value === undefined || value === '') throw ofbError(400, `the ${name} header is required`, 'PARAMETRO_NAO_INFORMADO');
+  if (typeof value !== 'string' || value.length > MAX_HEADER) throw ofbError(400, `the ${name} header is invalid`, 'PARAMETRO_INVALIDO');
+  return value;
+}
+
+/**
+ * The body of `POST /consents/{id}/extends`: the customer who asks (the consent's own, with its
+ * business when it has one) and the new end (none: indefinite).
+ */
+function extensionRequest(body: unknown, record: ConsentRecord): { expiresAt?: number; loggedUser: Document; businessEntity?: Document } {
+  const data = isObject(body) ? body.data : undefined;
+  if (!isObject(data)) throw ofbError(400, 'data is required', 'PARAMETRO_NAO_INFORMADO');
+  const loggedUser = document(data.loggedUser, 'loggedUser', 'CPF', CPF);
+  if (!loggedUser) throw ofbError(400, 'data.loggedUser.document is required', 'PARAMETRO_NAO_INFORMADO');
+  const businessEntity = data.businessEntity === undefined ? undefined : document(data.businessEntity, 'businessEntity', 'CNPJ', CNPJ);
+  if (record.businessEntity && !businessEntity) throw ofbError(422, 'the consent is a business one: data.businessEntity is required', 'INFORMACOES_PJ_NAO_INFORMADAS');
+  if (loggedUser.identification !== record.loggedUser.identification || (businessEntity && businessEntity.identification !== record.businessEntity?.identification))
+    throw ofbError(403, 'the customer asking is not the one the consent was made for', 'FORBIDDEN');
+  let expiresAt: number | undefined;
+  if (data.expirationDateTime !== undefined) {
+    expiresAt = typeof data.expirationDateTime === 'string' ? parseOfbDateTime(data.expirationDateTime) : undefined;
+    if (expiresAt === undefined) throw ofbError(400, 'data.expirationDateTime must be YYYY-MM-DDThh:mm:ssZ');
+  }
+  return { ...(expiresAt !== undefined ? { expiresAt } : {}), loggedUser, ...(businessEntity ? { businessEntity } : {}) };
+}
+
+/** OFB: the new end is later than now and than the current end, at most a year ahead; none (indefinite) unless it is already. */
+function checkNewExpiry(next: number | undefined, previous: number | undefined, now: number): void {
+  const invalid = (why: string) => ofbError(422, why, 'DATA_EXPIRACAO_INVALIDA');
+  if (next === undefined) {
+    if (previous === undefined) throw invalid('the consent is already indefinite');
+    return;
+  }
+  if (next <= now || next > now + MAX_EXPIRY_SECONDS) throw invalid('expirationDateTime must be in the future and at most one year ahead');
+  if (previous === undefined || next <= previous) throw invalid('expirationDateTime must be later than the current end of the consent');
 }
 
 function document(holder: unknown, name: string, rel: string, pattern: RegExp): Document | undefined {

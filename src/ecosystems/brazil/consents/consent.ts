@@ -42,6 +42,18 @@ export interface EndedMarker {
   reason: RejectionReason;
 }
 
+/** An extension of an authorised consent's end (`POST /consents/{id}/extends`), as the customer asked it. */
+export interface ExtensionRecord {
+  at: number;
+  /** The new end (seconds); none: indefinite. */
+  expiresAt?: number;
+  previousExpiresAt?: number;
+  loggedUser: Document;
+  businessEntity?: Document;
+  customerIpAddress: string;
+  customerUserAgent: string;
+}
+
 /** An AWAITING_AUTHORISATION consent not authorised within this long is rejected (CONSENT_EXPIRED). */
 export const AWAITING_SECONDS = 3600;
 
@@ -49,6 +61,14 @@ export interface ConsentState {
   record: ConsentRecord;
   authorised?: AuthorisedMarker;
   ended?: EndedMarker;
+  /** Oldest first. */
+  extensions?: ExtensionRecord[];
+}
+
+/** The consent's end now: the last extension's, else the one it was created with (undefined: indefinite). */
+export function currentExpiry(state: ConsentState): number | undefined {
+  const last = state.extensions?.at(-1);
+  return last ? last.expiresAt : state.record.expiresAt;
 }
 
 /** The consent's status now, and the ending that time has brought but nobody has written yet. */
@@ -56,11 +76,12 @@ export function statusAt(state: ConsentState, now: number): { status: ConsentSta
   const { record, authorised, ended } = state;
   if (ended) return { status: 'REJECTED', updatedAt: ended.at, rejection: ended };
   if (authorised) {
-    if (record.expiresAt !== undefined && now >= record.expiresAt) {
-      const due: EndedMarker = { at: record.expiresAt, rejectedBy: 'ASPSP', reason: 'CONSENT_MAX_DATE_REACHED' };
+    const expiresAt = currentExpiry(state);
+    if (expiresAt !== undefined && now >= expiresAt) {
+      const due: EndedMarker = { at: expiresAt, rejectedBy: 'ASPSP', reason: 'CONSENT_MAX_DATE_REACHED' };
       return { status: 'REJECTED', updatedAt: due.at, rejection: due, due };
     }
-    return { status: 'AUTHORISED', updatedAt: authorised.at };
+    return { status: 'AUTHORISED', updatedAt: state.extensions?.at(-1)?.at ?? authorised.at };
   }
   const awaitingEnd = Math.min(record.createdAt + AWAITING_SECONDS, record.expiresAt ?? Infinity);
   if (now >= awaitingEnd) {
@@ -90,13 +111,14 @@ export function parseOfbDateTime(text: string): number | undefined {
 export function consentData(state: ConsentState, now: number): Record<string, unknown> {
   const { record } = state;
   const status = statusAt(state, now);
+  const expiresAt = currentExpiry(state);
   return {
     consentId: record.id,
     creationDateTime: ofbDateTime(record.createdAt),
     status: status.status,
     statusUpdateDateTime: ofbDateTime(status.updatedAt),
     permissions: record.permissions,
-    ...(record.expiresAt !== undefined ? { expirationDateTime: ofbDateTime(record.expiresAt) } : {}),
+    ...(expiresAt !== undefined ? { expirationDateTime: ofbDateTime(expiresAt) } : {}),
     ...(status.rejection ? { rejection: { rejectedBy: status.rejection.rejectedBy, reason: { code: status.rejection.reason } } } : {}),
   };
 }

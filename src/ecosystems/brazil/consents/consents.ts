@@ -3,9 +3,13 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import type { Grants } from '../../../grants/grant.js';
 import type { Store } from '../../../store/store.js';
-import { AWAITING_SECONDS, statusAt, type AuthorisedMarker, type ConsentRecord, type ConsentState, type EndedMarker, type RejectedBy, type RejectionReason } from './consent.js';
+import { AWAITING_SECONDS, statusAt, type AuthorisedMarker, type ExtensionRecord, type ConsentRecord, type ConsentState, type EndedMarker, type RejectedBy, type RejectionReason } from './consent.js';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** A crashed extension frees its consent this soon. */
+const EXTEND_LOCK_SECONDS = 10;
+/** The extensions kept per consent (the newest; GET /extensions lists them). */
+const MAX_EXTENSIONS = 100;
 
 /** Where a transition failed: the consent was not in the state it needed. */
 export class ConsentStateConflict extends Error {}
@@ -49,13 +53,14 @@ export class Consents {
   /** The consent and its markers (one round trip); undefined when unknown or forgotten. */
   async read(id: string): Promise<ConsentState | undefined> {
     const { store } = this.deps;
-    const [record, authorised, ended] = await Promise.all([
+    const [record, authorised, ended, extensions] = await Promise.all([
       store.get<ConsentRecord>('eco-consent', id),
       store.get<AuthorisedMarker>('eco-consent-state', `${id}\u0000authorised`),
       store.get<EndedMarker>('eco-consent-state', `${id}\u0000ended`),
+      store.get<ExtensionRecord[]>('eco-consent-state', `${id}\u0000extensions`),
     ]);
     if (!record) return undefined;
-    const state: ConsentState = { record, ...(authorised ? { authorised } : {}), ...(ended ? { ended } : {}) };
+    const state: ConsentState = { record, ...(authorised ? { authorised } : {}), ...(ended ? { ended } : {}), ...(extensions?.length ? { extensions } : {}) };
     // An ending that time has brought is written (audited, its grant ended) when first seen.
     const due = statusAt(state, nowSeconds()).due;
     if (due) return (await this.#end(state, due)) ?? state;
@@ -79,6 +84,40 @@ export class Consents {
   }
 
   /**
+   * Moves an AUTHORISED consent's end (an extension the customer asked for), and its grant's with it.
+   * One extension at a time per consent (a short lock across replicas); an ending racing with it
+   * wins, as its grant's end marker refuses the grant's new lease.
+   */
+  async extend(id: string, make: (state: ConsentState) => ExtensionRecord): Promise<ConsentState> {
+    const { store, grants } = this.deps;
+    const lock = `${id}\u0000extending`;
+    if (!(await store.setIfAbsent('eco-consent-state', lock, 1, EXTEND_LOCK_SECONDS))) throw new ConsentStateConflict('the consent is being extended; retry');
+    try {
+      const state = await this.read(id);
+      if (!state?.authorised || statusAt(state, nowSeconds()).status !== 'AUTHORISED') throw new ConsentStateConflict('only an AUTHORISED consent can be extended');
+      const extension = make(state);
+      const extensions = [...(state.extensions ?? []), extension].slice(-MAX_EXTENSIONS);
+      const { record, authorised } = state;
+      const ttl = this.#ttl(extension.expiresAt ?? record.createdAt + this.deps.maxGrantSeconds, extension.at);
+      await Promise.all([
+        store.set('eco-consent-state', `${id}\u0000extensions`, extensions, ttl),
+        store.set('eco-consent-state', `${id}\u0000authorised`, authorised, ttl),
+        store.set('eco-consent', id, record, ttl),
+      ]);
+      const grant = await grants.get(authorised.grantId);
+      if (grant) {
+        if (extension.expiresAt === undefined) delete grant.expiresAt;
+        else grant.expiresAt = extension.expiresAt;
+        await grants.extend(grant);
+      }
+      this.#record('extended', record, { grantId: authorised.grantId, ...(extension.expiresAt !== undefined ? { expiresAt: extension.expiresAt } : { expiresAt: 'indefinite' }) });
+      return { ...state, extensions };
+    } finally {
+      await store.delete('eco-consent-state', lock).catch(() => undefined);
+    }
+  }
+
+  /**
    * Ends the consent (→ REJECTED) unless it has ended already: its grant ends with it, so every
    * token of it is refused at once on every replica. The new state, or undefined when another
    * ending came first.
@@ -93,7 +132,11 @@ export class Consents {
     const ttl = this.deps.retentionSeconds;
     if (!(await store.setIfAbsent('eco-consent-state', `${record.id}\u0000ended`, ended, ttl + 60))) return undefined;
     const authorised = state.authorised ?? (await store.get<AuthorisedMarker>('eco-consent-state', `${record.id}\u0000authorised`));
-    await Promise.all([authorised ? grants.end(authorised.grantId) : undefined, store.set('eco-consent', record.id, record, ttl)]);
+    await Promise.all([
+      authorised ? grants.end(authorised.grantId) : undefined,
+      store.set('eco-consent', record.id, record, ttl),
+      state.extensions ? store.set('eco-consent-state', `${record.id}\u0000extensions`, state.extensions, ttl) : undefined,
+    ]);
     this.#record(`rejected_${ended.reason.toLowerCase()}`, record, { rejectedBy: ended.rejectedBy, reason: ended.reason, ...(authorised ? { grantId: authorised.grantId } : {}) });
     return { ...state, ...(authorised ? { authorised } : {}), ended };
   }

@@ -7,7 +7,7 @@ import { invalidRequest, OAuthError } from '../../../oauth/errors.js';
 import type { ConsentDetails, EcosystemHooks } from '../../hooks.js';
 import type { ConsentSettings } from '../settings.js';
 import { consentsApi } from './api.js';
-import { statusAt, type ConsentState } from './consent.js';
+import { currentExpiry, statusAt, type ConsentState } from './consent.js';
 import { Consents, ConsentStateConflict } from './consents.js';
 import { needsAccountChoice, permissionLabel } from './permissions.js';
 
@@ -130,12 +130,14 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
       }
       const extension: BrazilGrantExtension = { consentId: id, permissions: state.record.permissions, ...(accountIds.length ? { accountIds } : {}) };
       grant.extensions.brazil = extension;
-      if (state.record.expiresAt !== undefined) grant.expiresAt = state.record.expiresAt;
+      const expiresAt = currentExpiry(state);
+      if (expiresAt !== undefined) grant.expiresAt = expiresAt;
       // The OFB security profile wants acr in every ID token: what this customer's login reaches.
       grant.acr ??= ctx.users.acrReached(grant.sub, ctx.profile)[0] ?? OFB_ACR_VALUES[0];
     },
 
-    refreshTokenLifetime: (grant: Grant, profileDefault: number) => (grant.extensions.brazil ? 0 : profileDefault),
+    // A consent's refresh tokens (payment consents' too) live as long as it does.
+    refreshTokenLifetime: (grant: Grant, profileDefault: number) => (grant.extensions.brazil || grant.extensions.brazilPayment ? 0 : profileDefault),
 
     accessTokenClaims: (grant: Grant) => {
       const extension = grant.extensions.brazil as BrazilGrantExtension | undefined;

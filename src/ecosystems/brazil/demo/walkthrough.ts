@@ -19,6 +19,7 @@ import { send, type Reply } from '../../../demo/https-client.js';
  */
 const CPF = '76109277673';
 const URN_PREFIX = 'bancoexemplo';
+const OFB_ACCOUNTS = '/open-banking/accounts/v2/accounts';
 
 const step = (n: number, title: string) => console.log(`\n\x1b[1m${n}. ${title}\x1b[0m`);
 const show = (label: string, value: unknown) => console.log(`   ${label.padEnd(16)} ${typeof value === 'string' ? value : JSON.stringify(value)}`);
@@ -54,8 +55,9 @@ export async function walkthrough(): Promise<void> {
     profile: 'brazil',
     listeners: { public: { host: '127.0.0.1', port: pub }, mtls: { host: '127.0.0.1', port: mtls, url: `https://localhost:${mtls}` }, ops: { host: '127.0.0.1', port: ops } },
     keys: { signing: serverKeys },
-    ecosystem: { bankUrnPrefix: URN_PREFIX, consents: { accounts: { 'alice-7f3c': [{ id: 'acc-0001', label: 'Conta corrente 0001' }, { id: 'acc-0002', label: 'Poupança 0002' }] } } },
-    routes: [{ prefix: '/accounts', upstream: `http://127.0.0.1:${bankPort}`, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10_000 }],
+    ecosystem: { bankUrnPrefix: URN_PREFIX, consents: { accounts: { 'alice-7f3c': [{ id: 'br-conta-0001', label: 'Conta corrente 0001' }, { id: 'br-poupanca-0002', label: 'Poupança 0002' }] } } },
+    // The sample bank's OFB accounts API behind the OFB conventions: the consent must grant ACCOUNTS_READ.
+    routes: [{ prefix: OFB_ACCOUNTS, upstream: `http://127.0.0.1:${bankPort}`, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10_000, ecosystem: { permissions: ['ACCOUNTS_READ'], version: '2.4.2' } }],
     log: { level: 'warn' },
   });
   const users = config.users as Record<string, any>[];
@@ -204,16 +206,18 @@ async function walk(issuer: string, tls: { ca: Buffer; cert: Buffer; key: Buffer
 
   step(7, "Userinfo and the bank's API with the consent's token");
   show('userinfo', json(expect(await sendJson(endpoints.userinfo_endpoint, 'GET', { authorization: `Bearer ${tokens.access_token}` }, tls), 200, 'userinfo')));
-  const accountsReply = expect(await api(`${mtlsBase}/accounts`, 'GET', tokens.access_token), 200, 'accounts');
-  for (const account of json(accountsReply).data.accounts) show('account', `${account.accountId} ${account.displayName}`);
-  console.log('   (the sample bank\'s /accounts; the OFB accounts API /open-banking/accounts/v2 and its permission checks come with the resource conventions)');
+  const accountsReply = expect(await api(`${mtlsBase}${OFB_ACCOUNTS}`, 'GET', tokens.access_token), 200, 'accounts');
+  show('GET', `${OFB_ACCOUNTS} → ${accountsReply.status}, x-v ${accountsReply.headers['x-v']}, x-fapi-interaction-id ${accountsReply.headers['x-fapi-interaction-id']}`);
+  for (const account of json(accountsReply).data) show('account', `${account.accountId} (${account.type}), the one the customer chose`);
+  const noInteractionId = await sendJson(`${mtlsBase}${OFB_ACCOUNTS}`, 'GET', { authorization: `Bearer ${tokens.access_token}` }, tls);
+  show('no interaction id', `${noInteractionId.status} ${json(noInteractionId).errors[0].code}, a fresh x-fapi-interaction-id ${noInteractionId.headers['x-fapi-interaction-id']}`);
 
   step(8, `The TPP revokes the consent: DELETE ${new URL(consents).pathname}/{consentId}`);
   expect(await api(`${consents}/${encodeURIComponent(consentId)}`, 'DELETE', cc.access_token), 204, 'revocation');
   const after = json(expect(await api(`${consents}/${encodeURIComponent(consentId)}`, 'GET', cc.access_token), 200, 'consent read'));
   show('consent', `${after.data.status}, ${after.data.rejection.rejectedBy} ${after.data.rejection.reason.code}`);
-  const refused = await sendJson(endpoints.userinfo_endpoint, 'GET', { authorization: `Bearer ${tokens.access_token}` }, tls);
-  show('access token', `${refused.status} ${json(refused).error} (refused at once)`);
+  const refused = await api(`${mtlsBase}${OFB_ACCOUNTS}`, 'GET', tokens.access_token);
+  show('access token', `${refused.status} ${json(refused).errors[0].code} at ${OFB_ACCOUNTS} (refused at once)`);
   const refresh = await send(endpoints.token_endpoint, { tls, form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, ...(await assertion()) } });
   show('refresh token', `${refresh.status} ${json(refresh).error}`);
   console.log('\nDone: consent, PAR with consent:, CPF-matched login, account choice, tokens, API calls, revocation, tokens refused.');

@@ -1,4 +1,6 @@
 import { ConfigError } from '../../../config/config-error.js';
+import { composeHooks } from '../../compose.js';
+import { paymentAuthorization } from './authorization.js';
 import type { EcosystemHooks } from '../../hooks.js';
 import { PaymentConsents } from './payment-consents.js';
 import { paymentConsentRoutes } from './routes.js';
@@ -12,13 +14,14 @@ export function paymentConsentsFor(settings: Record<string, unknown> | undefined
 }
 
 /**
- * Payment consents (Open Finance Brasil Payments v4) when `ecosystem.payments` is set: the signed
- * API on the mTLS listener, and `paymentConsents` for the authorization flow.
+ * Payments (Open Finance Brasil Payments v4) when `ecosystem.payments` is set: the signed payment
+ * consents and PIX payments APIs on the mTLS listener, and the customer's authorization of a payment
+ * consent through PAR (scope `payments` with `consent:<id>`).
  */
 export function paymentsPart(settings: Record<string, unknown> | undefined, paymentConsents: PaymentConsents = paymentConsentsFor(settings)): EcosystemHooks {
   const payments = paymentsSettings(settings);
   let started: Parameters<NonNullable<EcosystemHooks['start']>>[0] | undefined;
-  return {
+  const api: EcosystemHooks = {
     start(ctx) {
       started = ctx;
       paymentConsents.attach(ctx.store, ctx.grants);
@@ -28,4 +31,5 @@ export function paymentsPart(settings: Record<string, unknown> | undefined, paym
       if (payments && started) await paymentConsentRoutes(mtls, started, payments, paymentConsents);
     },
   };
+  return payments ? composeHooks(api, paymentAuthorization(paymentConsents)) : api;
 }
