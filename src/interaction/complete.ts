@@ -60,6 +60,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   if (outcome.amr?.length) grant.amr = outcome.amr;
   if (outcome.claims && Object.keys(outcome.claims).length) grant.userClaims = outcome.claims;
   if (request.claims) grant.claims = request.claims;
+  if (outcome.decision?.accountIds?.length) grant.accountIds = outcome.decision.accountIds;
   try {
     await ctx.hooks.onGrantCreated?.({ grant, request, client, ...(outcome.decision ? { decision: outcome.decision } : {}) });
   } catch (err) {
@@ -94,7 +95,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
 }
 
 function completedPage(reply: FastifyReply): FastifyReply {
-  return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed or has expired.'));
+  return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed or has expired.', { situation: 'completed' }));
 }
 
 /**

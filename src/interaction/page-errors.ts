@@ -18,12 +18,7 @@ export function installPageErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const failure = err instanceof OAuthError ? err : classifyFailure(err, request);
     reply.headers(failure.headers);
-    const description =
-      err instanceof WorkRefused
-        ? `The service is busy right now. Try again in ${err.retryAfterSeconds} seconds.`
-        : failure.error === 'temporarily_unavailable'
-          ? 'The service is temporarily unavailable. Try again in a moment.'
-          : failure.description;
-    return sendPage(reply, failure.status, TITLES[failure.error] ?? 'Request refused', errorPage(failure.error, description));
+    const options = err instanceof WorkRefused ? { busySeconds: err.retryAfterSeconds } : {};
+    return sendPage(reply, failure.status, TITLES[failure.error] ?? 'Request refused', errorPage(failure.error, failure.description, options));
   });
 }
