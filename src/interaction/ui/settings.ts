@@ -111,7 +111,7 @@ function deepCopy(value: unknown): unknown {
 }
 
 /** External references a stylesheet cannot have: the pages' CSP would block them (and they would leak the customer's visit). */
-const EXTERNAL_CSS = /@import\b|url\(\s*['"]?\s*(?:[a-z][a-z0-9+.-]*:|\/\/)/i;
+const EXTERNAL_CSS = /@import\b|url\(\s*['"]?\s*(?!data:)(?:[a-z][a-z0-9+.-]*:|\/\/)/i;
 
 /** Reads and checks `ui:` (files, colours, locales, texts); every problem names its key path. */
 export async function loadUi(settings: UiSettings): Promise<Ui> {
