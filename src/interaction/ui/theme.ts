@@ -38,8 +38,7 @@ a:hover { color: var(--primary-dark); }
 .bank .bar { max-width: 44rem; margin: 0 auto; padding: .85rem 1.25rem; display: flex; align-items: center; gap: .75rem; min-height: 4rem; }
 .bank img { height: 2.25rem; width: auto; max-width: 10rem; display: block; background: #ffffff; border-radius: .35rem; padding: .2rem .35rem; }
 .bank .name { font-size: 1.2rem; font-weight: 700; letter-spacing: .01em; }
-.bank .secure { margin-left: auto; font-size: .85rem; display: flex; align-items: center; gap: .35rem; }
-.bank .secure::before { content: ""; display: inline-block; width: .7rem; height: .55rem; border: 2px solid #ffffff; border-radius: 2px; margin-top: .35rem; box-shadow: 0 -.45rem 0 -.1rem var(--primary), 0 -.45rem 0 0 #ffffff; }
+.bank .secure { margin-left: auto; font-size: .85rem; text-align: right; }
 main { flex: 1; width: 100%; max-width: 44rem; margin: 0 auto; padding: 1.5rem 1rem 2.5rem; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: .75rem; padding: 1.75rem 1.5rem; box-shadow: 0 1px 3px rgba(16, 24, 40, .08); }
 h1 { font-size: 1.6rem; line-height: 1.25; margin: 0 0 1rem; }
