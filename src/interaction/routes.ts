@@ -75,14 +75,21 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
       // (and it must not fail a reply that completion has already sent).
       const remembering =
         !ctx.profile.consent.everyTime && ctx.profile.lifetimes.session > 0
-          ? ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope }, ctx.profile.lifetimes.session).catch(() => undefined)
+          ? ctx.store
+              .set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope, ...(decision?.accountIds?.length ? { accountIds: decision.accountIds } : {}) }, ctx.profile.lifetimes.session)
+              .catch(() => undefined)
           : undefined;
+      request.log.info(
+        { audit: 'consent_approved', client_id: interaction.clientId, sub: interaction.sub, interaction_id: interaction.parId, outcome: 'success', accounts: decision?.accountIds?.length ?? 0 },
+        'consent_approved',
+      );
       const [completed] = await Promise.all([
         completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, ...loginOf(interaction), ...(decision ? { decision } : {}) }),
         remembering,
       ]);
       return completed;
     }
+    request.log.info({ audit: 'consent_denied', client_id: interaction.clientId, sub: interaction.sub, interaction_id: interaction.parId, outcome: 'denied' }, 'consent_denied');
     return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: false, error: 'access_denied', description: 'the user denied the request' });
   });
 }
@@ -149,10 +156,15 @@ export async function showInteraction(
 
 const consentKey = (clientId: string, sub: string) => `${clientId}\u0000${sub}`;
 
+/** An earlier approval kept for the session's length (profiles that do not ask every time): its scopes and the accounts chosen then. */
+export function rememberedConsent(ctx: GatewayContext, clientId: string, sub: string): Promise<{ scope: string; accountIds?: string[] } | undefined> {
+  return ctx.store.get<{ scope: string; accountIds?: string[] }>('consent', consentKey(clientId, sub));
+}
+
 /** Where the profile does not ask every time: an earlier approval of at least these scopes stands, unless prompt=consent. */
 export async function consentRemembered(ctx: GatewayContext, sub: string, pushed: PushedRequest): Promise<boolean> {
   if (ctx.profile.consent.everyTime || pushed.request.prompt?.includes('consent')) return false;
-  const remembered = await ctx.store.get<{ scope: string }>('consent', consentKey(pushed.request.clientId, sub));
+  const remembered = await rememberedConsent(ctx, pushed.request.clientId, sub);
   if (!remembered) return false;
   const granted = new Set(remembered.scope.split(' '));
   return pushed.request.scope.split(' ').every((s) => granted.has(s));

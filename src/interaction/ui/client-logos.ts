@@ -13,6 +13,8 @@ export interface Logo {
 const KEEP_SECONDS = 3600;
 const RETRY_FAILED_SECONDS = 300;
 const MAX_CACHED = 1000;
+/** All logos kept together, whatever maxBytes allows each. */
+const MAX_CACHED_BYTES = 16 * 1024 * 1024;
 
 /** Raster images only, told by their first bytes (an SVG could carry script to whoever opens its URL). */
 function imageType(body: Buffer): string | undefined {
@@ -33,6 +35,7 @@ export class ClientLogos {
   readonly #fetch: OutboundFetch | undefined;
   readonly #cache = new Map<string, { uri: string; logo: Logo | undefined; until: number }>();
   readonly #pending = new Map<string, Promise<Logo | undefined>>();
+  #cachedBytes = 0;
 
   constructor(settings: UiSettings['clientLogos']) {
     if (!settings.enabled) return;
@@ -78,8 +81,19 @@ export class ClientLogos {
     } catch (err) {
       log?.warn({ event: 'client_logo_failed', client_id: clientId, reason: (err as Error).message }, 'the client logo could not be fetched');
     }
-    if (this.#cache.size >= MAX_CACHED) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#forget(clientId);
+    const size = logo?.body.length ?? 0;
+    // The oldest go first, until both bounds hold.
+    while (this.#cache.size && (this.#cache.size >= MAX_CACHED || this.#cachedBytes + size > MAX_CACHED_BYTES)) this.#forget(this.#cache.keys().next().value!);
     this.#cache.set(clientId, { uri, logo, until: Date.now() / 1000 + (logo ? KEEP_SECONDS : RETRY_FAILED_SECONDS) });
+    this.#cachedBytes += size;
     return logo;
+  }
+
+  #forget(clientId: string): void {
+    const entry = this.#cache.get(clientId);
+    if (!entry) return;
+    this.#cachedBytes -= entry.logo?.body.length ?? 0;
+    this.#cache.delete(clientId);
   }
 }
