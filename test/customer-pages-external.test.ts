@@ -78,3 +78,42 @@ t.test('GET /interactions/{id} after login: the accounts to choose and the durat
   const grant = await h.gateway.context.grants.get(decodeJwt(tokens.access_token).grant_id as string);
   t.same(grant?.accountIds, ['acc-1003'], 'the grant keeps the chosen account');
 });
+
+t.test('built-in pages with ui.accounts: only offered ids count; a remembered approval keeps the accounts chosen then', async (t) => {
+  const { derivedProfile } = await import('./helpers/derived-profile.js');
+  const { CookieJar, browserRequest, formOf } = await import('./helpers/flow.js');
+  const { pki } = await testPki();
+  const profile = await derivedProfile({ name: 'remembering-accounts', consent: { everyTime: false } });
+  const g = await startGateway({
+    configure(config) {
+      config.profile = profile;
+      config.ui = { accounts: { url: `${bank.url}/accounts`, ca: pki.ca } };
+    },
+  });
+  t.teardown(() => g.close());
+  const jar = new CookieJar();
+  const open = async () => {
+    const pushed = await push(g, 'client-one');
+    return { pushed, page: await browserRequest(g, jar, authorizationUrl('client-one', pushed.requestUri)) };
+  };
+  const first = await open();
+  const login = formOf(first.page.text);
+  const signedIn = await browserRequest(g, jar, login.action, { csrf: login.csrf, username: 'alice', password: 'wonderland', action: 'login' });
+  const consent = await browserRequest(g, jar, signedIn.headers.location as string);
+  t.match(consent.text, 'name="account-0" value="acc-1001"', 'the accounts are offered');
+  const form = formOf(consent.text);
+  const forged = await browserRequest(g, jar, form.action, { csrf: form.csrf, decision: 'approve', 'account-0': 'acc-9999' });
+  t.equal(forged.status, 400, 'an id that was not offered counts for nothing: choose again');
+  t.match(forged.text, 'Choose at least one account.');
+  const approved = await browserRequest(g, jar, form.action, { csrf: form.csrf, decision: 'approve', 'account-1': 'acc-1002' });
+  t.equal(approved.status, 303);
+  const grantOf = async (location: string, pushed: Awaited<ReturnType<typeof push>>) => {
+    const tokens = (await redeem(g, new URL(location).searchParams.get('code')!, pushed)).json;
+    return g.gateway.context.grants.get(decodeJwt(tokens.access_token).grant_id as string);
+  };
+  t.same((await grantOf(approved.headers.location as string, first.pushed))?.accountIds, ['acc-1002']);
+  const second = await open();
+  t.equal(second.page.status, 303, 'remembered: no page');
+  t.same((await grantOf(second.page.headers.location as string, second.pushed))?.accountIds, ['acc-1002'], 'the accounts chosen then');
+  t.ok(g.logs.some((l) => l.includes('"audit":"consent_approved"') && l.includes('"accounts":1')), 'the approval is audited');
+});
