@@ -33,6 +33,7 @@ const TEXT = {
   'pt-BR': { username: 'Usuário', password: 'Senha', signIn: 'Entrar', consent: 'Autorizar o compartilhamento?', approve: 'Autorizar', chooseOne: 'Escolha pelo menos uma conta.' },
 } as const;
 type Locale = keyof typeof TEXT;
+const CDS_SCOPES = ['common:customer.basic:read', 'bank:accounts.basic:read', 'bank:accounts.detail:read', 'bank:transactions:read', 'bank:regular_payments:read', 'bank:payees:read'];
 
 if (requireProgram(t, 'chromium', 'apt-get install -y chromium')) {
   let h: Harness;
@@ -67,6 +68,9 @@ if (requireProgram(t, 'chromium', 'apt-get install -y chromium')) {
           policy_uri: 'https://budgetbuddy.example/privacy',
           tos_uri: 'https://budgetbuddy.example/terms',
         });
+        // A data holder's scopes, shown in the CDS data language.
+        config.clients[1].client_name = 'Smart Saver';
+        config.clients[1].scope = `openid profile ${CDS_SCOPES.join(' ')}`;
         config.routes = [{ prefix: '/accounts', upstream: upstream.url, scopes: ['accounts'], methods: ['GET'], timeoutMs: 10_000 }];
       },
     });
@@ -188,6 +192,24 @@ if (requireProgram(t, 'chromium', 'apt-get install -y chromium')) {
         await shoot(error.page, `error-${locale}-${width}`);
       });
     }
+
+  t.test('CDR scopes in the CDS data language, grouped, their permissions under "What this includes"', async (t) => {
+    const { page } = await open(t, 'en', 1200);
+    const pushed = await push(h, 'client-two', { scope: `openid ${CDS_SCOPES.join(' ')}` });
+    await page.goto(h.issuer + authorizationUrl('client-two', pushed.requestUri));
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill('wonderland');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { name: 'Allow access?' }).waitFor();
+    for (const summary of await page.locator('summary').all()) await summary.click();
+    const main = await page.locator('main').innerText();
+    for (const cluster of ['Name and occupation', 'Account name, type and balance', 'Account numbers and features', 'Transaction details', 'Direct debits and scheduled payments', 'Saved payees'])
+      t.match(main, cluster, `the CDS cluster "${cluster}"`);
+    t.match(main, 'Who you have sent money to and received money from', 'a permission of the cluster');
+    t.notMatch(main, /bank:|common:/, 'no raw scope strings');
+    await accessible(t, page, 'consent, CDS data language');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'consent-cds-en-1200.png'), fullPage: true });
+  });
 
   t.test("the bank's accounts endpoint failing: an error page with a way back, the operator told", async (t) => {
     bank.answer = { status: 500, body: '{}' };
