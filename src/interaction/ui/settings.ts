@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../../config/config-error.js';
 import type { UiSettings } from '../../config/schema.js';
-import { SCOPE_GROUPS, type Catalogue, type ScopeGroup, type ScopeText } from '../locales/catalogue.js';
+import type { Catalogue, ScopeGroup, ScopeText } from '../locales/catalogue.js';
 import { CATALOGUES } from '../locales/index.js';
 import { contrastRatio, themeCss } from './theme.js';
 
@@ -176,4 +176,3 @@ export async function loadUi(settings: UiSettings): Promise<Ui> {
   };
 }
 
-export { SCOPE_GROUPS };
