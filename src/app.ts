@@ -24,6 +24,7 @@ import { EncryptionKeys } from './keys/encryption-keys.js';
 import { requestObjectMode } from './oauth/request-object/policy.js';
 import { installPageErrorHandling } from './interaction/page-errors.js';
 import { interactionRoutes } from './interaction/routes.js';
+import { customerPages } from './interaction/ui/customer-pages.js';
 import { authorizeRoute } from './oauth/authorize.js';
 import { discoveryRoutes } from './oauth/discovery.js';
 import { introspectRoute } from './oauth/introspect.js';
@@ -142,6 +143,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     rateLimitExempt: addressBlocks(config.rateLimit.exempt, 'rateLimit.exempt'),
     trustedProxies,
     subjects,
+    pages: await customerPages(config.ui),
   };
   ctx.bankLogin = await createBankLogin(ctx);
   await hooks.start?.(ctx);
@@ -195,6 +197,8 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   for (const { message, ...fields } of [ctx.credentials.keyFileWarning, ctx.keys.keyFileWarning, ctx.encryptionKeys?.keyFileWarning].filter((w) => w !== undefined))
     publicApp.log.warn({ event: 'key_file_readable', ...fields }, message);
   const recordSecurityEvent = securityEventRecorder(metrics);
+  // Every page a browser may get (login, consent, errors, refusals) wears the deployment's branding.
+  for (const app of [publicApp, mtlsApp]) app.decorate('pageUi', ctx.pages.ui);
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {
     installOAuthErrorHandling(app, recordSecurityEvent);
     installSecurityHeaders(app);

@@ -18,6 +18,7 @@ import type { UserDirectory } from './users/directory.js';
 import type { SubjectIdentifiers } from './subjects/subject-identifiers.js';
 import type { PasswordLogin } from './users/password-login.js';
 import type { BankLogin } from './login/bank-login.js';
+import type { CustomerPages } from './interaction/ui/customer-pages.js';
 
 /** Everything the endpoints share, built once at start from the config. */
 export interface GatewayContext {
@@ -55,4 +56,6 @@ export interface GatewayContext {
   trustedProxies: BlockList | undefined;
   /** The `sub` each client sees (public or pairwise). */
   subjects: SubjectIdentifiers;
+  /** The customer-facing pages (`ui:`): branding, languages, client logos, the bank's account list. */
+  pages: CustomerPages;
 }

@@ -34,9 +34,10 @@ if (requireProgram(t, 'chromium', 'apt-get install -y chromium')) {
     const consentId = await createConsent(h);
     const par = await pushConsent(h, consentId, 'client-one', parOverrides);
     await page.goto(`${h.issuer}/authorize?${new URLSearchParams({ client_id: 'client-one', request_uri: par.pushed!.requestUri })}`);
-    await page.getByLabel('Username').fill('alice');
-    await page.getByLabel('Password').fill('wonderland');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    // The login page speaks the browser's language too (Username/Usuário).
+    await page.locator('#username').fill('alice');
+    await page.locator('#password').fill('wonderland');
+    await page.getByRole('button', { name: /^(Sign in|Entrar)$/ }).click();
     return { page, par: par.pushed!, consentId, csp };
   }
 

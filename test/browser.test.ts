@@ -73,7 +73,7 @@ if (requireProgram(t, 'chromium', 'apt-get install -y chromium')) {
     const { page, console } = await newPage(context);
     const { pushed, status } = await openAuthorization(page);
     t.equal(status, 200);
-    t.equal(await page.title(), 'Sign in');
+    t.equal(await page.title(), 'Sign in · Your bank', 'the page and the bank (the default name)');
     t.ok(await page.getByRole('heading', { name: 'Sign in' }).isVisible(), 'a Sign in heading');
     t.match(await page.locator('main').innerText(), 'Demo client one (private_key_jwt)', 'names the client');
     await page.getByLabel('Username').fill('alice');
@@ -151,7 +151,9 @@ if (requireProgram(t, 'chromium', 'apt-get install -y chromium')) {
     const { page } = await newPage(await newContext(t));
     const response = await page.goto(h.issuer + authorizationUrl('client-one', 'urn:ietf:params:oauth:request_uri:unknown'));
     t.equal(response?.status(), 400);
-    t.match(await page.getByRole('alert').innerText(), /unknown/i);
+    t.match(await page.getByRole('alert').innerText(), /expired or was already used/, 'plain words for the customer');
+    t.match(await page.locator('details').innerText({ timeout: 5000 }).catch(() => ''), /Technical details/, 'the technical details collapsed');
+    t.match(await page.content(), /<code>invalid_request_uri<\/code>[\s\S]*unknown/i, 'the code and description inside them');
     t.notMatch(page.url(), /client\.localhost/);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'error.png'), fullPage: true });
   });

@@ -41,6 +41,12 @@ export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.P
   if (interaction.clientKey) interaction.clientKey = resolve(interaction.clientKey);
   if (interaction.ca) interaction.ca = resolve(interaction.ca);
   if (interaction.clientCertificate) interaction.clientCertificate = { cert: resolve(interaction.clientCertificate.cert), key: resolve(interaction.clientCertificate.key) };
+  const ui = config.ui;
+  if (ui.logo) ui.logo = resolve(ui.logo);
+  if (ui.stylesheet) ui.stylesheet = resolve(ui.stylesheet);
+  if (ui.clientLogos.ca) ui.clientLogos.ca = resolve(ui.clientLogos.ca);
+  if (ui.accounts?.ca) ui.accounts.ca = resolve(ui.accounts.ca);
+  if (ui.accounts?.clientCertificate) ui.accounts.clientCertificate = { cert: resolve(ui.accounts.clientCertificate.cert), key: resolve(ui.accounts.clientCertificate.key) };
   if (config.store.type === 'redis' && config.store.tls) config.store = { ...config.store, tls: { ca: resolve(config.store.tls.ca) } };
   const issuer = new URL(config.issuer);
   if (issuer.search || issuer.hash) throw new ConfigError('issuer', 'must have no query or fragment');

@@ -408,6 +408,80 @@ export const InteractionConfig = Type.Object(
 );
 export type InteractionSettings = Static<typeof InteractionConfig>;
 
+/** Text the customer reads: one string, or one per locale tag (`en`, `pt-BR`). */
+const LocalisedText = Type.Union([NonEmpty, Type.Record(Type.String(), NonEmpty)]);
+
+/**
+ * The bank's face on the login, consent and error pages (src/interaction/ui/): branding, languages,
+ * texts, where accounts come from. Everything is served by the gateway itself (the pages' CSP
+ * allows nothing else); files are read and checked at start (src/interaction/ui/settings.ts).
+ */
+export const UiConfig = Type.Object(
+  {
+    bankName: Type.String({ minLength: 1, maxLength: 80, default: 'Your bank' }),
+    /** A PNG, JPEG, WebP or SVG file (at most 256 KiB), served at /assets/logo. */
+    logo: Type.Optional(NonEmpty),
+    /** `#rrggbb`: header, buttons and links; white text on it must meet WCAG AA (4.5:1). */
+    primaryColor: Type.String({ pattern: '^#[0-9a-fA-F]{6}$', default: '#0b5394' }),
+    /** A CSS file added after the built-in theme (at most 256 KiB; no external url() or @import). */
+    stylesheet: Type.Optional(NonEmpty),
+    supportUrl: Type.Optional(Type.String({ pattern: '^(https://|mailto:|tel:)' })),
+    privacyUrl: Type.Optional(Type.String({ pattern: '^https://' })),
+    footer: Type.Optional(LocalisedText),
+    /** The locales offered (default: every catalogue); `defaultLocale` when the browser asks for none of them. */
+    locales: Type.Optional(Type.Array(NonEmpty, { minItems: 1, uniqueItems: true })),
+    defaultLocale: Type.String({ minLength: 1, default: 'en' }),
+    /** Catalogue texts replaced, by locale then dotted key (e.g. `consent.heading`). */
+    texts: Type.Optional(Type.Record(Type.String(), Type.Record(Type.String(), NonEmpty))),
+    /** Scope texts beyond (or instead of) the catalogues': by scope, a title and the data it covers. */
+    scopes: Type.Optional(
+      Type.Record(
+        Type.String(),
+        Type.Object(
+          {
+            group: Type.Optional(Type.Union(['identity', 'accounts', 'transactions', 'payments', 'other'].map((g) => Type.Literal(g)))),
+            title: LocalisedText,
+            details: Type.Optional(Type.Record(Type.String(), Type.Array(NonEmpty))),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
+    /** "You can withdraw this access at any time in <where>", linked to `url`. */
+    withdrawal: Type.Optional(Type.Object({ where: Type.Optional(LocalisedText), url: Type.Optional(Type.String({ pattern: '^https://' })) }, { additionalProperties: false })),
+    /**
+     * The bank's list of the customer's accounts for the account selection step: GET `url?sub=<sub>`
+     * answering `{ "accounts": [{ "id", "label", "detail"? }] }`. Without it, only a pack's accounts are offered.
+     */
+    accounts: Type.Optional(
+      Type.Object(
+        {
+          url: Type.String({ pattern: '^https://[^#]+$' }),
+          timeoutMs: Type.Integer({ minimum: 100, maximum: 30000, default: 3000 }),
+          /** A CA file to trust instead of the system's, and a client certificate (mTLS to the bank). */
+          ca: Type.Optional(NonEmpty),
+          clientCertificate: Type.Optional(Type.Object({ cert: NonEmpty, key: NonEmpty }, { additionalProperties: false })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** Client logos (`logo_uri`), fetched by the gateway and served from /assets/clients/{id}/logo. */
+    clientLogos: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        maxBytes: Type.Integer({ minimum: 1024, maximum: 1048576, default: 102400 }),
+        timeoutMs: Type.Integer({ minimum: 100, maximum: 10000, default: 3000 }),
+        /** Internal mirrors (and tests): logo_uri may point at a private or loopback address, served under this CA file. */
+        allowPrivateAddresses: Type.Boolean({ default: false }),
+        ca: Type.Optional(NonEmpty),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type UiSettings = Static<typeof UiConfig>;
+
 export const ConfigSchema = Type.Object(
   {
     issuer: Type.String({ pattern: '^https://[^?#]+$' }),
@@ -526,6 +600,8 @@ export const ConfigSchema = Type.Object(
     clients: Type.Array(ClientSchema, { default: [] }),
     registration: RegistrationConfig,
     interaction: InteractionConfig,
+    /** The customer-facing pages: branding, languages, scope texts, account selection. */
+    ui: UiConfig,
     /**
      * The settings of the profile's ecosystem pack (a Register's URLs, a bank's identifiers...): the
      * pack validates them itself and names the key path under `ecosystem` when one is wrong.

@@ -26,8 +26,12 @@ export interface ConsentDecision {
 export interface ConsentDetails {
   /** Lines to show, each labelled by language tag (e.g. `{ 'pt-BR': ..., en: ... }`). */
   items: { label: Record<string, string> }[];
-  /** Accounts the customer may choose among (ids as the bank knows them). */
-  accounts?: { id: string; label: string }[];
+  /** Accounts the customer may choose among (ids as the bank knows them); `detail` is a second line (a masked number). */
+  accounts?: { id: string; label: string; detail?: string }[];
+  /** Seconds since the epoch: when the access ends if approved (a CDR sharing duration, a Brazil consent's expiry). */
+  expiresAt?: number;
+  /** true: a once-off access (no refresh token), whatever the client registered. */
+  onceOff?: boolean;
 }
 
 /** What a pack adds to the deployment's `registration:` settings (registration, RFC 7591/7592). */

@@ -50,6 +50,8 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
   const conventions = conventionsOf(route);
   if (conventions) conventionHooks(scope, conventions);
   const byMethod = conventions?.scopesByMethod;
+  // The customer's chosen accounts travel upstream; the grant is read for them only where a choice can have been made.
+  const accountsChosen = ctx.pages.accounts !== undefined || ctx.config.interaction.mode === 'external' || ctx.hooks.consentDetails !== undefined;
   const refused = (stage: 'headers' | 'grant', err: unknown): never => {
     ctx.metrics?.resourceConventionRefusals.inc({ route: route.prefix, stage, status: String((err as { status?: number }).status ?? 500) });
     throw err;
@@ -72,8 +74,8 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
     }
     const token = await guard(ctx, request, byMethod?.[request.method] ?? route.scopes);
     checkFapiRequestHeaders(request);
+    const grant = conventions?.readsGrant || accountsChosen ? await ctx.grants.get(token.grant_id) : undefined;
     if (conventions?.authorize) {
-      const grant = conventions.readsGrant ? await ctx.grants.get(token.grant_id) : undefined;
       try {
         conventions.authorize({ request, claims: token, grant, exchange: exchange! });
       } catch (err) {
@@ -102,7 +104,7 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
       timeout: remaining,
       queryString: () => query,
       rewriteRequestHeaders: (_raw, headers) => ({
-        ...upstreamHeaders(headers, token, route, conventions?.interactionId?.(request) ?? request.id, { ip: request.ip, host: request.headers.host }, exchange?.upstreamHeaders),
+        ...upstreamHeaders(headers, token, route, conventions?.interactionId?.(request) ?? request.id, { ip: request.ip, host: request.headers.host }, exchange?.upstreamHeaders, grant?.accountIds),
         [CLIENT_GONE]: clientGone.signal,
       }),
       rewriteHeaders: (headers) => downstreamHeaders(headers),

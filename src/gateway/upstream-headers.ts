@@ -4,6 +4,9 @@ import type { AccessTokenClaims } from '../tokens/access-token.js';
 import type { RouteConfig } from '../config/schema.js';
 import { INTERACTION_ID } from './fapi-headers.js';
 
+/** The accounts the customer chose to share, comma-separated (account ids never contain commas as the bank issues them). */
+export const ACCOUNT_IDS = 'x-authenticated-account-ids';
+
 /** What the gateway saw of the connection, told to the upstream in the forwarding headers. */
 export interface ClientConnection {
   ip: string;
@@ -51,6 +54,8 @@ export function upstreamHeaders(
   seen: ClientConnection,
   /** Headers the route's conventions set (e.g. a negotiated `x-v`): a client's copy, whatever its spelling, is dropped. */
   replaced?: Record<string, string>,
+  /** The accounts the customer chose at consent (the grant's `accountIds`). */
+  accountIds?: readonly string[],
 ): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
   for (const name in incoming) {
@@ -69,6 +74,8 @@ export function upstreamHeaders(
   headers['x-authenticated-subject'] = token.sub;
   headers['x-authenticated-scope'] = token.scope;
   headers['x-authenticated-grant-id'] = token.grant_id;
+  // A route's conventions may have set the accounts their own way already (the customer's choice either way).
+  if (accountIds?.length && !replaced?.[ACCOUNT_IDS]) headers[ACCOUNT_IDS] = accountIds.join(',');
   // The gateway is the edge: it reports the connection it saw, not a chain a client wrote.
   headers['x-forwarded-for'] = seen.ip;
   headers['x-forwarded-proto'] = 'https';

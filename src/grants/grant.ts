@@ -22,6 +22,8 @@ export interface Grant {
   /** Claims about the customer asserted by the bank's login (external and oidc modes); built-in users' come from the config. */
   userClaims?: Record<string, unknown>;
   createdAt: number;
+  /** The accounts the customer chose to share at consent (ids as the bank knows them); passed upstream in `x-authenticated-account-ids`. */
+  accountIds?: string[];
   /** Seconds since the epoch after which the grant is over; undefined when it lasts until ended (or its maximum). */
   expiresAt?: number;
   extensions: Record<string, unknown>;

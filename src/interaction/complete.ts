@@ -8,6 +8,7 @@ import type { PushedRequest } from '../oauth/par.js';
 import { OAuthError } from '../oauth/errors.js';
 import { RESPONSE_MODES } from '../oauth/response-modes.js';
 import { errorPage, sendPage } from './pages.js';
+import { rememberedConsent } from './routes.js';
 import { chooseAcr } from '../authentication-context/acr.js';
 import type { ConsentDecision } from '../ecosystems/hooks.js';
 import type { Authentication } from '../authentication-context/authentication.js';
@@ -46,6 +47,11 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     return redirect(ctx, reply, client, request, { error, error_description: description });
   };
   if (!outcome.approved) return deny(outcome.error, outcome.description);
+  // An approval remembered from earlier (no page shown): the accounts chosen then go with it.
+  if (!outcome.decision && ctx.pages.accounts) {
+    const remembered = await rememberedConsent(ctx, client.id, outcome.sub);
+    if (remembered?.accountIds?.length) outcome = { ...outcome, decision: { accountIds: remembered.accountIds } };
+  }
 
   const grant: Grant = {
     id: newGrantId(),
@@ -60,6 +66,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   if (outcome.amr?.length) grant.amr = outcome.amr;
   if (outcome.claims && Object.keys(outcome.claims).length) grant.userClaims = outcome.claims;
   if (request.claims) grant.claims = request.claims;
+  if (outcome.decision?.accountIds?.length) grant.accountIds = outcome.decision.accountIds;
   try {
     await ctx.hooks.onGrantCreated?.({ grant, request, client, ...(outcome.decision ? { decision: outcome.decision } : {}) });
   } catch (err) {
@@ -94,7 +101,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
 }
 
 function completedPage(reply: FastifyReply): FastifyReply {
-  return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed or has expired.'));
+  return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed or has expired.', { situation: 'completed' }));
 }
 
 /**

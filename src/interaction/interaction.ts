@@ -4,6 +4,7 @@ import type { GatewayContext } from '../context.js';
 import type { PushedRequest } from '../oauth/par.js';
 import { constantTimeEqual, randomToken } from '../tokens/secrets.js';
 import type { Authentication } from '../authentication-context/authentication.js';
+import type { OfferedAccount } from './ui/bank-accounts.js';
 
 /**
  * A login/consent in progress. There is one per pushed authorization request, stored under the
@@ -33,6 +34,8 @@ export interface Interaction {
   totpPending?: string;
   /** external: the bank app's decision, applied when the browser comes back. */
   decision?: { scope: string; accountIds?: string[] } | { error: string; description: string };
+  /** The accounts the bank offered on the consent page (`ui.accounts`): a choice is checked against what was shown. */
+  accounts?: OfferedAccount[];
   /** oidc: the upstream request's PKCE verifier and nonce. */
   upstream?: { codeVerifier: string; nonce: string };
 }

@@ -4,9 +4,12 @@ import type { GatewayContext } from '../context.js';
 import { formParams } from '../http/form-body.js';
 import type { PushedRequest } from '../oauth/par.js';
 import { completeAuthorization } from './complete.js';
-import { acceptLanguage, chosenAccounts, detailsLanguage, detailsView, loginRefusal, NO_ACCOUNT_CHOSEN } from './ecosystem-steps.js';
+import { chosenAccounts, loginRefusal } from './ecosystem-steps.js';
 import { csrfValid, findInteraction, loginOf, saveInteraction, startSession, type Interaction } from './interaction.js';
-import { consentPage, describeScopes, errorPage, loginPage, sendPage, STYLESHEET, STYLESHEET_PATH, totpPage } from './pages.js';
+import { consentPage, errorPage, loginPage, pageLanguage, sendPage, totpPage, waitText } from './pages.js';
+import { clientShown, howLong, offeredAccounts, whatIsAsked } from './consent-view.js';
+import { assetRoutes } from './ui/assets.js';
+import { AccountsUnavailable } from './ui/bank-accounts.js';
 import type { Authentication } from '../authentication-context/authentication.js';
 import { builtInAuthentication } from '../authentication-context/built-in.js';
 import type { LoginAttempt } from '../users/password-login.js';
@@ -15,7 +18,7 @@ export const INTERACTION_PREFIX = '/interaction';
 
 /** The login and consent pages; they work without JavaScript. */
 export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): void {
-  app.get(STYLESHEET_PATH, (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
+  assetRoutes(app, ctx);
 
   app.get<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid`, async (request, reply) => {
     const found = await findInteraction(ctx, request, request.params.uid);
@@ -64,20 +67,29 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     if (form.decision === 'approve') {
       const client = await ctx.clients.get(interaction.clientId);
       const details = client ? await ctx.hooks.consentDetails?.({ request: pushed.request, client, sub: interaction.sub }) : undefined;
-      const decision = details ? chosenAccounts(details, form) : undefined;
-      if (details?.accounts?.length && !decision?.accountIds?.length) return showInteraction(ctx, reply, interaction, pushed, { noAccountChosen: true });
+      // What this page offered: the pack's accounts (asked again), else the bank's list kept when the page was shown.
+      const offered = details?.accounts ?? interaction.accounts;
+      const decision = offered ? chosenAccounts(offered, form) : details ? { accountIds: [] } : undefined;
+      if (offered?.length && !decision?.accountIds?.length) return showInteraction(ctx, reply, interaction, pushed, { noAccountChosen: true });
       // Sent with the completion's writes. A convenience only: if it fails, the user is asked again next time
       // (and it must not fail a reply that completion has already sent).
       const remembering =
         !ctx.profile.consent.everyTime && ctx.profile.lifetimes.session > 0
-          ? ctx.store.set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope }, ctx.profile.lifetimes.session).catch(() => undefined)
+          ? ctx.store
+              .set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope, ...(decision?.accountIds?.length ? { accountIds: decision.accountIds } : {}) }, ctx.profile.lifetimes.session)
+              .catch(() => undefined)
           : undefined;
+      request.log.info(
+        { audit: 'consent_approved', client_id: interaction.clientId, sub: interaction.sub, interaction_id: interaction.parId, outcome: 'success', accounts: decision?.accountIds?.length ?? 0 },
+        'consent_approved',
+      );
       const [completed] = await Promise.all([
         completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, ...loginOf(interaction), ...(decision ? { decision } : {}) }),
         remembering,
       ]);
       return completed;
     }
+    request.log.info({ audit: 'consent_denied', client_id: interaction.clientId, sub: interaction.sub, interaction_id: interaction.parId, outcome: 'denied' }, 'consent_denied');
     return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: false, error: 'access_denied', description: 'the user denied the request' });
   });
 }
@@ -105,25 +117,37 @@ export async function showInteraction(
     return ctx.bankLogin!.begin(reply, interaction, pushed);
   const formTargets = [new URL(pushed.request.redirectUri).origin];
   const base = `${INTERACTION_PREFIX}/${interaction.parId}`;
+  const lang = pageLanguage(reply, pushed.request.uiLocales);
   if (interaction.sub === undefined && interaction.totpPending !== undefined)
-    return sendPage(reply, login.status ?? 200, 'Enter your code', totpPage({ action: `${base}/totp`, csrf: interaction.csrf, clientName: client.name, ...(login.error ? { error: login.error } : {}) }), formTargets);
+    return sendPage(reply, login.status ?? 200, '', totpPage({ action: `${base}/totp`, csrf: interaction.csrf, clientName: client.name, ...(login.error ? { error: login.error } : {}) }), formTargets, lang);
   if (interaction.sub === undefined)
-    return sendPage(reply, login.status ?? 200, 'Sign in', loginPage({ action: `${base}/login`, csrf: interaction.csrf, clientName: client.name, ...login }), formTargets);
-  const user = ctx.users.bySub(interaction.sub!);
-  const details = await ctx.hooks.consentDetails?.({ request: pushed.request, client, sub: interaction.sub! });
-  const lang = details ? detailsLanguage(details, pushed.request, acceptLanguage(reply.request)) : 'en';
-  const view = details ? detailsView(details, lang, options.noAccountChosen ? (NO_ACCOUNT_CHOSEN[lang] ?? NO_ACCOUNT_CHOSEN.en) : undefined) : undefined;
+    return sendPage(reply, login.status ?? 200, '', loginPage({ action: `${base}/login`, csrf: interaction.csrf, clientName: client.name, ...login }), formTargets, lang);
+  const sub = interaction.sub;
+  const user = ctx.users.bySub(sub);
+  const t = ctx.pages.ui.catalogue(lang);
+  const details = await ctx.hooks.consentDetails?.({ request: pushed.request, client, sub });
+  let offered;
+  try {
+    offered = await offeredAccounts(ctx, sub, details, reply.log);
+  } catch (err) {
+    if (!(err instanceof AccountsUnavailable)) throw err;
+    reply.header('retry-after', '5');
+    return sendPage(reply, 503, '', errorPage('temporarily_unavailable', 'the list of accounts could not be read from the bank', { situation: 'accountsUnavailable', client: { name: client.name, ...(client.metadata.client_uri ? { website: client.metadata.client_uri } : {}) } }), [], lang);
+  }
+  // The bank's list is kept with the interaction: the choice posted back is checked against what was shown.
+  if (offered && !details?.accounts) await saveInteraction(ctx, { ...interaction, accounts: offered });
   return sendPage(
     reply,
     options.noAccountChosen ? 400 : 200,
-    view?.text.heading ?? 'Allow access',
+    '',
     consentPage({
       action: `${base}/consent`,
       csrf: interaction.csrf,
-      clientName: client.name,
-      userName: String(user?.claims.name ?? user?.username ?? interaction.claims?.name ?? interaction.sub),
-      scopes: describeScopes(pushed.request.scope).filter((s) => !ctx.hooks.isDynamicScope?.(s.name)),
-      ...(view ? { details: view } : {}),
+      client: await clientShown(ctx, client, reply.log),
+      customer: String(user?.claims.name ?? user?.username ?? interaction.claims?.name ?? sub),
+      groups: whatIsAsked(ctx, pushed.request, details, t, lang),
+      duration: howLong(ctx, client, details, t),
+      ...(offered ? { accounts: { offered, ...(options.noAccountChosen ? { error: t.consent.noAccountChosen } : {}) } } : {}),
     }),
     formTargets,
     lang,
@@ -132,10 +156,15 @@ export async function showInteraction(
 
 const consentKey = (clientId: string, sub: string) => `${clientId}\u0000${sub}`;
 
+/** An earlier approval kept for the session's length (profiles that do not ask every time): its scopes and the accounts chosen then. */
+export function rememberedConsent(ctx: GatewayContext, clientId: string, sub: string): Promise<{ scope: string; accountIds?: string[] } | undefined> {
+  return ctx.store.get<{ scope: string; accountIds?: string[] }>('consent', consentKey(clientId, sub));
+}
+
 /** Where the profile does not ask every time: an earlier approval of at least these scopes stands, unless prompt=consent. */
 export async function consentRemembered(ctx: GatewayContext, sub: string, pushed: PushedRequest): Promise<boolean> {
   if (ctx.profile.consent.everyTime || pushed.request.prompt?.includes('consent')) return false;
-  const remembered = await ctx.store.get<{ scope: string }>('consent', consentKey(pushed.request.clientId, sub));
+  const remembered = await rememberedConsent(ctx, pushed.request.clientId, sub);
   if (!remembered) return false;
   const granted = new Set(remembered.scope.split(' '));
   return pushed.request.scope.split(' ').every((s) => granted.has(s));
@@ -155,7 +184,7 @@ async function checkedInteraction(
   const form = formParams(request);
   if (!csrfValid(interaction, form.csrf)) {
     request.log.warn({ event: 'csrf_mismatch', client_id: interaction.clientId }, 'interaction form without a valid CSRF token');
-    sendPage(reply, 403, 'Request refused', errorPage('invalid_request', 'This form has expired or did not come from this site. Start again from the application.'));
+    sendPage(reply, 403, 'Request refused', errorPage('invalid_request', 'the form carried no valid CSRF token', { situation: 'formExpired' }), [], pageLanguage(reply, pushed.request.uiLocales));
     return undefined;
   }
   return { interaction, pushed, form };
@@ -172,19 +201,16 @@ function loginRefused(
   login: { username?: string },
 ): Promise<FastifyReply> {
   const step = interaction.totpPending === undefined ? 'password' : 'totp';
+  const t = ctx.pages.ui.catalogue(pageLanguage(reply, pushed.request.uiLocales));
   if (attempt.outcome === 'throttled') {
     request.log.warn({ audit: 'login_throttled', scope: attempt.scope, step, client_id: interaction.clientId }, 'login_throttled');
     reply.header('retry-after', String(attempt.retryAfterSeconds));
-    const error = `Too many failed sign-in attempts. Wait ${waitText(attempt.retryAfterSeconds)} and try again.`;
+    const error = t.signIn.throttled(waitText(t, attempt.retryAfterSeconds));
     return showInteraction(ctx, reply, interaction, pushed, { login: { ...login, error, status: 429 } });
   }
   request.log.warn({ audit: 'login_failed', step, client_id: interaction.clientId }, 'login_failed');
-  const error = step === 'totp' ? 'The code is incorrect or was already used.' : 'The username or password is incorrect.';
+  const error = step === 'totp' ? t.totp.incorrect : t.signIn.incorrect;
   return showInteraction(ctx, reply, interaction, pushed, { login: { ...login, error, status: 401 } });
-}
-
-function waitText(seconds: number): string {
-  return seconds < 120 ? `${seconds} seconds` : `${Math.ceil(seconds / 60)} minutes`;
 }
 
 /** A login is recorded: in the interaction (the consent step follows) and in a browser session. */
@@ -198,12 +224,12 @@ async function signedIn(ctx: GatewayContext, _request: FastifyRequest, reply: Fa
 
 /** The built-in login forms in a mode where the bank signs customers in. */
 function notHere(reply: FastifyReply): FastifyReply {
-  return sendPage(reply, 404, 'Not found', errorPage('invalid_request', 'Sign-in happens at the bank. Start again from the application.'));
+  return sendPage(reply, 404, 'Not found', errorPage('invalid_request', 'the built-in sign-in is not used in this deployment', { situation: 'signInAtBank' }));
 }
 
 /** The page for an interaction that is not live in this browser. */
 export function notLive(reply: FastifyReply, why: 'gone' | 'elsewhere'): FastifyReply {
   if (why === 'gone')
-    return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'This authorization request has already been completed (perhaps in another tab) or has expired.'));
-  return sendPage(reply, 400, 'Session expired', errorPage('invalid_request', 'This sign-in has expired or was opened in another browser. Start again from the application.'));
+    return sendPage(reply, 400, 'Request completed', errorPage('invalid_request_uri', 'the authorization request is completed or expired', { situation: 'completed' }));
+  return sendPage(reply, 400, 'Session expired', errorPage('invalid_request', 'the interaction is not bound to this browser', { situation: 'elsewhere' }));
 }

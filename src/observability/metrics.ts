@@ -46,6 +46,18 @@ export class Metrics {
     labelNames: ['mode', 'kind'] as const,
     registers: [this.registry],
   });
+  readonly pageAssets = new Counter({
+    name: `${PREFIX}page_assets_total`,
+    help: 'Client logos asked for by the consent pages, by outcome (served, unavailable, unknown_client).',
+    labelNames: ['asset', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly accountLists = new Counter({
+    name: `${PREFIX}account_lists_total`,
+    help: "Calls to the bank's accounts endpoint (ui.accounts) for the account selection, by outcome (success, failure).",
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly encryptedResponses = new Counter({
     name: `${PREFIX}encrypted_responses_total`,
     help: 'Responses encrypted to a client key, by what (authorization_response, id_token, userinfo) and outcome (encrypted, failed).',

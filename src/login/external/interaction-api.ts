@@ -7,6 +7,8 @@ import { OAuthError } from '../../oauth/errors.js';
 import type { PushedRequest } from '../../oauth/par.js';
 import { parIdOf, saveWithRef } from '../interaction-ref.js';
 import { RESUME_PATH } from './external-login.js';
+import { accessDuration, offeredAccounts } from '../../interaction/consent-view.js';
+import { AccountsUnavailable } from '../../interaction/ui/bank-accounts.js';
 
 export const API_PREFIX = '/interactions';
 
@@ -81,6 +83,9 @@ export function interactionApiRoutes(app: FastifyInstance, ctx: GatewayContext):
     const acr = requestedAcr(authz);
     const signedIn = interaction.sub !== undefined;
     const details = signedIn ? await ctx.hooks.consentDetails?.({ request: authz, client, sub: interaction.sub! }) : undefined;
+    // What the consent step shows: the accounts to choose among (the pack's, else the bank's list) and for how long.
+    const accounts = signedIn ? await offeredAccounts(ctx, interaction.sub!, details, request.log).catch(accountsUnavailable) : undefined;
+    const duration = accessDuration(ctx, client, details);
     const metadata = client.metadata;
     return answer(reply, 200, {
       interaction_id: ref,
@@ -89,6 +94,7 @@ export function interactionApiRoutes(app: FastifyInstance, ctx: GatewayContext):
         client_id: client.id,
         client_name: client.name,
         ...(metadata.logo_uri ? { logo_uri: metadata.logo_uri } : {}),
+        ...(metadata.client_uri ? { client_uri: metadata.client_uri } : {}),
         ...(metadata.policy_uri ? { policy_uri: metadata.policy_uri } : {}),
         ...(metadata.tos_uri ? { tos_uri: metadata.tos_uri } : {}),
       },
@@ -101,6 +107,13 @@ export function interactionApiRoutes(app: FastifyInstance, ctx: GatewayContext):
       acr_values_supported: [...acrAllowed],
       ...(signedIn ? { login: { sub: interaction.sub, acr: interaction.acr?.[0], amr: interaction.amr, auth_time: interaction.authTime } } : {}),
       ...(details ? { ecosystem: details } : {}),
+      ...(accounts ? { accounts } : {}),
+      duration:
+        'expiresAt' in duration
+          ? { expires_at: duration.expiresAt }
+          : 'onceOff' in duration
+            ? { once_off: true, access_token_lifetime: duration.accessTokenSeconds }
+            : { refresh_token_lifetime: duration.refreshTokenSeconds },
       ...(interaction.decision ? { redirect_to: resumeUrl(ref) } : {}),
     });
   });
@@ -157,7 +170,8 @@ export function interactionApiRoutes(app: FastifyInstance, ctx: GatewayContext):
     if (!granted.length) throw invalid('grant at least one scope, or abort with access_denied');
     const accountIds = body.account_ids === undefined ? undefined : strings(body.account_ids, 'account_ids', MAX.accounts);
     if (accountIds) {
-      const offered = (await ctx.hooks.consentDetails?.({ request: pushed.request, client, sub: interaction.sub }))?.accounts;
+      const details = await ctx.hooks.consentDetails?.({ request: pushed.request, client, sub: interaction.sub });
+      const offered = await offeredAccounts(ctx, interaction.sub, details, request.log).catch(accountsUnavailable);
       const unknown = offered ? accountIds.filter((id) => !offered.some((a) => a.id === id)) : [];
       if (unknown.length) throw invalid(`account_ids not offered for this consent: ${unknown.join(', ')}`);
     }
@@ -187,6 +201,12 @@ export function interactionApiRoutes(app: FastifyInstance, ctx: GatewayContext):
     if (JSON.stringify(claims).length > 8192) throw invalid('claims are larger than 8 KiB');
     return claims;
   }
+}
+
+/** The bank's account list failed (logged where it was read): the bank app may try again. */
+function accountsUnavailable(err: unknown): never {
+  if (err instanceof AccountsUnavailable) throw new ApiError(503, 'temporarily_unavailable', 'the list of accounts could not be read from the accounts endpoint (ui.accounts)');
+  throw err;
 }
 
 function answer(reply: FastifyReply, status: number, body: Record<string, unknown>): FastifyReply {

@@ -108,6 +108,7 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
       const details: ConsentDetails = { items: state.record.permissions.map((p) => ({ label: permissionLabel(p) })) };
       const accounts = settings.consents.accounts[sub] ?? [];
       if (accounts.length && needsAccountChoice(state.record.permissions)) details.accounts = accounts;
+      if (state.record.expiresAt !== undefined) details.expiresAt = state.record.expiresAt;
       return details;
     },
 
