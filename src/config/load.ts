@@ -41,6 +41,8 @@ export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.P
   if (interaction.clientKey) interaction.clientKey = resolve(interaction.clientKey);
   if (interaction.ca) interaction.ca = resolve(interaction.ca);
   if (interaction.clientCertificate) interaction.clientCertificate = { cert: resolve(interaction.clientCertificate.cert), key: resolve(interaction.clientCertificate.key) };
+  const admin = config.grantManagement.admin;
+  if (admin.clientCAs) admin.clientCAs = admin.clientCAs.map(resolve);
   if (config.store.type === 'redis' && config.store.tls) config.store = { ...config.store, tls: { ca: resolve(config.store.tls.ca) } };
   const issuer = new URL(config.issuer);
   if (issuer.search || issuer.hash) throw new ConfigError('issuer', 'must have no query or fragment');

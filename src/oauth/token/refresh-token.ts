@@ -32,13 +32,12 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenRecord | undefined> = {
     const rotation = ctx.profile.refreshTokenRotation;
     // A narrowed request narrows the access token only; a rotated refresh token keeps the original scope.
     const response = await tokenResponse(ctx, { grant, client, scope, refreshScope: record.scope, certificateThumbprint, dpopJkt, withRefreshToken: rotation.enabled });
-    if (rotation.enabled && response.refresh_token) {
-      await Promise.all([
-        record.rotatedAt === undefined ? retireRotated(ctx, token, record, rotation.graceSeconds) : undefined,
-        // The new refresh token may outlive what the grant was kept for: keep the grant as long (up to its maximum).
-        ctx.grants.extend(grant),
-      ]);
-    }
+    const rotated = rotation.enabled && response.refresh_token !== undefined;
+    await Promise.all([
+      rotated && record.rotatedAt === undefined ? retireRotated(ctx, token, record, rotation.graceSeconds) : undefined,
+      // The new refresh token may outlive what the grant was kept for: keep the grant as long (up to its maximum).
+      ctx.grants.refreshed(grant, rotated),
+    ]);
     return response;
   },
 };
