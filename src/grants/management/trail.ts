@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IndexEntry, Store } from '../../store/store.js';
 
 /** What happened to a grant. `expired` is never written: it is read off a grant that is gone without an end. */
@@ -46,7 +47,8 @@ export function trailEntry(grantId: string, entry: TrailEntry, keepUntil: number
   return {
     kind: 'grant-trail',
     key: grantId,
-    member: JSON.stringify({ at, event, ...rest }),
+    // A few random bytes keep two events of the same millisecond apart (a member is a set's element).
+    member: JSON.stringify({ at, event, ...rest, n: randomBytes(4).toString('base64url') }),
     expiresAt: keepUntil + settings.trailRetentionSeconds + (milestone ? 1 : 0),
     max: settings.maxTrailEntries,
   };
