@@ -66,6 +66,7 @@ import { checkInteractionSettings } from './login/settings.js';
 import { createBankLogin } from './login/create.js';
 import { interactionApiListener } from './login/external/listener.js';
 import { adminListener, adminRoutesWithToken, checkGrantManagementSettings } from './grants/management/admin-listener.js';
+import { clientGrantRoutes } from './grants/management/client-grant-management.js';
 
 export interface Gateway {
   context: GatewayContext;
@@ -246,6 +247,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     introspectRoute(app, ctx);
     revokeRoute(app, ctx);
     if (config.grantManagement.admin.auth === 'token') adminRoutesWithToken(app, ctx);
+    clientGrantRoutes(app, ctx);
     await gatewayRoutes(app, ctx);
   }
   // Registration binds the client to the certificate it registers with: the mTLS listener only.
