@@ -220,7 +220,7 @@ t.test('settings that fail at start name their key', async (t) => {
     ['CAs without mtls', (c) => (c.grantManagement = { admin: { auth: 'token', clientCAs: [pki.ca] } }), 'grantManagement.admin.clientCAs'],
     ['an unknown auth', (c) => (c.grantManagement = { admin: { auth: 'password' } }), 'grantManagement.admin.auth'],
     ['a scope with a space', (c) => (c.grantManagement = { admin: { auth: 'token', scope: 'a b' } }), 'grantManagement.admin.scope'],
-    ['no retention', (c) => (c.grantManagement = { trailRetentionDays: 0 }), 'grantManagement.trailRetentionDays'],
+    ['a negative retention', (c) => (c.grantManagement = { trailRetentionDays: -1 }), 'grantManagement.trailRetentionDays'],
     ['an unknown key', (c) => (c.grantManagement = { maxGrants: 3 }), 'grantManagement'],
   ];
   for (const [what, change, key] of cases) {

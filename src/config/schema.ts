@@ -444,8 +444,8 @@ export const GrantManagementConfig = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    /** How long a grant's life trail is kept after the grant's end. */
-    trailRetentionDays: Type.Integer({ minimum: 1, maximum: 3650, default: 90 }),
+    /** How long a grant's life trail is kept after the grant's end (0: until its end only). */
+    trailRetentionDays: Type.Integer({ minimum: 0, maximum: 3650, default: 90 }),
     /** A customer's grants listed at most (the soonest to expire are dropped from the index past it). */
     maxGrantsPerCustomer: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
     /** A client's customer grants listed at most. */

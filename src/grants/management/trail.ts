@@ -37,9 +37,9 @@ export const DEFAULT_GRANT_INDEX_SETTINGS: GrantIndexSettings = {
 const TERMINAL: ReadonlySet<TrailEvent> = new Set(['withdrawn', 'revoked', 'expired']);
 
 /**
- * A trail entry as an index member: the trail index is ordered by expiry, so the milestones (creation,
- * an end) are kept a second longer than the rest and are the last to go when a trail is full; among
- * equal expiries the member's JSON, which begins with the time, keeps the oldest refreshes first in line.
+ * A trail entry as an index member: the trail index is ordered by expiry, so refreshes expire a
+ * second before the milestones (creation, an end) and go first when a trail is full; among equal
+ * expiries the member's JSON, which begins with the time, puts the oldest refreshes first in line.
  */
 export function trailEntry(grantId: string, entry: TrailEntry, keepUntil: number, settings: GrantIndexSettings): IndexEntry {
   const milestone = entry.event !== 'refreshed';
@@ -49,7 +49,7 @@ export function trailEntry(grantId: string, entry: TrailEntry, keepUntil: number
     key: grantId,
     // A few random bytes keep two events of the same millisecond apart (a member is a set's element).
     member: JSON.stringify({ at, event, ...rest, n: randomBytes(4).toString('base64url') }),
-    expiresAt: keepUntil + settings.trailRetentionSeconds + (milestone ? 1 : 0),
+    expiresAt: keepUntil + settings.trailRetentionSeconds - (milestone ? 0 : 1),
     max: settings.maxTrailEntries,
   };
 }
