@@ -15,6 +15,7 @@ import { grantReferences } from '../src/grants/management/grant-management.js';
 import { MemoryStore } from '../src/store/memory.js';
 import { freePort, readResponse, startGateway, testConfig, testPki, type Harness } from './helpers/harness.js';
 import { clientPost, fullFlow, mtlsGet, refresh, userinfo } from './helpers/flow.js';
+import { cdrConfig, cdrFlow, DAY } from './helpers/cdr.js';
 
 const SUB = 'alice-7f3c';
 // Several gateways and flows on a shared two-core machine.
@@ -187,6 +188,32 @@ t.test('admin API on its own listener: a certificate of the admin CA only', asyn
   t.equal((await userinfo(h, flow.tokens.access_token)).status, 401);
   t.match(h.logs.map((l) => JSON.parse(l)).find((l) => l.audit === 'grant_withdrawn'), { caller: 'certificate:back-office', initiator: 'bank' });
   t.equal((await mtlsGet(h, '/userinfo', 'client-one', { authorization: `Bearer ${flow.tokens.access_token}` })).status, 401);
+});
+
+t.test("an ecosystem's ids of a grant: a CDR arrangement", async (t) => {
+  const { dir, pki } = await testPki();
+  const adminCa = await createCa('O=Example Bank, CN=Example Bank back office CA');
+  const officer = await issueCertificate({ subject: 'O=Example Bank, CN=back-office', usage: 'client' }, adminCa);
+  const adminCaFile = path.join(dir, 'admin-ca-cdr.pem');
+  await writeFile(adminCaFile, adminCa.certPem);
+  const port = await freePort();
+  const h = await startGateway({
+    async configure(config) {
+      await cdrConfig(config, pki);
+      config.listeners.admin = { host: '127.0.0.1', port };
+      config.grantManagement = { admin: { auth: 'mtls', clientCAs: [adminCaFile] } };
+    },
+  });
+  const officerAgent = new Agent({ connect: { ca: await readFile(pki.ca), cert: officer.certPem, key: officer.keyPem } });
+  t.teardown(async () => {
+    await officerAgent.close();
+    await h.close();
+  });
+  const flow = await cdrFlow(h, 'client-one', { sharing_duration: DAY });
+  const listed = await readResponse(await request(`https://localhost:${port}/admin/grants?sub=${SUB}`, { dispatcher: officerAgent }));
+  t.equal(listed.status, 200);
+  t.same(listed.json.grants[0].references, [{ label: 'cdr.arrangementId', id: flow.tokens!.cdr_arrangement_id }]);
+  t.ok(Date.parse(listed.json.grants[0].expires_at) <= Date.now() + (DAY + 60) * 1000, 'expires with the sharing duration');
 });
 
 t.test('a grant that is gone without an end shows as expired; trail entries are bounded', async (t) => {

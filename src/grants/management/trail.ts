@@ -66,7 +66,9 @@ export async function readTrail(store: Store, grantId: string, stillLive: boolea
       return [];
     }
   });
-  entries.sort((a, b) => a.at - b.at);
+  // Within one millisecond a creation comes first and an end last.
+  const rank = (e: TrailEntry) => (e.event === 'created' ? 0 : TERMINAL.has(e.event) ? 2 : 1);
+  entries.sort((a, b) => a.at - b.at || rank(a) - rank(b));
   if (entries.length === 0 || stillLive || entries.some((e) => TERMINAL.has(e.event))) return entries;
   const until = Math.max(...entries.map((e) => e.until ?? 0));
   entries.push({ at: until > 0 ? Math.min(until * 1000, Date.now()) : Date.now(), event: 'expired' });
