@@ -55,7 +55,8 @@ export function adminRoutesWithToken(app: FastifyInstance, ctx: GatewayContext):
   adminGrantRoutes(app, ctx, async (request) => {
     const claims = await guard(ctx, request, [scope]);
     // The bank's own client acting for itself: a token a customer authorized is never an admin's.
-    if (claims.sub !== claims.client_id) throw new TokenRejected('insufficient_scope', 'insufficient_scope', 'a client_credentials access token is required', [scope]);
+    if (claims.sub !== claims.client_id)
+      throw new TokenRejected('insufficient_scope', 'insufficient_scope', 'a client_credentials access token is required', [scope], claims.cnf.jkt !== undefined ? ctx.dpop.rules.algorithms : undefined);
     return `client:${claims.client_id}`;
   });
 }
