@@ -80,6 +80,12 @@ class CountingStore implements Store {
   addMember: Store['addMember'] = (set, member, max) => this.#inner.addMember(set, member, max);
   removeMember: Store['removeMember'] = (set, member) => this.#inner.removeMember(set, member);
   members: Store['members'] = (set) => this.#inner.members(set);
+  index: Store['index'] = async (entries) => {
+    for (const e of entries) this.#expiry.set(`index/${e.kind}:${e.key}`, Math.max(this.#expiry.get(`index/${e.kind}:${e.key}`) ?? 0, e.expiresAt * 1000));
+    return this.#inner.index(entries);
+  };
+  indexMembers: Store['indexMembers'] = (kind, key) => this.#inner.indexMembers(kind, key);
+  unindex: Store['unindex'] = (kind, key, member) => this.#inner.unindex(kind, key, member);
   publish: Store['publish'] = (channel, message) => this.#inner.publish(channel, message);
   subscribe: Store['subscribe'] = (channel, listener) => this.#inner.subscribe(channel, listener);
   delete(kind: RecordKind, id: string) {

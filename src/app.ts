@@ -12,6 +12,7 @@ import { loadShedding } from './gateway/load-shedding.js';
 import { checkRoutes, gatewayRoutes } from './gateway/proxy.js';
 import { decideConventions } from './gateway/resource-conventions.js';
 import { Grants } from './grants/grant.js';
+import { DEFAULT_GRANT_INDEX_SETTINGS } from './grants/management/trail.js';
 import { dpopRules } from './dpop/rules.js';
 import { DpopVerifier } from './dpop/verifier.js';
 import { grantLifetimes } from './grants/grant-lifetime.js';
@@ -65,6 +66,8 @@ import { PasswordLogin } from './users/password-login.js';
 import { checkInteractionSettings } from './login/settings.js';
 import { createBankLogin } from './login/create.js';
 import { interactionApiListener } from './login/external/listener.js';
+import { adminListener, adminRoutesWithToken, checkGrantManagementSettings } from './grants/management/admin-listener.js';
+import { clientGrantRoutes } from './grants/management/client-grant-management.js';
 
 export interface Gateway {
   context: GatewayContext;
@@ -73,6 +76,8 @@ export interface Gateway {
   ops: FastifyInstance;
   /** The interaction API's listener (`interaction.mode: external`). */
   interaction?: FastifyInstance;
+  /** The grant management admin API's listener (`grantManagement.admin.auth: mtls`). */
+  admin?: FastifyInstance;
   listen(): Promise<void>;
   /**
    * Graceful stop: readiness turns false, the TLS listeners keep serving for `readinessDelayMs`
@@ -93,6 +98,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const { config, profile } = loaded;
   const hooks = ecosystemHooks(profile.ecosystem, config.ecosystem);
   checkInteractionSettings(config);
+  checkGrantManagementSettings(config);
   checkRoutes(config.routes);
   decideConventions(config.routes, hooks);
   checkServerLimits(config.server);
@@ -134,7 +140,12 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     login: new PasswordLogin(users, new LoginThrottle(theStore, config.loginThrottle), metrics, theStore),
     admission,
     store: theStore,
-    grants: new Grants(theStore, grantLifetimes(profile, hooks, clients)),
+    grants: new Grants(theStore, grantLifetimes(profile, hooks, clients), {
+      maxPerCustomer: config.grantManagement.maxGrantsPerCustomer,
+      maxPerClient: config.grantManagement.maxGrantsPerClient,
+      trailRetentionSeconds: config.grantManagement.trailRetentionDays * 86_400,
+      maxTrailEntries: DEFAULT_GRANT_INDEX_SETTINGS.maxTrailEntries,
+    }),
     hooks,
     metrics,
     verifiedTokens: new VerifiedTokenCache(),
@@ -184,14 +195,21 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   });
   refuseMalformedTargets(opsApp);
   const interactionApp = config.listeners.interaction ? await interactionApiListener(ctx, tlsAppOptions, serverLimits) : undefined;
+  const adminApp = config.grantManagement.admin.auth === 'mtls' ? await adminListener(ctx, tlsAppOptions, serverLimits) : undefined;
   // Store connection problems are named in the log (rate-limited), not only counted.
   const logStoreProblem = storeProblemLogger(opsApp.log);
   ctx.store.onProblem?.((problem) => {
     metrics?.storeProblems.inc({ cause: problem.cause });
     logStoreProblem(problem);
   });
-  const drains = { public: new ListenerDrain(publicApp), mtls: new ListenerDrain(mtlsApp), ops: new ListenerDrain(opsApp), interaction: interactionApp && new ListenerDrain(interactionApp) };
-  for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp], ['ops', opsApp], ['interaction', interactionApp]] as const)
+  const drains = {
+    public: new ListenerDrain(publicApp),
+    mtls: new ListenerDrain(mtlsApp),
+    ops: new ListenerDrain(opsApp),
+    interaction: interactionApp && new ListenerDrain(interactionApp),
+    admin: adminApp && new ListenerDrain(adminApp),
+  };
+  for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp], ['ops', opsApp], ['interaction', interactionApp], ['admin', adminApp]] as const)
     if (app) applyConnectionLimits(app.server, config.server, listener, metrics);
 
   for (const { message, ...fields } of [ctx.credentials.keyFileWarning, ctx.keys.keyFileWarning, ctx.encryptionKeys?.keyFileWarning].filter((w) => w !== undefined))
@@ -232,6 +250,8 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     userinfoRoute(app, ctx);
     introspectRoute(app, ctx);
     revokeRoute(app, ctx);
+    if (config.grantManagement.admin.auth === 'token') adminRoutesWithToken(app, ctx);
+    clientGrantRoutes(app, ctx);
     await gatewayRoutes(app, ctx);
   }
   // Registration binds the client to the certificate it registers with: the mTLS listener only.
@@ -241,21 +261,28 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   healthRoutes(opsApp, ctx, { shuttingDown: () => closing, shedding: () => publicApp.isUnderPressure() || mtlsApp.isUnderPressure() });
   if (metrics) metricsRoute(opsApp, metrics);
 
-  const apps = [publicApp, mtlsApp, opsApp, ...(interactionApp ? [interactionApp] : [])];
-  const listeners = [config.listeners.public, config.listeners.mtls, config.listeners.ops, ...(config.listeners.interaction ? [config.listeners.interaction] : [])];
+  const apps = [publicApp, mtlsApp, opsApp, ...(interactionApp ? [interactionApp] : []), ...(adminApp ? [adminApp] : [])];
+  const listeners = [
+    config.listeners.public,
+    config.listeners.mtls,
+    config.listeners.ops,
+    ...(config.listeners.interaction ? [config.listeners.interaction] : []),
+    ...(adminApp && config.listeners.admin ? [config.listeners.admin] : []),
+  ];
   return {
     context: ctx,
     public: publicApp,
     mtls: mtlsApp,
     ops: opsApp,
     ...(interactionApp ? { interaction: interactionApp } : {}),
+    ...(adminApp ? { admin: adminApp } : {}),
     async listen() {
       await Promise.all(apps.map((app, i) => app.listen({ host: listeners[i].host, port: listeners[i].port })));
     },
     async close(graceMs = config.shutdown.graceSeconds * 1000, { readinessDelayMs = 0 } = {}) {
       closing = true;
       const parts = {
-        traffic: [drains.public, drains.mtls, ...(drains.interaction ? [drains.interaction] : [])],
+        traffic: [drains.public, drains.mtls, ...(drains.interaction ? [drains.interaction] : []), ...(drains.admin ? [drains.admin] : [])],
         ops: drains.ops,
         closeStore: async () => {
           await ctx.hooks.stop?.();

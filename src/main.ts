@@ -9,12 +9,14 @@ import { loadConfigFile, resolveConfig, type LoadedConfig } from './config/load.
 import { ensureDevPki, type DevPki } from './devpki/dev-pki.js';
 import { hashPassword } from './users/password.js';
 import { clientsCommand, CLIENTS_USAGE } from './registration/cli.js';
+import { grantsCommand, GRANTS_USAGE } from './grants/management/cli.js';
 
 const USAGE = `usage:
   fapi-gateway [--config FILE]        run the gateway (embedded defaults without --config)
   fapi-gateway check --config FILE    validate a config file and exit
   fapi-gateway hash-password          read a password on stdin, print its scrypt hash for users[].passwordHash
 ${CLIENTS_USAGE}
+${GRANTS_USAGE}
   fapi-gateway <command> ... --config FILE   commands of the profile's ecosystem pack (profile cdr: arrangements revoke ID)`;
 
 const DEV_PKI_DIR = fileURLToPath(new URL('../certs/dev/', import.meta.url));
@@ -45,6 +47,17 @@ async function main(argv: string[]): Promise<number> {
       try {
         return await clientsCommand(context, args, (line) => console.log(line));
       } finally {
+        await context.store.close();
+      }
+    }
+    case 'grants': {
+      if (!configFile) return usageError('grants needs --config FILE');
+      const context = await createContext(await loadConfigFile(configFile));
+      const args = argv.filter((a, i) => a !== '--config' && argv[i - 1] !== '--config');
+      try {
+        return await grantsCommand(context, args, (line) => console.log(line));
+      } finally {
+        await context.hooks.stop?.();
         await context.store.close();
       }
     }

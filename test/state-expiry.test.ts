@@ -24,6 +24,8 @@ const LONGEST = Math.max(...Object.values(LIFETIMES));
 function configureShortLifetimes(config: Record<string, any>): void {
   // No clock-skew tolerance: a replay record (jti) then lives exactly as long as its assertion.
   config.policy = { lifetimes: LIFETIMES, refreshTokenRotation: { enabled: true, graceSeconds: 1 }, clientAssertion: { futureToleranceSeconds: 0 } };
+  // Grants' life trails are kept no longer than the grants themselves here.
+  config.grantManagement = { trailRetentionDays: 0 };
 }
 
 /** A client-one assertion that lives 3 s, so its replay record (jti) does not outlive this test's lifetimes. */

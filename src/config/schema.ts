@@ -148,6 +148,20 @@ export const ProfileSchema = Type.Object(
      * the mTLS listener only.
      */
     publicBackChannel: Type.Optional(Type.Boolean()),
+    /**
+     * OpenID Grant Management for OAuth 2.0 for clients: `grant_id` in token responses,
+     * `grant_management_action` at PAR, `/grants/{grant_id}` (off when absent).
+     */
+    grantManagement: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Boolean(),
+          /** Every authorization request must carry `grant_management_action` (advertised as `grant_management_action_required`). */
+          actionRequired: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** DPoP proofs (RFC 9449); src/dpop/rules.ts gives the defaults when a profile has none. */
     dpop: Type.Optional(
       Type.Object(
@@ -481,6 +495,38 @@ export const UiConfig = Type.Object(
   { additionalProperties: false, default: {} },
 );
 export type UiSettings = Static<typeof UiConfig>;
+/**
+ * The bank's view of its customers' grants: the admin API and CLI (`fapi-gateway grants ...`), and
+ * how grants are indexed and their life kept (src/grants/management/).
+ */
+export const GrantManagementConfig = Type.Object(
+  {
+    admin: Type.Object(
+      {
+        /**
+         * Who may call the admin API. `off`: nobody (the CLI still works). `mtls`: its own listener
+         * (`listeners.admin`), with a client certificate from `clientCAs` required at the handshake.
+         * `token`: the TLS back-channel listeners under /admin/grants, with a sender-constrained
+         * client_credentials access token holding `scope`.
+         */
+        auth: Type.Union([Type.Literal('off'), Type.Literal('mtls'), Type.Literal('token')], { default: 'off' }),
+        /** mtls: the CA files that issue the bank's admin certificates (never the clients' CAs). */
+        clientCAs: Type.Optional(Type.Array(NonEmpty, { minItems: 1 })),
+        /** token: the scope an access token needs (give it to the bank's own client only). */
+        scope: Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$', default: 'grants:admin' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** How long a grant's life trail is kept after the grant's end (0: until its end only). */
+    trailRetentionDays: Type.Integer({ minimum: 0, maximum: 3650, default: 90 }),
+    /** A customer's grants listed at most (the soonest to expire are dropped from the index past it). */
+    maxGrantsPerCustomer: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
+    /** A client's customer grants listed at most. */
+    maxGrantsPerClient: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 100_000 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type GrantManagementSettings = Static<typeof GrantManagementConfig>;
 
 export const ConfigSchema = Type.Object(
   {
@@ -496,6 +542,8 @@ export const ConfigSchema = Type.Object(
         ops: Listener,
         /** The interaction API (`interaction.mode: external`): mTLS with the bank's apps' CA only; never exposed publicly. */
         interaction: Type.Optional(Listener),
+        /** The grant management admin API (`grantManagement.admin.auth: mtls`): mTLS with `grantManagement.admin.clientCAs` only; never exposed publicly. */
+        admin: Type.Optional(Listener),
       },
       { additionalProperties: false },
     ),
@@ -602,6 +650,7 @@ export const ConfigSchema = Type.Object(
     interaction: InteractionConfig,
     /** The customer-facing pages: branding, languages, scope texts, account selection. */
     ui: UiConfig,
+    grantManagement: GrantManagementConfig,
     /**
      * The settings of the profile's ecosystem pack (a Register's URLs, a bank's identifiers...): the
      * pack validates them itself and names the key path under `ecosystem` when one is wrong.

@@ -142,6 +142,11 @@ export interface EcosystemHooks {
    * (invalid_scope) to refuse scopes the ecosystem keeps for a customer's authorization.
    */
   clientCredentialsScopes?(input: { scopes: string[]; requested: boolean; client: Client }): string[];
+  /**
+   * A grant was withdrawn at the bank (the grant management API or CLI) and its tokens already end:
+   * the ecosystem's own follow-up (e.g. telling the client). Failures are logged; the withdrawal stands.
+   */
+  onGrantWithdrawn?(input: { grant: Grant; initiator: 'customer' | 'bank' }): void | Promise<void>;
 }
 
 /** A CLI command of a pack (see EcosystemHooks.cliCommands). */

@@ -3,6 +3,7 @@ import type { Client } from '../clients/client.js';
 import type { GatewayContext } from '../context.js';
 import { discardCode, newCode, saveCode, type CodeRecord } from '../grants/authorization-code.js';
 import { newGrantId, type Grant } from '../grants/grant.js';
+import { amendedGrant } from '../grants/management/client-grant-management.js';
 import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { PushedRequest } from '../oauth/par.js';
 import { OAuthError } from '../oauth/errors.js';
@@ -53,7 +54,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     if (remembered?.accountIds?.length) outcome = { ...outcome, decision: { accountIds: remembered.accountIds } };
   }
 
-  const grant: Grant = {
+  let grant: Grant = {
     id: newGrantId(),
     clientId: client.id,
     sub: outcome.sub,
@@ -67,7 +68,10 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   if (outcome.claims && Object.keys(outcome.claims).length) grant.userClaims = outcome.claims;
   if (request.claims) grant.claims = request.claims;
   if (outcome.decision?.accountIds?.length) grant.accountIds = outcome.decision.accountIds;
+  // OpenID Grant Management: a merge or replace amends the grant the customer gave this client before.
+  const amending = request.grantManagement?.grantId !== undefined;
   try {
+    if (amending) grant = await amendedGrant(ctx, request, grant);
     await ctx.hooks.onGrantCreated?.({ grant, request, client, ...(outcome.decision ? { decision: outcome.decision } : {}) });
   } catch (err) {
     // The ecosystem refused what was approved (amending another customer's arrangement, a consent
@@ -87,11 +91,12 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
     ...(request.dpopJkt !== undefined ? { dpopJkt: request.dpopJkt } : {}),
   };
-  const [consumed, saved] = await Promise.allSettled([consumeRequest(), Promise.all([saveCode(ctx, code, record), ctx.grants.save(grant)])]);
+  const [consumed, saved] = await Promise.allSettled([consumeRequest(), Promise.all([saveCode(ctx, code, record), amending ? ctx.grants.amend(grant) : ctx.grants.save(grant)])]);
   const completed = consumed.status === 'fulfilled' && consumed.value[0] !== undefined;
   if (!completed || saved.status === 'rejected') {
     // Nobody has seen the code; a grant without a code has no tokens. Best effort when the store fails.
-    await Promise.allSettled([discardCode(ctx, code), ctx.grants.discard(grant.id)]);
+    // An amended grant was live before and stays (its amendment is what the customer approved).
+    await Promise.allSettled([discardCode(ctx, code), amending ? undefined : ctx.grants.discard(grant.id)]);
     if (consumed.status === 'rejected') throw consumed.reason;
     if (saved.status === 'rejected') throw saved.reason;
     return completedPage(reply);

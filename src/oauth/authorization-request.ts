@@ -42,6 +42,14 @@ export interface AuthorizationRequest {
   extensions: Record<string, unknown>;
   /** RFC 9449 §10: the DPoP key the code is bound to (the PAR proof's, or `dpop_jkt`). */
   dpopJkt?: string;
+  /** OpenID Grant Management: what the client asked to do with a grant (src/grants/management/client-grant-management.ts). */
+  grantManagement?: GrantManagementRequest;
+}
+
+export interface GrantManagementRequest {
+  action: 'create' | 'merge' | 'replace';
+  /** merge and replace: the grant amended. */
+  grantId?: string;
 }
 
 const CODE_CHALLENGE = /^[A-Za-z0-9._~-]{43,128}$/;

@@ -4,6 +4,7 @@ import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { requestObjectMetadata } from './request-object/discovery-fields.js';
 import { registrableScopes } from '../registration/setup.js';
+import { grantManagementMetadata } from '../grants/management/client-grant-management.js';
 
 /** Authorization server metadata (RFC 8414, OpenID Connect Discovery), computed once. */
 export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> {
@@ -61,6 +62,7 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     prompt_values_supported: ['none', 'login', 'consent'],
     ...responseProtectionFields(ctx),
     ...(ctx.config.registration.enabled ? { registration_endpoint: urls.registration } : {}),
+    ...grantManagementMetadata(ctx),
     ...ctx.hooks.discoveryFields?.(),
   };
 }

@@ -6,6 +6,7 @@ import type { GatewayContext } from '../context.js';
 import { formParams } from '../http/form-body.js';
 import { methodNotAllowed, NO_STORE } from '../http/error-handler.js';
 import { validateAuthorizationRequest, type AuthorizationRequest } from './authorization-request.js';
+import { checkGrantManagementRequest } from '../grants/management/client-grant-management.js';
 import { pushedParameters } from './request-object/pushed-parameters.js';
 import { nonceHeaders, proofAtAuthorizationServer, pushedRequestKey } from '../dpop/authorization-server.js';
 import { listenerEndpointUrl } from '../dpop/htu.js';
@@ -33,6 +34,7 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
         // From a signed request object when there is one (RFC 9101), else from the form; dpop_jkt too.
         const source = await pushedParameters(params, client, ctx);
         const validated = await validateAuthorizationRequest(source.params, client, ctx.profile, ctx.hooks);
+        await checkGrantManagementRequest(ctx, source.params, client, validated);
         const dpopJkt = pushedRequestKey(proof, source.params.dpop_jkt);
         await source.recordJti();
         if (dpopJkt !== undefined) validated.dpopJkt = dpopJkt;

@@ -1,5 +1,5 @@
 import type { Metrics } from './metrics.js';
-import type { RecordKind, SetKind, Store } from '../store/store.js';
+import type { IndexEntry, IndexKind, RecordKind, SetKind, Store } from '../store/store.js';
 
 /** Wraps a store so every operation is timed and every failure counted, without the backends knowing. */
 export function instrumentStore(store: Store, backend: string, metrics: Metrics): Store {
@@ -28,6 +28,9 @@ export function instrumentStore(store: Store, backend: string, metrics: Metrics)
     addMember: timed('add_member', (set: SetKind, member: string, max: number) => store.addMember(set, member, max)),
     removeMember: timed('remove_member', (set: SetKind, member: string) => store.removeMember(set, member)),
     members: timed('members', (set: SetKind) => store.members(set)),
+    index: timed('index', (entries: readonly IndexEntry[]) => store.index(entries)),
+    indexMembers: timed('index_members', (kind: IndexKind, key: string) => store.indexMembers(kind, key)),
+    unindex: timed('unindex', (kind: IndexKind, key: string, member: string) => store.unindex(kind, key, member)),
     publish: timed('publish', (channel: string, message: string) => store.publish(channel, message)),
     subscribe: (channel, listener) => store.subscribe(channel, listener),
     ping: timed('ping', () => store.ping()),

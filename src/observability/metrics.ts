@@ -112,6 +112,12 @@ export class Metrics {
     labelNames: ['token_type'] as const,
     registers: [this.registry],
   });
+  readonly grantManagement = new Counter({
+    name: `${PREFIX}grant_management_operations_total`,
+    help: "Grant management operations, by surface (admin: the bank's API; client: /grants for clients; cli), operation (list_customer, list_client, show, trail, withdraw, query, revoke) and outcome.",
+    labelNames: ['surface', 'operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
   readonly tlsConnections = new Counter({
     name: `${PREFIX}tls_connections_total`,
     help: 'TLS connections established, by listener, protocol version and whether a client certificate was presented.',

@@ -67,7 +67,7 @@ export async function clientsCommand(ctx: GatewayContext, args: string[], out: (
 }
 
 /** The store connects in the background (the gateway starts without it); a one-shot command waits for it, a few seconds at most. */
-async function storeReady(ctx: GatewayContext): Promise<void> {
+export async function storeReady(ctx: GatewayContext): Promise<void> {
   const deadline = Date.now() + 5_000;
   for (;;) {
     try {

@@ -1,5 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
-import { StoreUnavailableError, type ChangeNotice, type RecordKind, type SetKind, type Store } from './store.js';
+import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SetKind, type Store } from './store.js';
 
 interface Entry {
   /** The value as JSON, as Redis keeps it: a copy no caller can mutate, whose size is known. */
@@ -127,6 +127,49 @@ export class MemoryStore implements Store {
     return [...(this.#sets.get(set) ?? [])];
   }
 
+  /** An index is one record of `member → expiry`, counted against the bounds like any other. */
+  async index(entries: readonly IndexEntry[]): Promise<void> {
+    const now = Date.now() / 1000;
+    for (const { kind, key: id, member, expiresAt, max } of entries) {
+      const k = indexKey(kind, id);
+      const members = { ...this.#indexOf(k, now), [member]: expiresAt };
+      const sorted = Object.entries(members).sort(bySoonest);
+      const kept = sorted.slice(Math.max(0, sorted.length - max));
+      if (kept.length === 0) continue;
+      const json = JSON.stringify(Object.fromEntries(kept));
+      const size = 2 * (k.length + json.length) + ENTRY_OVERHEAD;
+      const previous = this.#entries.get(k);
+      this.#admit('grant', previous === undefined, size - (previous?.size ?? 0));
+      this.#entries.set(k, { json, size, expiresAt: kept[kept.length - 1][1] * 1000 });
+      this.#bytes += size - (previous?.size ?? 0);
+    }
+  }
+
+  async indexMembers(kind: IndexKind, id: string): Promise<string[]> {
+    return Object.entries(this.#indexOf(indexKey(kind, id), Date.now() / 1000))
+      .sort(bySoonest)
+      .map(([member]) => member);
+  }
+
+  async unindex(kind: IndexKind, id: string, member: string): Promise<void> {
+    const k = indexKey(kind, id);
+    const entry = this.#live(k);
+    if (!entry) return;
+    const members = JSON.parse(entry.json) as Record<string, number>;
+    if (!(member in members)) return;
+    delete members[member];
+    const json = JSON.stringify(members);
+    const size = 2 * (k.length + json.length) + ENTRY_OVERHEAD;
+    this.#entries.set(k, { ...entry, json, size });
+    this.#bytes += size - entry.size;
+  }
+
+  #indexOf(k: string, now: number): Record<string, number> {
+    const entry = this.#live(k);
+    if (!entry) return {};
+    return Object.fromEntries(Object.entries(JSON.parse(entry.json) as Record<string, number>).filter(([, expiresAt]) => expiresAt > now));
+  }
+
   /** One process: the notice reaches this process's subscribers only, at once. */
   async publish(channel: string, message: string): Promise<void> {
     for (const listener of this.#subscribers.get(channel) ?? []) listener({ type: 'message', message });
@@ -183,3 +226,6 @@ export class MemoryStore implements Store {
 }
 
 const key = (kind: RecordKind, id: string) => `${kind}:${id}`;
+const indexKey = (kind: IndexKind, id: string) => `index/${kind}:${id}`;
+/** Soonest to expire first, as Redis orders a sorted set by score, then by member. */
+const bySoonest = ([a, x]: [string, number], [b, y]: [string, number]) => x - y || (a < b ? -1 : a > b ? 1 : 0);

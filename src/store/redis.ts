@@ -1,6 +1,6 @@
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { NO_ANSWER, redisCause } from './redis-causes.js';
-import { StoreUnavailableError, type ChangeNotice, type RecordKind, type SetKind, type Store, type StoreProblem } from './store.js';
+import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SetKind, type Store, type StoreProblem } from './store.js';
 
 export interface HostPort {
   host: string;
@@ -34,6 +34,19 @@ const BOUNDED_SADD = `
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 2 end
 if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('SADD', KEYS[1], ARGV[1])
+return 1`;
+
+/**
+ * A sorted set scored by expiry: drops the members whose time is up, adds one, trims to the bound
+ * (soonest to expire first) and keeps the key as long as its last member.
+ */
+const BOUNDED_ZADD = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1) end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2]))) end
 return 1`;
 
 // Replies that mean "this server cannot serve now", not "this command is wrong".
@@ -117,6 +130,22 @@ export class RedisStore implements Store {
     return this.#run(() => this.#client.smembers(this.#setKey(set)));
   }
 
+  async index(entries: readonly IndexEntry[]): Promise<void> {
+    const now = String(Date.now() / 1000);
+    // One script per key (a cluster keeps each key in its own slot); auto-pipelining sends them together.
+    await this.#run(() =>
+      Promise.all(entries.map((e) => this.#client.eval(BOUNDED_ZADD, 1, this.#indexKey(e.kind, e.key), e.member, String(e.expiresAt), now, String(e.max)))),
+    );
+  }
+
+  async indexMembers(kind: IndexKind, key: string): Promise<string[]> {
+    return this.#run(() => this.#client.zrangebyscore(this.#indexKey(kind, key), `(${Date.now() / 1000}`, '+inf'));
+  }
+
+  async unindex(kind: IndexKind, key: string, member: string): Promise<void> {
+    await this.#run(() => this.#client.zrem(this.#indexKey(kind, key), member));
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     await this.#run(() => this.#client.publish(this.#prefix + channel, message));
   }
@@ -178,6 +207,10 @@ export class RedisStore implements Store {
   #setKey(set: SetKind): string {
     // Braces: a cluster keeps the set in one slot whatever the prefix.
     return `${this.#prefix}set:{${set}}`;
+  }
+
+  #indexKey(kind: IndexKind, key: string): string {
+    return `${this.#prefix}index/${kind}:${key}`;
   }
 
   #key(kind: RecordKind, id: string): string {

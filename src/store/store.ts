@@ -35,6 +35,25 @@ export type RecordKind =
 /** Long-lived sets: the ids of registered clients (bounded by `registration.maxClients`). */
 export type SetKind = 'registered-clients' | 'pending-notices'; // pending-notices: ids of 'notice' records (bounded by the queue's size)
 
+/**
+ * Bounded, expiring indexes of ids under a key (e.g. a customer's grants): each member has its own
+ * expiry; the key goes when its last member's time is up.
+ */
+export type IndexKind =
+  | 'grants-by-subject' // a customer's grants, by subject: grant ids until each grant's end
+  | 'grants-by-client' // a client's customer grants, by client_id: grant ids until each grant's end
+  | 'grant-trail'; // a grant's life (created, refreshed, amended, ended), by grant id: entries kept a retention period past its end
+
+export interface IndexEntry {
+  kind: IndexKind;
+  key: string;
+  member: string;
+  /** Seconds since the epoch after which the member is gone. */
+  expiresAt: number;
+  /** Past this many live members under the key, those soonest to expire go (ties: the lowest member first). */
+  max: number;
+}
+
 /** What a change-notice subscriber hears: a notice, or that notices may have been missed (and from when on they arrive again). */
 export type ChangeNotice = { type: 'message'; message: string } | { type: 'interrupted' } | { type: 'live' };
 
@@ -53,6 +72,11 @@ export interface Store {
   addMember(set: SetKind, member: string, max: number): Promise<'added' | 'present' | 'full'>;
   removeMember(set: SetKind, member: string): Promise<void>;
   members(set: SetKind): Promise<string[]>;
+  /** Adds members to their indexes, all in one round trip (see IndexKind). Adding a present member updates its expiry. */
+  index(entries: readonly IndexEntry[]): Promise<void>;
+  /** The live members of an index, soonest to expire first. */
+  indexMembers(kind: IndexKind, key: string): Promise<string[]>;
+  unindex(kind: IndexKind, key: string, member: string): Promise<void>;
   /** Sends a change notice to every replica's subscribers of `channel` (this one's included). */
   publish(channel: string, message: string): Promise<void>;
   /**

@@ -50,6 +50,8 @@ export async function tokenResponse(
     scope,
   };
   if (refreshToken !== undefined) response.refresh_token = refreshToken;
+  // OpenID Grant Management §5.4: a customer's grant is named to its client (a client_credentials grant, which has no authentication time, is not one).
+  if (ctx.profile.grantManagement?.enabled && grant.authTime !== undefined) response.grant_id = grant.id;
   if (idToken !== undefined) response.id_token = idToken;
   return response;
 }

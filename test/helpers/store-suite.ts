@@ -150,6 +150,31 @@ export async function storeSuite(t: Test, store: Store): Promise<void> {
     t.same(heard, [message], 'the notice, once');
   });
 
+  await t.test('an index: members by expiry, bounded, expiring, removable, several in one call', async (t) => {
+    const [subject, client] = [id(), id()];
+    const now = Math.floor(Date.now() / 1000);
+    await store.index([
+      { kind: 'grants-by-subject', key: subject, member: 'late', expiresAt: now + 600, max: 3 },
+      { kind: 'grants-by-client', key: client, member: 'late', expiresAt: now + 600, max: 3 },
+    ]);
+    await store.index([{ kind: 'grants-by-subject', key: subject, member: 'soon', expiresAt: now + 60, max: 3 }]);
+    await store.index([{ kind: 'grants-by-subject', key: subject, member: 'gone', expiresAt: now + 1, max: 3 }]);
+    t.same(await store.indexMembers('grants-by-subject', subject), ['gone', 'soon', 'late'], 'soonest to expire first');
+    t.same(await store.indexMembers('grants-by-client', client), ['late'], 'the other index, written in the same call');
+    t.same(await store.indexMembers('grants-by-client', subject), [], 'kinds are separate');
+    await store.index([{ kind: 'grants-by-subject', key: subject, member: 'latest', expiresAt: now + 900, max: 3 }]);
+    t.same(await store.indexMembers('grants-by-subject', subject), ['soon', 'late', 'latest'], 'past the bound the soonest to expire goes');
+    await store.index([{ kind: 'grants-by-subject', key: subject, member: 'soon', expiresAt: now + 1200, max: 3 }]);
+    t.same(await store.indexMembers('grants-by-subject', subject), ['late', 'latest', 'soon'], 'adding again moves the expiry');
+    await store.unindex('grants-by-subject', subject, 'late');
+    await store.unindex('grants-by-subject', id(), 'late');
+    t.same(await store.indexMembers('grants-by-subject', subject), ['latest', 'soon'], 'removed; removing from a missing index is fine');
+    const short = id();
+    await store.index([{ kind: 'grant-trail', key: short, member: 'x', expiresAt: Date.now() / 1000 + 1, max: 3 }]);
+    await eventually(async () => assert((await store.indexMembers('grant-trail', short)).length === 0), 5_000);
+    t.pass('a member is gone once its time is up');
+  });
+
   await t.test('ping resolves', (t) => t.resolves(store.ping()));
 }
 

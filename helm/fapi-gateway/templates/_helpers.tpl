@@ -162,6 +162,7 @@ upstreamLoginCADir: /etc/fapi-gateway/upstream-login-ca
       "metrics" $g.metrics }}
 {{- with $g.policy }}{{ $_ := set $config "policy" . }}{{ end }}
 {{- with $g.registration }}{{ $_ := set $config "registration" . }}{{ end }}
+{{- with $g.grantManagement }}{{ $_ := set $config "grantManagement" . }}{{ end }}
 {{- with $g.ecosystem }}{{ $_ := set $config "ecosystem" . }}{{ end }}
 {{- $interaction := deepCopy $g.interaction }}
 {{- if eq $interaction.mode "external" }}

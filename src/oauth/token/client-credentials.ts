@@ -22,7 +22,7 @@ export const clientCredentialsGrant: GrantHandler = {
       expiresAt: now + ctx.profile.lifetimes.accessToken,
       extensions: {},
     };
-    await ctx.grants.save(grant);
+    await ctx.grants.save(grant, { indexed: false });
     return tokenResponse(ctx, { grant, client, scope, certificateThumbprint, dpopJkt, withRefreshToken: false });
   },
 };

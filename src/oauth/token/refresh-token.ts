@@ -21,9 +21,13 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenRecord | undefined> = {
     if (!grant) throw invalidGrant('the authorization has ended');
     if (client.registeredAt !== undefined && grant.createdAt < client.registeredAt) throw invalidGrant('the authorization has ended');
 
-    let scope = record.scope;
+    // A grant replaced since (Grant Management) holds less: a refresh token never gives more than its grant holds now.
+    const holds = new Set(grant.scope.split(' '));
+    const recordScope = record.scope.split(' ').every((s) => holds.has(s)) ? record.scope : record.scope.split(' ').filter((s) => holds.has(s)).join(' ');
+    if (recordScope === '') throw invalidGrant('the authorization no longer holds any of this refresh token\'s scope');
+    let scope = recordScope;
     if (params.scope !== undefined) {
-      const granted = new Set(record.scope.split(' '));
+      const granted = new Set(recordScope.split(' '));
       const requested = params.scope.split(' ').filter(Boolean);
       if (requested.length === 0 || !requested.every((s) => granted.has(s))) throw new OAuthError('invalid_scope', 'scope exceeds the original grant');
       scope = [...new Set(requested)].join(' ');
@@ -31,14 +35,13 @@ export const refreshTokenGrant: GrantHandler<RefreshTokenRecord | undefined> = {
 
     const rotation = ctx.profile.refreshTokenRotation;
     // A narrowed request narrows the access token only; a rotated refresh token keeps the original scope.
-    const response = await tokenResponse(ctx, { grant, client, scope, refreshScope: record.scope, certificateThumbprint, dpopJkt, withRefreshToken: rotation.enabled });
-    if (rotation.enabled && response.refresh_token) {
-      await Promise.all([
-        record.rotatedAt === undefined ? retireRotated(ctx, token, record, rotation.graceSeconds) : undefined,
-        // The new refresh token may outlive what the grant was kept for: keep the grant as long (up to its maximum).
-        ctx.grants.extend(grant),
-      ]);
-    }
+    const response = await tokenResponse(ctx, { grant, client, scope, refreshScope: recordScope, certificateThumbprint, dpopJkt, withRefreshToken: rotation.enabled });
+    const rotated = rotation.enabled && response.refresh_token !== undefined;
+    await Promise.all([
+      rotated && record.rotatedAt === undefined ? retireRotated(ctx, token, record, rotation.graceSeconds) : undefined,
+      // The new refresh token may outlive what the grant was kept for: keep the grant as long (up to its maximum).
+      ctx.grants.refreshed(grant, rotated),
+    ]);
     return response;
   },
 };
