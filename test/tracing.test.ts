@@ -32,6 +32,7 @@ interface ReceivedSpan {
 async function otlpReceiver() {
   const spans: ReceivedSpan[] = [];
   const bodies: string[] = [];
+  const raw: { type: string; body: string }[] = [];
   const resources: Record<string, unknown>[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -39,6 +40,7 @@ async function otlpReceiver() {
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       bodies.push(body);
+      raw.push({ type: String(req.headers['content-type']), body: Buffer.concat(chunks).toString('latin1') });
       if (req.url === '/v1/traces' && String(req.headers['content-type']).startsWith('application/json')) {
         for (const rs of JSON.parse(body).resourceSpans ?? []) {
           resources.push(attributesOf(rs.resource?.attributes));
@@ -62,7 +64,7 @@ async function otlpReceiver() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
-  return { url, spans, bodies, resources, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { url, spans, bodies, raw, resources, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 function attributesOf(list: { key: string; value: Record<string, unknown> }[] | undefined): Record<string, unknown> {
@@ -244,6 +246,27 @@ t.test('a whole flow and a proxied call, traced to an OTLP receiver', async (t) 
     t.notMatch(exported, /http\.request\.header|http\.response\.header/, 'no headers captured');
     t.notMatch(exported, /"exception\./, 'no exception events (stack traces)');
   });
+});
+
+t.test('the default protocol: OTLP over HTTP with protobuf bodies', async (t) => {
+  const receiver = await otlpReceiver();
+  let gateway: GatewayProcess | undefined;
+  t.teardown(async () => {
+    await gateway?.stop();
+    await receiver.close();
+  });
+  const { pki } = await testPki();
+  const config = await testConfig(pki);
+  config.tracing = { enabled: true };
+  gateway = await spawnGateway(config, { OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'from-the-environment' });
+  const h = await connectHarness({ pki, issuer: config.issuer, mtlsBase: config.listeners.mtls.url });
+  const pushed = await push(h);
+  // Protobuf keeps strings as they are: the span names and attribute values are in the body's bytes.
+  const body = await until('a protobuf export with the PAR span', () => receiver.raw.find((b) => b.type === 'application/x-protobuf' && b.body.includes('POST /par'))?.body);
+  t.ok(body.includes('from-the-environment'), 'OTEL_SERVICE_NAME applies when the config has no serviceName');
+  t.ok(body.includes('client authentication'), 'the client authentication span');
+  t.notOk(body.includes(pushed.requestUri), 'no request_uri');
+  t.notOk(/eyJ[A-Za-z0-9_-]{8,}\./.test(body), 'no JWT (the client assertion)');
 });
 
 t.test('tracing off: no OpenTelemetry module is loaded', async (t) => {
