@@ -33,17 +33,20 @@ RUN npm run build
 
 # --- production dependencies only, and their bill of materials ---
 # (Some packages publish their test fixtures: no key or certificate file belongs in the image.)
+# The SBOM is npm's, of the installed tree (`npm sbom --omit=dev` would still ask for the development
+# packages, and from the lockfile alone it leaves out those that development packages share).
 FROM ${BASE} AS deps
-WORKDIR /app
+WORKDIR /fapi-gateway
 COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=npmrc,target=/root/.npmrc \
     npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=warn \
  && find node_modules -type f \( -name '*.pem' -o -name '*.key' -o -name '*.crt' -o -name '*.p12' -o -name '*.pfx' \) -delete \
- && npm sbom --package-lock-only --omit=dev --sbom-format cyclonedx --sbom-type application > /app/sbom.cdx.json
+ && npm pkg delete devDependencies \
+ && npm sbom --sbom-format cyclonedx --sbom-type application > /sbom.cdx.json
 
 # --- the SBOM alone: docker build --target sbom --output type=local,dest=sbom . ---
 FROM scratch AS sbom
-COPY --from=deps /app/sbom.cdx.json /fapi-gateway.cdx.json
+COPY --from=deps /sbom.cdx.json /fapi-gateway.cdx.json
 
 # --- the runtime's root filesystem: node and the libraries it loads, found by ldd ---
 FROM ${BASE} AS rootfs
@@ -88,8 +91,8 @@ WORKDIR /app
 # Everything is owned by root and read-only for the gateway's user.
 COPY package.json ./
 COPY profiles ./profiles
-COPY --from=deps /app/node_modules ./node_modules
-COPY --from=deps /app/sbom.cdx.json ./sbom.cdx.json
+COPY --from=deps /fapi-gateway/node_modules ./node_modules
+COPY --from=deps /sbom.cdx.json ./sbom.cdx.json
 COPY --from=build /src/dist ./dist
 # A numeric user, so Kubernetes can verify runAsNonRoot without reading /etc/passwd.
 USER 10001:10001
