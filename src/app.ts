@@ -44,6 +44,7 @@ import { Metrics } from './observability/metrics.js';
 import { metricsRoute } from './observability/metrics-route.js';
 import { observeRequests, observeTls } from './observability/request-observer.js';
 import { securityEventRecorder } from './observability/security-events.js';
+import { activeTracing, checkTracingSettings, startTracing, stopTracing } from './observability/tracing/tracing.js';
 import { VERSION } from './version.js';
 import { createStore } from './store/create-store.js';
 import { MemoryStore } from './store/memory.js';
@@ -102,6 +103,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   checkRoutes(config.routes);
   decideConventions(config.routes, hooks);
   checkServerLimits(config.server);
+  checkTracingSettings(config.tracing);
   const dpop = dpopRules(profile);
   // Replicas must agree on nonces: with a shared store, a shared key (one process makes its own).
   if (dpop.nonce === 'required' && config.store.type === 'redis' && !config.dpop?.nonceKey)
@@ -121,7 +123,8 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   const users = new UserDirectory(config.users, admission.passwordHashing, { allowPlainPasswords: process.env.NODE_ENV === 'development' });
   const backendStore = store ?? (await createStore(config.store));
   if (metrics && backendStore instanceof MemoryStore) metrics.memoryStoreSize = () => backendStore.stats();
-  const theStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
+  const measuredStore = metrics ? instrumentStore(backendStore, config.store.type, metrics) : backendStore;
+  const theStore = activeTracing()?.traceStore(measuredStore, config.store.type) ?? measuredStore;
   const urls = endpointUrls(config);
   const registrations = await setUpRegistration({ config, profile, store: theStore, clients, hooks, urls });
   const trustedProxies = config.tls.forwardedClientCertificate
@@ -162,6 +165,8 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
 }
 
 export async function createGateway(loaded: LoadedConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  // Before the context: its store is traced once tracing runs (main.ts starts it earlier still, for ioredis).
+  const tracing = await startTracing(loaded.config.tracing);
   const ctx = await createContext(loaded, options.store);
   const { config } = ctx;
   const { metrics } = ctx;
@@ -217,7 +222,10 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   const recordSecurityEvent = securityEventRecorder(metrics);
   // Every page a browser may get (login, consent, errors, refusals) wears the deployment's branding.
   for (const app of [publicApp, mtlsApp]) app.decorate('pageUi', ctx.pages.ui);
+  tracing?.reportProblemsTo((problem) => opsApp.log.warn({ event: 'tracing_problem' }, `tracing: ${problem}`));
   for (const [listener, app] of [['public', publicApp], ['mtls', mtlsApp]] as const) {
+    // First, so that every hook and route after it runs inside the request's span.
+    if (tracing) await app.register(tracing.fastifyPlugin);
     installOAuthErrorHandling(app, recordSecurityEvent);
     installSecurityHeaders(app);
     echoInteractionId(app);
@@ -287,6 +295,8 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
         closeStore: async () => {
           await ctx.hooks.stop?.();
           await ctx.store.close();
+          // The spans of the last requests, before the process ends.
+          await stopTracing();
         },
         flushLogs: (deadline: number) => flushLogs(destination, deadline),
         log: publicApp.log,

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { createGateway, createContext } from './app.js';
 import { ConfigError } from './config/config-error.js';
 import { DEMO_USER, embeddedConfig, SAMPLE_BANK } from './config/embedded.js';
 import { sampleBank } from './sample-bank/server.js';
@@ -10,6 +9,11 @@ import { ensureDevPki, type DevPki } from './devpki/dev-pki.js';
 import { hashPassword } from './users/password.js';
 import { clientsCommand, CLIENTS_USAGE } from './registration/cli.js';
 import { grantsCommand, GRANTS_USAGE } from './grants/management/cli.js';
+import { startTracing } from './observability/tracing/tracing.js';
+
+// The gateway is imported once tracing (if configured) runs: its loader hook only sees modules imported after it.
+const gatewayModule = () => import('./app.js');
+const createContext: typeof import('./app.js').createContext = async (...args) => (await gatewayModule()).createContext(...args);
 
 const USAGE = `usage:
   fapi-gateway [--config FILE]        run the gateway (embedded defaults without --config)
@@ -91,7 +95,8 @@ async function run(configFile: string | undefined): Promise<number> {
     });
     loaded = await resolveConfig(await embeddedConfig(pki), process.cwd());
   }
-  const gateway = await createGateway(loaded);
+  await startTracing(loaded.config.tracing);
+  const gateway = await (await gatewayModule()).createGateway(loaded);
   const log = gateway.public.log;
   // The default action of SIGHUP ends the process without a drain and loses the buffered log lines.
   process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'SIGHUP: reload not supported yet, ignoring'));

@@ -13,6 +13,7 @@ import { parse, stringify } from 'yaml';
 import { ensureDevPki, type DevPki } from '../src/devpki/dev-pki.js';
 import { CHART, helm, renderChart, ROOT, validateObject, type KubeObject } from './helpers/kube.js';
 import { requireProgram } from './helpers/programs.js';
+import { FAPI_TLS_POLICY } from '../src/tls/policy.js';
 
 const EXAMPLES = path.join(CHART, 'examples');
 const CONFIG_PATH = '/etc/fapi-gateway/config.yaml';
@@ -204,12 +205,85 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
     }
   });
 
+  t.test('the defaults: pods spread over zones and nodes, preferred not required', async (t) => {
+    const deployment = (await renderChart()).find((o) => o.kind === 'Deployment')!;
+    const constraints = deployment.spec.template.spec.topologySpreadConstraints;
+    t.same(
+      constraints.map((c: any) => [c.topologyKey, c.whenUnsatisfiable]),
+      [['topology.kubernetes.io/zone', 'ScheduleAnyway'], ['kubernetes.io/hostname', 'ScheduleAnyway']],
+      'a zone outage or a small cluster never leaves pods unscheduled',
+    );
+  });
+
+  t.test('kubeVersion: the chart refuses clusters older than the features it uses', async (t) => {
+    const chart = parse(await readFile(path.join(CHART, 'Chart.yaml'), 'utf8'));
+    t.equal(chart.kubeVersion, '>=1.30.0-0', 'the preStop sleep action (1.30) and matchLabelKeys (1.27)');
+    await t.rejects(helm(['template', 'x', CHART, '--kube-version', '1.29.9']), /kubeVersion/);
+    const objects = await renderChart({ args: ['--kube-version', '1.30.0'] });
+    t.ok(objects.some((o) => o.kind === 'Deployment'), '1.30 renders');
+  });
+
+  t.test('Gateway API: TLSRoutes (passthrough) or HTTPRoutes with BackendTLSPolicies (terminate), off by default', async (t) => {
+    const parent = ['--set', 'gatewayApi.enabled=true', '--set', 'gatewayApi.parentRefs[0].name=bank-gateway', '--set', 'gatewayApi.parentRefs[0].namespace=gateway-system'];
+    const gatewayObjects = (objects: KubeObject[]) => objects.filter((o) => o.apiVersion === 'gateway.networking.k8s.io/v1');
+    t.same(gatewayObjects(await renderChart()), [], 'nothing by default');
+
+    const passthrough = gatewayObjects(await renderChart({ args: [...parent, '--set', 'gatewayApi.mtls.sectionName=mtls-passthrough'] }));
+    t.same(passthrough.map((o) => `${o.kind} ${o.metadata.name}`).sort(), ['TLSRoute fgw-fapi-gateway-mtls', 'TLSRoute fgw-fapi-gateway-public'], 'a TLSRoute per TLS listener');
+    const route = (objects: KubeObject[], kind: string, listener: string) => objects.find((o) => o.kind === kind && o.metadata.name.endsWith(`-${listener}`))!;
+    const mtls = route(passthrough, 'TLSRoute', 'mtls');
+    t.same(mtls.spec.hostnames, ['mtls.auth.example.com'], 'the mtls host');
+    t.same(mtls.spec.parentRefs, [{ name: 'bank-gateway', namespace: 'gateway-system', sectionName: 'mtls-passthrough' }], "attached to the Gateway's passthrough listener");
+    t.same(route(passthrough, 'TLSRoute', 'public').spec.parentRefs, [{ name: 'bank-gateway', namespace: 'gateway-system' }], 'no sectionName unless given');
+    t.same(mtls.spec.rules, [{ backendRefs: [{ name: 'fgw-fapi-gateway-mtls', port: 443 }] }], 'to the mtls Service');
+    t.same(route(passthrough, 'TLSRoute', 'public').spec.rules[0].backendRefs, [{ name: 'fgw-fapi-gateway-public', port: 443 }], 'to the public Service');
+
+    const terminate = [
+      ...parent,
+      '--set', 'gatewayApi.mode=terminate',
+      '--set', 'gateway.forwardedClientCertificate.enabled=true',
+      '--set', 'gateway.forwardedClientCertificate.header=x-forwarded-client-cert',
+      '--set', 'gateway.forwardedClientCertificate.trustedProxies[0]=10.0.8.0/24',
+      '--set', 'gatewayApi.backendTLS.caConfigMap=fapi-gateway-server-ca',
+      '--set', 'gatewayApi.backendTLS.hostname=fapi-gateway.bank.svc',
+    ];
+    const terminated = await renderChart({ args: terminate });
+    const http = gatewayObjects(terminated);
+    t.same(http.map((o) => `${o.kind} ${o.metadata.name}`).sort(), [
+      'BackendTLSPolicy fgw-fapi-gateway-mtls',
+      'BackendTLSPolicy fgw-fapi-gateway-public',
+      'HTTPRoute fgw-fapi-gateway-mtls',
+      'HTTPRoute fgw-fapi-gateway-public',
+    ]);
+    const httpRoute = route(http, 'HTTPRoute', 'public');
+    t.same(httpRoute.spec.hostnames, ['auth.example.com']);
+    t.same(httpRoute.spec.rules, [{ backendRefs: [{ name: 'fgw-fapi-gateway-public', port: 443 }], matches: [{ path: { type: 'PathPrefix', value: '/' } }] }], 'everything to the public Service');
+    const policy = route(http, 'BackendTLSPolicy', 'mtls');
+    t.same(policy.spec, {
+      targetRefs: [{ group: '', kind: 'Service', name: 'fgw-fapi-gateway-mtls', sectionName: 'mtls' }],
+      validation: { caCertificateRefs: [{ group: '', kind: 'ConfigMap', name: 'fapi-gateway-server-ca' }], hostname: 'fapi-gateway.bank.svc' },
+    }, 'TLS from the Gateway to the pods, verified');
+    const config = parse(terminated.find((o) => o.kind === 'ConfigMap' && o.data?.['config.yaml'])!.data['config.yaml']);
+    t.same(config.tls.forwardedClientCertificate, { header: 'x-forwarded-client-cert', trustedProxies: ['10.0.8.0/24'] }, 'the certificate header, from the Gateway only');
+    const noPolicy = gatewayObjects(await renderChart({ args: [...terminate, '--set', 'gatewayApi.backendTLS.enabled=false'] }));
+    t.notOk(noPolicy.some((o) => o.kind === 'BackendTLSPolicy'), 'BackendTLSPolicies can be left to the Gateway owner');
+
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'gatewayApi.enabled=true']), /gatewayApi\.parentRefs must name the Gateway/);
+    await t.rejects(helm(['template', 'x', CHART, ...parent, '--set', 'gatewayApi.mode=terminate']), /gatewayApi\.mode terminate: .*forwardedClientCertificate/);
+    await t.rejects(helm(['template', 'x', CHART, ...terminate.slice(0, -4)]), /gatewayApi\.backendTLS needs caConfigMap/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'gatewayApi.mode=tcp']), /gatewayApi\/mode/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'gatewayApi.parentRef.name=x']), /additional properties 'parentRef'/);
+  });
+
   t.test('the unknown-field check does catch a typo', async (t) => {
     const [deployment] = (await renderChart()).filter((o) => o.kind === 'Deployment');
     deployment.spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem = true;
     t.match(validateObject(deployment), [/unknown field spec\.template\.spec\.containers\[0\]\.securityContext\.readOnlyRootFileSystem/]);
   });
 }
+
+// The TLS 1.2 suites of the FAPI 2.0 policy the gateway applies on its own listeners.
+const TLS12_SUITES = String(FAPI_TLS_POLICY.ciphers).split(':').filter((suite) => !suite.startsWith('TLS_'));
 
 /** Helm's coalescing of values files over the defaults, for the maps the facts read. */
 function mergeValues(base: any, over: any): any {
@@ -361,8 +435,12 @@ function checkFacts(t: Test, objects: KubeObject[], values: Record<string, any>)
   t.equal(pdbs.length, values.podDisruptionBudget.enabled ? 1 : 0, 'PDB where enabled');
   if (pdbs[0]) t.same(pdbs[0].spec.selector.matchLabels, deployment.spec.selector.matchLabels, 'the PDB selects the pods');
   t.ok(spec.topologySpreadConstraints?.length >= 1, 'topology spread');
-  for (const c of spec.topologySpreadConstraints ?? [])
+  for (const c of spec.topologySpreadConstraints ?? []) {
     t.same(c.labelSelector.matchLabels, deployment.spec.selector.matchLabels, `spread over ${c.topologyKey} counts these pods`);
+    t.equal(c.whenUnsatisfiable, values.topologySpread.whenUnsatisfiable, `spread over ${c.topologyKey}: ${values.topologySpread.whenUnsatisfiable}`);
+  }
+  const routes = objects.filter((o) => o.apiVersion.startsWith('gateway.networking.k8s.io/'));
+  if (!values.gatewayApi.enabled) t.equal(routes.length, 0, 'no Gateway API objects');
 
   // Optional objects.
   const monitors = objects.filter((o) => o.kind === 'ServiceMonitor');
@@ -403,6 +481,9 @@ function checkFacts(t: Test, objects: KubeObject[], values: Record<string, any>)
       }, 'the gateway reads the header from the trusted proxies only');
       const publicIngress = ingresses.find((i) => i.metadata.name.endsWith('-public'))!;
       t.notOk(publicIngress.metadata.annotations?.['nginx.ingress.kubernetes.io/auth-tls-verify-client'], 'no client certificate prompt on the public host');
+      if (values.ingress.nginxAnnotations)
+        for (const i of ingresses)
+          t.equal(i.metadata.annotations?.['nginx.ingress.kubernetes.io/ssl-ciphers'], TLS12_SUITES.join(':'), `${i.metadata.name}: the gateway's own TLS 1.2 suites`);
     }
   }
 }

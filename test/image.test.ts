@@ -79,7 +79,7 @@ if (ready) {
   });
 
   let rootfs: string;
-  let imageConfig: { User?: string; Cmd?: string[]; Entrypoint?: string[] | null; WorkingDir?: string; ExposedPorts?: Record<string, unknown> };
+  let imageConfig: { User?: string; Cmd?: string[]; Entrypoint?: string[] | null; WorkingDir?: string; ExposedPorts?: Record<string, unknown>; Labels?: Record<string, string> };
 
   t.test('the image builds from the Dockerfile', async (t) => {
     const base = await timed('base (debootstrap + node, or the cached tarball)', () => baseTarball());
@@ -104,6 +104,10 @@ if (ready) {
     const inspect = JSON.parse((await buildah(['inspect', '--type', 'image', tag])).stdout);
     imageConfig = inspect.OCIv1.config;
     t.ok(inspect.OCIv1.config.Env?.includes('MALLOC_ARENA_MAX=2'), 'MALLOC_ARENA_MAX=2: two malloc arenas keep RSS down after logins');
+    const labels = imageConfig.Labels ?? {};
+    for (const name of ['title', 'description', 'licenses', 'version', 'revision', 'created', 'source'])
+      t.ok(labels[`org.opencontainers.image.${name}`], `OCI label org.opencontainers.image.${name}`);
+    t.equal(labels['org.opencontainers.image.licenses'], 'Apache-2.0');
     const history: Array<{ created_by?: string }> = inspect.OCIv1.history ?? [];
     t.notMatch(JSON.stringify(history), /_authToken|BEGIN CERTIFICATE/, 'no registry settings in the image history');
   });
@@ -136,7 +140,8 @@ if (ready) {
     const presentDev = [];
     for (const p of devOnly) if (await exists(path.join(rootfs, 'app', p))) presentDev.push(p);
     t.same(presentDev, [], `none of the ${devOnly.length} dev-only packages`);
-    for (const p of ['node_modules/tap', 'node_modules/typescript', 'node_modules/tsx', 'node_modules/@types/node', 'node_modules/kubernetes-models'])
+    // (@types/node is a production package too now: protobufjs, under the OpenTelemetry exporters, depends on it.)
+    for (const p of ['node_modules/tap', 'node_modules/typescript', 'node_modules/tsx', 'node_modules/kubernetes-models'])
       t.notOk(await exists(path.join(rootfs, 'app', p)), `no ${p}`);
     const missingProd = [];
     for (const p of prod) if (!(await exists(path.join(rootfs, 'app', p)))) missingProd.push(p);
@@ -154,6 +159,21 @@ if (ready) {
         }
       });
     t.same(keyFiles, [], 'no key, certificate or npmrc files');
+
+    // A root filesystem of node and its libraries: nothing to run but node.
+    for (const f of ['bin/sh', 'bin/bash', 'usr/bin/sh', 'bin/dash', 'usr/bin/apt-get', 'usr/bin/dpkg', 'usr/local/bin/npm', 'usr/local/bin/npx', 'usr/local/lib/node_modules', 'usr/bin/perl'])
+      t.notOk(await exists(path.join(rootfs, f)), `no /${f}`);
+    t.ok(await exists(path.join(rootfs, 'usr/local/bin/node')), '/usr/local/bin/node');
+
+    // The SBOM of what the image runs: CycloneDX, production packages only.
+    const sbom = JSON.parse(await readFile(path.join(rootfs, 'app/sbom.cdx.json'), 'utf8'));
+    t.equal(sbom.bomFormat, 'CycloneDX', 'a CycloneDX SBOM at /app/sbom.cdx.json');
+    t.equal(sbom.metadata?.component?.name, 'fapi-gateway', 'of fapi-gateway');
+    const components = new Set((sbom.components as { name: string }[]).map((c) => c.name));
+    t.ok(components.has('fastify') && components.has('jose') && components.has('@opentelemetry/sdk-node'), 'naming the production packages');
+    t.notOk(components.has('tap') || components.has('typescript'), 'and no development package');
+    const missing = prod.map((p) => p.replace(/.*node_modules\//, '')).filter((name) => !components.has(name));
+    t.same([...new Set(missing)], [], 'every production package of the lockfile is in it');
   });
 
   t.test('the gateway answers from inside the image as uid 10001 and writes nothing', async (t) => {

@@ -52,6 +52,8 @@ const COMPARISONS: [string, (w: Lookup) => string][] = [
   ['CDR conventions: req/s f / c', (w) => ratio(w('gateway-cdr')?.rps, w('gateway')?.rps, pct)],
   ['CDR conventions: proxy CPU f - c per req', (w) => diff(w('gateway-cdr')?.proxyCpu, w('gateway')?.proxyCpu, us)],
   ['CDR conventions: p50 f - c, ms', (w) => diff(w('gateway-cdr')?.p50, w('gateway')?.p50, (x) => fixed(x, 3))],
+  ['tracing on vs off: req/s g / c', (w) => ratio(w('gateway-tracing')?.rps, w('gateway')?.rps, pct)],
+  ['tracing on vs off: proxy CPU g - c per req', (w) => diff(w('gateway-tracing')?.proxyCpu, w('gateway')?.proxyCpu, us)],
   ['b/a requests/s (the bare proxy vs direct)', (w) => ratio(w('bare')?.rps, w('upstream')?.rps, (x) => fixed(x, 2))],
   ['metrics on vs off: req/s c / d', (w) => ratio(w('gateway')?.rps, w('gateway-no-metrics')?.rps, pct)],
   ['metrics on vs off: proxy CPU c - d per req', (w) => diff(w('gateway')?.proxyCpu, w('gateway-no-metrics')?.proxyCpu, us)],

@@ -10,6 +10,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { presignAssertions } from './oauth-client.js';
 import { derivedProfile } from '../../test/helpers/derived-profile.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 // (f): what a CDR call carries besides its token; the route negotiates x-v and checks the rest.
 const CDR_HEADERS = { 'x-v': '2', 'x-min-v': '1', 'x-fapi-auth-date': 'Sun, 10 Sep 2017 19:43:31 GMT', 'x-fapi-interaction-id': 'bench-cdr' };
@@ -23,6 +25,7 @@ export const TARGETS = {
   'gateway-info': "(c') gateway, info, metrics on",
   'gateway-dpop': '(e) gateway, DPoP-bound token, warn, metrics on',
   'gateway-cdr': '(f) gateway, CDR conventions on the route, warn, metrics on',
+  'gateway-tracing': '(g) gateway, tracing every request (OTLP to a local sink), warn, metrics on',
 } as const;
 export type TargetKind = keyof typeof TARGETS;
 
@@ -84,6 +87,7 @@ export async function startTarget(kind: TargetKind, ctx: TargetContext): Promise
       },
     ],
     ...(kind === 'gateway-cdr' ? { config: { profile: await derivedProfile({ name: 'fapi2-cdr-bench', ecosystem: 'cdr' }) } } : {}),
+    ...(kind === 'gateway-tracing' ? { config: { tracing: { enabled: true, endpoint: await otlpSink(), sampleRatio: 1 } } } : {}),
   });
   if (kind === 'gateway-dpop') return dpopTarget(kind, target, pki, mtlsPool(target.mtlsBase));
   return {
@@ -145,4 +149,19 @@ async function dpopTarget(kind: TargetKind, target: FlowTarget, pki: BenchPki, p
     },
     close: () => target.close(),
   };
+}
+
+let sink: Promise<string> | undefined;
+
+/** (g)'s collector: an OTLP/HTTP endpoint in the bench process that reads and drops every export. */
+function otlpSink(): Promise<string> {
+  sink ??= new Promise((resolve) => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+    });
+    server.unref();
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`));
+  });
+  return sink;
 }

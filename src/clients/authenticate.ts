@@ -13,6 +13,7 @@ import { x509 } from '../tls/x509.js';
 import type { Client } from './client.js';
 import type { ClientRegistry } from './registry.js';
 import { ClientKeysUnavailableError } from './remote-keys.js';
+import { inSpan } from '../observability/tracing/spans.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -87,7 +88,21 @@ export async function authenticateClientAndPrepare<T>(
 }
 
 /** Everything of `authenticateClient` but the assertion replay check, which the caller must run. */
-async function authenticateClientBeforeReplayCheck(
+function authenticateClientBeforeReplayCheck(
+  request: FastifyRequest,
+  params: Record<string, string>,
+  endpointUrl: string,
+  deps: ClientAuthDeps,
+): Promise<ReplayCheckPending> {
+  return inSpan('client authentication', async (span) => {
+    const caller = await identifyClient(request, params, endpointUrl, deps);
+    span?.setAttribute('oauth.client_id', caller.client.id);
+    span?.setAttribute('oauth.client_auth_method', caller.client.authMethod);
+    return caller;
+  });
+}
+
+async function identifyClient(
   request: FastifyRequest,
   params: Record<string, string>,
   endpointUrl: string,

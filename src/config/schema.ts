@@ -695,6 +695,24 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     metrics: Type.Object({ enabled: Type.Boolean({ default: true }) }, { additionalProperties: false, default: {} }),
+    /**
+     * OpenTelemetry tracing, off by default. Unset keys fall back to the standard OTEL_* variables
+     * (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER_ARG, ...).
+     */
+    tracing: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false }),
+        /** The collector's OTLP/HTTP traces URL, e.g. http://otel-collector:4318/v1/traces. */
+        endpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+        protocol: Type.Optional(Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')])),
+        serviceName: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+        /** The share of requests traced (0 to 1); a continued caller's trace keeps the caller's decision. */
+        sampleRatio: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+        /** Continue a caller's trace (its `traceparent`): only behind a proxy that sets or strips it. */
+        acceptIncomingContext: Type.Boolean({ default: false }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** DPoP server nonces: the HMAC key every replica shares (also FAPI_GATEWAY_DPOP_NONCE_KEY); at least 32 characters. */
     dpop: Type.Optional(Type.Object({ nonceKey: Type.Optional(Type.String({ minLength: 32 })) }, { additionalProperties: false })),
     /** Pairwise subjects (profiles with `subjectTypes: [pairwise]`): the HMAC secret (also FAPI_GATEWAY_PAIRWISE_SECRET); at least 32 characters. */

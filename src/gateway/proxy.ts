@@ -144,7 +144,8 @@ function conventionHooks(scope: FastifyInstance, conventions: NonNullable<Return
   const renderError = conventions.renderError?.bind(conventions);
   if (renderError)
     scope.addHook('onRoute', (options) => {
-      options.config = { ...options.config, renderError } satisfies ErrorRenderingConfig;
+      const config: ErrorRenderingConfig & typeof options.config = { ...options.config, renderError };
+      options.config = config;
     });
   const interactionIdOf = conventions.interactionId?.bind(conventions);
   scope.addHook('onSend', (request, reply, payload, done) => {

@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { AccessTokenClaims } from '../tokens/access-token.js';
 import type { RouteConfig } from '../config/schema.js';
 import { INTERACTION_ID } from './fapi-headers.js';
+import { activeTracing } from '../observability/tracing/tracing.js';
 
 /** The accounts the customer chose to share, comma-separated (account ids never contain commas as the bank issues them). */
 export const ACCOUNT_IDS = 'x-authenticated-account-ids';
@@ -31,6 +32,8 @@ const TRUSTED_NAMES = new Set([
   'x-arr-clientcert',
 ]);
 const TRUSTED_PREFIXES = ['x-authenticated-', 'x-forwarded-', 'x-ssl-', 'x-client-cert', 'ssl-client-', 'x-original-', 'x-amzn-mtls-'];
+// W3C trace context: with tracing on, the upstream gets the gateway's (its call's span), never a client's too.
+const TRACE_CONTEXT = new Set(['traceparent', 'tracestate', 'baggage']);
 // Headers the gateway reads and checks: a spelling with `_` would reach the upstream unchecked.
 const CHECKED_PREFIXES = ['x-fapi-', 'authorization'];
 
@@ -58,9 +61,11 @@ export function upstreamHeaders(
   accountIds?: readonly string[],
 ): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
+  const tracing = activeTracing() !== undefined;
   for (const name in incoming) {
     const spelled = canonical(name);
     if (HOP_BY_HOP.has(spelled) || isTrusted(spelled)) continue;
+    if (tracing && TRACE_CONTEXT.has(spelled)) continue;
     if (replaced !== undefined && Object.hasOwn(replaced, spelled)) continue;
     if (spelled !== name && CHECKED_PREFIXES.some((p) => spelled.startsWith(p))) continue;
     if (name === 'authorization' && !route.forwardAuthorization) continue;

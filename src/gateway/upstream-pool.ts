@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { Pool, type Dispatcher } from 'undici';
 
 /** The route's connections are all busy and its pending queue is full: refused at once (503). */
@@ -90,10 +91,11 @@ export class UpstreamPool {
     };
     const onGone = () => leave(new ClientGoneError());
     const waiting: Waiting = {
-      start: () => {
+      // Started from another exchange's end: in this request's async context (its trace), not that one's.
+      start: AsyncResource.bind(() => {
         clientGone?.removeEventListener('abort', onGone);
         start();
-      },
+      }),
       fail: leave,
       timer: setTimeout(() => leave(new UpstreamDeadlineError()), budget),
     };
