@@ -9,11 +9,13 @@ import { loadConfigFile, resolveConfig, type LoadedConfig } from './config/load.
 import { ensureDevPki, type DevPki } from './devpki/dev-pki.js';
 import { hashPassword } from './users/password.js';
 import { clientsCommand, CLIENTS_USAGE } from './registration/cli.js';
+import { auditCommand } from './observability/audit/verify.js';
 
 const USAGE = `usage:
   fapi-gateway [--config FILE]        run the gateway (embedded defaults without --config)
   fapi-gateway check --config FILE    validate a config file and exit
   fapi-gateway hash-password          read a password on stdin, print its scrypt hash for users[].passwordHash
+  fapi-gateway audit verify FILE      check the audit records' hash chains in FILE (a gap or an edit fails)
 ${CLIENTS_USAGE}
   fapi-gateway <command> ... --config FILE   commands of the profile's ecosystem pack (profile cdr: arrangements revoke ID)`;
 
@@ -31,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
     case 'hash-password':
       console.log(await hashPassword((await readStdin()).replace(/\r?\n$/, '')));
       return 0;
+    case 'audit':
+      return auditCommand(argv, (line) => console.log(line));
     case 'check': {
       if (!configFile) return usageError('check needs --config FILE');
       const context = await createContext(await loadConfigFile(configFile));

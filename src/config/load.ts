@@ -41,6 +41,7 @@ export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.P
   if (interaction.clientKey) interaction.clientKey = resolve(interaction.clientKey);
   if (interaction.ca) interaction.ca = resolve(interaction.ca);
   if (interaction.clientCertificate) interaction.clientCertificate = { cert: resolve(interaction.clientCertificate.cert), key: resolve(interaction.clientCertificate.key) };
+  if (config.audit.file !== undefined) config.audit = { ...config.audit, file: resolve(config.audit.file) };
   if (config.store.type === 'redis' && config.store.tls) config.store = { ...config.store, tls: { ca: resolve(config.store.tls.ca) } };
   const issuer = new URL(config.issuer);
   if (issuer.search || issuer.hash) throw new ConfigError('issuer', 'must have no query or fragment');
