@@ -38,7 +38,7 @@ import { checkJarmSigningKey } from './oauth/jarm/response-jwt.js';
 import { healthRoutes } from './observability/health.js';
 import { instrumentStore } from './observability/instrumented-store.js';
 import { flushLogs, logDestination, loggerOptions } from './observability/logging.js';
-import { auditStream } from './observability/audit/stream.js';
+import { auditStream, checkAuditFile } from './observability/audit/stream.js';
 import { Metrics } from './observability/metrics.js';
 import { metricsRoute } from './observability/metrics-route.js';
 import { observeRequests, observeTls } from './observability/request-observer.js';
@@ -98,6 +98,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   checkRoutes(config.routes);
   decideConventions(config.routes, hooks);
   checkServerLimits(config.server);
+  checkAuditFile(config.audit);
   const dpop = dpopRules(profile);
   // Replicas must agree on nonces: with a shared store, a shared key (one process makes its own).
   if (dpop.nonce === 'required' && config.store.type === 'redis' && !config.dpop?.nonceKey)
@@ -168,9 +169,9 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     ...fastifyLimits(config.server),
     bodyLimit: config.limits.bodyBytes,
     genReqId: interactionId,
-    requestIdLogLabel: 'interactionId',
-    // One line per request comes from observeRequests instead of Fastify's two.
-    logController: new LogController({ disableRequestLogging: true }),
+    // One line per request comes from observeRequests instead of Fastify's two; every line of a
+    // request names its interaction id (the request id) once, as interactionId.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'interactionId' }),
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
   };

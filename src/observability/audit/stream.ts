@@ -30,7 +30,6 @@ export function auditStream(
   if (callerWriter) {
     write = (line) => (callerWriter.write(line), true);
   } else if (file !== undefined) {
-    checkWritable(file);
     destination = logDestination({ file, maxBufferBytes });
     write = boundedWriter(destination);
   } else if (logDestinationInUse) {
@@ -41,8 +40,9 @@ export function auditStream(
   return { sink: new AuditSink(write, metrics, replica, start), ...(destination ? { destination } : {}) };
 }
 
-/** The file is opened asynchronously later: a file that cannot be written fails the start instead. */
-function checkWritable(file: string): void {
+/** The file is opened asynchronously later: a file that cannot be written fails the start instead (and `check`). */
+export function checkAuditFile({ file }: ConfigFile['audit']): void {
+  if (file === undefined) return;
   try {
     mkdirSync(path.dirname(file), { recursive: true });
     closeSync(openSync(file, 'a'));
