@@ -86,11 +86,14 @@ async function run(configFile: string | undefined): Promise<number> {
   const log = gateway.public.log;
   // The default action of SIGHUP ends the process without a drain and loses the buffered log lines.
   process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'SIGHUP: reload not supported yet, ignoring'));
-  const bank = pki ? sampleBank() : undefined;
-  await bank?.listen(SAMPLE_BANK);
   for (const username of gateway.context.users.plainPasswordUsers)
     log.warn(`user "${username}" has a plain-text password: use passwordHash (fapi-gateway hash-password) outside throw-away sandboxes`);
+  // The gateway's listeners first: a second `npm start` is told which of its ports is taken.
   await gateway.listen();
+  const bank = pki ? sampleBank() : undefined;
+  await bank?.listen(SAMPLE_BANK).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'EADDRINUSE' ? new Error(`port ${SAMPLE_BANK.port} on ${SAMPLE_BANK.host} is already in use, so the sample bank cannot start: is another fapi-gateway running?`) : err;
+  });
 
   const { urls, config } = gateway.context;
   const ops = config.listeners.ops;
