@@ -8,7 +8,8 @@ import { AuditSink } from '../src/observability/audit/sink.js';
 import { verifyAuditFile } from '../src/observability/audit/verify.js';
 import { Metrics } from '../src/observability/metrics.js';
 import { fullFlow } from './helpers/flow.js';
-import { startGateway } from './helpers/harness.js';
+import { spawnGateway } from './helpers/gateway-process.js';
+import { connectHarness, startGateway, testConfig, testPki } from './helpers/harness.js';
 
 const run = promisify(execFile);
 const MAIN = path.resolve(import.meta.dirname, '../src/main.ts');
@@ -142,4 +143,25 @@ t.test('audit.file: records go to their own file, flushed at shutdown; a file th
     { keyPath: 'audit.file', message: /audit\.file: cannot be opened for appending/ },
   );
   await t.rejects(startGateway({ configure: (config) => void (config.audit = { maxBufferBytes: 10 }) }), { message: /audit\.maxBufferBytes/ });
+});
+
+t.test('a gateway process writes its audit records to stdout beside its log, marked "stream":"audit", and the captured output verifies', async (t) => {
+  const { pki } = await testPki();
+  const config = await testConfig(pki);
+  config.shutdown = { graceSeconds: 10, readinessDelaySeconds: 0 };
+  const gateway = await spawnGateway(config);
+  t.teardown(() => gateway.stop('SIGKILL'));
+  const h = await connectHarness({ pki, issuer: config.issuer, mtlsBase: config.listeners.mtls.url });
+  t.teardown(() => h.close());
+  await fullFlow(h, 'client-one');
+  t.equal(await gateway.stop('SIGTERM'), 0, 'stopped');
+  const lines = gateway.output().split('\n').filter((l) => l.startsWith('{'));
+  const audit = lines.map((l) => JSON.parse(l)).filter((l) => l.stream === 'audit');
+  t.ok(audit.some((r) => r.event === 'token_issued' && r.client_id === 'client-one'), 'the flow is in the audit stream');
+  t.ok(lines.some((l) => l.includes('"msg":"request"')), 'beside the request log');
+  t.notOk(lines.some((l) => l.includes('"audit":')), 'no audit event left in the log itself');
+  const file = path.join(await tmp(), 'stdout.log');
+  await writeFile(file, gateway.output());
+  const verified = await verifyCommand(file);
+  t.equal(verified.code, 0, `the captured stdout verifies: ${verified.output}`);
 });
