@@ -7,13 +7,13 @@ import path from 'node:path';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** The newest modification time of the TypeScript files under `dir` (0 without any). */
+/** The newest modification time of the files under `dir` (sources, and data such as JSON the build copies). */
 function newestSource(dir) {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(full).mtimeMs);
+    else newest = Math.max(newest, statSync(full).mtimeMs);
   }
   return newest;
 }
