@@ -291,10 +291,9 @@ function tlsOptions(profile: GatewayContext['profile'], credentials: ServerCrede
 
 /** A listener that cannot bind names itself and its config key, so a second `npm start` says what is in the way. */
 function listenFailure(err: NodeJS.ErrnoException, name: string, { host, port }: { host: string; port: number }): Error {
-  const where = `listeners.${name} (${host}:${port})`;
-  if (err.code === 'EADDRINUSE')
-    return new Error(`port ${port} on ${host} is already in use, so the ${name} listener cannot start (${where}): is another fapi-gateway running? Stop it, or set listeners.${name}.port`);
-  if (err.code === 'EACCES') return new Error(`the ${name} listener may not bind port ${port} on ${host} (${where}): use a port above 1023 or grant the capability`);
-  if (err.code === 'EADDRNOTAVAIL') return new Error(`the ${name} listener cannot bind ${host}, an address this machine does not have (${where})`);
-  return new Error(`the ${name} listener cannot start (${where}): ${err.message}`);
+  const listener = `the ${name} listener (listeners.${name})`;
+  if (err.code === 'EADDRINUSE') return new Error(`port ${port} on ${host} is already in use, so ${listener} cannot start: is another fapi-gateway running? Stop it, or set listeners.${name}.port`);
+  if (err.code === 'EACCES') return new Error(`${listener} may not bind port ${port} on ${host}: use a port above 1023 or grant the capability`);
+  if (err.code === 'EADDRNOTAVAIL') return new Error(`${listener} cannot bind ${host}, an address this machine does not have`);
+  return new Error(`${listener} cannot start on ${host}:${port}: ${err.message}`);
 }

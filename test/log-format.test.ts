@@ -41,6 +41,6 @@ t.test('a second gateway on the same ports names the port taken and its listener
   t.teardown(() => first.close(1000));
   const second = await createGateway(loaded, { logger });
   const port = loaded.config.listeners.public.port;
-  await t.rejects(second.listen(), { message: new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use, so the public listener cannot start \\(listeners\\.public`) });
+  await t.rejects(second.listen(), { message: new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use, so the public listener \\(listeners\\.public\\) cannot start: is another fapi-gateway running\\?`) });
   await second.close(1000);
 });
