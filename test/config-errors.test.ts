@@ -50,6 +50,14 @@ t.test('plain words instead of regular expressions', async (t) => {
   t.match(text, /routes\[0\]\.upstream: must be an http:\/\/ or https:\/\/ URL without a query or fragment, got "ftp:\/\/bank\/"/);
   t.match(text, /store\.url: must be a redis:\/\/ or rediss:\/\/ URL$/m, 'a URL that may hold a password is not echoed');
   t.notMatch(text, /\^|\[\^|\$'/, 'no pattern is shown');
+  const kinds = await problemsOf((config) => {
+    config.metrics = { enabled: 'yes' };
+    config.audit = { maxBufferBytes: 3 };
+    delete config.keys;
+  });
+  t.match(kinds.message, /metrics\.enabled: must be true or false, got "yes"/);
+  t.match(kinds.message, /audit\.maxBufferBytes: must be at least 16384, got 3/);
+  t.match(kinds.message, /keys: is required \(missing\)/);
   const level = await problemsOf((config) => void (config.log = { level: 'verbose' }));
   t.equal(level.message, 'log.level: must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "verbose"');
 });

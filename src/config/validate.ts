@@ -75,11 +75,34 @@ function describe(error: ValueError, path: string): string {
     ? `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`
     : error.type === ValueErrorType.StringPattern && pattern !== undefined
       ? (PATTERNS[pattern] ?? 'does not have the expected form')
-      : error.message;
-  if (error.value === undefined) return `${message} (missing)`;
+      : (inWords(error) ?? error.message);
+  if (error.value === undefined) return error.type === ValueErrorType.ObjectRequiredProperty ? message : `${message} (missing)`;
   if (SECRET.test(path) || typeof error.value === 'object') return message;
   const shown = JSON.stringify(error.value);
   return shown && shown.length <= 60 ? `${message}, got ${shown}` : message;
+}
+
+/** The common checks said as an operator would (typebox says "Expected integer to be greater or equal to 1"). */
+function inWords(error: ValueError): string | undefined {
+  const schema = error.schema as { minimum?: number; maximum?: number; minLength?: number; maxLength?: number; minItems?: number; maxItems?: number };
+  switch (error.type) {
+    case ValueErrorType.ObjectRequiredProperty: return 'is required (missing)';
+    case ValueErrorType.Boolean: return 'must be true or false';
+    case ValueErrorType.Integer: return 'must be a whole number';
+    case ValueErrorType.Number: return 'must be a number';
+    case ValueErrorType.String: return 'must be text';
+    case ValueErrorType.Array: return 'must be a list';
+    case ValueErrorType.Object: return 'must be a mapping (key: value)';
+    case ValueErrorType.IntegerMinimum:
+    case ValueErrorType.NumberMinimum: return `must be at least ${schema.minimum}`;
+    case ValueErrorType.IntegerMaximum:
+    case ValueErrorType.NumberMaximum: return `must be at most ${schema.maximum}`;
+    case ValueErrorType.StringMinLength: return schema.minLength === 1 ? 'must not be empty' : `must be at least ${schema.minLength} characters long`;
+    case ValueErrorType.StringMaxLength: return `must be at most ${schema.maxLength} characters long`;
+    case ValueErrorType.ArrayMinItems: return `must list at least ${schema.minItems} item${schema.minItems === 1 ? '' : 's'}`;
+    case ValueErrorType.ArrayMaxItems: return `must list at most ${schema.maxItems} items`;
+    default: return undefined;
+  }
 }
 
 /** An unknown key, with the known key it most likely means. */
