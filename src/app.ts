@@ -40,6 +40,7 @@ import { checkJarmSigningKey } from './oauth/jarm/response-jwt.js';
 import { healthRoutes } from './observability/health.js';
 import { instrumentStore } from './observability/instrumented-store.js';
 import { flushLogs, logDestination, loggerOptions } from './observability/logging.js';
+import { auditStream, checkAuditFile } from './observability/audit/stream.js';
 import { Metrics } from './observability/metrics.js';
 import { metricsRoute } from './observability/metrics-route.js';
 import { observeRequests, observeTls } from './observability/request-observer.js';
@@ -92,6 +93,8 @@ export interface GatewayOptions {
   /** A pino destination or logger options override (tests capture logs this way). */
   logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance'];
   store?: Store;
+  /** Where audit records go when `logger` is given (tests); without it they stay in that logger's lines. */
+  audit?: { write(line: string): unknown };
 }
 
 /** Builds the shared context from a loaded config; fails with a ConfigError on anything wrong. */
@@ -104,6 +107,7 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
   decideConventions(config.routes, hooks);
   checkServerLimits(config.server);
   checkTracingSettings(config.tracing);
+  checkAuditFile(config.audit);
   const dpop = dpopRules(profile);
   // Replicas must agree on nonces: with a shared store, a shared key (one process makes its own).
   if (dpop.nonce === 'required' && config.store.type === 'redis' && !config.dpop?.nonceKey)
@@ -175,15 +179,17 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     options.logger === undefined && !config.log.pretty
       ? logDestination({ maxBufferBytes: config.log.maxBufferBytes, onDrop: () => metrics?.logLinesDropped.inc() })
       : undefined;
-  const logging = loggerOptions(config.log.level, config.log.pretty, options.logger, destination);
+  const audit = auditStream(config, destination, metrics, { version: VERSION, profile: ctx.profile.name }, options.audit);
+  const logging = loggerOptions(config.log.level, config.log.pretty, options.logger, destination, audit?.sink.route);
 
   const tlsAppOptions = {
     ...logging,
     ...fastifyLimits(config.server),
     bodyLimit: config.limits.bodyBytes,
     genReqId: interactionId,
-    // One line per request comes from observeRequests instead of Fastify's two.
-    logController: new LogController({ disableRequestLogging: true }),
+    // One line per request comes from observeRequests instead of Fastify's two; every line of a
+    // request names its interaction id (the request id) once, as interactionId.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'interactionId' }),
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
   };
@@ -229,7 +235,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     installOAuthErrorHandling(app, recordSecurityEvent);
     installSecurityHeaders(app);
     echoInteractionId(app);
-    observeRequests(app, listener, metrics, ctx.hooks.observeRequest?.bind(ctx.hooks));
+    observeRequests(app, listener, metrics, ctx.hooks.observeRequest?.bind(ctx.hooks), { trustedProxies: ctx.trustedProxies, peerCertificate: ctx.peerCertificate });
     refuseMalformedTargets(app);
     if (metrics) observeTls(app.server as unknown as TlsServer, listener, metrics);
     await loadShedding(app, config.loadShedding, () => metrics?.shedRequests.inc({ listener }));
@@ -277,6 +283,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     ...(config.listeners.interaction ? [config.listeners.interaction] : []),
     ...(adminApp && config.listeners.admin ? [config.listeners.admin] : []),
   ];
+  const listenerNames = ['public', 'mtls', 'ops', ...(interactionApp ? ['interaction'] : []), ...(adminApp && config.listeners.admin ? ['admin'] : [])];
   return {
     context: ctx,
     public: publicApp,
@@ -285,7 +292,11 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     ...(interactionApp ? { interaction: interactionApp } : {}),
     ...(adminApp ? { admin: adminApp } : {}),
     async listen() {
-      await Promise.all(apps.map((app, i) => app.listen({ host: listeners[i].host, port: listeners[i].port })));
+      const started = await Promise.allSettled(apps.map((app, i) => app.listen({ host: listeners[i].host, port: listeners[i].port })));
+      const failed = started.findIndex((s) => s.status === 'rejected');
+      if (failed < 0) return;
+      await Promise.allSettled(apps.map((app) => app.close()));
+      throw listenFailure((started[failed] as PromiseRejectedResult).reason, listenerNames[failed], listeners[failed]);
     },
     async close(graceMs = config.shutdown.graceSeconds * 1000, { readinessDelayMs = 0 } = {}) {
       closing = true;
@@ -298,7 +309,9 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
           // The spans of the last requests, before the process ends.
           await stopTracing();
         },
-        flushLogs: (deadline: number) => flushLogs(destination, deadline),
+        flushLogs: async (deadline: number) => {
+          await Promise.all([flushLogs(destination, deadline), flushLogs(audit?.destination, deadline)]);
+        },
         log: publicApp.log,
       };
       return stopGateway(parts, graceMs, readinessDelayMs);
@@ -315,4 +328,13 @@ function tlsOptions(profile: GatewayContext['profile'], credentials: ServerCrede
     // with an OAuth error instead, which clients and conformance tools can read.
     ...(requestClientCertificate ? { requestCert: true, rejectUnauthorized: false, ca: credentials.clientCAs } : {}),
   };
+}
+
+/** A listener that cannot bind names itself and its config key, so a second `npm start` says what is in the way. */
+function listenFailure(err: NodeJS.ErrnoException, name: string, { host, port }: { host: string; port: number }): Error {
+  const listener = `the ${name} listener (listeners.${name})`;
+  if (err.code === 'EADDRINUSE') return new Error(`port ${port} on ${host} is already in use, so ${listener} cannot start: is another fapi-gateway running? Stop it, or set listeners.${name}.port`);
+  if (err.code === 'EACCES') return new Error(`${listener} may not bind port ${port} on ${host}: use a port above 1023 or grant the capability`);
+  if (err.code === 'EADDRNOTAVAIL') return new Error(`${listener} cannot bind ${host}, an address this machine does not have`);
+  return new Error(`${listener} cannot start on ${host}:${port}: ${err.message}`);
 }

@@ -14,11 +14,13 @@ import { startTracing } from './observability/tracing/tracing.js';
 // The gateway is imported once tracing (if configured) runs: its loader hook only sees modules imported after it.
 const gatewayModule = () => import('./app.js');
 const createContext: typeof import('./app.js').createContext = async (...args) => (await gatewayModule()).createContext(...args);
+import { auditCommand } from './observability/audit/verify.js';
 
 const USAGE = `usage:
   fapi-gateway [--config FILE]        run the gateway (embedded defaults without --config)
   fapi-gateway check --config FILE    validate a config file and exit
   fapi-gateway hash-password          read a password on stdin, print its scrypt hash for users[].passwordHash
+  fapi-gateway audit verify FILE      check the audit records' hash chains in FILE (a gap or an edit fails)
 ${CLIENTS_USAGE}
 ${GRANTS_USAGE}
   fapi-gateway <command> ... --config FILE   commands of the profile's ecosystem pack (profile cdr: arrangements revoke ID)`;
@@ -37,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
     case 'hash-password':
       console.log(await hashPassword((await readStdin()).replace(/\r?\n$/, '')));
       return 0;
+    case 'audit':
+      return auditCommand(argv, (line) => console.log(line));
     case 'check': {
       if (!configFile) return usageError('check needs --config FILE');
       const context = await createContext(await loadConfigFile(configFile));
@@ -100,11 +104,14 @@ async function run(configFile: string | undefined): Promise<number> {
   const log = gateway.public.log;
   // The default action of SIGHUP ends the process without a drain and loses the buffered log lines.
   process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'SIGHUP: reload not supported yet, ignoring'));
-  const bank = pki ? sampleBank() : undefined;
-  await bank?.listen(SAMPLE_BANK);
   for (const username of gateway.context.users.plainPasswordUsers)
     log.warn(`user "${username}" has a plain-text password: use passwordHash (fapi-gateway hash-password) outside throw-away sandboxes`);
+  // The gateway's listeners first: a second `npm start` is told which of its ports is taken.
   await gateway.listen();
+  const bank = pki ? sampleBank() : undefined;
+  await bank?.listen(SAMPLE_BANK).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'EADDRINUSE' ? new Error(`port ${SAMPLE_BANK.port} on ${SAMPLE_BANK.host} is already in use, so the sample bank cannot start: is another fapi-gateway running?`) : err;
+  });
 
   const { urls, config } = gateway.context;
   const ops = config.listeners.ops;

@@ -40,8 +40,8 @@ t.test('the gateway starts with readable key files and warns about each', { skip
   t.teardown(() => h.close());
   const warnings = h.logs.map((line) => JSON.parse(line)).filter((entry) => entry.event === 'key_file_readable');
   t.equal(warnings.length, 2, 'one warning per file');
-  t.match(warnings.find((w) => w.keyPath === 'tls.key'), { level: 40, file: tlsKey, mode: '644', msg: /tls\.key/ });
-  t.match(warnings.find((w) => w.keyPath === 'keys.signing'), { level: 40, file: signing, mode: '604', msg: /keys\.signing/ });
+  t.match(warnings.find((w) => w.keyPath === 'tls.key'), { level: 'warn', file: tlsKey, mode: '644', msg: /tls\.key/ });
+  t.match(warnings.find((w) => w.keyPath === 'keys.signing'), { level: 'warn', file: signing, mode: '604', msg: /keys\.signing/ });
   const discovery = await h.get(`${h.issuer}/.well-known/openid-configuration`);
   t.equal(discovery.status, 200, 'the gateway runs all the same');
 });

@@ -108,7 +108,7 @@ const call = (path: string, headers: Record<string, string> = {}) =>
 const errorLines = (from: number) =>
   h.logs.slice(from).filter((line) => {
     const entry = JSON.parse(line);
-    return entry.level >= 50 || /\bstack\b|\n\s+at /.test(line);
+    return entry.level === 'error' || entry.level === 'fatal' || /\bstack\b|\n\s+at /.test(line);
   });
 
 async function counter(name: 'upstreamErrors' | 'httpAborted', labels: Record<string, string>): Promise<number> {

@@ -42,7 +42,7 @@ async function expectCause(t: Test, url: string, cause: string): Promise<Harness
   t.teardown(() => h.close());
   const { line, elapsedMs } = await logLine(h, cause, 5_000);
   t.ok(line, `the log names "${cause}" (${Math.round(elapsedMs)} ms after the gateway listened, ${Math.round(performance.now() - started)} ms after start)`);
-  t.equal(line?.level, 50, 'at error level');
+  t.equal(line?.level, 'error', 'at error level');
   const ready = await pollUntil(async () => {
     const r = await opsGet(h, '/readyz');
     return r.json?.store === cause ? r : undefined;

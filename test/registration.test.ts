@@ -335,12 +335,12 @@ t.test('metrics count registrations by outcome; audit lines name the client and 
   await new Promise((r) => setTimeout(r, 1_500)); // log lines are buffered for up to a second
   const lines = gateway.output().split('\n');
   for (const event of ['client_registered', 'client_updated', 'client_deleted']) {
-    const line = lines.find((l) => l.includes(`"audit":"${event}"`) && l.includes(registeredTls.clientId));
+    const line = lines.find((l) => l.includes('"stream":"audit"') && l.includes(`"event":"${event}"`) && l.includes(registeredTls.clientId));
     t.ok(line, `${event} is audited`);
-    t.match(line, `"softwareId":"${registeredTls.softwareId}"`, `${event} names the software id`);
+    t.match(line, `"software_id":"${registeredTls.softwareId}"`, `${event} names the software id`);
   }
   t.notOk(gateway.output().includes(registeredTls.token), 'no registration access token in the log');
-  t.ok(lines.some((l) => l.includes('"audit":"certificate_mismatch"') && l.includes('/register/')), 'a token over another certificate is audited');
+  t.ok(lines.some((l) => l.includes('"event":"certificate_mismatch"') && l.includes('/register/')), 'a token over another certificate is audited');
   t.same((await opsGet(h, '/readyz')).status, 200);
 });
 

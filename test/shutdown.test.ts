@@ -93,7 +93,7 @@ t.test('SIGTERM with keep-alive clients: readiness off first, served during the 
     if (readiness !== 503) await new Promise((r) => setTimeout(r, 20));
   }
   t.equal(readiness, 503, '/readyz answers 503 once SIGTERM arrived');
-  t.same(body, { status: 'not ready', shutdown: 'draining' }, 'and says why');
+  t.same(body, { status: 'shutting down' }, 'and says why');
   // Load balancers that have not noticed yet still get answers, on new connections and kept-alive ones.
   const fresh = await request(discovery, { dispatcher: new Agent({ connect: { ca, servername: 'localhost' } }) });
   await fresh.body.dump();

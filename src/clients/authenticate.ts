@@ -122,7 +122,12 @@ async function identifyClient(
     request.clientId = client.id;
     // The certificate is only what tokens get bound to here; one that could not authenticate a
     // client (expired, a CA's, not for client authentication) counts as none.
-    return { client, certificate: usableCertificate(certificate), checkReplay };
+    // Authenticated only once the assertion is known to be fresh: the audit event waits for that.
+    const checkFresh = async () => {
+      await checkReplay();
+      auditAuthenticated(request, client);
+    };
+    return { client, certificate: usableCertificate(certificate), checkReplay: checkFresh };
   }
   const clientId = params.client_id;
   if (clientId === undefined) throw new ClientAuthError('no_credentials', 'no client authentication');
@@ -142,7 +147,12 @@ async function identifyClient(
   else if (!client.certificateThumbprints.has(certificate.thumbprint))
     throw new ClientAuthError('certificate_mismatch', 'the client certificate is not registered for this client', client.authMethod);
   request.clientId = client.id;
+  auditAuthenticated(request, client);
   return { client, certificate, checkReplay: noReplayCheck };
+}
+
+function auditAuthenticated(request: FastifyRequest, client: Client): void {
+  request.log.info({ audit: 'client_authenticated', client_id: client.id, method: client.authMethod, route: request.routeOptions.url }, 'client_authenticated');
 }
 
 const noReplayCheck = (): Promise<void> => Promise.resolve();

@@ -49,6 +49,7 @@ export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.P
   if (ui.accounts?.clientCertificate) ui.accounts.clientCertificate = { cert: resolve(ui.accounts.clientCertificate.cert), key: resolve(ui.accounts.clientCertificate.key) };
   const admin = config.grantManagement.admin;
   if (admin.clientCAs) admin.clientCAs = admin.clientCAs.map(resolve);
+  if (config.audit.file !== undefined) config.audit = { ...config.audit, file: resolve(config.audit.file) };
   if (config.store.type === 'redis' && config.store.tls) config.store = { ...config.store, tls: { ca: resolve(config.store.tls.ca) } };
   const issuer = new URL(config.issuer);
   if (issuer.search || issuer.hash) throw new ConfigError('issuer', 'must have no query or fragment');

@@ -713,6 +713,18 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** The audit stream (docs/operations.md, "Audit trail"): security and lifecycle events, hash-chained. */
+    audit: Type.Object(
+      {
+        /** Append audit records to this file (its own buffered writer); without it they go to stdout with the log, marked `"stream":"audit"`. */
+        file: Type.Optional(Type.String({ minLength: 1 })),
+        /** This replica's name in every record (default: the host name, a pod's name in Kubernetes). */
+        replica: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+        /** Audit records waiting for a slow file past this many bytes are dropped, counted and stated in the chain. */
+        maxBufferBytes: Type.Integer({ minimum: 16_384, maximum: 268_435_456, default: 4_194_304 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** DPoP server nonces: the HMAC key every replica shares (also FAPI_GATEWAY_DPOP_NONCE_KEY); at least 32 characters. */
     dpop: Type.Optional(Type.Object({ nonceKey: Type.Optional(Type.String({ minLength: 32 })) }, { additionalProperties: false })),
     /** Pairwise subjects (profiles with `subjectTypes: [pairwise]`): the HMAC secret (also FAPI_GATEWAY_PAIRWISE_SECRET); at least 32 characters. */

@@ -44,7 +44,7 @@ const short = (token: string) => (token.length > 40 ? `${token.slice(0, 24)}…$
 
 async function main(): Promise<void> {
   const ca = await readFile(pki.ca).catch(() => {
-    throw new Error(`no dev PKI at ${pki.dir}: start the gateway first with \`npm start\``);
+    throw new Error(`no dev PKI at ${pki.dir}: start the gateway first (npm start)`);
   });
   const client = { ca, cert: await readFile(pki.clients['client-one'].cert), key: await readFile(pki.clients['client-one'].key) };
   const browser = { ca };
@@ -235,6 +235,12 @@ async function ecosystemWalkthrough(): Promise<boolean> {
 }
 
 ecosystemWalkthrough().then((done) => (done ? undefined : main())).catch((err) => {
+  // Nothing listens where the gateway should: the most common first-run slip.
+  if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') {
+    const start = alternate ? 'start the replicas first (npm run replicas)' : 'start the gateway first (npm start)';
+    console.error(`\ndemo failed: nothing answers at ${ISSUER}: ${start}, then run the demo again`);
+    process.exit(1);
+  }
   console.error(`\ndemo failed: ${(err as Error).message}`);
   process.exit(1);
 });

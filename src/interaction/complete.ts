@@ -45,6 +45,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     if (!pushed) return completedPage(reply);
     await ctx.hooks.onAuthorizationDenied?.({ request, client, error });
     ctx.metrics?.authorizations.inc({ outcome: 'denied' });
+    reply.log.info({ audit: 'authorization_denied', client_id: client.id, outcome: 'failure', reason: error }, 'authorization_denied');
     return redirect(ctx, reply, client, request, { error, error_description: description });
   };
   if (!outcome.approved) return deny(outcome.error, outcome.description);
@@ -102,6 +103,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     return completedPage(reply);
   }
   ctx.metrics?.authorizations.inc({ outcome: 'approved' });
+  reply.log.info({ audit: 'authorization_approved', client_id: client.id, sub: ctx.subjects.forClient(client, grant.sub), grant_id: grant.id, scope: grant.scope }, 'authorization_approved');
   return redirect(ctx, reply, client, request, { code });
 }
 

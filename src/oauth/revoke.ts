@@ -16,9 +16,12 @@ export function revokeRoute(app: FastifyInstance, ctx: GatewayContext): void {
     ctx.metrics?.revocations.inc({ token_type: found?.type ?? 'unknown' });
     if (found?.type === 'refresh_token') {
       await Promise.all([ctx.grants.end(found.record.grantId), ctx.store.delete('refresh', storageKey(token))]);
+      request.log.info({ audit: 'token_revoked', client_id: request.clientId, grant_id: found.record.grantId, token_type: found.type }, 'token_revoked');
+      request.log.info({ audit: 'grant_ended', client_id: request.clientId, grant_id: found.record.grantId, reason: 'refresh_token_revoked' }, 'grant_ended');
     } else if (found?.type === 'access_token') {
       const ttl = found.claims.exp - Math.floor(Date.now() / 1000);
       if (ttl > 0) await ctx.store.set('revoked-at', found.claims.jti, 1, ttl);
+      request.log.info({ audit: 'token_revoked', client_id: request.clientId, token_type: found.type }, 'token_revoked');
     }
     return reply.headers(NO_STORE).send();
   });

@@ -7,7 +7,7 @@ export function healthRoutes(app: FastifyInstance, ctx: GatewayContext, state: {
   app.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     // First, and without asking the store: a load balancer must stop sending new work at once.
-    if (state.shuttingDown()) return reply.code(503).send({ status: 'not ready', shutdown: 'draining' });
+    if (state.shuttingDown()) return reply.code(503).send({ status: 'shutting down' });
     // Answers within the probe's default 1 s timeout even when the store hangs, naming why it is not ready.
     const storeProblem = await storeReadiness(ctx.store);
     if (storeProblem !== undefined) return reply.code(503).send({ status: 'not ready', store: storeProblem });

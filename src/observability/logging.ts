@@ -45,6 +45,8 @@ export interface LogDestinationOptions {
   onDrop?: () => void;
   /** stdout unless a test says otherwise. */
   fd?: number;
+  /** A file to append to instead of a file descriptor (the audit file). */
+  file?: string;
 }
 
 /**
@@ -54,14 +56,14 @@ export interface LogDestinationOptions {
  * `maxBufferBytes` and further lines are dropped: memory stays bounded and requests never wait for
  * the log. The first line written once stdout drains again says how many were lost.
  */
-export function logDestination({ maxBufferBytes, onDrop, fd = 1 }: LogDestinationOptions): SonicBoom {
+export function logDestination({ maxBufferBytes, onDrop, fd = 1, file }: LogDestinationOptions): SonicBoom {
   // Opening process.stdout makes a pipe or socket on fd 1 non-blocking (libuv does): a write to a
   // stalled reader then fails with EAGAIN and is retried later, instead of blocking a thread pool
   // thread that process.exit would wait for forever.
-  if (fd === 1) void process.stdout;
+  if (fd === 1 && file === undefined) void process.stdout;
   let exiting = false;
   const destination = pino.destination({
-    dest: fd,
+    ...(file === undefined ? { dest: fd } : { dest: file, append: true, mkdir: true }),
     sync: false,
     minLength: 4096,
     maxLength: maxBufferBytes,
@@ -104,7 +106,7 @@ export function logDestination({ maxBufferBytes, onDrop, fd = 1 }: LogDestinatio
     dropped = 0;
     noting = true;
     noteLost = false;
-    destination.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, droppedLines: count, msg: 'log lines dropped: stdout did not keep up' })}\n`);
+    destination.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, droppedLines: count, msg: 'log lines dropped: stdout did not keep up' })}\n`);
     noting = false;
     if (noteLost) dropped += count; // still full: the next write tries again
   };
@@ -158,16 +160,27 @@ export async function flushLogs(destination: SonicBoom | undefined, deadline: nu
   destination.write = () => true;
 }
 
+/**
+ * The line format: `"level":"info"` and an ISO 8601 time, for people and for log pipelines that do
+ * not know pino's numbers. `routeAudit` (the audit stream) sees every serialized line before it is
+ * written and takes out the audit events.
+ */
 export function loggerOptions(
   level: string,
   pretty: boolean,
   override: unknown,
   destination: SonicBoom | undefined,
+  routeAudit?: (line: string) => string,
 ): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
   if (override !== undefined && override !== null && typeof override === 'object' && 'info' in override)
     return { loggerInstance: override as FastifyServerOptions['loggerInstance'] };
-  const redact = { paths: REDACTED_PATHS, censor: '[redacted]' };
-  if (override !== undefined) return { logger: { redact, ...(override as object) } };
-  if (pretty) return { logger: { level, redact, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard' } } } };
-  return { logger: { level, redact, ...(destination ? { stream: destination } : {}) } };
+  const format = {
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    formatters: { level: (label: string) => ({ level: label }) },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    ...(routeAudit ? { hooks: { streamWrite: routeAudit } } : {}),
+  };
+  if (override !== undefined) return { logger: { ...format, ...(override as object) } };
+  if (pretty) return { logger: { level, ...format, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard' } } } };
+  return { logger: { level, ...format, ...(destination ? { stream: destination } : {}) } };
 }

@@ -241,6 +241,22 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly auditEvents = new Counter({
+    name: `${PREFIX}audit_events_total`,
+    help: 'Audit records written to the audit stream, by event.',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+  readonly auditRecordsDropped = new Counter({
+    name: `${PREFIX}audit_records_dropped_total`,
+    help: 'Audit records dropped because the audit destination did not keep up (the chain records how many, see fapi-gateway audit verify).',
+    registers: [this.registry],
+  });
+  readonly authorizationCodeReuse = new Counter({
+    name: `${PREFIX}authorization_code_reuse_total`,
+    help: 'Authorization codes presented again after they were redeemed (the grant issued from them is ended).',
+    registers: [this.registry],
+  });
   readonly buildInfo = new Gauge({
     name: `${PREFIX}build_info`,
     help: 'Always 1; the labels say which version runs which profile.',

@@ -1,5 +1,8 @@
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { BlockList } from 'node:net';
+import { clientAddress } from '../http/client-address.js';
+import type { PeerCertificateSource } from '../tls/forwarded-certificate.js';
 import type { Metrics } from './metrics.js';
 import { statusClass } from './metrics.js';
 
@@ -25,6 +28,7 @@ export function observeRequests(
   listener: string,
   metrics: Metrics | undefined,
   onObserved?: (input: { listener: string; route: string; request: FastifyRequest; status: number; seconds: number }) => void,
+  peers: RequestPeers = {},
 ): void {
   app.decorateRequest('clientId', undefined);
   const observed = new WeakSet<FastifyRequest>();
@@ -43,15 +47,17 @@ export function observeRequests(
       if (aborted) metrics.httpAborted.inc({ listener, route });
     }
     onObserved?.({ listener, route, request, status, seconds });
+    // The interaction id is the line's request id (requestIdLogLabel), not repeated here.
     request.log.info(
       {
-        interactionId: request.id,
         listener,
         route,
         method: request.method,
         status,
         durationMs: Math.round(elapsed * 100) / 100,
         clientId: request.clientId,
+        clientIp: clientAddress(request, peers.trustedProxies),
+        ...certificateSubject(request, peers.peerCertificate),
         ...(aborted ? { aborted: true } : {}),
       },
       'request',
@@ -69,6 +75,23 @@ export function observeRequests(
     observe(request, reply, false);
     done();
   });
+}
+
+/** What the request line says of the caller: its address behind trusted proxies, its certificate. */
+export interface RequestPeers {
+  trustedProxies?: BlockList | undefined;
+  peerCertificate?: PeerCertificateSource;
+}
+
+/** The client certificate's subject (from the handshake or a trusted proxy's header), parsed once per connection. */
+function certificateSubject(request: FastifyRequest, source: PeerCertificateSource | undefined): { certificateSubject?: string } {
+  if (!source) return {};
+  try {
+    const certificate = source(request.raw);
+    return certificate ? { certificateSubject: certificate.parsed().subject } : {};
+  } catch {
+    return { certificateSubject: 'unparseable' };
+  }
 }
 
 /** TLS connection metrics: version and client certificate per connection, handshake and chain failures. */

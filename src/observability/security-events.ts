@@ -12,6 +12,7 @@ export function securityEventRecorder(metrics: Metrics | undefined) {
     if (err instanceof ClientAuthError) metrics?.clientAuthFailures.inc({ method: err.method ?? 'unknown', reason: err.reason });
     else if (err instanceof TokenRejected) metrics?.tokenRejections.inc({ reason: err.reason });
     else if (err instanceof DpopRejected) metrics?.dpopProofsRejected.inc({ site: err.site, reason: err.reason });
+    if (err.audit === 'code_reuse') metrics?.authorizationCodeReuse.inc();
     if (err.audit) {
       const reason = err instanceof ClientAuthError || err instanceof TokenRejected || err instanceof RequestObjectError || err instanceof DpopRejected ? err.reason : err.error;
       const detail = err instanceof ClientAuthError || err instanceof RequestObjectError ? err.detail : undefined;

@@ -81,11 +81,12 @@ export async function send(dispatcher: Agent, sent: Sent): Promise<Response> {
   }
 }
 
-/** Error-level lines (pino level 50 and up) logged since the last call; the log buffer is emptied. */
+/** Error-level lines (error and fatal) logged since the last call; the log buffer is emptied. */
 export function takeErrorLogs(h: Harness): string[] {
   const errors = h.logs.filter((line) => {
     try {
-      return (JSON.parse(line) as { level?: number }).level! >= 50;
+      const { level } = JSON.parse(line) as { level?: string };
+      return level === 'error' || level === 'fatal';
     } catch {
       return true; // not JSON: something wrote to the log stream behind pino's back
     }

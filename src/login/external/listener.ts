@@ -4,6 +4,7 @@ import { ConfigError } from '../../config/config-error.js';
 import type { GatewayContext } from '../../context.js';
 import { refuseMalformedTargets } from '../../http/request-target.js';
 import { observeRequests } from '../../observability/request-observer.js';
+import { peerCertificate } from '../../tls/peer-certificate.js';
 import { FAPI_TLS_POLICY } from '../../tls/policy.js';
 import { interactionApiRoutes } from './interaction-api.js';
 
@@ -28,7 +29,8 @@ export async function interactionApiListener(ctx: GatewayContext, options: Fasti
     https: { ...FAPI_TLS_POLICY, cert: ctx.credentials.cert, key: ctx.credentials.key, requestCert: true, rejectUnauthorized: true, ca, ...serverLimits },
   } as FastifyServerOptions) as unknown as FastifyInstance;
   refuseMalformedTargets(app);
-  observeRequests(app, 'interaction', ctx.metrics);
+  // The bank app's certificate comes in the handshake only: never from a proxy's header here.
+  observeRequests(app, 'interaction', ctx.metrics, undefined, { trustedProxies: ctx.trustedProxies, peerCertificate });
   interactionApiRoutes(app, ctx);
   return app;
 }

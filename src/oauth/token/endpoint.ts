@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { authenticateClientAndPrepare } from '../../clients/authenticate.js';
 import { PATHS } from '../../config/urls.js';
+import type { Client } from '../../clients/client.js';
 import type { GatewayContext } from '../../context.js';
 import { methodNotAllowed, NO_STORE } from '../../http/error-handler.js';
 import { formParams } from '../../http/form-body.js';
@@ -39,7 +40,18 @@ export function tokenRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const [, read] = await Promise.all([caller.checkReplay(), handler.read?.(ctx, params)]);
     const body = await handler.handle(ctx, params, { client, certificate, ...binding }, read);
     ctx.metrics?.tokensIssued.inc({ grant_type: grantType });
+    const event = grantType === 'refresh_token' ? 'token_refreshed' : 'token_issued';
+    request.log.info({ audit: event, client_id: client.id, ...grantOf(ctx, client, read), grant_type: grantType, scope: body.scope }, event);
     return reply.headers(NO_STORE).headers(nonceHeaders(ctx)).send(body);
   });
   methodNotAllowed(app, PATHS.token, ['POST']);
+}
+
+/** The grant (and for a code, its customer as this client knows them) a token was issued from, for the audit record. */
+function grantOf(ctx: GatewayContext, client: Client, read: unknown): { grant_id?: string; sub?: string } {
+  const record = read as { grantId?: string; grant?: { sub: string } } | undefined;
+  return {
+    ...(record?.grantId !== undefined ? { grant_id: record.grantId } : {}),
+    ...(record?.grant ? { sub: ctx.subjects.forClient(client, record.grant.sub) } : {}),
+  };
 }
