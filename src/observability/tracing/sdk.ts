@@ -10,7 +10,7 @@ import { FastifyOtelInstrumentation } from '@fastify/otel';
 import { createAddHookMessageChannel } from 'import-in-the-middle';
 import type { FastifyRequest } from 'fastify';
 import { VERSION } from '../../version.js';
-import type { RecordKind, SetKind, Store } from '../../store/store.js';
+import type { IndexEntry, IndexKind, RecordKind, SetKind, Store } from '../../store/store.js';
 import { useSpanRunner, type SpanRunner } from './spans.js';
 import { otlpProtocol, type Tracing, type TracingSettings } from './tracing.js';
 import { outboundUrlAttributes, pathOnly } from './redaction.js';
@@ -139,6 +139,9 @@ function tracedStore(store: Store, backend: string, tracer: ReturnType<typeof tr
     addMember: traced('add_member', 0, (set: SetKind, member: string, max: number) => store.addMember(set, member, max)),
     removeMember: traced('remove_member', 0, (set: SetKind, member: string) => store.removeMember(set, member)),
     members: traced('members', 0, (set: SetKind) => store.members(set)),
+    index: traced('index', undefined, (entries: readonly IndexEntry[]) => store.index(entries)),
+    indexMembers: traced('index_members', 0, (kind: IndexKind, key: string) => store.indexMembers(kind, key)),
+    unindex: traced('unindex', 0, (kind: IndexKind, key: string, member: string) => store.unindex(kind, key, member)),
     publish: traced('publish', undefined, (channel: string, message: string) => store.publish(channel, message)),
     subscribe: (channel, listener) => store.subscribe(channel, listener),
     ping: (...args) => store.ping(...args),
