@@ -81,7 +81,10 @@ async function run(configFile: string | undefined): Promise<number> {
   const gateway = await createGateway(loaded);
   const log = gateway.public.log;
   // The default action of SIGHUP ends the process without a drain and loses the buffered log lines.
-  process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'SIGHUP: reload not supported yet, ignoring'));
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'SIGHUP: reloading the TLS credentials and signing keys');
+    void gateway.reloadCredentials('sighup');
+  });
   const bank = pki ? sampleBank() : undefined;
   await bank?.listen(SAMPLE_BANK);
   for (const username of gateway.context.users.plainPasswordUsers)

@@ -492,6 +492,17 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /**
+     * Reloading the TLS certificate, key and client CAs and the signing keys without a restart: on
+     * SIGHUP always; when their folders change unless `watch` is false, `debounceMs` after the last change.
+     */
+    reload: Type.Object(
+      {
+        watch: Type.Boolean({ default: true }),
+        debounceMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     store: Type.Union([MemoryStoreConfig, RedisStoreConfig], { default: { type: 'memory' } }),
     users: Type.Array(UserSchema, { default: [] }),
     routes: Type.Array(RouteSchema, { default: [] }),
