@@ -56,7 +56,7 @@ export class SigningKeys {
   static async load(keysConfig: ConfigFile['keys'], profile: Profile): Promise<SigningKeys> {
     if (keysConfig.signer) {
       const { loadPkcs11Keys } = await import('./signers/pkcs11-keys.js');
-      const loader: KeySetLoader = async () => ({ ...(await loadPkcs11Keys(keysConfig.signer!, profile)), active: keysConfig.active, where: 'keys.signer.keys' });
+      const loader: KeySetLoader = async () => ({ ...(await loadPkcs11Keys(keysConfig.signer!, profile)), active: keysConfig.active, where: 'keys.active' });
       return new SigningKeys(await buildKeySet(loader, undefined), { loader });
     }
     if (!keysConfig.signing) throw new ConfigError('keys.signing', 'a JWKS file of signing keys (or keys.signer) is required');

@@ -34,7 +34,7 @@ export async function loadPkcs11Keys(config: Pkcs11SignerConfig, profile: Profil
     if (!publicObject) throw new ConfigError(`${at}.label`, `no public key labelled "${entry.label}" in the token (the JWKS is built from it)`);
     const [keyType, canSign, extractable] = token.attributes(privateKey, [lib.CKA_KEY_TYPE, lib.CKA_SIGN, lib.CKA_EXTRACTABLE]);
     const expectedType = entry.alg === 'PS256' ? lib.CKK_RSA : lib.CKK_EC;
-    if (keyType.readUIntLE(0, keyType.length) !== expectedType) throw new ConfigError(`${at}.alg`, `the key labelled "${entry.label}" is not an ${entry.alg === 'PS256' ? 'RSA' : 'EC'} key`);
+    if (keyType.readUInt32LE(0) !== expectedType) throw new ConfigError(`${at}.alg`, `the key labelled "${entry.label}" is not an ${entry.alg === 'PS256' ? 'RSA' : 'EC'} key`);
     if (!canSign[0]) throw new ConfigError(`${at}.label`, `the key labelled "${entry.label}" may not sign (CKA_SIGN is false)`);
     if (extractable[0]) throw new ConfigError(`${at}.label`, `the key labelled "${entry.label}" is extractable: signing keys must not leave the token (generate them with CKA_EXTRACTABLE false)`);
     const jwk = entry.alg === 'PS256' ? rsaPublicJwk(token, publicObject) : ecPublicJwk(token, publicObject, `${at}.label`);
