@@ -9,12 +9,14 @@ import { loadConfigFile, resolveConfig, type LoadedConfig } from './config/load.
 import { ensureDevPki, type DevPki } from './devpki/dev-pki.js';
 import { hashPassword } from './users/password.js';
 import { clientsCommand, CLIENTS_USAGE } from './registration/cli.js';
+import { keysCommand, KEYS_USAGE } from './keys/rotate-cli.js';
 
 const USAGE = `usage:
   fapi-gateway [--config FILE]        run the gateway (embedded defaults without --config)
   fapi-gateway check --config FILE    validate a config file and exit
   fapi-gateway hash-password          read a password on stdin, print its scrypt hash for users[].passwordHash
 ${CLIENTS_USAGE}
+${KEYS_USAGE}
   fapi-gateway <command> ... --config FILE   commands of the profile's ecosystem pack (profile cdr: arrangements revoke ID)`;
 
 const DEV_PKI_DIR = fileURLToPath(new URL('../certs/dev/', import.meta.url));
@@ -47,6 +49,12 @@ async function main(argv: string[]): Promise<number> {
       } finally {
         await context.store.close();
       }
+    }
+    case 'keys': {
+      if (!configFile) return usageError('keys needs --config FILE');
+      const { config, profile } = await loadConfigFile(configFile);
+      const args = argv.filter((a, i) => a !== '--config' && argv[i - 1] !== '--config');
+      return keysCommand(args, { config, profile, out: (line) => console.log(line) });
     }
     case 'run':
       return run(configFile);
