@@ -1,13 +1,41 @@
-import type * as Pkcs11Types from 'pkcs11js';
 import { ConfigError } from '../../config/config-error.js';
 
-type Pkcs11Module = typeof Pkcs11Types;
 export type Handle = Buffer;
+type Attribute = { type: number; value?: number | boolean | string | Buffer };
+export interface Mechanism {
+  mechanism: number;
+  parameter?: Buffer | number | ({ type: number } & Record<string, number>);
+}
+
+/**
+ * What the gateway uses of pkcs11js, typed here: the package is an optional native dependency, so
+ * the code must compile where it did not install.
+ */
+export interface Pkcs11Api {
+  load(path: string): void;
+  C_Initialize(): void;
+  C_GetSlotList(tokenPresent?: boolean): Handle[];
+  C_GetTokenInfo(slot: Handle): { label: string };
+  C_OpenSession(slot: Handle, flags: number): Handle;
+  C_CloseSession(session: Handle): void;
+  C_Login(session: Handle, userType: number, pin?: string): void;
+  C_FindObjectsInit(session: Handle, template: Attribute[]): void;
+  C_FindObjects(session: Handle, maxObjectCount: number): Handle[];
+  C_FindObjectsFinal(session: Handle): void;
+  C_GetAttributeValue(session: Handle, object: Handle, template: Attribute[]): { type: number; value?: unknown }[];
+  C_SignInit(session: Handle, mechanism: Mechanism, key: Handle): void;
+  C_SignAsync(session: Handle, data: Buffer, signature: Buffer): Promise<Buffer>;
+  C_GenerateKeyPair(session: Handle, mechanism: Mechanism, publicTemplate: Attribute[], privateTemplate: Attribute[]): unknown;
+}
+/** The module: the PKCS11 class and the PKCS#11 constants (CKA_*, CKM_*, CKR_*, …). */
+export type Pkcs11Lib = { PKCS11: new () => Pkcs11Api } & Record<`CK${string}`, number>;
+type Pkcs11Module = Pkcs11Lib;
+const PACKAGE = 'pkcs11js';
 
 /** pkcs11js is an optional (native) dependency: loaded only when a config names a PKCS#11 signer. */
 export async function pkcs11js(keyPath = 'keys.signer'): Promise<Pkcs11Module> {
   try {
-    const imported = (await import('pkcs11js')) as Pkcs11Module & { default?: Pkcs11Module };
+    const imported = (await import(PACKAGE)) as Pkcs11Module & { default?: Pkcs11Module };
     return imported.default ?? imported;
   } catch (err) {
     throw new ConfigError(keyPath, `the PKCS#11 signer needs the optional package pkcs11js, which is not installed or did not build (${(err as Error).message}); install it with npm install pkcs11js (a C++ compiler and make are needed)`);
@@ -15,7 +43,7 @@ export async function pkcs11js(keyPath = 'keys.signer'): Promise<Pkcs11Module> {
 }
 
 /** One loaded module: a library may be initialized once per process, whatever number of configs names it. */
-const modules = new Map<string, Pkcs11Types.PKCS11>();
+const modules = new Map<string, Pkcs11Api>();
 
 /**
  * A logged-in token: a few sessions signing in turn. A session runs one signing operation at a
@@ -27,7 +55,7 @@ export class Pkcs11Token {
 
   private constructor(
     readonly lib: Module,
-    readonly module: Pkcs11Types.PKCS11,
+    readonly module: Pkcs11Api,
     sessions: Handle[],
   ) {
     this.#free = sessions;
@@ -93,7 +121,7 @@ export class Pkcs11Token {
   }
 
   /** Signs `data` with the private key `key` (SignInit and Sign on one session, which no one else uses meanwhile). */
-  async sign(key: Handle, mechanism: Pkcs11Types.Mechanism, data: Buffer, signatureBytes: number): Promise<Buffer> {
+  async sign(key: Handle, mechanism: Mechanism, data: Buffer, signatureBytes: number): Promise<Buffer> {
     const session = this.#free.pop() ?? (await new Promise<Handle>((resolve) => this.#waiting.push(resolve)));
     try {
       this.module.C_SignInit(session, mechanism, key);
@@ -115,7 +143,7 @@ export class Pkcs11Token {
 
 type Module = Pkcs11Module;
 
-function findSlot(module: Pkcs11Types.PKCS11, settings: { tokenLabel?: string; slot?: number }): Handle {
+function findSlot(module: Pkcs11Api, settings: { tokenLabel?: string; slot?: number }): Handle {
   const slots = module.C_GetSlotList(true);
   if (settings.tokenLabel !== undefined) {
     const slot = slots.find((s) => module.C_GetTokenInfo(s).label.trim() === settings.tokenLabel);
