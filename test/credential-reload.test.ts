@@ -225,3 +225,58 @@ t.test('reload settings are checked at start', async (t) => {
     /reload\.watch/,
   );
 });
+
+t.test('a certificate and a signing key rotated under load: no request fails, tokens from before and after verify', async (t) => {
+  const { h, volume, files, ca } = await setUp(t);
+  const document = JSON.parse(files['signing.jwks.json'].toString()) as { keys: JWK[] };
+  const first = await clientPost(h, '/token', { grant_type: 'client_credentials', scope: 'accounts' });
+  const { alg, kid: oldKid } = decodeProtectedHeader(first.json.access_token);
+  const { privateKey } = await generateKeyPair(alg!, { extractable: true, modulusLength: 2048 });
+  const newKey = { ...(await exportJWK(privateKey)), kid: 'under-load-1', alg, use: 'sig' };
+  const active = document.keys.map((k) => k.kid!);
+
+  let running = true;
+  const failures: string[] = [];
+  const tokens: string[] = [];
+  let handshakes = 0;
+  const deadline = Date.now() + 60_000;
+  const worker = async (i: number) => {
+    for (let n = 0; running && Date.now() < deadline && n < 2000; n++) {
+      try {
+        if (i % 2 === 0) {
+          const res = await handshakeSerial(h);
+          handshakes++;
+          if (res.status !== 200) failures.push(`discovery ${res.status}`);
+        } else {
+          const res = await clientPost(h, '/token', { grant_type: 'client_credentials', scope: 'accounts' });
+          if (res.status === 200) tokens.push(res.json.access_token);
+          else failures.push(`token ${res.status} ${res.text}`);
+        }
+      } catch (err) {
+        failures.push(String(err));
+      }
+    }
+  };
+  const workers = [0, 1, 2, 3].map(worker);
+  const next = await serverCertificate(ca);
+  await new Promise((r) => setTimeout(r, 500));
+  // The certificate, and the new key published, in one Secret update; then the key activated.
+  await volume.update({ ...files, 'tls.crt': next.certPem + ca.certPem, 'tls.key': next.keyPem, 'signing.jwks.json': JSON.stringify({ keys: [...document.keys, newKey], active }) });
+  await until('the new certificate', async () => (await handshakeSerial(h)).serial === serialOf(next.certPem), 30);
+  const nextActive = active.map((kid) => (kid === oldKid ? 'under-load-1' : kid));
+  await volume.update({ ...files, 'tls.crt': next.certPem + ca.certPem, 'tls.key': next.keyPem, 'signing.jwks.json': JSON.stringify({ keys: [...document.keys, newKey], active: nextActive }) });
+  await until('the new key signing', () => tokens.length > 0 && decodeProtectedHeader(tokens.at(-1)!).kid === 'under-load-1', 30);
+  await new Promise((r) => setTimeout(r, 500));
+  running = false;
+  await Promise.all(workers);
+
+  t.same(failures, [], 'no request failed during the rotation');
+  t.ok(handshakes > 2, `${handshakes} new connections during the run`);
+  const keySet = createLocalJWKSet(JSON.parse((await h.get(`${h.issuer}/jwks`)).text));
+  const kids = new Set<string>();
+  for (const token of [first.json.access_token, ...tokens]) {
+    const { protectedHeader } = await jwtVerify(token, keySet, { issuer: h.issuer });
+    kids.add(protectedHeader.kid!);
+  }
+  t.same([...kids].sort(), [oldKid, 'under-load-1'].sort(), `all ${tokens.length + 1} tokens, signed by either key, verify against the JWKS`);
+});
