@@ -7,11 +7,10 @@ import { keyWeakness } from '../key-strength.js';
 import type { SigningKey } from '../signing-keys.js';
 import { Pkcs11Token, type Handle } from './pkcs11-token.js';
 import { externalSigner } from './signer.js';
+import { P256_EC_PARAMS } from './pkcs11-generate.js';
 
 export type Pkcs11SignerConfig = NonNullable<ConfigFile['keys']['signer']>;
 
-/** DER of the P-256 curve's object identifier (1.2.840.10045.3.1.7), as CKA_EC_PARAMS holds it. */
-export const P256_EC_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
 
 /**
  * The configured keys of a PKCS#11 token: each private key found by its label and used where it
