@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeConfigs } from './configs.js';
+import { useSoftHsmSigner } from './softhsm-signer.js';
 import { bankLoginAppCommand, ensureBankAppPki, suiteSignsInAtApp, useExternalLogin } from './external-login.js';
 import { DEFAULT_PASSWORD, DEFAULT_PORTS, PLANS, USER, profileOf, suitePlanSpec, VARIANTS, type ConformanceVariant, type PlanName } from './description.js';
 import { ensurePki, readPki } from './pki.js';
@@ -42,6 +43,8 @@ const { values: args } = parseArgs({
     list: { type: 'boolean', default: false },
     /** builtin (the gateway's pages) or external (examples/bank-login-app.ts over the interaction API). */
     login: { type: 'string', default: 'builtin' },
+    /** file (the gateway's keys file) or softhsm (keys generated in a SoftHSM token for the run). */
+    signer: { type: 'string', default: 'file' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -57,7 +60,8 @@ function usage(message?: string): never {
   --all      every variant of the plan
   --module   run only these modules (suite names)
   --list     print the modules the suite selects for each variant (or why it refuses), run nothing
-  --login    builtin (default) or external: the example bank login app signs in over the interaction API`);
+  --login    builtin (default) or external: the example bank login app signs in over the interaction API
+  --signer   file (default) or softhsm: the gateway signs with keys generated in a SoftHSM token (needs softhsm2, pkcs11js)`);
   process.exit(64);
 }
 if (args.help) usage();
@@ -246,6 +250,8 @@ async function main(): Promise<number> {
     await useExternalLogin(gatewayFile, external);
     for (const variant of chosen) await suiteSignsInAtApp(configs.suite[variant.name]!);
   }
+  if (args.signer === 'softhsm') await useSoftHsmSigner(gatewayFile, path.join(work, 'softhsm'));
+  else if (args.signer !== 'file') usage(`unknown --signer ${args.signer}`);
   step('check the gateway config', process.execPath, [path.join(ROOT, 'dist', 'main.js'), 'check', '--config', gatewayFile]);
 
   start('mongo', path.join(java, 'bin', 'java'), ['-cp', mongoClasspath, 'MongoShim', '127.0.0.1', String(ports.mongo)]);

@@ -58,6 +58,7 @@ import { perIpRateLimit } from './rate-limit/per-ip-limit.js';
 import { tlsPolicy } from './tls/policy.js';
 import { VerifiedTokenCache } from './tokens/verified-token-cache.js';
 import { loadServerCredentials, type ServerCredentials } from './tls/server-credentials.js';
+import { CredentialReload, oneLine, type ReloadResult, type TlsReloadTarget } from './tls/credential-reload.js';
 import { UserDirectory } from './users/directory.js';
 import { stopGateway } from './server/graceful-shutdown.js';
 import { ListenerDrain } from './server/listener-drain.js';
@@ -67,7 +68,7 @@ import { SubjectIdentifiers } from './subjects/subject-identifiers.js';
 import { PasswordLogin } from './users/password-login.js';
 import { checkInteractionSettings } from './login/settings.js';
 import { createBankLogin } from './login/create.js';
-import { interactionApiListener } from './login/external/listener.js';
+import { interactionApiListener, interactionSecureContext } from './login/external/listener.js';
 import { adminListener, adminRoutesWithToken, checkGrantManagementSettings } from './grants/management/admin-listener.js';
 import { clientGrantRoutes } from './grants/management/client-grant-management.js';
 
@@ -81,6 +82,8 @@ export interface Gateway {
   /** The grant management admin API's listener (`grantManagement.admin.auth: mtls`). */
   admin?: FastifyInstance;
   listen(): Promise<void>;
+  /** Reads the TLS credentials and signing keys again (SIGHUP); a bad new file is refused and logged, the old kept. */
+  reloadCredentials(trigger?: 'sighup' | 'request'): Promise<ReloadResult>;
   /**
    * Graceful stop: readiness turns false, the TLS listeners keep serving for `readinessDelayMs`
    * (0 unless given), then stop accepting and finish the requests in flight; whatever is still open
@@ -157,12 +160,15 @@ export async function createContext(loaded: LoadedConfig, store?: Store): Promis
     metrics,
     verifiedTokens: new VerifiedTokenCache(),
     dpop: new DpopVerifier(dpop, config.dpop?.nonceKey, theStore, trustedProxies),
-    peerCertificate: peerCertificateSource(config.tls, credentials.clientCAs),
+    peerCertificate: peerCertificateSource(config.tls, () => credentials.clientCAs),
     rateLimitExempt: addressBlocks(config.rateLimit.exempt, 'rateLimit.exempt'),
     trustedProxies,
     subjects,
     pages: await customerPages(config.ui),
   };
+  // Tokens verified with keys a reload took away must be verified again (and refused).
+  keys.onChange(() => ctx.verifiedTokens.clear());
+  if (metrics) metrics.certificatesInUse = () => certificatesInUse(ctx.credentials);
   ctx.bankLogin = await createBankLogin(ctx);
   await hooks.start?.(ctx);
   return ctx;
@@ -275,6 +281,15 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   healthRoutes(opsApp, ctx, { shuttingDown: () => closing, shedding: () => publicApp.isUnderPressure() || mtlsApp.isUnderPressure() });
   if (metrics) metricsRoute(opsApp, metrics);
 
+  const tlsTargets: TlsReloadTarget[] = [
+    { listener: 'public', server: publicApp.server as unknown as TlsServer, secureContext: (c) => tlsOptions(ctx.profile, c, false) },
+    { listener: 'mtls', server: mtlsApp.server as unknown as TlsServer, secureContext: (c) => tlsOptions(ctx.profile, c, true) },
+  ];
+  if (interactionApp)
+    tlsTargets.push({ listener: 'interaction', server: interactionApp.server as unknown as TlsServer, secureContext: (c) => interactionSecureContext(ctx, c) });
+  const credentialReload = new CredentialReload(ctx, tlsTargets, publicApp.log);
+  if (config.reload.watch) credentialReload.watch(config.reload.debounceMs);
+
   const apps = [publicApp, mtlsApp, opsApp, ...(interactionApp ? [interactionApp] : []), ...(adminApp ? [adminApp] : [])];
   const listeners = [
     config.listeners.public,
@@ -291,6 +306,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     ops: opsApp,
     ...(interactionApp ? { interaction: interactionApp } : {}),
     ...(adminApp ? { admin: adminApp } : {}),
+    reloadCredentials: (trigger = 'request') => credentialReload.reload(trigger),
     async listen() {
       const started = await Promise.allSettled(apps.map((app, i) => app.listen({ host: listeners[i].host, port: listeners[i].port })));
       const failed = started.findIndex((s) => s.status === 'rejected');
@@ -300,6 +316,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
     },
     async close(graceMs = config.shutdown.graceSeconds * 1000, { readinessDelayMs = 0 } = {}) {
       closing = true;
+      credentialReload.close();
       const parts = {
         traffic: [drains.public, drains.mtls, ...(drains.interaction ? [drains.interaction] : []), ...(drains.admin ? [drains.admin] : [])],
         ops: drains.ops,
@@ -337,4 +354,13 @@ function listenFailure(err: NodeJS.ErrnoException, name: string, { host, port }:
   if (err.code === 'EACCES') return new Error(`${listener} may not bind port ${port} on ${host}: use a port above 1023 or grant the capability`);
   if (err.code === 'EADDRNOTAVAIL') return new Error(`${listener} cannot bind ${host}, an address this machine does not have`);
   return new Error(`${listener} cannot start on ${host}:${port}: ${err.message}`);
+}
+
+/** Every certificate in use, for the expiry metric. */
+function certificatesInUse(credentials: ServerCredentials): { what: string; subject: string; serial: string; validTo: string }[] {
+  const { server, clientCAs } = credentials.parsed;
+  return [
+    { what: 'server', subject: oneLine(server.subject), serial: server.serialNumber, validTo: server.validTo },
+    ...clientCAs.map((ca) => ({ what: 'client_ca', subject: oneLine(ca.subject), serial: ca.serialNumber, validTo: ca.validTo })),
+  ];
 }

@@ -44,7 +44,7 @@ export interface GatewayContext {
   hooks: EcosystemHooks;
   /** DPoP proofs (RFC 9449): the profile's rules, proof keys already imported, server nonces. */
   dpop: DpopVerifier;
-  /** Access tokens already verified by signature (the signing keys are fixed for the life of the process). */
+  /** Access tokens already verified by signature (emptied when a reload changes the signing keys). */
   verifiedTokens: VerifiedTokenCache;
   /** Undefined when metrics are off. */
   metrics: Metrics | undefined;

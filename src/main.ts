@@ -15,6 +15,7 @@ import { startTracing } from './observability/tracing/tracing.js';
 const gatewayModule = () => import('./app.js');
 const createContext: typeof import('./app.js').createContext = async (...args) => (await gatewayModule()).createContext(...args);
 import { auditCommand } from './observability/audit/verify.js';
+import { keysCommand, KEYS_USAGE } from './keys/rotate-cli.js';
 
 const USAGE = `usage:
   fapi-gateway [--config FILE]        run the gateway (embedded defaults without --config)
@@ -23,6 +24,7 @@ const USAGE = `usage:
   fapi-gateway audit verify FILE      check the audit records' hash chains in FILE (a gap or an edit fails)
 ${CLIENTS_USAGE}
 ${GRANTS_USAGE}
+${KEYS_USAGE}
   fapi-gateway <command> ... --config FILE   commands of the profile's ecosystem pack (profile cdr: arrangements revoke ID)`;
 
 const DEV_PKI_DIR = fileURLToPath(new URL('../certs/dev/', import.meta.url));
@@ -69,6 +71,12 @@ async function main(argv: string[]): Promise<number> {
         await context.store.close();
       }
     }
+    case 'keys': {
+      if (!configFile) return usageError('keys needs --config FILE');
+      const { config, profile } = await loadConfigFile(configFile);
+      const args = argv.filter((a, i) => a !== '--config' && argv[i - 1] !== '--config');
+      return keysCommand(args, { config, profile, out: (line) => console.log(line) });
+    }
     case 'run':
       return run(configFile);
     default: {
@@ -103,7 +111,10 @@ async function run(configFile: string | undefined): Promise<number> {
   const gateway = await (await gatewayModule()).createGateway(loaded);
   const log = gateway.public.log;
   // The default action of SIGHUP ends the process without a drain and loses the buffered log lines.
-  process.on('SIGHUP', () => log.warn({ signal: 'SIGHUP' }, 'SIGHUP: reload not supported yet, ignoring'));
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'SIGHUP: reloading the TLS credentials and signing keys');
+    void gateway.reloadCredentials('sighup');
+  });
   for (const username of gateway.context.users.plainPasswordUsers)
     log.warn(`user "${username}" has a plain-text password: use passwordHash (fapi-gateway hash-password) outside throw-away sandboxes`);
   // The gateway's listeners first: a second `npm start` is told which of its ports is taken.

@@ -34,7 +34,11 @@ export async function resolveConfig(raw: unknown, baseDir: string, env: NodeJS.P
   const config = validate(ConfigSchema, applyEnv(raw, env));
   const resolve = (p: string) => path.resolve(baseDir, p);
   config.tls = { ...config.tls, cert: resolve(config.tls.cert), key: resolve(config.tls.key), clientCAs: config.tls.clientCAs.map(resolve) };
-  config.keys = { ...config.keys, signing: resolve(config.keys.signing) };
+  config.keys = { ...config.keys, ...(config.keys.signing !== undefined ? { signing: resolve(config.keys.signing) } : {}) };
+  if (config.keys.signing !== undefined && config.keys.signer) throw new ConfigError('keys.signer', 'give either keys.signing (a keys file) or keys.signer, not both');
+  if (config.keys.signing === undefined && !config.keys.signer) throw new ConfigError('keys.signing', 'is required (a JWKS file of signing keys), unless keys.signer names an HSM');
+  const signer = config.keys.signer;
+  if (signer && 'file' in signer.pin) signer.pin = { file: resolve(signer.pin.file) };
   if (config.keys.encryption !== undefined) config.keys.encryption = resolve(config.keys.encryption);
   const interaction = config.interaction;
   if (interaction.clientCAs) interaction.clientCAs = interaction.clientCAs.map(resolve);

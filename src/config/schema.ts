@@ -278,6 +278,39 @@ export const MemoryStoreConfig = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Signing keys in a PKCS#11 token (an HSM, SoftHSM): generated inside it and never exported; the
+ * gateway reads their public halves for the JWKS and asks the token to sign.
+ */
+const Pkcs11SignerConfig = Type.Object(
+  {
+    type: Type.Literal('pkcs11'),
+    /** The PKCS#11 module (shared library) path, e.g. /usr/lib/softhsm/libsofthsm2.so. */
+    module: NonEmpty,
+    /** The token, by label (preferred) or by slot index. */
+    tokenLabel: Type.Optional(NonEmpty),
+    slot: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The user PIN: from an environment variable or a file, never in the config itself. */
+    pin: Type.Union([
+      Type.Object({ env: NonEmpty }, { additionalProperties: false }),
+      Type.Object({ file: NonEmpty }, { additionalProperties: false }),
+    ]),
+    keys: Type.Array(
+      Type.Object(
+        {
+          kid: NonEmpty,
+          alg: Type.Union([Type.Literal('PS256'), Type.Literal('ES256')]),
+          /** The key pair's CKA_LABEL in the token (the private and the public object share it). */
+          label: NonEmpty,
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
 /** Redis for many replicas; the url (with credentials) may come from FAPI_GATEWAY_REDIS_URL instead. */
 export const RedisStoreConfig = Type.Object(
   {
@@ -570,13 +603,27 @@ export const ConfigSchema = Type.Object(
     ),
     keys: Type.Object(
       {
-        signing: NonEmpty,
-        /** kids of the keys to sign with (one per algorithm); the first key of each algorithm otherwise. */
+        /** JWKS file of the server's private signing keys (every key published; `active` in the file, or keys.active, sign). Not with keys.signer. */
+        signing: Type.Optional(NonEmpty),
+        /** Signing keys held in an HSM (PKCS#11) instead of a file. */
+        signer: Type.Optional(Pkcs11SignerConfig),
+        /** kids of the keys to sign with (one per algorithm); the first key of each algorithm otherwise. An `active` list in the keys file wins. */
         active: Type.Optional(Type.Array(NonEmpty)),
         /** JWKS file of the server's private `use: enc` keys (request object decryption); used when the profile takes request objects. */
         encryption: Type.Optional(NonEmpty),
       },
       { additionalProperties: false },
+    ),
+    /**
+     * Reloading the TLS certificate, key and client CAs and the signing keys without a restart: on
+     * SIGHUP always; when their folders change unless `watch` is false, `debounceMs` after the last change.
+     */
+    reload: Type.Object(
+      {
+        watch: Type.Boolean({ default: true }),
+        debounceMs: Type.Integer({ minimum: 50, maximum: 60_000, default: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
     ),
     store: Type.Union([MemoryStoreConfig, RedisStoreConfig], { default: { type: 'memory' } }),
     users: Type.Array(UserSchema, { default: [] }),

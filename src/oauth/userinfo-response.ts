@@ -1,5 +1,4 @@
 import type { FastifyReply } from 'fastify';
-import { SignJWT } from 'jose';
 import type { Client } from '../clients/client.js';
 import type { GatewayContext } from '../context.js';
 import { encryptedForClient } from '../tokens/encrypt-to-client.js';
@@ -20,7 +19,7 @@ export async function sendUserinfo(ctx: GatewayContext, reply: FastifyReply, cli
   if (signingAlg) {
     // Checked at start: the server has an active key for the client's algorithm.
     const key = ctx.keys.signingKey([signingAlg])!;
-    body = await new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+    body = await key.signJwt(payload, { typ: 'JWT' });
   }
   if (encryption) body = await encryptedForClient(ctx, client, body, encryption, 'userinfo');
   return reply.type('application/jwt').send(body);

@@ -264,6 +264,30 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Credentials reloaded without a restart (src/tls/credential-reload.ts).
+  /** The certificates in use, read at every scrape: what, subject, serial and expiry. */
+  certificatesInUse: (() => { what: string; subject: string; serial: string; validTo: string }[]) | undefined;
+  readonly certificateExpiry = new Gauge({
+    name: `${PREFIX}certificate_expiry_seconds`,
+    help: 'Seconds until a certificate in use expires (negative once expired), by what (server, client_ca), subject and serial.',
+    labelNames: ['what', 'subject', 'serial'] as const,
+    registers: [this.registry],
+    collect: () => {
+      if (!this.certificatesInUse) return;
+      // Reset first: a certificate replaced by a reload leaves no stale series behind.
+      this.certificateExpiry.reset();
+      const now = Date.now();
+      for (const c of this.certificatesInUse())
+        this.certificateExpiry.set({ what: c.what, subject: c.subject, serial: c.serial }, Math.round((Date.parse(c.validTo) - now) / 1000));
+    },
+  });
+  readonly credentialReloads = new Counter({
+    name: `${PREFIX}credential_reloads_total`,
+    help: 'Reloads of the TLS credentials and signing keys (file change or SIGHUP), by what (tls, signing_keys) and outcome (reloaded, unchanged, refused).',
+    labelNames: ['what', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(build: { version: string; profile: string }) {
     // Node process defaults, event-loop delay among them (nodejs_eventloop_lag_*).
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });

@@ -14,13 +14,21 @@ type ForwardingConfig = NonNullable<ConfigFile['tls']['forwardedClientCertificat
  * terminates TLS, a header the ingress sets. The header is believed only on connections from the
  * configured proxy addresses; from anyone else it is ignored (and never passed upstream).
  */
-export function peerCertificateSource(tls: ConfigFile['tls'], clientCAs: Buffer[]): PeerCertificateSource {
+export function peerCertificateSource(tls: ConfigFile['tls'], clientCAs: () => Buffer[]): PeerCertificateSource {
   const forwarding = tls.forwardedClientCertificate;
   if (!forwarding) return peerCertificate;
   const proxies = addressBlocks(forwarding.trustedProxies, 'tls.forwardedClientCertificate.trustedProxies');
-  const anchors = clientCAs.flatMap(splitPem).map((pem) => new X509Certificate(pem));
+  let anchorsOf: Buffer[] | undefined;
+  let anchors: X509Certificate[] = [];
   const cache = new Map<string, PeerCertificate | null>();
   return (req) => {
+    // The client CAs may be reloaded: what was verified against the old ones is verified again.
+    const current = clientCAs();
+    if (current !== anchorsOf) {
+      anchors = current.flatMap(splitPem).map((pem) => new X509Certificate(pem));
+      anchorsOf = current;
+      cache.clear();
+    }
     const remote = normalizeAddress(req.socket.remoteAddress);
     if (!remote || !proxies.check(remote, isIPv4(remote) ? 'ipv4' : 'ipv6')) return peerCertificate(req);
     const values = req.headersDistinct[forwarding.header];

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
 import type { Client } from '../clients/client.js';
 import type { GatewayContext } from '../context.js';
 import type { Grant } from '../grants/grant.js';
@@ -56,6 +55,6 @@ export async function issueAccessToken(
   };
   if (grant.authTime !== undefined) claims.auth_time = grant.authTime;
   if (grant.acr !== undefined) claims.acr = grant.acr;
-  const token = await new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE }).sign(key.privateKey);
+  const token = await key.signJwt(claims, { typ: ACCESS_TOKEN_TYPE });
   return { token, claims, expiresIn };
 }

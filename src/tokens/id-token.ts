@@ -1,4 +1,3 @@
-import { SignJWT } from 'jose';
 import type { Client } from '../clients/client.js';
 import type { GatewayContext } from '../context.js';
 import type { Grant } from '../grants/grant.js';
@@ -29,7 +28,7 @@ export async function issueIdToken(ctx: GatewayContext, input: { grant: Grant; c
       claims[name] = userClaims[name];
     }
   }
-  const signed = await new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+  const signed = await key.signJwt(claims, { typ: 'JWT' });
   const encryption = client.responseProtection?.idTokenEncryption;
   return encryption ? encryptedForClient(ctx, client, signed, encryption, 'id_token') : signed;
 }

@@ -15,6 +15,20 @@ import { interactionApiRoutes } from './interaction-api.js';
  * not get as far as HTTP.
  */
 export async function interactionApiListener(ctx: GatewayContext, options: FastifyServerOptions, serverLimits: Record<string, unknown>): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...options,
+    bodyLimit: 32_768,
+    https: { ...(await interactionSecureContext(ctx, ctx.credentials)), requestCert: true, rejectUnauthorized: true, ...serverLimits },
+  } as FastifyServerOptions) as unknown as FastifyInstance;
+  refuseMalformedTargets(app);
+  // The bank app's certificate comes in the handshake only: never from a proxy's header here.
+  observeRequests(app, 'interaction', ctx.metrics, undefined, { trustedProxies: ctx.trustedProxies, peerCertificate });
+  interactionApiRoutes(app, ctx);
+  return app;
+}
+
+/** The listener's TLS: the gateway's server certificate (reloaded with it) and the bank apps' CAs, read again at each reload. */
+export async function interactionSecureContext(ctx: GatewayContext, credentials: { cert: Buffer; key: Buffer }) {
   const files = ctx.config.interaction.clientCAs ?? [];
   const ca = await Promise.all(
     files.map((file, i) =>
@@ -23,14 +37,5 @@ export async function interactionApiListener(ctx: GatewayContext, options: Fasti
       }),
     ),
   );
-  const app = Fastify({
-    ...options,
-    bodyLimit: 32_768,
-    https: { ...FAPI_TLS_POLICY, cert: ctx.credentials.cert, key: ctx.credentials.key, requestCert: true, rejectUnauthorized: true, ca, ...serverLimits },
-  } as FastifyServerOptions) as unknown as FastifyInstance;
-  refuseMalformedTargets(app);
-  // The bank app's certificate comes in the handshake only: never from a proxy's header here.
-  observeRequests(app, 'interaction', ctx.metrics, undefined, { trustedProxies: ctx.trustedProxies, peerCertificate });
-  interactionApiRoutes(app, ctx);
-  return app;
+  return { ...FAPI_TLS_POLICY, cert: credentials.cert, key: credentials.key, ca };
 }

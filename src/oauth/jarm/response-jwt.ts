@@ -1,4 +1,3 @@
-import { SignJWT } from 'jose';
 import type { Client } from '../../clients/client.js';
 import { ConfigError } from '../../config/config-error.js';
 import type { Profile } from '../../config/schema.js';
@@ -29,9 +28,7 @@ export async function authorizationResponseJwt(ctx: GatewayContext, client: Clie
   if (!key) throw new Error(`no active signing key for ${algorithms.join(', ')}`);
   const now = Math.floor(Date.now() / 1000);
   // `iss` comes with the parameters (RFC 9207) and is the issuer; the JWT carries it instead of the URL.
-  const jws = await new SignJWT({ ...params, iss: ctx.urls.issuer, aud: client.id, iat: now, exp: now + RESPONSE_JWT_LIFETIME_SECONDS })
-    .setProtectedHeader({ alg: key.alg, kid: key.kid })
-    .sign(key.privateKey);
+  const jws = await key.signJwt({ ...params, iss: ctx.urls.issuer, aud: client.id, iat: now, exp: now + RESPONSE_JWT_LIFETIME_SECONDS });
   if (!protection?.authorizationEncryption) return jws;
   return encryptedForClient(ctx, client, jws, protection.authorizationEncryption, 'authorization_response');
 }

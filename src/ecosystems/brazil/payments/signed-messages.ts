@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ClientKeysUnavailableError } from '../../../clients/remote-keys.js';
 import type { SigningKeys } from '../../../keys/signing-keys.js';
 import { OfbError } from './ofb-error.js';
@@ -44,7 +44,5 @@ export function checkClaims(payload: JWTPayload, expected: { audience: string; i
 export async function signResponse(keys: SigningKeys, body: Record<string, unknown>, claims: { issuer: string; audience: string }): Promise<string> {
   const key = keys.signingKey(ALGORITHMS);
   if (!key) throw new OfbError(503, 'FALHA_INFRAESTRUTURA', 'no PS256 signing key');
-  return new SignJWT({ ...body, iss: claims.issuer, aud: claims.audience, iat: Math.floor(Date.now() / 1000), jti: randomUUID() })
-    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-    .sign(key.privateKey);
+  return key.signJwt({ ...body, iss: claims.issuer, aud: claims.audience, iat: Math.floor(Date.now() / 1000), jti: randomUUID() }, { typ: 'JWT' });
 }

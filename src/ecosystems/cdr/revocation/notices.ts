@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { SignJWT } from 'jose';
 import { addressBlocks } from '../../../config/address-blocks.js';
 import type { GatewayContext } from '../../../context.js';
 import { outboundFetch, type OutboundFetch } from '../../../http/outbound-fetch.js';
@@ -170,9 +169,7 @@ export class RevocationNotices {
     if (!key) return { ok: false, final: true, cause: 'no PS256 or ES256 signing key' };
     const now = nowSeconds();
     const sign = (claims: Record<string, unknown>) =>
-      new SignJWT({ ...claims, iss: brandId, sub: brandId, aud: notice.url, iat: now, exp: now + 300, jti: randomUUID() })
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-        .sign(key.privateKey);
+      key.signJwt({ ...claims, iss: brandId, sub: brandId, aud: notice.url, iat: now, exp: now + 300, jti: randomUUID() }, { typ: 'JWT' });
     const [bearer, arrangementJwt] = await Promise.all([sign({}), sign({ cdr_arrangement_id: notice.arrangementId })]);
     try {
       const res = await this.#fetch(notice.url, {
