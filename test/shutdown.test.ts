@@ -113,7 +113,7 @@ t.test('SIGTERM with keep-alive clients: readiness off first, served during the 
   t.notMatch(child.output(), /still open/, 'no request reported open');
 });
 
-t.test('SIGHUP is logged and ignored; a SIGTERM afterwards still drains', async (t) => {
+t.test('SIGHUP reloads the credentials and does not stop the process; a SIGTERM afterwards still drains', async (t) => {
   const { pki } = await testPki();
   const config = await testConfig(pki);
   config.shutdown = { graceSeconds: 10, readinessDelaySeconds: 0 };
@@ -122,7 +122,7 @@ t.test('SIGHUP is logged and ignored; a SIGTERM afterwards still drains', async 
   t.teardown(() => child.stop('SIGKILL'));
   child.child.kill('SIGHUP');
   for (let i = 0; i < 100 && !child.output().includes('SIGHUP'); i++) await new Promise((r) => setTimeout(r, 100));
-  t.match(child.output(), /SIGHUP: reload not supported yet, ignoring/, 'the SIGHUP is logged');
+  t.match(child.output(), /SIGHUP: reloading the TLS credentials and signing keys/, 'the SIGHUP is logged');
   t.equal(child.child.exitCode, null, 'the process still runs');
   const ops = `http://${config.listeners.ops.host}:${config.listeners.ops.port}`;
   const res = await request(`${ops}/readyz`);
