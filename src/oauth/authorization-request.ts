@@ -92,7 +92,7 @@ export async function validateAuthorizationRequest(
 
   const responseMode = (params.response_mode ?? type.handler.defaultResponseMode) as AuthorizationRequest['responseMode'];
   const modes = type.handler.responseModes.filter((mode) => profile.responseModes.includes(mode));
-  if (!modes.includes(responseMode)) throw invalidRequest(`response_mode must be one of ${modes.join(', ')} for response_type ${type.name}`);
+  if (!modes.includes(responseMode)) throw invalidRequest(`response_mode must be one of ${modes.join(', ')}`);
 
   if (params.code_challenge === undefined) throw invalidRequest('code_challenge is required (PKCE)');
   if (params.code_challenge_method !== 'S256') throw invalidRequest('code_challenge_method must be S256');
