@@ -25,6 +25,8 @@ import { privateKeyJwt } from './helpers/openid-client.js';
 
 const FAPI1_PROFILE = `extends: fapi2-message-signing
 name: fapi1-hybrid-test
+clientAssertion:
+  audienceArray: true
 responseModes: [query, jwt, query.jwt, fragment]
 authorizationRequest:
   responseTypes: [code id_token, code]
@@ -162,6 +164,17 @@ t.test('plain response_type=code is refused where the profile requires JARM; cod
   t.match(res.json.error_description, /jwt/);
   refused(t, await par(await requestObject({ response_type: 'code', response_mode: 'query' })), 'invalid_request', 'code with response_mode=query');
   t.equal((await par(await requestObject({ response_type: 'code', response_mode: 'jwt' }, 'client-two'), {}, 'client-two')).status, 201, 'code with JARM');
+});
+
+t.test('RFC 7523 §3 where the profile says so: a client assertion aud may be an array that contains the issuer', async (t) => {
+  const form = { client_id: 'client-one', request: await requestObject() };
+  const withArray = await h.post('/par', { ...form, ...(await h.assertionForm({ aud: [h.issuer, 'https://elsewhere.example'] })) }, { client: 'client-one' });
+  t.equal(withArray.status, 201, withArray.text);
+  const without = await h.post('/par', { ...form, request: await requestObject(), ...(await h.assertionForm({ aud: ['https://elsewhere.example'] })) }, { client: 'client-one' });
+  t.equal(without.status, 401, `an array without the issuer: ${without.text}`);
+  t.equal(without.json?.error, 'invalid_client');
+  const profile = await loadProfile('fapi2', undefined);
+  t.equal(profile.clientAssertion.audienceArray, undefined, 'FAPI 2.0 profiles keep the single string');
 });
 
 /** The base64url left half of the SHA-256 of `value` (OIDC Core §3.3.2.11, for PS256/ES256). */

@@ -81,6 +81,7 @@ const STRICTER_BOOLEAN: Record<string, boolean> = {
   'tls.renegotiation': false,
   publicBackChannel: false,
   'authorizationRequest.codeRequiresJarm': true,
+  'clientAssertion.audienceArray': false,
 };
 const STRICTER_CHOICE: Record<string, string> = { 'dpop.nonce': 'required' };
 const FREE = new Set(['name', 'description', 'refreshTokenRotation.enabled', 'refreshTokenRotation.graceSeconds']);

@@ -76,6 +76,11 @@ export const ProfileSchema = Type.Object(
         ),
         maxAgeSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
         futureToleranceSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
+        /**
+         * RFC 7523 §3 (FAPI 1.0): `aud` may be an array that contains an accepted form. FAPI 2.0 wants the
+         * one accepted value as a string (false when absent).
+         */
+        audienceArray: Type.Optional(Type.Boolean()),
       },
       { additionalProperties: false },
     ),
