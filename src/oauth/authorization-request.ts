@@ -86,12 +86,15 @@ export async function validateAuthorizationRequest(
   const responseType = params.response_type;
   if (responseType === undefined) throw invalidRequest('response_type is required');
   const type = responseTypeFor(responseType, profile);
-  if (!type) throw new OAuthError('unsupported_response_type', `response_type must be one of: ${responseTypesOffered(profile).join(', ')}`);
+  if (!type) {
+    const offered = responseTypesOffered(profile);
+    throw new OAuthError('unsupported_response_type', offered.length === 1 ? `only response_type=${offered[0]} is supported` : `response_type must be one of: ${offered.join(', ')}`);
+  }
   if (!client.grantTypes.has('authorization_code')) throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
   if (!client.responseTypes.has(type.name)) throw new OAuthError('unauthorized_client', `this client did not register response_type ${type.name}`);
 
   const responseMode = (params.response_mode ?? type.handler.defaultResponseMode) as AuthorizationRequest['responseMode'];
-  const modes = type.handler.responseModes.filter((mode) => profile.responseModes.includes(mode));
+  const modes = profile.responseModes.filter((mode) => type.handler.responseModes.includes(mode));
   if (!modes.includes(responseMode)) throw invalidRequest(`response_mode must be one of ${modes.join(', ')}`);
 
   if (params.code_challenge === undefined) throw invalidRequest('code_challenge is required (PKCE)');

@@ -37,7 +37,8 @@ export function responseTypesOffered(profile: Profile): ResponseTypeName[] {
  * order of space-delimited values does not matter (`id_token code` is `code id_token`).
  */
 export function responseTypeFor(value: string, profile: Profile): { name: ResponseTypeName; handler: ResponseTypeHandler } | undefined {
-  const normalized = value.split(' ').filter(Boolean).sort().join(' ') as ResponseTypeName;
+  // Reordered only: stray spaces or repeated values are not a response type.
+  const normalized = value.split(' ').sort().join(' ') as ResponseTypeName;
   if (!responseTypesOffered(profile).includes(normalized)) return undefined;
   return { name: normalized, handler: RESPONSE_TYPES[normalized] };
 }
