@@ -53,6 +53,7 @@ export const PLANS = {
   'fapi2-security-profile': 'fapi2-security-profile-final-test-plan',
   'fapi2-message-signing': 'fapi2-message-signing-final-test-plan',
   'brazil-dcr': 'fapi2-security-profile-final-brazil-dcr-test-plan',
+  'fapi1-advanced': 'fapi1-advanced-final-test-plan',
 } as const;
 export type PlanName = keyof typeof PLANS;
 
@@ -82,6 +83,8 @@ export interface ConformanceVariant {
   dpop?: boolean;
   /** The clients' JWKS carry their RSA `use: enc` key too (ID tokens encrypted to them). */
   encryptionKeys?: boolean;
+  /** The `alg` the clients' encryption key is published with, when not its own (RSA-OAEP-256). */
+  encryptionKeyAlg?: string;
   /** The suite's `resource.cdrVersion`: sent as `x-v` on resource calls (CDR). */
   cdrVersion?: string;
   /** Discovery members of the ecosystem's own standard, named to the suite (its `server.allow_unexpected_metadata_fields`). */
@@ -243,6 +246,50 @@ function brazilVariant(): ConformanceVariant {
   };
 }
 
+/**
+ * FAPI 1.0 Advanced (final), how CDR and Brazil certify today (PLANS.md (e)): PAR with signed request
+ * objects, private_key_jwt, mTLS-bound tokens. CDR: `code` with JARM on profile cdr-fapi1. Brazil: the
+ * hybrid `code id_token` with the front-channel ID token encrypted (RSA-OAEP, A256GCM) to the client's
+ * key, a consent created by the suite before every authorization, on profile brazil-fapi1.
+ */
+function fapi1Variant(ecosystem: 'cdr' | 'brazil'): ConformanceVariant {
+  const common = {
+    plan: 'fapi1-advanced' as const,
+    name: `${ecosystem}-fapi1`,
+    clientAuth: 'private_key_jwt' as const,
+    alias: `fapi-gw-${ecosystem}-fapi1`,
+    clientPrefix: `conf-${ecosystem}-fapi1`,
+    browser: true,
+    profile: `${ecosystem}-fapi1`,
+  };
+  if (ecosystem === 'cdr')
+    return {
+      ...common,
+      suiteVariant: { client_auth_type: 'private_key_jwt', fapi_profile: 'consumerdataright_au', fapi_response_mode: 'jarm', fapi_auth_request_method: 'pushed' },
+      scope: 'openid profile bank:accounts.basic:read',
+      grantTypes: ['authorization_code', 'refresh_token'],
+      clientMetadata: { require_signed_request_object: true },
+      cdrVersion: '1',
+      metadataExtensions: ['cdr_arrangement_revocation_endpoint'],
+    };
+  return {
+    ...common,
+    suiteVariant: { client_auth_type: 'private_key_jwt', fapi_profile: 'openbanking_brazil', fapi_response_mode: 'plain_response', fapi_auth_request_method: 'pushed' },
+    scope: 'openid accounts',
+    clientScope: 'openid accounts consents resources',
+    grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+    clientMetadata: {
+      require_signed_request_object: true,
+      response_types: ['code id_token'],
+      id_token_encrypted_response_alg: 'RSA-OAEP',
+      id_token_encrypted_response_enc: 'A256GCM',
+    },
+    encryptionKeys: true,
+    encryptionKeyAlg: 'RSA-OAEP',
+    brazil: { productType: 'personal' },
+  };
+}
+
 /** Every plan and variant the project ships and keeps green. */
 export const VARIANTS: ConformanceVariant[] = [
   spVariant('private_key_jwt', 'oidc'),
@@ -260,6 +307,8 @@ export const VARIANTS: ConformanceVariant[] = [
   cdrVariant('ms'),
   cdrVariant('sp'),
   brazilVariant(),
+  fapi1Variant('cdr'),
+  fapi1Variant('brazil'),
 ];
 
 /** The suite's plan selection string, e.g. `fapi2-security-profile-final-test-plan[client_auth_type=mtls]...`. */
@@ -328,7 +377,7 @@ export function gatewayClients(variant: ConformanceVariant, pki: ConformancePki,
 
 /** A client's private JWKS for a variant: the signing key, and its encryption key where the variant wants one. */
 function clientJwks(variant: ConformanceVariant, pki: ConformancePki, n: 1 | 2): { keys: Record<string, unknown>[] } {
-  const enc = variant.encryptionKeys ? pki.clients[n].encryptionJwks?.keys ?? [] : [];
+  const enc = (variant.encryptionKeys ? pki.clients[n].encryptionJwks?.keys ?? [] : []).map((k) => (variant.encryptionKeyAlg ? { ...k, alg: variant.encryptionKeyAlg } : k));
   if (variant.encryptionKeys && enc.length === 0) throw new Error(`variant ${variant.name} needs the clients' encryption keys (client${n}-enc.jwks.json)`);
   return { keys: [...pki.clients[n].jwks.keys, ...enc] };
 }
@@ -354,7 +403,7 @@ export function gatewayConfig(options: {
   const ports = options.ports ?? DEFAULT_PORTS;
   const endpoints = localEndpoints(ports);
   const onProfile = (options.variants ?? VARIANTS).filter((v) => profileOf(v) === profile);
-  const cdr = profile === 'cdr' || profile === CDR_SP_PROFILE;
+  const cdr = profile === 'cdr' || profile === CDR_SP_PROFILE || onProfile.some((v) => v.cdrVersion !== undefined);
   const brazil = onProfile.some((v) => v.brazil);
   return {
     issuer: endpoints.issuer,
@@ -440,6 +489,8 @@ export function browserTasks(pages: BrowserPages, endpoints: Endpoints) {
     override: {
       'fapi2-security-profile-final-user-rejects-authentication': { browser: reject },
       'fapi2-security-profile-final-par-ensure-reused-request-uri-prior-to-auth-completion-succeeds': { browser: reuseBeforeAuth },
+      'fapi1-advanced-final-user-rejects-authentication': { browser: reject },
+      'fapi1-advanced-final-par-ensure-reused-request-uri-prior-to-auth-completion-succeeds': { browser: reuseBeforeAuth },
     },
   };
 }

@@ -38,7 +38,11 @@ t.test('every variant names a known plan, a unique alias and unique clients', as
   t.equal(new Set(VARIANTS.map((v) => v.clientPrefix)).size, VARIANTS.length, 'client prefixes are unique');
   for (const v of VARIANTS) {
     t.ok(PLANS[v.plan], `${v.name}: plan ${v.plan}`);
-    t.match(suitePlanSpec(v), /^fapi2-(security-profile|message-signing)-final-test-plan\[client_auth_type=(private_key_jwt|mtls)\]\[sender_constrain=(mtls|dpop)\]/);
+    if (v.plan === 'fapi1-advanced') {
+      // FAPI 1.0 Advanced has no sender_constrain (always mTLS) and no openid variant; PAR is chosen (PLANS.md (e)).
+      t.match(suitePlanSpec(v), /^fapi1-advanced-final-test-plan\[client_auth_type=private_key_jwt\]\[fapi_profile=(consumerdataright_au|openbanking_brazil)\]\[fapi_response_mode=(jarm|plain_response)\]\[fapi_auth_request_method=pushed\]$/);
+      t.equal(v.suiteVariant.fapi_response_mode === 'jarm', v.suiteVariant.fapi_profile === 'consumerdataright_au', `${v.name}: JARM for CDR, the hybrid flow for Brazil`);
+    } else t.match(suitePlanSpec(v), /^fapi2-(security-profile|message-signing)-final-test-plan\[client_auth_type=(private_key_jwt|mtls)\]\[sender_constrain=(mtls|dpop)\]/);
     t.equal(v.suiteVariant.sender_constrain === 'dpop', v.dpop === true, `${v.name}: DPoP clients exactly for sender_constrain=dpop`);
     if (v.plan === 'fapi2-message-signing') {
       // The MS plan has no default for these two: both must be chosen.
@@ -50,7 +54,8 @@ t.test('every variant names a known plan, a unique alias and unique clients', as
     t.ok(VARIANTS.some((v) => v.clientAuth === auth && v.suiteVariant.fapi_response_mode === 'jarm'), `JARM is covered with ${auth}`);
   // The SP plan's plain_fapi variants run on the baseline; an ecosystem's on its own profile.
   for (const v of VARIANTS.filter((v) => v.plan === 'fapi2-security-profile' && v.suiteVariant.fapi_profile === 'plain_fapi')) t.equal(profileOf(v), 'fapi2', `${v.name} runs on the baseline`);
-  for (const v of VARIANTS.filter((v) => v.suiteVariant.fapi_profile === 'openbanking_brazil')) t.equal(profileOf(v), 'brazil', `${v.name} runs on the brazil profile`);
+  for (const v of VARIANTS.filter((v) => v.suiteVariant.fapi_profile === 'openbanking_brazil'))
+    t.equal(profileOf(v), v.plan === 'fapi1-advanced' ? 'brazil-fapi1' : 'brazil', `${v.name} runs on the brazil profile (FAPI 1.0: brazil-fapi1)`);
 });
 
 for (const variant of VARIANTS) {
@@ -84,7 +89,7 @@ for (const variant of VARIANTS) {
       t.equal(client.scope, variant.scope, `${key}.scope`);
       t.ok(client.jwks?.keys?.length, `${key}.jwks`);
       for (const jwk of client.jwks.keys) {
-        if (jwk.use === 'enc') t.ok(variant.encryptionKeys && jwk.d && jwk.kid && jwk.alg === 'RSA-OAEP-256', `${key}.jwks: an RSA encryption key with a kid, where the variant wants one`);
+        if (jwk.use === 'enc') t.ok(variant.encryptionKeys && jwk.d && jwk.kid && jwk.alg === (variant.encryptionKeyAlg ?? 'RSA-OAEP-256'), `${key}.jwks: an RSA encryption key with a kid, where the variant wants one`);
         else t.ok(jwk.d && jwk.kid && jwk.alg === 'PS256', `${key}.jwks holds a private PS256 key with a kid`);
       }
       t.equal(client.jwks.keys[0].use, 'sig', `${key}.jwks: the signing key first`);
@@ -138,7 +143,7 @@ for (const variant of VARIANTS) {
       const user = gateway.users.find((u: { username: string }) => u.username === login.commands[0][3]);
       t.ok(user && (await verifyPassword(String(password), parsePasswordHash(user.passwordHash)!)), 'the browser logs in as a gateway user');
       for (const [module, override] of Object.entries<{ browser: unknown[] }>(suite.override ?? {})) {
-        t.match(module, /^fapi2-security-profile-final-/);
+        t.match(module, /^(fapi2-security-profile-final|fapi1-advanced-final)-/);
         t.ok(override.browser.length, `${module} has its own browser automation`);
       }
     } else {

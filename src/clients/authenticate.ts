@@ -196,7 +196,10 @@ async function authenticateByAssertion(
 
   if (payload.sub !== clientId) throw new ClientAuthError('bad_claims', 'client_assertion sub must equal iss', method);
   const atPar = endpointUrl === deps.urls.par || endpointUrl === deps.urls.withoutCertificate.par;
-  if (!acceptedAudiences((atPar && rules.parAudience) || rules.audience, deps.urls, endpointUrl).includes(payload.aud as string) || typeof payload.aud !== 'string')
+  const accepted = acceptedAudiences((atPar && rules.parAudience) || rules.audience, deps.urls, endpointUrl);
+  const audienceOk =
+    typeof payload.aud === 'string' ? accepted.includes(payload.aud) : rules.audienceArray === true && Array.isArray(payload.aud) && payload.aud.some((aud) => accepted.includes(aud));
+  if (!audienceOk)
     throw new ClientAuthError('bad_audience', 'client_assertion aud must be the issuer identifier', method);
   const now = Math.floor(Date.now() / 1000);
   if (payload.iat !== undefined) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createLocalJWKSet, type JWK, type JWTVerifyGetKey } from 'jose';
 import { checkPublicJwk, localEncryptionKeys, remoteEncryptionKeys } from './encryption-keys.js';
 import { remoteClientKeys, type RemoteClientKeys } from './remote-keys.js';
+import { responseTypesOffered } from '../oauth/response-types/response-type.js';
 import { responseProtection } from './response-protection.js';
 import { requestObjectRules } from '../oauth/request-object/client-rules.js';
 import { ConfigError } from '../config/config-error.js';
@@ -48,8 +49,11 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string, opti
   for (const [j, grant] of m.grant_types.entries())
     if (!profile.grantTypes.includes(grant as never))
       throw new ConfigError(`${at}.grant_types[${j}]`, `"${grant}" is not allowed by profile ${profile.name} (allowed: ${profile.grantTypes.join(', ')})`);
-  if (m.response_types && m.response_types.some((t) => t !== 'code'))
-    throw new ConfigError(`${at}.response_types`, 'only "code" is supported');
+  const offered = responseTypesOffered(profile);
+  const responseTypes = (m.response_types ?? ['code']).map((t) => t.split(' ').filter(Boolean).sort().join(' '));
+  for (const [j, type] of responseTypes.entries())
+    if (!offered.includes(type as never))
+      throw new ConfigError(`${at}.response_types[${j}]`, `"${m.response_types![j]}" is not offered by profile ${profile.name} (offered: ${offered.join(', ')})`);
 
   for (const [j, uri] of m.redirect_uris.entries()) {
     let url: URL;
@@ -112,6 +116,7 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string, opti
     redirectUris: new Set(m.redirect_uris),
     scopes: new Set(m.scope.split(' ').filter(Boolean)),
     grantTypes: new Set(m.grant_types),
+    responseTypes: new Set(responseTypes),
     idTokenSigningAlg: m.id_token_signed_response_alg,
     requestObject,
     responseProtection: protection,

@@ -26,6 +26,8 @@ export interface Client {
   readonly redirectUris: ReadonlySet<string>;
   readonly scopes: ReadonlySet<string>;
   readonly grantTypes: ReadonlySet<string>;
+  /** response_types the client registered (OIDC Registration §2; `code` when it named none), in normalized order. */
+  readonly responseTypes: ReadonlySet<string>;
   readonly idTokenSigningAlg: string | undefined;
   /** How this client's signed request objects are checked, and whether it must send one. */
   readonly requestObject: ClientRequestObjectRules;

@@ -69,6 +69,8 @@ export function responseProtection(m: ClientMetadata, profile: Profile, at: stri
   if (authorizationEncryption) protection.authorizationEncryption = authorizationEncryption;
   const idTokenEncryption = encryption('id_token');
   if (idTokenEncryption) protection.idTokenEncryption = idTokenEncryption;
+  else if (profile.authorizationRequest?.idTokenEncryption === 'required' && m.grant_types.includes('authorization_code'))
+    throw new ConfigError(`${at}.id_token_encrypted_response_alg`, `profile ${profile.name} requires encrypted ID tokens: register id_token_encrypted_response_alg (allowed: ${profile.algorithms.encryption?.alg.join(', ') ?? 'none'})`);
   const userinfoEncryption = encryption('userinfo');
   if (userinfoEncryption) protection.userinfoEncryption = userinfoEncryption;
   return protection;

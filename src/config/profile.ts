@@ -13,18 +13,7 @@ export async function loadProfile(name: string, policy: Record<string, unknown> 
   if (!name.endsWith('.yaml') && !/^[a-z0-9-]+$/.test(name))
     throw new ConfigError('profile', `"${name}" is neither a profile name (profiles/<name>.yaml) nor a .yaml file`);
   const file = name.endsWith('.yaml') ? name : path.join(PROFILES_DIR, `${name}.yaml`);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    throw new ConfigError('profile', `no profile named "${name}" (looked for ${file})`);
-  }
-  let raw: unknown;
-  try {
-    raw = parse(text);
-  } catch (err) {
-    throw new ConfigError('profile', `${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const raw = await readProfileFile(file, name, []);
   const profile = validate(ProfileSchema, raw, path.basename(file));
   checkConsistent(profile, path.basename(file));
   if (!policy) return profile;
@@ -32,6 +21,35 @@ export async function loadProfile(name: string, policy: Record<string, unknown> 
   assertNotLooser(profile, tightened, 'policy', '', new Set(Object.keys(profile.bounds ?? {})));
   checkConsistent(tightened, 'policy');
   return tightened;
+}
+
+/** How many profiles deep `extends` may go (a profile naming itself, or a cycle, fails at once). */
+const MAX_EXTENDS_DEPTH = 4;
+
+/**
+ * A profile file's content. `extends: <name>` starts from the shipped profile of that name, which
+ * the file's own keys then override (objects merged key by key, lists and values replaced).
+ */
+async function readProfileFile(file: string, name: string, chain: string[]): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new ConfigError('profile', chain.length ? `profile ${chain.at(-1)} extends "${name}", which does not exist (looked for ${file})` : `no profile named "${name}" (looked for ${file})`);
+  }
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (err) {
+    throw new ConfigError('profile', `${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!isPlainObject(raw) || raw.extends === undefined) return raw;
+  const { extends: base, ...own } = raw;
+  const at = `${path.basename(file)}.extends`;
+  if (typeof base !== 'string' || !/^[a-z0-9-]+$/.test(base)) throw new ConfigError(at, 'must name a shipped profile (profiles/<name>.yaml)');
+  if (chain.includes(base) || base === name || chain.length >= MAX_EXTENDS_DEPTH) throw new ConfigError(at, `"${base}" makes a cycle or too long a chain of profiles`);
+  const inherited = await readProfileFile(path.join(PROFILES_DIR, `${base}.yaml`), base, [...chain, name]);
+  return mergeDeep(inherited, own);
 }
 
 /** Rules between keys: JARM is signed with the server's signing keys, so with their algorithms only. */
@@ -57,15 +75,27 @@ function mergeDeep(base: unknown, over: unknown): unknown {
 
 // Which direction is "tighter" for each kind of value: a shorter lifetime or tolerance, a subset of a
 // list, and for the flags below only the stricter value.
-const STRICTER_BOOLEAN: Record<string, boolean> = { 'consent.everyTime': true, idTokenUserClaims: false, 'tls.renegotiation': false, publicBackChannel: false };
+const STRICTER_BOOLEAN: Record<string, boolean> = {
+  'consent.everyTime': true,
+  idTokenUserClaims: false,
+  'tls.renegotiation': false,
+  publicBackChannel: false,
+  'authorizationRequest.codeRequiresJarm': true,
+  'clientAssertion.audienceArray': false,
+};
 const STRICTER_CHOICE: Record<string, string> = { 'dpop.nonce': 'required' };
 const FREE = new Set(['name', 'description', 'refreshTokenRotation.enabled', 'refreshTokenRotation.graceSeconds']);
 // Settings whose values go from loosest to tightest: a policy may only move right.
-const RANKED: Record<string, string[]> = { requestObject: ['none', 'optional', 'required'] };
+const RANKED: Record<string, string[]> = {
+  requestObject: ['none', 'optional', 'required'],
+  'authorizationRequest.idTokenEncryption': ['optional', 'required'],
+};
+// Lists of requirements: a policy may add to them, never drop one.
+const REQUIREMENT_LISTS = new Set(['authorizationRequest.requestObjectClaims']);
 // Chosen by the profile alone: a policy may not switch an ecosystem pack on, off or to another.
 const FIXED = new Set(['ecosystem']);
 // Absent from the profile means "not offered": a policy may not add it.
-const OFFERED_BY_PROFILE_ONLY = new Set(['algorithms.encryption', 'bounds']);
+const OFFERED_BY_PROFILE_ONLY = new Set(['algorithms.encryption', 'bounds', 'authorizationRequest', 'authorizationRequest.responseTypes']);
 
 function assertNotLooser(base: unknown, tightened: unknown, at: string, rel: string, bounded: ReadonlySet<string>): void {
   if (FREE.has(rel)) return;
@@ -86,6 +116,11 @@ function assertNotLooser(base: unknown, tightened: unknown, at: string, rel: str
   }
   if (rel in RANKED && typeof base === 'string') {
     if (RANKED[rel].indexOf(tightened as string) < RANKED[rel].indexOf(base)) throw new ConfigError(at, `"${tightened}" is looser than the profile's "${base}"`);
+    return;
+  }
+  if (REQUIREMENT_LISTS.has(rel) && Array.isArray(base) && Array.isArray(tightened)) {
+    const dropped = base.filter((v) => !tightened.includes(v));
+    if (dropped.length) throw new ConfigError(at, `${JSON.stringify(dropped)} is required by the profile and cannot be dropped by policy`);
     return;
   }
   if (Array.isArray(base) && Array.isArray(tightened)) {

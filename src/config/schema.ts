@@ -8,8 +8,13 @@ export const SigningAlgorithm = Type.Union([Type.Literal('PS256'), Type.Literal(
 /** Key management (JWE `alg`) and content encryption (`enc`) for responses encrypted to a client; never RSA1_5. */
 export const KeyEncryptionAlgorithm = Type.Union([Type.Literal('RSA-OAEP-256'), Type.Literal('RSA-OAEP'), Type.Literal('ECDH-ES')]);
 export const ContentEncryptionAlgorithm = Type.Union([Type.Literal('A256GCM'), Type.Literal('A128GCM')]);
-/** Authorization response modes: plain `query`, or JARM (`jwt` is `query.jwt` for response_type=code). */
-export const ResponseMode = Type.Union([Type.Literal('query'), Type.Literal('jwt'), Type.Literal('query.jwt')]);
+/**
+ * Authorization response modes: plain `query`, or JARM (`jwt` is `query.jwt` for response_type=code);
+ * `fragment` for the hybrid `code id_token` (its default, OAuth 2.0 Multiple Response Types §5).
+ */
+export const ResponseMode = Type.Union([Type.Literal('query'), Type.Literal('jwt'), Type.Literal('query.jwt'), Type.Literal('fragment')]);
+/** Authorization response types: `code`, and the hybrid `code id_token` (FAPI 1.0 Advanced §5.2.2-2). */
+export const ResponseType = Type.Union([Type.Literal('code'), Type.Literal('code id_token')]);
 export const ClientAuthMethod = Type.Union([
   Type.Literal('private_key_jwt'),
   Type.Literal('tls_client_auth'),
@@ -71,6 +76,11 @@ export const ProfileSchema = Type.Object(
         ),
         maxAgeSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
         futureToleranceSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
+        /**
+         * RFC 7523 §3 (FAPI 1.0): `aud` may be an array that contains an accepted form. FAPI 2.0 wants the
+         * one accepted value as a string (false when absent).
+         */
+        audienceArray: Type.Optional(Type.Boolean()),
       },
       { additionalProperties: false },
     ),
@@ -158,6 +168,34 @@ export const ProfileSchema = Type.Object(
           enabled: Type.Boolean(),
           /** Every authorization request must carry `grant_management_action` (advertised as `grant_management_action_required`). */
           actionRequired: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
+     * Authorization request rules of FAPI 1.0 Advanced (final), for ecosystems that still certify on it;
+     * FAPI 2.0 behaviour (response_type=code only, no further rules) when absent.
+     */
+    authorizationRequest: Type.Optional(
+      Type.Object(
+        {
+          /** response_type values offered: `code` and/or the hybrid `code id_token`; [code] when absent. */
+          responseTypes: Type.Optional(Type.Array(ResponseType, { minItems: 1, uniqueItems: true })),
+          /** FAPI 1.0 Advanced §5.2.2-2: response_type=code only with a JARM response mode (`jwt`, `query.jwt`). */
+          codeRequiresJarm: Type.Optional(Type.Boolean()),
+          /**
+           * Parameters a signed request object must itself carry (FAPI 1.0 Advanced §5.2.2-10, §5.2.3-8):
+           * with one missing the request object is refused, whatever the form says. `exp` and `nbf` are
+           * always required; `nonce` here means with scope openid (FAPI 1.0 Baseline §5.2.2.2).
+           */
+          requestObjectClaims: Type.Optional(
+            Type.Array(Type.Union([Type.Literal('scope'), Type.Literal('redirect_uri'), Type.Literal('nonce'), Type.Literal('state')]), { uniqueItems: true }),
+          ),
+          /**
+           * `required`: every client that may use the code flow registers id_token_encrypted_response_alg,
+           * so that no ID token leaves in the clear (Open Finance Brasil FAPI 1.0: RSA-OAEP with A256GCM).
+           */
+          idTokenEncryption: Type.Optional(Type.Union([Type.Literal('required'), Type.Literal('optional')])),
         },
         { additionalProperties: false },
       ),

@@ -8,6 +8,7 @@ import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { PushedRequest } from '../oauth/par.js';
 import { OAuthError } from '../oauth/errors.js';
 import { RESPONSE_MODES } from '../oauth/response-modes.js';
+import { RESPONSE_TYPES } from '../oauth/response-types/response-type.js';
 import { errorPage, sendPage } from './pages.js';
 import { rememberedConsent } from './routes.js';
 import { chooseAcr } from '../authentication-context/acr.js';
@@ -104,7 +105,16 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   }
   ctx.metrics?.authorizations.inc({ outcome: 'approved' });
   reply.log.info({ audit: 'authorization_approved', client_id: client.id, sub: ctx.subjects.forClient(client, grant.sub), grant_id: grant.id, scope: grant.scope }, 'authorization_approved');
-  return redirect(ctx, reply, client, request, { code });
+  // What comes back besides the code is the response type's (src/oauth/response-types): an ID token for the hybrid flow.
+  let response: Record<string, string>;
+  try {
+    response = await RESPONSE_TYPES[request.responseType].approvedResponse({ ctx, client, request, grant, code });
+  } catch (err) {
+    // The response cannot be made (the client's encryption key is unreachable): its code must not stay redeemable.
+    await Promise.allSettled([discardCode(ctx, code), amending ? undefined : ctx.grants.discard(grant.id)]);
+    throw err;
+  }
+  return redirect(ctx, reply, client, request, response);
 }
 
 function completedPage(reply: FastifyReply): FastifyReply {

@@ -3,6 +3,7 @@ import type { Profile, ResponseMode } from '../config/schema.js';
 import type { Static } from '@sinclair/typebox';
 import type { EcosystemHooks } from '../ecosystems/hooks.js';
 import { OAuthError, invalidRequest } from './errors.js';
+import { responseTypeFor, responseTypesOffered, type ResponseTypeName } from './response-types/response-type.js';
 
 export interface ClaimRequest {
   essential?: boolean;
@@ -23,8 +24,9 @@ const CLAIM_TARGETS = ['id_token', 'userinfo'];
 /** A validated authorization request, as pushed to the PAR endpoint. */
 export interface AuthorizationRequest {
   clientId: string;
-  responseType: 'code';
-  /** `query`, or JARM (`jwt`, `query.jwt`) when the profile offers it. */
+  /** `code`, or the hybrid `code id_token` where the profile offers it (src/oauth/response-types). */
+  responseType: ResponseTypeName;
+  /** `query`, JARM (`jwt`, `query.jwt`) when the profile offers it, `fragment` for the hybrid flow. */
   responseMode: Static<typeof ResponseMode>;
   redirectUri: string;
   scope: string;
@@ -91,11 +93,17 @@ export async function validateAuthorizationRequest(
 
   const responseType = params.response_type;
   if (responseType === undefined) throw invalidRequest('response_type is required');
-  if (responseType !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported');
+  const type = responseTypeFor(responseType, profile);
+  if (!type) {
+    const offered = responseTypesOffered(profile);
+    throw new OAuthError('unsupported_response_type', offered.length === 1 ? `only response_type=${offered[0]} is supported` : `response_type must be one of: ${offered.join(', ')}`);
+  }
   if (!client.grantTypes.has('authorization_code')) throw new OAuthError('unauthorized_client', 'this client may not use the authorization code flow');
+  if (!client.responseTypes.has(type.name)) throw new OAuthError('unauthorized_client', `this client did not register response_type ${type.name}`);
 
-  const responseMode = (params.response_mode ?? 'query') as AuthorizationRequest['responseMode'];
-  if (!profile.responseModes.includes(responseMode)) throw invalidRequest(`response_mode must be one of ${profile.responseModes.join(', ')}`);
+  const responseMode = (params.response_mode ?? type.handler.defaultResponseMode) as AuthorizationRequest['responseMode'];
+  const modes = profile.responseModes.filter((mode) => type.handler.responseModes.includes(mode));
+  if (!modes.includes(responseMode)) throw invalidRequest(`response_mode must be one of ${modes.join(', ')}`);
 
   if (params.code_challenge === undefined) throw invalidRequest('code_challenge is required (PKCE)');
   if (params.code_challenge_method !== 'S256') throw invalidRequest('code_challenge_method must be S256');
@@ -105,10 +113,11 @@ export async function validateAuthorizationRequest(
   if (scopes.length === 0) throw new OAuthError('invalid_scope', 'scope is required');
   const notAllowed = scopes.filter((s) => !client.scopes.has(s) && !hooks.isDynamicScope?.(s));
   if (notAllowed.length) throw new OAuthError('invalid_scope', `scope not allowed for this client: ${notAllowed.join(' ')}`);
+  type.handler.validate({ params, scopes, responseMode, profile });
 
   const request: AuthorizationRequest = {
     clientId: client.id,
-    responseType: 'code',
+    responseType: type.name,
     responseMode,
     redirectUri,
     scope: [...new Set(scopes)].join(' '),

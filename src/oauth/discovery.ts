@@ -3,6 +3,7 @@ import { acrValuesReachable, userClaimNames } from '../login/advertised.js';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { requestObjectMetadata } from './request-object/discovery-fields.js';
+import { responseTypesOffered } from './response-types/response-type.js';
 import { registrableScopes } from '../registration/setup.js';
 import { grantManagementMetadata } from '../grants/management/client-grant-management.js';
 
@@ -37,7 +38,7 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     jwks_uri: urls.jwks,
     require_pushed_authorization_requests: true,
     mtls_endpoint_aliases: mtlsEndpoints,
-    response_types_supported: ['code'],
+    response_types_supported: responseTypesOffered(profile),
     response_modes_supported: profile.responseModes,
     grant_types_supported: profile.grantTypes,
     scopes_supported: [...scopes],
@@ -76,7 +77,7 @@ function responseProtectionFields(ctx: GatewayContext): Record<string, unknown> 
   const active = (algs: readonly string[]) => algs.filter((alg) => ctx.keys.algorithms.includes(alg));
   const fields: Record<string, unknown> = {};
   const encryption = algorithms.encryption;
-  if (responseModes.some((mode) => mode !== 'query')) {
+  if (responseModes.some((mode) => mode.includes('jwt'))) {
     fields.authorization_signing_alg_values_supported = active(algorithms.authorizationResponse ?? algorithms.signing);
     if (encryption) {
       fields.authorization_encryption_alg_values_supported = encryption.alg;

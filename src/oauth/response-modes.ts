@@ -4,8 +4,8 @@ import { authorizationResponseJwt } from './jarm/response-jwt.js';
 
 /**
  * Response modes as encoders of the authorization response (OAuth 2.0 Multiple Response Type
- * Encoding Practices, JARM). Only response_type=code is offered, so JARM's `jwt` is `query.jwt`
- * (JARM §2.3.4). JARM allows `fragment.jwt` and `form_post.jwt` with any response type; they are
+ * Encoding Practices, JARM). JARM is offered for response_type=code only, so its `jwt` is `query.jwt`
+ * (JARM §2.3.4); the hybrid `code id_token` answers in the fragment. JARM allows `fragment.jwt` and `form_post.jwt` with any response type; they are
  * not offered (a profile cannot list them): FAPI clients are confidential and read the query, and a
  * form post would need an auto-submitting page (script, and a CSP that allows it).
  */
@@ -28,4 +28,7 @@ const query: ResponseModeEncoder = async ({ redirectUri, params }) => appendQuer
 const queryJwt: ResponseModeEncoder = async ({ ctx, client, redirectUri, params }) =>
   appendQuery(redirectUri, { response: await authorizationResponseJwt(ctx, client, params) });
 
-export const RESPONSE_MODES: Record<string, ResponseModeEncoder> = { query, jwt: queryJwt, 'query.jwt': queryJwt };
+/** The fragment (the hybrid flow's default): never sent to the server, read by the client's page. */
+const fragment: ResponseModeEncoder = async ({ redirectUri, params }) => `${redirectUri}#${new URLSearchParams(params).toString()}`;
+
+export const RESPONSE_MODES: Record<string, ResponseModeEncoder> = { query, jwt: queryJwt, 'query.jwt': queryJwt, fragment };

@@ -35,7 +35,7 @@ export async function authorizationResponseJwt(ctx: GatewayContext, client: Clie
 
 /** At start: a profile offering JARM has an active key for one of its JARM algorithms. */
 export function checkJarmSigningKey(profile: Profile, keys: SigningKeys): void {
-  if (!profile.responseModes.some((mode) => mode !== 'query')) return;
+  if (!profile.responseModes.some((mode) => mode.includes('jwt'))) return;
   const algorithms = profile.algorithms.authorizationResponse ?? profile.algorithms.signing;
   if (!keys.signingKey(algorithms)) throw new ConfigError('keys.signing', `the profile offers JARM signed with ${algorithms.join(', ')}, and no active key has one of them`);
 }

@@ -39,6 +39,7 @@ export async function pushedParameters(form: Record<string, string>, client: Cli
     const jws = isCompactJwe(form.request) ? await decryptRequestObject(form.request, client, ctx.encryptionKeys) : form.request;
     const { payload, acceptableForSeconds } = await verifyRequestObject(jws, client, ctx.urls.issuer, ctx.profile);
     const params = authorizationParameters(payload);
+    requireInside(params, ctx.profile.authorizationRequest?.requestObjectClaims ?? []);
     const jti = payload.jti;
     return {
       params,
@@ -70,4 +71,17 @@ function authorizationParameters(payload: Record<string, unknown>): Record<strin
     params[name] = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
   }
   return params;
+}
+
+/**
+ * FAPI 1.0 Advanced §5.2.3-8: the parameters the profile names must be inside the signed request
+ * object itself (a copy on the form does not count: it is not covered by the signature). `nonce`
+ * is required with scope openid only (FAPI 1.0 Baseline §5.2.2.2).
+ */
+function requireInside(params: Record<string, string>, names: readonly string[]): void {
+  const openid = (params.scope ?? '').split(' ').includes('openid');
+  for (const name of names) {
+    if (name === 'nonce' && !openid) continue;
+    if (params[name] === undefined || params[name] === '') throw new RequestObjectError(`missing_${name}`, `the request object must contain ${name}`);
+  }
 }
