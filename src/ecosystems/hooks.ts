@@ -138,6 +138,12 @@ export interface EcosystemHooks {
    * (invalid_scope) to refuse scopes the ecosystem keeps for a customer's authorization.
    */
   clientCredentialsScopes?(input: { scopes: string[]; requested: boolean; client: Client }): string[];
+  /**
+   * A grant was withdrawn at the bank (grant management: the customer, or the bank for them), after
+   * the core ended it: the pack ends what it attached (a consent, an arrangement) and tells whom the
+   * ecosystem says must hear of it (e.g. the recipient). A grant the pack knows nothing of is ignored.
+   */
+  onGrantWithdrawn?(input: { grant: Grant; initiator: 'customer' | 'bank' }): Promise<void>;
 }
 
 /** A CLI command of a pack (see EcosystemHooks.cliCommands). */
