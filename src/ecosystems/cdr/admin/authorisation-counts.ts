@@ -33,7 +33,12 @@ export interface AuthorisationCounts {
  * (by the recipient, the customer, the bank or the Register) and ongoing ones that ran out, each by
  * UTC day and customer type. Days are the same UTC days as the service counts.
  */
-export async function authorisationCounts(arrangements: Arrangements, nowMs = Date.now()): Promise<AuthorisationCounts> {
+export async function authorisationCounts(
+  arrangements: Arrangements,
+  nowMs = Date.now(),
+  /** Whether a client still exists: a deleted registration's arrangements serve nothing and are not counted as active. */
+  clientExists: (clientId: string) => Promise<boolean> = async () => true,
+): Promise<AuthorisationCounts> {
   const todayStart = Math.floor(nowMs / DAY_MS) * DAY_MS;
   const now = Math.floor(nowMs / 1000);
   const dayOf = (seconds: number): number | undefined => {
@@ -53,10 +58,12 @@ export async function authorisationCounts(arrangements: Arrangements, nowMs = Da
     const day = seconds === undefined ? undefined : dayOf(seconds);
     if (day !== undefined) counts.days[day][field][type]++;
   };
-  await arrangements.each((a: Arrangement) => {
+  const existing = new Map<string, boolean>();
+  await arrangements.each(async (a: Arrangement) => {
     const type = a.customerType ?? 'individual';
     const ongoing = a.sharingDurationSeconds > 0;
-    if (isCurrent(a, now)) {
+    if (isCurrent(a, now) && !existing.has(a.clientId)) existing.set(a.clientId, await clientExists(a.clientId));
+    if (isCurrent(a, now) && existing.get(a.clientId)) {
       if (ongoing) counts.active[type]++;
       customers.add(a.sub);
       recipients.add(a.softwareId ?? a.clientId);

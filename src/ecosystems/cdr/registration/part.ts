@@ -102,7 +102,7 @@ export function registrationPart(settings: Record<string, unknown> | undefined):
       await adminRoutes(mtls, {
         verifier,
         ledger,
-        authorisations: () => authorisationCounts(arrangementServices(context)!.arrangements),
+        authorisations: () => authorisationCounts(arrangementServices(context)!.arrangements, Date.now(), async (clientId) => (await context.clients.get(clientId)) !== undefined),
         base: context.urls.mtlsBase,
         refresh: () => poller.refreshNow(),
         count: (endpoint, outcome) => counters?.admin.inc({ endpoint, outcome }),
