@@ -148,6 +148,26 @@ t.test('authorisation counts: from the arrangement records, by UTC day, customer
   t.equal(await bounded.save(base('one-too-many')), 'untracked', 'past maxTracked: kept but not listed');
 });
 
+t.test('an ending that meets an amendment ends the amended grant too', async (t) => {
+  const store = new MemoryStore();
+  const grants = new Grants(store, LIFETIMES);
+  const arrangements = new Arrangements(store, grants, 100);
+  const now = Math.floor(Date.now() / 1000);
+  const original: Arrangement = { id: 'a1', clientId: 'c1', sub: 's', grantId: 'g1', createdAt: now, expiresAt: now + 3600, sharingDurationSeconds: 3600 };
+  await arrangements.save(original);
+  // The amendment lands between the ending's read and its marker.
+  const setIfAbsent = store.setIfAbsent.bind(store);
+  store.setIfAbsent = async (...args: Parameters<MemoryStore['setIfAbsent']>) => {
+    if (String(args[1]).startsWith('cdr:arrangement-ended:')) await arrangements.save({ ...original, grantId: 'g2', amendedAt: [now] });
+    return setIfAbsent(...args);
+  };
+  const ended = await arrangements.end('a1', 'recipient');
+  t.match(ended, { grantId: 'g2', endedBy: 'recipient' });
+  t.ok(await store.anyExists([['grant-ended', 'g2']]), "the amendment's grant ended");
+  t.ok(await store.anyExists([['grant-ended', 'g1']]), 'and the earlier one');
+  t.equal(await arrangements.endedBy('a1'), 'recipient', 'an amendment checking afterwards sees the end');
+});
+
 /** The key path of the ConfigError `make` throws. */
 function keyPathOf(make: () => unknown): string | undefined {
   try {

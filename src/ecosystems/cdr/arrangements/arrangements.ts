@@ -96,9 +96,13 @@ export class Arrangements {
     if (!arrangement) return undefined;
     const now = nowSeconds();
     if (!(await this.store.setIfAbsent('ecosystem', endMarker(id), by, Math.max(1, arrangement.expiresAt - now) + REPORTING_SECONDS))) return undefined;
-    const ended: Arrangement = { ...arrangement, endedAt: now, endedBy: by };
+    // Read again behind the marker: an amendment saved meanwhile moved it to a new grant, which ends
+    // too (an amendment saving after this read sees the marker and ends its own grant).
+    const latest = (await this.get(id)) ?? arrangement;
+    const ended: Arrangement = { ...latest, endedAt: now, endedBy: by };
     await this.save(ended);
-    await this.grants.end(arrangement.grantId);
+    await this.grants.end(latest.grantId);
+    if (latest.grantId !== arrangement.grantId) await this.grants.end(arrangement.grantId);
     return ended;
   }
 
