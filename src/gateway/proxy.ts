@@ -84,7 +84,7 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
         refused('grant', err);
       }
     }
-    if (readsGrant && !grant) throw new TokenRejected('revoked', 'invalid_token', 'the authorization has ended');
+    if (readsGrant && !grant) throw new TokenRejected('revoked', 'invalid_token', 'the authorization has ended', [], token.cnf.jkt !== undefined ? ctx.dpop.rules.algorithms : undefined);
     const identity = grant !== undefined && grant.sub !== token.sub ? { ...token, sub: grant.sub } : token;
     const { path, query } = upstreamPath(request.url, route.prefix, base, narrower);
     const metrics = ctx.metrics;
