@@ -76,6 +76,8 @@ t.test('the pack settings', async (t) => {
   await refused(t, (c) => (c.ecosystem.recipients.allowPrivateAddresses = ['not-an-address']), /^ecosystem\.recipients\.allowPrivateAddresses/, 'an address block');
   await refused(t, (c) => (c.ecosystem.arrangements = { maxSharingDurationSeconds: 40_000_000 }), 'ecosystem.arrangements.maxSharingDurationSeconds', 'more than a year');
   await refused(t, (c) => (c.ecosystem.brandId = ''), 'ecosystem.brandId', 'an empty brand id');
+  await refused(t, (c) => (c.ecosystem.arrangements = { maxTracked: 0 }), 'ecosystem.arrangements.maxTracked', 'no arrangement listed');
+  await refused(t, (c) => (c.ecosystem.arrangements = { customerTypeClaim: '' }), 'ecosystem.arrangements.customerTypeClaim', 'an empty claim name');
 });
 
 t.test('profile fapi2 keeps its public subjects and its ID token claims', async (t) => {

@@ -286,7 +286,17 @@ t.test('Get Metrics v5: the payload from the gateway counts, by period', async (
   t.match(data.errors, { aggregate: { currentDay: Number }, authenticated: { currentDay: Object }, unauthenticated: { currentDay: Object } });
   t.match(data.rejections, { authenticated: { currentDay: Number }, unauthenticated: { currentDay: Number } });
   t.match(data.availability, { aggregate: {}, authenticated: {}, unauthenticated: {} }, 'availability is not measured: left out as the CDS allows');
-  t.ok(data.authorisations, 'authorisations');
+  t.type(data.customerCount, 'number', 'customerCount (mandatory)');
+  t.type(data.recipientCount, 'number', 'recipientCount (mandatory)');
+  t.match(data.authorisations, {
+    activeAuthorisationCount: { individual: Number, nonIndividual: Number },
+    newAuthorisationCount: { currentDay: { onceOff: { individual: Number, nonIndividual: Number }, ongoing: { individual: Number, nonIndividual: Number } } },
+    revokedAuthorisationCount: { currentDay: { individual: Number, nonIndividual: Number } },
+    amendedAuthorisationCount: { currentDay: { individual: Number, nonIndividual: Number } },
+    expiredAuthorisationCount: { currentDay: { individual: Number, nonIndividual: Number } },
+    abandonedConsentFlowCount: {},
+    abandonmentsByStage: { preIdentification: {}, preAuthentication: {}, preAccountSelection: {}, preAuthorisation: {}, rejected: {}, failedTokenExchange: {} },
+  }, 'every mandatory member of the authorisations');
 
   const historic = await adminCall('GET', '/cds-au/v1/admin/metrics?period=HISTORIC');
   t.ok(Array.isArray(historic.json.data.invocations.highPriority.previousDays), 'HISTORIC: previous days');

@@ -143,8 +143,9 @@ export interface EcosystemHooks {
    */
   clientCredentialsScopes?(input: { scopes: string[]; requested: boolean; client: Client }): string[];
   /**
-   * A grant was withdrawn at the bank (the grant management API or CLI) and its tokens already end:
-   * the ecosystem's own follow-up (e.g. telling the client). Failures are logged; the withdrawal stands.
+   * A grant was withdrawn at the bank (grant management: the customer, or the bank for them), after
+   * the core ended it: the pack ends what it attached (a consent, an arrangement) and tells whom the
+   * ecosystem says must hear of it (e.g. the recipient). A grant the pack knows nothing of is ignored.
    */
   onGrantWithdrawn?(input: { grant: Grant; initiator: 'customer' | 'bank' }): void | Promise<void>;
 }

@@ -8,7 +8,8 @@ import { PATHS } from '../config/urls.js';
 import { methodNotAllowed } from '../http/error-handler.js';
 import { OAuthError } from '../oauth/errors.js';
 import { statusClass } from '../observability/metrics.js';
-import { guard } from '../tokens/guard.js';
+import { guard, TokenRejected } from '../tokens/guard.js';
+import { offersPairwise } from '../subjects/subject-identifiers.js';
 import { checkFapiRequestHeaders, INTERACTION_ID } from './fapi-headers.js';
 import { conventionsOf, type ErrorRenderingConfig, type ResourceExchange } from './resource-conventions.js';
 import { classifyUpstreamError, sendUpstreamError, type UpstreamFailure } from './upstream-errors.js';
@@ -52,6 +53,9 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
   const byMethod = conventions?.scopesByMethod;
   // The customer's chosen accounts travel upstream; the grant is read for them only where a choice can have been made.
   const accountsChosen = ctx.pages.accounts !== undefined || ctx.config.interaction.mode === 'external' || ctx.hooks.consentDetails !== undefined;
+  // With pairwise subjects the token carries the sub the client sees: the upstream is told the
+  // customer's own, from the grant.
+  const readsGrant = conventions?.readsGrant === true || offersPairwise(ctx.profile) || accountsChosen;
   const refused = (stage: 'headers' | 'grant', err: unknown): never => {
     ctx.metrics?.resourceConventionRefusals.inc({ route: route.prefix, stage, status: String((err as { status?: number }).status ?? 500) });
     throw err;
@@ -74,7 +78,7 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
     }
     const token = await guard(ctx, request, byMethod?.[request.method] ?? route.scopes);
     checkFapiRequestHeaders(request);
-    const grant = conventions?.readsGrant || accountsChosen ? await ctx.grants.get(token.grant_id) : undefined;
+    const grant = readsGrant ? await ctx.grants.get(token.grant_id) : undefined;
     if (conventions?.authorize) {
       try {
         conventions.authorize({ request, claims: token, grant, exchange: exchange! });
@@ -82,6 +86,8 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
         refused('grant', err);
       }
     }
+    if (readsGrant && !grant) throw new TokenRejected('revoked', 'invalid_token', 'the authorization has ended', [], token.cnf.jkt !== undefined ? ctx.dpop.rules.algorithms : undefined);
+    const identity = grant !== undefined && grant.sub !== token.sub ? { ...token, sub: grant.sub } : token;
     const { path, query } = upstreamPath(request.url, route.prefix, base, narrower);
     const metrics = ctx.metrics;
     const failed = (failure: UpstreamFailure, detail?: Record<string, unknown>) => {
@@ -104,7 +110,7 @@ async function routeScope(scope: FastifyInstance, ctx: GatewayContext, route: Ro
       timeout: remaining,
       queryString: () => query,
       rewriteRequestHeaders: (_raw, headers) => ({
-        ...upstreamHeaders(headers, token, route, conventions?.interactionId?.(request) ?? request.id, { ip: request.ip, host: request.headers.host }, exchange?.upstreamHeaders, grant?.accountIds),
+        ...upstreamHeaders(headers, identity, route, conventions?.interactionId?.(request) ?? request.id, { ip: request.ip, host: request.headers.host }, exchange?.upstreamHeaders, grant?.accountIds),
         [CLIENT_GONE]: clientGone.signal,
       }),
       rewriteHeaders: (headers) => downstreamHeaders(headers),

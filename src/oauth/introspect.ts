@@ -24,7 +24,8 @@ export function introspectRoute(app: FastifyInstance, ctx: GatewayContext): void
         token_type: claims.cnf.jkt !== undefined ? 'DPoP' : 'Bearer',
         scope: claims.scope,
         client_id: claims.client_id,
-        sub: ctx.subjects.forClient(client, claims.sub),
+        // Already the subject this client is told (pairwise where it applies).
+        sub: claims.sub,
         iss: claims.iss,
         aud: claims.aud,
         exp: claims.exp,

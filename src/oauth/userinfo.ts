@@ -19,13 +19,14 @@ export function userinfoRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const token = await guard(ctx, request, ['openid']);
     const grant = await ctx.grants.get(token.grant_id);
     // A built-in user's claims come from the config; a bank login's were recorded with the grant.
-    const userClaims = ctx.users.bySub(token.sub)?.claims ?? grant?.userClaims ?? (ctx.config.interaction.mode === 'builtin' ? undefined : {});
+    // The token's sub is the one the client sees (maybe pairwise); the customer's own is the grant's.
+    const userClaims = (grant && ctx.users.bySub(grant.sub)?.claims) ?? grant?.userClaims ?? (ctx.config.interaction.mode === 'builtin' ? undefined : {});
     if (!grant || !userClaims)
       throw new TokenRejected('revoked', 'invalid_token', 'the authorization has ended', [], token.cnf.jkt !== undefined ? ctx.dpop.rules.algorithms : undefined);
     const released = new Set(token.scope.split(' ').flatMap((s) => SCOPE_CLAIMS[s] ?? []));
     for (const name of Object.keys(grant.claims?.userinfo ?? {})) released.add(name);
     const client = await ctx.clients.get(token.client_id);
-    const body: Record<string, unknown> = { sub: ctx.subjects.forClient(client, token.sub) };
+    const body: Record<string, unknown> = { sub: token.sub };
     for (const name of released) if (name in userClaims && name !== 'sub') body[name] = userClaims[name];
     return sendUserinfo(ctx, reply, client, body);
   };

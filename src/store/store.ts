@@ -21,7 +21,7 @@ export type RecordKind =
   | 'client' // registered clients (RFC 7591), by client_id: long-lived by design, until deleted
   | 'client-software' // one registration per software_id (where the ecosystem wants it): client_id, as long as the client
   | 'client-ended' // deleted registered clients, kept while their access tokens may live
-  | 'arrangement' // an ecosystem's consent or arrangement by its id, as long as it lasts
+  | 'arrangement' // an ecosystem's consent or arrangement by its id, as long as it lasts (and as long after as the ecosystem reports on it)
   | 'notice' // outbound notices waiting for delivery (an ecosystem's durable queue), until delivered or given up
   | 'notice-lease' // which replica is delivering a notice now, for as long as one attempt may take
   | 'eco-consent' // an ecosystem's consents (e.g. Open Finance Brasil), by id: the record as created
@@ -33,7 +33,7 @@ export type RecordKind =
   | 'idempotency'; // answers kept for idempotency keys, by client and key
 
 /** Long-lived sets: the ids of registered clients (bounded by `registration.maxClients`). */
-export type SetKind = 'registered-clients' | 'pending-notices'; // pending-notices: ids of 'notice' records (bounded by the queue's size)
+export type SetKind = 'registered-clients' | 'pending-notices' | 'arrangements'; // pending-notices: ids of 'notice' records (bounded by the queue's size); arrangements: ids of 'arrangement' records (bounded by the ecosystem's settings)
 
 /**
  * Bounded, expiring indexes of ids under a key (e.g. a customer's grants): each member has its own

@@ -43,7 +43,9 @@ export async function issueAccessToken(
   const claims: AccessTokenClaims = {
     ...ctx.hooks.accessTokenClaims?.(grant),
     iss: ctx.urls.issuer,
-    sub: grant.sub,
+    // The sub the client is told everywhere (pairwise where the profile says so); a client's own
+    // grant (client_credentials) has the client as its subject.
+    sub: grant.sub === grant.clientId ? grant.sub : ctx.subjects.forClient(client, grant.sub),
     aud: ctx.urls.mtlsBase,
     client_id: client.id,
     exp: now + expiresIn,

@@ -5,13 +5,13 @@ export function cdrMetrics(registry: Registry) {
   return {
     arrangements: new Counter({
       name: 'fapi_gateway_cdr_arrangements_total',
-      help: 'CDR arrangements created or amended by an authorization.',
+      help: 'CDR arrangements created or amended by an authorization; untracked: past ecosystem.arrangements.maxTracked, not listed for counting.',
       labelNames: ['event'] as const,
       registers: [registry],
     }),
     revocations: new Counter({
       name: 'fapi_gateway_cdr_arrangement_revocations_total',
-      help: 'CDR arrangement revocations, by who revoked (recipient, customer) and outcome (revoked, invalid_arrangement).',
+      help: 'CDR arrangement revocations, by who revoked (recipient, customer, bank, register) and outcome (revoked, invalid_arrangement).',
       labelNames: ['initiator', 'outcome'] as const,
       registers: [registry],
     }),

@@ -13,6 +13,10 @@ const AuthorizationSettingsSchema = Type.Object(
       {
         /** The longest sharing_duration honoured (seconds); a longer request is cut to it. One year (the CDS maximum) by default. */
         maxSharingDurationSeconds: Type.Integer({ minimum: 1, maximum: 31_536_000, default: 31_536_000 }),
+        /** Arrangements listed for the Register's counts and for ending a removed product's arrangements (all replicas); past it a new one works but is not listed (logged). */
+        maxTracked: Type.Integer({ minimum: 1, maximum: 100_000_000, default: 1_000_000 }),
+        /** The customer claim (from the user directory or the bank's login) saying `person` or `organisation`; a customer without it counts as individual. */
+        customerTypeClaim: Type.String({ minLength: 1, maxLength: 128, default: 'customer_type' }),
       },
       { additionalProperties: false, default: {} },
     ),

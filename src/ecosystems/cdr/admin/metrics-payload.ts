@@ -1,3 +1,4 @@
+import type { AuthorisationCounts, DayCounts } from './authorisation-counts.js';
 import { TIERS, type DayRecord, type ServiceLedger } from './service-ledger.js';
 
 export type Period = 'CURRENT' | 'HISTORIC' | 'ALL';
@@ -13,13 +14,17 @@ function observedSeconds(day: DayRecord, now: number): number {
   return Math.max(1, (end - day.since) / 1000);
 }
 
+/** The abandonment stages of the CDS consent flow (AuthorisationMetricsV2.abandonmentsByStage). */
+const ABANDONMENT_STAGES = ['preIdentification', 'preAuthentication', 'preAccountSelection', 'preAuthorisation', 'rejected', 'failedTokenExchange'] as const;
+
 /**
- * The CDS Get Metrics v5 payload from this gateway's own counts. What it cannot measure honestly is
- * left out where the CDS makes it conditional: availability (it would need the platform's outage
- * record), the secondary-holder tiers (no shared responsibility requests), and the authorisation,
- * customer and recipient counts (the arrangements are not counted here).
+ * The CDS Get Metrics v5 payload from this gateway's own counts: the service figures from this
+ * replica's ledger, the authorisation, customer and recipient counts from the arrangements in the
+ * shared store. What it cannot measure honestly is given the schema's empty value where the CDS makes
+ * it conditional: availability (it would need the platform's outage record), the secondary-holder
+ * tiers (no shared responsibility requests), and the abandoned consent flows (see docs/cdr-registration.md).
  */
-export function metricsPayload(ledger: ServiceLedger, period: Period, self: string, now = Date.now()): Record<string, unknown> {
+export function metricsPayload(ledger: ServiceLedger, authorisations: AuthorisationCounts, period: Period, self: string, now = Date.now()): Record<string, unknown> {
   const { today, previous } = ledger.days();
   const current = period !== 'HISTORIC';
   const historic = period !== 'CURRENT';
@@ -31,6 +36,11 @@ export function metricsPayload(ledger: ServiceLedger, period: Period, self: stri
   const calls = (day: DayRecord, tiers: readonly (typeof TIERS)[number][]) => sum(tiers.map((t) => day.invocations[t]));
   const authenticatedTiers = TIERS.filter((t) => t !== 'unauthenticated');
   const errorCount = (day: DayRecord) => sum(Object.values(day.errors.authenticated)) + sum(Object.values(day.errors.unauthenticated));
+
+  const overDays = <T>(of: (day: DayCounts) => T) => ({
+    ...(current ? { currentDay: of(authorisations.days[0]) } : {}),
+    ...(historic ? { previousDays: authorisations.days.slice(1).map(of) } : {}),
+  });
 
   const perTier = <T>(of: (day: DayRecord, tier: (typeof TIERS)[number], isToday: boolean) => T) =>
     Object.fromEntries(TIERS.map((tier) => [tier, over((day, isToday) => of(day, tier, isToday))]));
@@ -65,13 +75,17 @@ export function metricsPayload(ledger: ServiceLedger, period: Period, self: stri
         authenticated: over((day) => day.rejections.authenticated),
         unauthenticated: over((day) => day.rejections.unauthenticated),
       },
+      customerCount: authorisations.customers,
+      recipientCount: authorisations.recipients,
       authorisations: {
+        activeAuthorisationCount: { ...authorisations.active },
+        newAuthorisationCount: overDays((day) => ({ onceOff: { ...day.newOnceOff }, ongoing: { ...day.newOngoing } })),
+        revokedAuthorisationCount: overDays((day) => ({ ...day.revoked })),
+        amendedAuthorisationCount: overDays((day) => ({ ...day.amended })),
+        expiredAuthorisationCount: overDays((day) => ({ ...day.expired })),
+        // Not counted (docs/cdr-registration.md): the CDS leaves both members conditional.
         abandonedConsentFlowCount: {},
-        abandonmentsByStage: {},
-        newAuthorisationCount: {},
-        revokedAuthorisationCount: {},
-        amendedAuthorisationCount: {},
-        expiredAuthorisationCount: {},
+        abandonmentsByStage: Object.fromEntries(ABANDONMENT_STAGES.map((stage) => [stage, {}])),
       },
     },
     links: { self },

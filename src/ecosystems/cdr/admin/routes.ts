@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { NO_STORE } from '../../../http/error-handler.js';
 import { StoreUnavailableError } from '../../../store/store.js';
 import { CdsError, cdsErrors, negotiateVersion, sendCdsError } from './cds-errors.js';
+import type { AuthorisationCounts } from './authorisation-counts.js';
 import { metricsPayload, type Period } from './metrics-payload.js';
 import type { RegisterJwtVerifier } from './register-jwt.js';
 import type { ServiceLedger } from './service-ledger.js';
@@ -13,6 +14,8 @@ const MAX_BODY_BYTES = 4096;
 export interface AdminDeps {
   verifier: RegisterJwtVerifier;
   ledger: ServiceLedger;
+  /** The authorisation counts, from the arrangements in the store. */
+  authorisations: () => Promise<AuthorisationCounts>;
   /** The URL the Register calls these endpoints at (the mTLS listener's). */
   base: string;
   refresh: () => Promise<void>;
@@ -56,7 +59,8 @@ export async function adminRoutes(app: FastifyInstance, deps: AdminDeps): Promis
         const { period = 'ALL' } = request.query as { period?: string };
         if (typeof period !== 'string' || !PERIODS.has(period as Period)) throw cdsErrors.invalidField('period must be CURRENT, HISTORIC or ALL');
         request.log.info({ audit: 'cdr_admin_metrics_read', period }, 'cdr_admin_metrics_read');
-        return reply.code(200).type('application/json').send(metricsPayload(deps.ledger, period as Period, `${deps.base}${ADMIN_PATHS.metrics}`));
+        const authorisations = await deps.authorisations();
+        return reply.code(200).type('application/json').send(metricsPayload(deps.ledger, authorisations, period as Period, `${deps.base}${ADMIN_PATHS.metrics}`));
       }),
     );
     scope.post(

@@ -7,6 +7,8 @@ import { outboundFetch } from '../../../http/outbound-fetch.js';
 import { readJwks } from '../../../registration/directories.js';
 import type { EcosystemHooks } from '../../hooks.js';
 import { adminRoutes } from '../admin/routes.js';
+import { authorisationCounts } from '../admin/authorisation-counts.js';
+import { arrangementServices } from '../revocation/withdraw.js';
 import { RegisterJwtVerifier } from '../admin/register-jwt.js';
 import { ServiceLedger } from '../admin/service-ledger.js';
 import { StatusGate } from '../register/gate.js';
@@ -100,6 +102,7 @@ export function registrationPart(settings: Record<string, unknown> | undefined):
       await adminRoutes(mtls, {
         verifier,
         ledger,
+        authorisations: () => authorisationCounts(arrangementServices(context)!.arrangements, Date.now(), async (clientId) => (await context.clients.get(clientId)) !== undefined),
         base: context.urls.mtlsBase,
         refresh: () => poller.refreshNow(),
         count: (endpoint, outcome) => counters?.admin.inc({ endpoint, outcome }),

@@ -29,9 +29,9 @@ export function arrangementRevocationRoute(app: FastifyInstance, ctx: GatewayCon
       return sendCdsError(reply, 422, INVALID_ARRANGEMENT, 'Invalid Consent Arrangement', 'cdr_arrangement_id is not a current arrangement of this client');
     };
     if (id === undefined || id.length === 0 || id.length > 256) return invalid();
-    const arrangement = await arrangements.get(id);
+    const arrangement = await arrangements.current(id);
     if (!arrangement || arrangement.clientId !== client.id) return invalid();
-    if (!(await arrangements.end(id))) return invalid();
+    if (!(await arrangements.end(id, 'recipient'))) return invalid();
     metrics?.revocations.inc({ initiator: 'recipient', outcome: 'revoked' });
     request.log.info({ audit: 'arrangement_revoked', initiator: 'recipient', clientId: client.id, arrangementId: id }, 'arrangement_revoked');
     return reply.code(204).header('cache-control', 'no-store').send();
