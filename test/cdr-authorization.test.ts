@@ -227,3 +227,18 @@ t.test('JARM is offered and used when asked (signed PS256), never forced', async
 t.test('the brand id setting is kept for outbound notices', async (t) => {
   t.equal(h.gateway.context.config.ecosystem?.brandId, BRAND_ID);
 });
+
+t.test('the consent page says how long the arrangement lasts: the sharing duration asked for, or once-off', async (t) => {
+  const seen: string[] = [];
+  const onConsentPage = (html: string) => void seen.push(html);
+  await cdrFlow(h, 'client-one', { sharing_duration: 30 * DAY }, { onConsentPage });
+  const end = new Intl.DateTimeFormat('en-AU', { dateStyle: 'long', timeZone: 'UTC' }).format(new Date((now() + 30 * DAY) * 1000));
+  const until = /Until ([^,<]+), unless you withdraw it sooner/.exec(seen[0] ?? '');
+  t.ok(until, 'the page gives an end date');
+  const shown = Date.parse(`${until?.[1]} UTC`);
+  t.ok(Math.abs(shown / 1000 - (now() + 30 * DAY)) <= 2 * DAY, `the end is the sharing duration's (${until?.[1]}; about ${end})`);
+  await cdrFlow(h, 'client-one', { sharing_duration: 0 }, { onConsentPage });
+  t.match(seen[1], /Once only/, 'sharing_duration 0: once-off');
+  await cdrFlow(h, 'client-one', undefined, { onConsentPage });
+  t.match(seen[2], /Once only/, 'no sharing_duration: once-off');
+});

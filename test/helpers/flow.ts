@@ -77,6 +77,8 @@ export interface AuthorizeOptions {
   decision?: 'approve' | 'deny';
   username?: string;
   password?: string;
+  /** Sees the consent page's HTML before the decision is posted. */
+  onConsentPage?: (html: string) => void;
 }
 
 /** The authorization endpoint path for a pushed request, with any `extra` query parameters. */
@@ -95,6 +97,7 @@ export async function authorizeAt(h: Harness, url: string, options: AuthorizeOpt
     if (login.status !== 303) throw new Error(`login failed: ${login.status} ${login.text.slice(0, 300)}`);
     page = await browserRequest(h, jar, login.headers.location as string);
   }
+  options.onConsentPage?.(page.text);
   const { action, csrf } = formOf(page.text);
   const done = await browserRequest(h, jar, action, { csrf, decision: options.decision ?? 'approve' });
   if (done.status !== 303) throw new Error(`consent failed: ${done.status} ${done.text.slice(0, 300)}`);

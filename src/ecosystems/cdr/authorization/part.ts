@@ -61,6 +61,14 @@ export function authorizationPart(raw: Record<string, unknown> | undefined): Eco
       request.extensions.cdr = sharing;
     },
 
+    // The consent page says how long the arrangement lasts: the sharing duration asked for, or once-off.
+    consentDetails({ request }) {
+      const sharing = request.extensions.cdr as SharingRequest | undefined;
+      if (!sharing) return undefined;
+      const seconds = sharing.sharingDurationSeconds;
+      return seconds > 0 ? { items: [], expiresAt: nowSeconds() + seconds } : { items: [], onceOff: true };
+    },
+
     onGrantCreated: async ({ grant, request, client }) => {
       const sharing = request.extensions.cdr as SharingRequest | undefined;
       if (!sharing) return;
