@@ -153,7 +153,7 @@ if (requireProgram(t, 'chromium', 'apt-get install -y chromium')) {
     }
     await signIn(page, 'dave', 'dave-pw');
     const alert = await page.getByRole('alert').innerText();
-    t.match(alert, /Too many failed sign-in attempts\. Wait \d+ seconds and try again\./, 'the right password during the lockout: told to wait');
+    t.match(alert, /Too many failed sign-in attempts\. Wait \d+ seconds? and try again\./, 'the right password during the lockout: told to wait');
     t.notMatch(alert, /incorrect/, 'not told the password is wrong');
     t.ok(h.logs.some((l) => l.includes('"audit":"login_failed"')), 'audit login_failed');
     t.ok(h.logs.some((l) => l.includes('"audit":"login_throttled"')), 'audit login_throttled');
