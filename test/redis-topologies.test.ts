@@ -100,7 +100,8 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server') && require
     t.teardown(() => onReplica.disconnect());
     await eventually(async () => {
       if ((await onReplica.get(`${prefix}grant:${before}`)) === null) throw new Error('not replicated yet');
-    });
+      // The replica's first full sync can take a while on a busy machine.
+    }, 30_000);
 
     await admin.call('SENTINEL', 'FAILOVER', 'gateway');
     await eventually(async () => {
