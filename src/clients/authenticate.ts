@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
-import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, errors as joseErrors, type JWTPayload } from 'jose';
 import type { Profile } from '../config/schema.js';
 import type { EndpointUrls } from '../config/urls.js';
 import { OAuthError } from '../oauth/errors.js';
@@ -10,6 +10,7 @@ import { forwardedHeaderRefused, type PeerCertificateSource } from '../tls/forwa
 import { PROBLEM_DESCRIPTIONS } from '../tls/client-certificate-rules.js';
 import { usableCertificate, type PeerCertificate } from '../tls/peer-certificate.js';
 import { x509 } from '../tls/x509.js';
+import { verifyJwt } from '../keys/jwt-verify.js';
 import type { Client } from './client.js';
 import type { ClientRegistry } from './registry.js';
 import { ClientKeysUnavailableError } from './remote-keys.js';
@@ -185,7 +186,7 @@ async function authenticateByAssertion(
   const rules = deps.profile.clientAssertion;
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(assertion, client.jwtKeys, {
+    ({ payload } = await verifyJwt(assertion, client.jwtKeys, {
       algorithms: client.assertionAlgorithms,
       clockTolerance: rules.futureToleranceSeconds,
       requiredClaims: ['iss', 'sub', 'aud', 'exp', 'jti'],
