@@ -1,9 +1,12 @@
 import { getHeapStatistics } from 'node:v8';
+import { ExpiringIndex } from './expiring-index.js';
 import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SetKind, type Store } from './store.js';
 
 interface Entry {
   /** The value as JSON, as Redis keeps it: a copy no caller can mutate, whose size is known. */
   json: string;
+  /** An index (Store.index) is kept as such, not as JSON: its JSON would be rewritten whole at every change. */
+  index?: ExpiringIndex;
   /** What the record is counted as against `maxBytes`. */
   size: number;
   expiresAt: number;
@@ -127,47 +130,53 @@ export class MemoryStore implements Store {
     return [...(this.#sets.get(set) ?? [])];
   }
 
-  /** An index is one record of `member → expiry`, counted against the bounds like any other. */
+  /**
+   * An index is one record of `member → expiry`, counted against the bounds like any other (as the
+   * JSON object it would be). A write the bounds refuse leaves the index as it was.
+   */
   async index(entries: readonly IndexEntry[]): Promise<void> {
     const now = Date.now() / 1000;
     for (const { kind, key: id, member, expiresAt, max } of entries) {
       const k = indexKey(kind, id);
-      const members = { ...this.#indexOf(k, now), [member]: expiresAt };
-      const sorted = Object.entries(members).sort(bySoonest);
-      const kept = sorted.slice(Math.max(0, sorted.length - max));
-      if (kept.length === 0) continue;
-      const json = JSON.stringify(Object.fromEntries(kept));
-      const size = 2 * (k.length + json.length) + ENTRY_OVERHEAD;
-      const previous = this.#entries.get(k);
-      this.#admit('grant', previous === undefined, size - (previous?.size ?? 0));
-      this.#entries.set(k, { json, size, expiresAt: kept[kept.length - 1][1] * 1000 });
+      const previous = this.#live(k);
+      const index = previous?.index ?? new ExpiringIndex();
+      const pruned = index.prune(now);
+      const replaced = index.set(member, expiresAt);
+      const trimmed = index.trim(max);
+      const undo = () => {
+        index.restore(trimmed);
+        if (replaced === undefined) index.delete(member);
+        else index.set(member, replaced);
+        index.restore(pruned);
+      };
+      if (index.size === 0) {
+        undo();
+        continue;
+      }
+      const size = 2 * (k.length + index.jsonLength) + ENTRY_OVERHEAD;
+      try {
+        this.#admit('grant', previous === undefined, size - (previous?.size ?? 0));
+      } catch (err) {
+        undo();
+        throw err;
+      }
+      this.#entries.set(k, { json: '', index, size, expiresAt: index.latestExpiry! * 1000 });
       this.#bytes += size - (previous?.size ?? 0);
     }
   }
 
   async indexMembers(kind: IndexKind, id: string): Promise<string[]> {
-    return Object.entries(this.#indexOf(indexKey(kind, id), Date.now() / 1000))
-      .sort(bySoonest)
-      .map(([member]) => member);
+    return this.#live(indexKey(kind, id))?.index?.members(Date.now() / 1000) ?? [];
   }
 
   async unindex(kind: IndexKind, id: string, member: string): Promise<void> {
     const k = indexKey(kind, id);
     const entry = this.#live(k);
-    if (!entry) return;
-    const members = JSON.parse(entry.json) as Record<string, number>;
-    if (!(member in members)) return;
-    delete members[member];
-    const json = JSON.stringify(members);
-    const size = 2 * (k.length + json.length) + ENTRY_OVERHEAD;
-    this.#entries.set(k, { ...entry, json, size });
+    if (!entry?.index?.has(member)) return;
+    entry.index.delete(member);
+    const size = 2 * (k.length + entry.index.jsonLength) + ENTRY_OVERHEAD;
     this.#bytes += size - entry.size;
-  }
-
-  #indexOf(k: string, now: number): Record<string, number> {
-    const entry = this.#live(k);
-    if (!entry) return {};
-    return Object.fromEntries(Object.entries(JSON.parse(entry.json) as Record<string, number>).filter(([, expiresAt]) => expiresAt > now));
+    entry.size = size;
   }
 
   /** One process: the notice reaches this process's subscribers only, at once. */
@@ -227,5 +236,3 @@ export class MemoryStore implements Store {
 
 const key = (kind: RecordKind, id: string) => `${kind}:${id}`;
 const indexKey = (kind: IndexKind, id: string) => `index/${kind}:${id}`;
-/** Soonest to expire first, as Redis orders a sorted set by score, then by member. */
-const bySoonest = ([a, x]: [string, number], [b, y]: [string, number]) => x - y || (a < b ? -1 : a > b ? 1 : 0);
