@@ -15,6 +15,7 @@ import type { Client } from './client.js';
 import type { ClientRegistry } from './registry.js';
 import { ClientKeysUnavailableError } from './remote-keys.js';
 import { inSpan } from '../observability/tracing/spans.js';
+import { logsInfo } from '../observability/logging.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -153,6 +154,8 @@ async function identifyClient(
 }
 
 function auditAuthenticated(request: FastifyRequest, client: Client): void {
+  // An info line: not gathered (the route's options are built on every read) when it is not written.
+  if (!logsInfo(request.log)) return;
   request.log.info({ audit: 'client_authenticated', client_id: client.id, method: client.authMethod, route: request.routeOptions.url }, 'client_authenticated');
 }
 
