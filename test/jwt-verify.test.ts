@@ -3,8 +3,8 @@
 // the fast path's usual shapes and for everything it hands back to jose.
 import t, { type Test } from 'tap';
 import { constants, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { base64url, createLocalJWKSet, errors, exportJWK, jwtVerify, SignJWT, type JWK, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
-import { verifyJwt } from '../src/keys/jwt-verify.js';
+import { base64url, createLocalJWKSet, decodeJwt, errors, exportJWK, jwtVerify, SignJWT, type JWK, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { decodeJwtClaims, verifyJwt } from '../src/keys/jwt-verify.js';
 
 const now = Math.floor(Date.now() / 1000);
 const claims = { iss: 'client-one', sub: 'client-one', aud: 'https://as.example', iat: now, exp: now + 60, jti: 'j-1' };
@@ -46,6 +46,9 @@ async function outcome(verify: () => Promise<{ payload: unknown; protectedHeader
 async function same(t: Test, name: string, jwt: string, getKey: JWTVerifyGetKey = keys, opts = options) {
   const expected = await outcome(() => jwtVerify(jwt, getKey, opts));
   t.same(await outcome(() => verifyJwt(jwt, getKey, opts)), expected, `${name}: ${expected.error ?? 'verified'}`);
+  // And decoding without verifying, as jose's decodeJwt does.
+  const decoded = await outcome(async () => ({ payload: decodeJwt(jwt) }));
+  t.same(await outcome(async () => ({ payload: decodeJwtClaims(jwt) })), decoded, `${name}, decoded: ${decoded.error ?? 'decoded'}`);
   return expected;
 }
 
@@ -88,6 +91,20 @@ t.test('claims: jose’s checks, with the tolerance', async (t) => {
   await same(t, 'another issuer expected', jwt, keys, { ...options, issuer: 'client-two' });
   await same(t, 'another audience expected', jwt, keys, { ...options, audience: 'https://other.example' });
   await same(t, 'a typ expected', jwt, keys, { ...options, typ: 'oauth-authz-req+jwt' });
+  await same(t, 'one of several issuers', jwt, keys, { ...options, issuer: ['client-two', 'client-one'] });
+  await same(t, 'one of several audiences', jwt, keys, { ...options, audience: ['https://other.example', 'https://as.example'] });
+  const arrayAud = await sign(es, { alg: 'ES256', kid: 'es' }, { ...claims, aud: ['https://x.example', 'https://as.example'] });
+  await same(t, 'aud an array that names the audience', arrayAud, keys, { ...options, audience: 'https://as.example' });
+  await same(t, 'aud an array that does not', arrayAud, keys, { ...options, audience: 'https://other.example' });
+  await same(t, 'a tolerance in words', jwt, keys, { ...options, clockTolerance: '5s' });
+  await same(t, 'maxTokenAge', jwt, keys, { ...options, maxTokenAge: 1 });
+  await same(t, 'no options but algorithms', jwt, keys, { algorithms: ['ES256'] });
+  const requestObjectOptions = { algorithms: ['ES256'], issuer: 'client-one', audience: 'https://as.example', clockTolerance: 5, requiredClaims: ['iss', 'aud', 'exp', 'nbf'] };
+  await same(t, 'request object claims: no nbf', jwt, keys, requestObjectOptions);
+  await same(t, 'request object claims: nbf', await sign(es, { alg: 'ES256', kid: 'es' }, { ...claims, nbf: now }), keys, requestObjectOptions);
+  const bare = await sign(es, { alg: 'ES256', kid: 'es' }, { jti: 'x' });
+  await same(t, 'request object claims: none of them', bare, keys, requestObjectOptions);
+  await same(t, 'a nbf that is not a number', await sign(es, { alg: 'ES256', kid: 'es' }, { ...claims, nbf: 'soon' }));
   await same(t, 'a payload that is not JSON', signRaw({ alg: 'ES256', kid: 'es' }, 'not json'));
   await same(t, 'a payload that is an array', signRaw({ alg: 'ES256', kid: 'es' }, '[1]'));
   await same(t, 'a payload that is not UTF-8', signRaw({ alg: 'ES256', kid: 'es' }, Buffer.from('{"iss":"\xff"}', 'latin1')));

@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
-import { decodeJwt, errors as joseErrors, type JWTPayload } from 'jose';
+import { errors as joseErrors, type JWTPayload } from 'jose';
 import type { Profile } from '../config/schema.js';
 import type { EndpointUrls } from '../config/urls.js';
 import { OAuthError } from '../oauth/errors.js';
@@ -10,7 +10,7 @@ import { forwardedHeaderRefused, type PeerCertificateSource } from '../tls/forwa
 import { PROBLEM_DESCRIPTIONS } from '../tls/client-certificate-rules.js';
 import { usableCertificate, type PeerCertificate } from '../tls/peer-certificate.js';
 import { x509 } from '../tls/x509.js';
-import { verifyJwt } from '../keys/jwt-verify.js';
+import { decodeJwtClaims, verifyJwt } from '../keys/jwt-verify.js';
 import type { Client } from './client.js';
 import type { ClientRegistry } from './registry.js';
 import { ClientKeysUnavailableError } from './remote-keys.js';
@@ -174,7 +174,7 @@ async function authenticateByAssertion(
 
   let unverified: JWTPayload;
   try {
-    unverified = decodeJwt(assertion);
+    unverified = decodeJwtClaims(assertion);
   } catch {
     throw new ClientAuthError('malformed_assertion', 'client_assertion is not a JWT', method);
   }
