@@ -230,7 +230,10 @@ export class MemoryStore implements Store {
 
   #sweep(): void {
     const now = Date.now();
-    for (const [k, entry] of this.#entries) if (entry.expiresAt <= now) this.#remove(k, entry);
+    // forEach rather than for…of: no [key, entry] pair allocated for each of what may be a million records.
+    this.#entries.forEach((entry, k) => {
+      if (entry.expiresAt <= now) this.#remove(k, entry);
+    });
   }
 }
 
