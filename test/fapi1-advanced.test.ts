@@ -16,7 +16,7 @@ import * as client from 'openid-client';
 import { compactDecrypt, createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import { fetch as undiciFetch, type Agent } from 'undici';
 import { DEMO_REDIRECT_URI } from '../src/config/embedded.js';
-import { loadProfile } from '../src/config/profile.js';
+import { fapi1AdvancedProfile, loadProfile } from '../src/config/profile.js';
 import { ConfigError } from '../src/config/config-error.js';
 import { validateClientMetadata } from '../src/clients/client-metadata.js';
 import { authorizationUrl, authorizeAt, pkce, redeem } from './helpers/flow.js';
@@ -297,17 +297,21 @@ t.test('profile extends and policy: a cycle or unknown base fails at start; a po
   t.same(narrowed.authorizationRequest?.responseTypes, ['code id_token'], 'a policy may offer fewer response types');
 });
 
-t.test('the shipped FAPI 1.0 profiles extend cdr and brazil and leave them as they are', async (t) => {
-  const [cdr, cdrFapi1, brazil, brazilFapi1] = await Promise.all(['cdr', 'cdr-fapi1', 'brazil', 'brazil-fapi1'].map((n) => loadProfile(n, undefined)));
-  t.equal(cdr.authorizationRequest, undefined, 'cdr stays FAPI 2.0');
-  t.equal(brazil.authorizationRequest, undefined, 'brazil stays FAPI 2.0');
-  t.equal(cdrFapi1.ecosystem, 'cdr');
+t.test('profiles cdr and brazil: FAPI 2.0 for every client, FAPI 1.0 Advanced rules for the clients that registered the FAPI 1.0 way', async (t) => {
+  const [cdr, brazil] = await Promise.all(['cdr', 'brazil'].map((n) => loadProfile(n, undefined)));
+  t.equal(cdr.authorizationRequest, undefined, 'cdr: FAPI 2.0 for its own clients');
+  t.equal(brazil.authorizationRequest, undefined, 'brazil: FAPI 2.0 for its own clients');
+  const cdrFapi1 = fapi1AdvancedProfile(cdr);
   t.same(cdrFapi1.responseModes, ['jwt', 'query.jwt']);
   t.equal(cdrFapi1.authorizationRequest?.codeRequiresJarm, true);
+  t.same(cdrFapi1.clientAssertion.parAudience, ['issuer', 'token_endpoint', 'endpoint']);
   t.same(cdrFapi1.lifetimes, cdr.lifetimes, 'everything else is cdr\'s');
-  t.equal(brazilFapi1.ecosystem, 'brazil');
+  t.equal(cdrFapi1.ecosystem, 'cdr');
+  const brazilFapi1 = fapi1AdvancedProfile(brazil);
   t.same(brazilFapi1.authorizationRequest?.responseTypes, ['code id_token']);
   t.equal(brazilFapi1.authorizationRequest?.idTokenEncryption, 'required');
   t.same(brazilFapi1.algorithms, brazil.algorithms, 'PS256 and RSA-OAEP/A256GCM as brazil');
   t.equal(brazilFapi1.requestObject, 'required');
+  const fapi2 = await loadProfile('fapi2', undefined);
+  t.equal(fapi1AdvancedProfile(fapi2), fapi2, 'fapi2 has no FAPI 1.0 rules: every client is held to the profile itself');
 });

@@ -33,7 +33,7 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
         if (refusal) throw refusal;
         // From a signed request object when there is one (RFC 9101), else from the form; dpop_jkt too.
         const source = await pushedParameters(params, client, ctx);
-        const validated = await validateAuthorizationRequest(source.params, client, ctx.profile, ctx.hooks);
+        const validated = await validateAuthorizationRequest(source.params, client, client.rules, ctx.hooks);
         await checkGrantManagementRequest(ctx, source.params, client, validated);
         const dpopJkt = pushedRequestKey(proof, source.params.dpop_jkt);
         await source.recordJti();
