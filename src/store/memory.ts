@@ -1,5 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
-import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SetKind, type Store } from './store.js';
+import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SequenceOutcome, type SequenceStep, type SetKind, type Store } from './store.js';
 
 interface Entry {
   /** The value as JSON, as Redis keeps it: a copy no caller can mutate, whose size is known. */
@@ -71,6 +71,10 @@ export class MemoryStore implements Store {
   }
 
   async set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void> {
+    this.#write(kind, id, value, ttlSeconds);
+  }
+
+  #write(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): void {
     const k = key(kind, id);
     const json = JSON.stringify(value);
     // Two bytes a character: V8 keeps non-Latin-1 strings in UTF-16.
@@ -84,6 +88,12 @@ export class MemoryStore implements Store {
   async setIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<boolean> {
     if (this.#live(key(kind, id))) return false;
     await this.set(kind, id, value, ttlSeconds);
+    return true;
+  }
+
+  #writeIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): boolean {
+    if (this.#live(key(kind, id))) return false;
+    this.#write(kind, id, value, ttlSeconds);
     return true;
   }
 
@@ -110,7 +120,24 @@ export class MemoryStore implements Store {
     if (entry) this.#remove(k, entry);
   }
 
+  /** Synchronous from the first step to the last: nothing else runs in between. */
+  async sequence(steps: readonly SequenceStep[]): Promise<SequenceOutcome> {
+    const outcome: SequenceOutcome = [];
+    for (const step of steps) {
+      if ('addMember' in step) outcome.push(this.#addMember(step.addMember, step.member, step.max));
+      else if ('absent' in step) outcome.push(this.#live(key(step.absent, step.id)) === undefined);
+      else if (step.ifAbsent) outcome.push(this.#writeIfAbsent(step.set, step.id, step.value, step.ttlSeconds));
+      else outcome.push((this.#write(step.set, step.id, step.value, step.ttlSeconds), true));
+      if (outcome.at(-1) === false) break;
+    }
+    return outcome;
+  }
+
   async addMember(set: SetKind, member: string, max: number): Promise<'added' | 'present' | 'full'> {
+    return this.#addMember(set, member, max);
+  }
+
+  #addMember(set: SetKind, member: string, max: number): 'added' | 'present' | 'full' {
     let members = this.#sets.get(set);
     if (!members) this.#sets.set(set, (members = new Set()));
     if (members.has(member)) return 'present';
