@@ -49,7 +49,7 @@ const KEY_PREFIX = 'fapi-gateway-bench:';
 type StoreName = 'memory' | 'redis';
 type After = (step: string) => Promise<void>;
 
-/** Redis command counts (INFO commandstats), without the bench's own INFO/CONFIG/MONITOR. */
+/** Redis command counts (INFO commandstats: those scripts run included), without the bench's own INFO/CONFIG/MONITOR. */
 async function commandCounts(redis: Redis): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   for (const line of (await redis.info('commandstats')).split('\n')) {
@@ -86,11 +86,13 @@ async function roundTripsBySteps(admin: Redis, run: (after: After) => Promise<un
   return steps;
 }
 
-/** The commands one flow sends, in order, with each key shown as its record kind (MONITOR). */
+/** The commands one flow sends, in order, with each key shown as its record kind (MONITOR; a script by its first key). */
 async function monitorOneFlow(admin: Redis, run: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
   const monitor = await admin.monitor();
-  monitor.on('monitor', (_time: string, argv: string[]) => {
+  monitor.on('monitor', (_time: string, argv: string[], source: string) => {
+    // What scripts run inside Redis is not what the gateway sends.
+    if (source === 'lua') return;
     const [command] = argv;
     // EVAL/EVALSHA name their keys after the script and the key count.
     const keyAt = /^eval/i.test(command) ? 3 : 1;
@@ -169,6 +171,8 @@ interface FlowSummary {
   paired?: number;
   cpuRatio?: number;
   commandsPerFlow?: number;
+  /** The commands one flow sends (MONITOR), scripts counted once. */
+  sent?: number;
   steps?: Array<[string, number]>;
 }
 
@@ -176,7 +180,7 @@ interface FlowSummary {
 function report(setup: FlowSetup, results: Measured[], observed: { trace?: string[]; steps?: Array<[string, number]> }): FlowSummary {
   console.log(`\n${setup.kind}: ${setup.description}`);
   printTable(
-    ['flow', 'store', 'flows', 'failed', 'flows/s', 'p50 ms', 'p99 ms', 'gateway CPU ms/flow', 'redis CPU ms/flow', 'bench CPU ms/flow', 'store commands/flow'],
+    ['flow', 'store', 'flows', 'failed', 'flows/s', 'p50 ms', 'p99 ms', 'gateway CPU ms/flow', 'redis CPU ms/flow', 'bench CPU ms/flow', 'redis commands/flow'],
     results.map((m) => [
       m.flow,
       m.store,
@@ -204,9 +208,12 @@ function report(setup: FlowSetup, results: Measured[], observed: { trace?: strin
   if (last?.commands) {
     summary.commandsPerFlow = last.commandsPerFlow;
     const perFlow = [...last.commands].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${fixed(n / last.run.attempted, 1)}`);
-    console.log(`Redis commands per flow (timed window): ${perFlow.join(', ')}`);
+    console.log(`Redis commands per flow (timed window, those scripts run included): ${perFlow.join(', ')}`);
   }
-  if (observed.trace) console.log(`One flow, command by command (${observed.trace.length}): ${observed.trace.join(' → ')}`);
+  if (observed.trace) {
+    summary.sent = observed.trace.length;
+    console.log(`One flow, command by command as sent (${observed.trace.length}): ${observed.trace.join(' → ')}`);
+  }
   if (observed.steps) {
     summary.steps = observed.steps;
     console.log(`One flow alone: ${observed.steps.reduce((a, [, n]) => a + n, 0)} store round trips (${observed.steps.map(([step, n]) => `${step} ${n}`).join(', ')})`);
@@ -255,7 +262,7 @@ try {
 if (summaries.length > 1 || stores.length === 2) {
   console.log();
   printTable(
-    ['flow', 'memory flows/s', 'redis flows/s', 'redis/memory (median of rounds)', 'CPU-bound ratio', 'store commands/flow', 'round trips alone', 'by step'],
+    ['flow', 'memory flows/s', 'redis flows/s', 'redis/memory (median of rounds)', 'CPU-bound ratio', 'redis commands/flow', 'commands sent', 'round trips alone', 'by step'],
     summaries.map((s) => [
       s.kind,
       fixed(s.memory, 1),
@@ -263,6 +270,7 @@ if (summaries.length > 1 || stores.length === 2) {
       s.paired === undefined ? '-' : `${fixed(s.paired * 100, 1)}%`,
       s.cpuRatio === undefined ? '-' : `${fixed(s.cpuRatio * 100, 1)}%`,
       s.commandsPerFlow === undefined ? '-' : fixed(s.commandsPerFlow, 1),
+      s.sent ?? '-',
       s.steps ? s.steps.reduce((a, [, n]) => a + n, 0) : '-',
       s.steps ? s.steps.map(([step, n]) => `${step} ${n}`).join(', ') : '-',
     ]),
