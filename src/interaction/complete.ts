@@ -27,9 +27,10 @@ export type Outcome =
 /**
  * Ends an authorization: the pushed request is consumed atomically (so it completes once, whichever
  * replica or tab gets here first), then the client gets a code or an error at its redirect URI.
- * `pushed` is the request as read earlier in this step; an approval writes the code and its grant (and
- * the ecosystem's writes for it) in the same round trip as the consumption; when the consumption finds
- * nothing (completed elsewhere meanwhile), or the ecosystem refuses after all, they are deleted unseen. The interaction shares the request's id and goes with it.
+ * `pushed` is the request as read earlier in this step; an approval writes the code and its grant
+ * (and the ecosystem's writes for it) in the same round trip as the consumption; when the consumption
+ * finds nothing (completed elsewhere meanwhile), or the ecosystem refuses after all, they are deleted
+ * unseen. The interaction shares the request's id and goes with it.
  */
 export async function completeAuthorization(ctx: GatewayContext, reply: FastifyReply, parId: string, pushed: PushedRequest, outcome: Outcome): Promise<FastifyReply> {
   const { request } = pushed;
@@ -115,7 +116,8 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     if (saved.status === 'rejected') throw saved.reason;
     if (committed.status === 'rejected') {
       if (!(committed.reason instanceof OAuthError)) throw committed.reason;
-      // Completed elsewhere meanwhile: that completion answered the client.
+      // Refused after all, the request consumed: the client hears why (unless the request was
+      // completed elsewhere meanwhile, and that completion answered it).
       if (completed) return refused(committed.reason, true);
     }
     return completedPage(reply);
