@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
-import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { errors as joseErrors, type JWTPayload } from 'jose';
 import type { Profile } from '../config/schema.js';
 import type { EndpointUrls } from '../config/urls.js';
 import { OAuthError } from '../oauth/errors.js';
@@ -10,10 +10,12 @@ import { forwardedHeaderRefused, type PeerCertificateSource } from '../tls/forwa
 import { PROBLEM_DESCRIPTIONS } from '../tls/client-certificate-rules.js';
 import { usableCertificate, type PeerCertificate } from '../tls/peer-certificate.js';
 import { x509 } from '../tls/x509.js';
+import { decodeJwtClaims, verifyJwt } from '../keys/jwt-verify.js';
 import type { Client } from './client.js';
 import type { ClientRegistry } from './registry.js';
 import { ClientKeysUnavailableError } from './remote-keys.js';
 import { inSpan } from '../observability/tracing/spans.js';
+import { logsInfo } from '../observability/logging.js';
 
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -152,6 +154,8 @@ async function identifyClient(
 }
 
 function auditAuthenticated(request: FastifyRequest, client: Client): void {
+  // An info line: not gathered (the route's options are built on every read) when it is not written.
+  if (!logsInfo(request.log)) return;
   request.log.info({ audit: 'client_authenticated', client_id: client.id, method: client.authMethod, route: request.routeOptions.url }, 'client_authenticated');
 }
 
@@ -170,7 +174,7 @@ async function authenticateByAssertion(
 
   let unverified: JWTPayload;
   try {
-    unverified = decodeJwt(assertion);
+    unverified = decodeJwtClaims(assertion);
   } catch {
     throw new ClientAuthError('malformed_assertion', 'client_assertion is not a JWT', method);
   }
@@ -185,7 +189,7 @@ async function authenticateByAssertion(
   const rules = client.rules.clientAssertion;
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(assertion, client.jwtKeys, {
+    ({ payload } = await verifyJwt(assertion, client.jwtKeys, {
       algorithms: client.assertionAlgorithms,
       clockTolerance: rules.futureToleranceSeconds,
       requiredClaims: ['iss', 'sub', 'aud', 'exp', 'jti'],

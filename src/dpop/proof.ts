@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import { decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { constantTimeEqual } from '../tokens/secrets.js';
 import { normalizeHtu } from './htu.js';
-import { verifyCompactSignature } from './signature.js';
+import { verifyCompactSignature } from '../keys/jws-signature.js';
 import type { DpopNonces } from './nonce.js';
 import type { ProofKey, ProofKeyCache } from './proof-keys.js';
 import type { DpopRules } from './rules.js';

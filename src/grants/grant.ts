@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBase64url } from '../tokens/secrets.js';
 import type { Store } from '../store/store.js';
 import type { ClaimsRequest } from '../oauth/authorization-request.js';
 import { grantEnd, grantTtlSeconds, type GrantLifetimes } from './grant-lifetime.js';
@@ -32,7 +32,7 @@ export interface Grant {
 }
 
 export function newGrantId(): string {
-  return randomBytes(16).toString('base64url');
+  return randomBase64url(16);
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);

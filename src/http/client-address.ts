@@ -11,6 +11,14 @@ export function clientAddress(request: Pick<FastifyRequest, 'socket' | 'headers'
   return peer;
 }
 
+/**
+ * True when the request's address is read from X-Forwarded-For (its peer is a trusted proxy), so it
+ * may change from one request of a connection to the next; otherwise it is the connection's peer.
+ */
+export function forwardedByProxy(request: Pick<FastifyRequest, 'socket'>, proxies?: BlockList): boolean {
+  return proxies !== undefined && inBlocks(proxies, unmapped(request.socket.remoteAddress ?? 'unknown'));
+}
+
 /** True when the address lies in one of the blocks. */
 export function inBlocks(proxies: BlockList, address: string): boolean {
   return isIPv4(address) ? proxies.check(address, 'ipv4') : isIPv6(address) ? proxies.check(address, 'ipv6') : false;

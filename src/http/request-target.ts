@@ -49,9 +49,12 @@ function refuse(reply: FastifyReply, description: string): FastifyReply {
 
 /** Refuses, before any route runs, a request whose target is not a plain path (see requestTargetProblem). */
 export function refuseMalformedTargets(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook: a plain target passes straight on, without a promise of its own; a refused one
+  // is answered here and done() is not called.
+  app.addHook('onRequest', (request, reply, done) => {
     const problem = requestTargetProblem(request.raw.url ?? '');
-    if (problem !== undefined) return refuse(reply, problem);
+    if (problem === undefined) return done();
+    refuse(reply, problem);
   });
 }
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { authenticateClientAndPrepare, type ReplayCheckPending } from '../clients/authenticate.js';
 import { PATHS } from '../config/urls.js';
@@ -10,6 +9,7 @@ import { checkGrantManagementRequest } from '../grants/management/client-grant-m
 import { pushedParameters } from './request-object/pushed-parameters.js';
 import { nonceHeaders, proofAtAuthorizationServer, pushedRequestKey } from '../dpop/authorization-server.js';
 import { listenerEndpointUrl } from '../dpop/htu.js';
+import { randomToken } from '../tokens/secrets.js';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
@@ -44,7 +44,7 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
       throw err;
     }
     const lifetime = ctx.profile.lifetimes.requestUri;
-    const id = randomBytes(32).toString('base64url');
+    const id = randomToken();
     const pushed: PushedRequest = { request: caller.prepared.request, expiresAt: Math.floor(Date.now() / 1000) + lifetime };
     // The assertion's jti, the request object's and the pushed request go to the store in one round
     // trip. The request is kept past its first-use deadline so that an authorization started in time

@@ -1,4 +1,4 @@
-import type { FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { pino } from 'pino';
 
 export type SonicBoom = ReturnType<typeof pino.destination>;
@@ -31,6 +31,15 @@ export const REDACTED_PATHS = [
   'token',
   'client_secret',
 ];
+
+/**
+ * Whether `log` writes info lines, so that a line's fields are only gathered when it will be written
+ * (the request line, audit events). A logger without pino's isLevelEnabled is taken to write them.
+ */
+export function logsInfo(log: FastifyBaseLogger): boolean {
+  const enabled = (log as Partial<Pick<pino.Logger, 'isLevelEnabled'>>).isLevelEnabled;
+  return enabled === undefined || enabled.call(log, 'info');
+}
 
 /** The longest a line waits in the buffer: a quiet gateway still shows its log lines (and audit events) promptly. */
 const MAX_LOG_DELAY_MS = 1_000;

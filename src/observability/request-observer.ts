@@ -5,6 +5,7 @@ import { clientAddress } from '../http/client-address.js';
 import type { PeerCertificateSource } from '../tls/forwarded-certificate.js';
 import type { Metrics } from './metrics.js';
 import { statusClass } from './metrics.js';
+import { logsInfo } from './logging.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,10 +32,11 @@ export function observeRequests(
   peers: RequestPeers = {},
 ): void {
   app.decorateRequest('clientId', undefined);
-  const observed = new WeakSet<FastifyRequest>();
   const observe = (request: FastifyRequest, reply: FastifyReply, aborted: boolean) => {
-    if (observed.has(request)) return;
-    observed.add(request);
+    // Observed once: by onResponse, or at 'close' when the response never finished.
+    const raw = reply.raw as Observable;
+    if (raw[OBSERVED] === DONE) return;
+    raw[OBSERVED] = DONE;
     const route = request.routeOptions?.url ?? 'unmatched';
     const status = reply.statusCode;
     // Outside the route lifecycle Fastify keeps no start time.
@@ -47,6 +49,8 @@ export function observeRequests(
       if (aborted) metrics.httpAborted.inc({ listener, route });
     }
     onObserved?.({ listener, route, request, status, seconds });
+    // The line's fields (the caller's address, its certificate's subject) are only gathered when it is written.
+    if (!logsInfo(request.log)) return;
     // The interaction id is the line's request id (requestIdLogLabel), not repeated here.
     request.log.info(
       {
@@ -63,9 +67,18 @@ export function observeRequests(
       'request',
     );
   };
-  // onResponse runs on 'finish' only; a response cut short just closes.
-  const observeClose = (request: FastifyRequest, reply: FastifyReply) =>
-    reply.raw.once('close', () => observe(request, reply, !reply.raw.writableFinished));
+  // onResponse runs on 'finish' only; a response cut short just closes. One listener function for
+  // every response, which finds its reply on the response: no closure per request.
+  // ('close' comes once per response, and a response serves one request.)
+  function onClose(this: Observable) {
+    const reply = this[OBSERVED];
+    if (reply !== undefined && reply !== DONE) observe(reply.request, reply, !this.writableFinished);
+  }
+  const observeClose = (_request: FastifyRequest, reply: FastifyReply) => {
+    const raw = reply.raw as Observable;
+    raw[OBSERVED] = reply;
+    raw.on('close', onClose);
+  };
   app.decorate('observeUnrouted', observeClose);
   app.addHook('onRequest', (request, reply, done) => {
     observeClose(request, reply);
@@ -76,6 +89,11 @@ export function observeRequests(
     done();
   });
 }
+
+/** On a response: its reply until the request is observed, DONE after. */
+const OBSERVED = Symbol('observed request');
+const DONE = Symbol('observed');
+type Observable = FastifyReply['raw'] & { [OBSERVED]?: FastifyReply | typeof DONE };
 
 /** What the request line says of the caller: its address behind trusted proxies, its certificate. */
 export interface RequestPeers {

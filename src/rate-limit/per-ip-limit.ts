@@ -1,6 +1,6 @@
 import type { BlockList } from 'node:net';
-import { addressKey, clientAddress, inBlocks } from '../http/client-address.js';
-import type { FastifyInstance } from 'fastify';
+import { addressKey, clientAddress, forwardedByProxy, inBlocks } from '../http/client-address.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { PATHS } from '../config/urls.js';
 import { sendOAuthError } from '../http/error-handler.js';
 import { errorPage, sendPage } from '../interaction/pages.js';
@@ -30,21 +30,40 @@ export function perIpRateLimit(app: FastifyInstance, options: PerIpLimitOptions)
   const { listener, limit, metrics } = options;
   if (limit.perIpPerMinute === 0) return;
   const buckets = new TokenBuckets(limit.perIpPerMinute, limit.burst ?? limit.perIpPerMinute, options.maxTrackedIps);
-  app.addHook('onRequest', async (request, reply) => {
+  // Who a connection's requests count as, worked out on its first request (a BlockList check costs
+  // microseconds): the same for all of them unless a trusted proxy names the client in each.
+  const callers = new WeakMap<object, Caller>();
+  const callerOf = (request: FastifyRequest): Caller => {
+    const known = callers.get(request.raw.socket);
+    if (known) return known;
     const address = clientAddress(request, options.trustedProxies);
-    if (options.exempt && inBlocks(options.exempt, address)) return;
-    const client = addressKey(address);
+    const caller = { client: addressKey(address), exempt: options.exempt !== undefined && inBlocks(options.exempt, address) };
+    if (!forwardedByProxy(request, options.trustedProxies)) callers.set(request.raw.socket, caller);
+    return caller;
+  };
+  // A callback hook: the usual request passes straight on, without a promise of its own.
+  app.addHook('onRequest', (request, reply, done) => {
+    const { client, exempt } = callerOf(request);
+    if (exempt) return done();
     const verdict = buckets.take(client);
-    if (verdict.allowed) return;
+    if (verdict.allowed) return done();
     metrics?.rateLimitedRequests.inc({ listener });
     if (verdict.first) request.log.warn({ audit: 'rate_limited', listener, client, route: request.routeOptions.url }, 'rate_limited');
     const retryAfter = String(verdict.retryAfterSeconds);
+    // Answered here: done() is not called, so nothing else runs for the request.
     if (listener === 'public' && isPage(request.url)) {
       reply.header('retry-after', retryAfter);
-      return sendPage(reply, 429, 'Too many requests', errorPage('temporarily_unavailable', 'Too many requests came from your network. Try again in a moment.'));
+      sendPage(reply, 429, 'Too many requests', errorPage('temporarily_unavailable', 'Too many requests came from your network. Try again in a moment.'));
+      return;
     }
-    return sendOAuthError(reply, new OAuthError('slow_down', 'too many requests from this address; retry later', 429, { 'retry-after': retryAfter }));
+    sendOAuthError(reply, new OAuthError('slow_down', 'too many requests from this address; retry later', 429, { 'retry-after': retryAfter }));
   });
+}
+
+interface Caller {
+  /** The bucket the requests count against (addressKey). */
+  client: string;
+  exempt: boolean;
 }
 
 /** The browser's pages: the authorization endpoint, login and consent. */

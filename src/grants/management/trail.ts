@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBase64url } from '../../tokens/secrets.js';
 import type { IndexEntry, Store } from '../../store/store.js';
 
 /** What happened to a grant. `expired` is never written: it is read off a grant that is gone without an end. */
@@ -48,7 +48,7 @@ export function trailEntry(grantId: string, entry: TrailEntry, keepUntil: number
     kind: 'grant-trail',
     key: grantId,
     // A few random bytes keep two events of the same millisecond apart (a member is a set's element).
-    member: JSON.stringify({ at, event, ...rest, n: randomBytes(4).toString('base64url') }),
+    member: JSON.stringify({ at, event, ...rest, n: randomBase64url(4) }),
     expiresAt: keepUntil + settings.trailRetentionSeconds - (milestone ? 0 : 1),
     max: settings.maxTrailEntries,
   };

@@ -1,4 +1,4 @@
-import { base64url, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 
 /** What the protected header may carry besides `alg` and `kid`, which the signer sets. */
 export interface JwsHeaderFields {
@@ -27,21 +27,21 @@ export interface ExternalSigningKey {
   signBytes(signingInput: Uint8Array): Promise<Uint8Array>;
 }
 
-const encoder = new TextEncoder();
-
 /**
- * The JWS around an external key: jose builds the base64url parts and the device signs
- * `BASE64URL(header) || '.' || BASE64URL(payload)` (RFC 7515 §5.1).
+ * The JWS around a key that signs bytes (a device's, or the keys file's through node:crypto): the
+ * base64url parts are built here and the key signs `BASE64URL(header) || '.' || BASE64URL(payload)`
+ * (RFC 7515 §5.1). The same compact JWS as jose's SignJWT: the header and claims as JSON.stringify
+ * writes them.
  */
 export function externalSigner(key: ExternalSigningKey): Signer {
   return {
     kid: key.kid,
     alg: key.alg,
     async signJwt(claims, header) {
-      const protectedHeader = base64url.encode(JSON.stringify({ ...header, alg: key.alg, kid: key.kid }));
-      const signingInput = `${protectedHeader}.${base64url.encode(JSON.stringify(claims))}`;
-      const signature = await key.signBytes(encoder.encode(signingInput));
-      return `${signingInput}.${base64url.encode(signature)}`;
+      const protectedHeader = Buffer.from(JSON.stringify({ ...header, alg: key.alg, kid: key.kid })).toString('base64url');
+      const signingInput = `${protectedHeader}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+      const signature = await key.signBytes(Buffer.from(signingInput, 'ascii'));
+      return `${signingInput}.${Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength).toString('base64url')}`;
     },
   };
 }

@@ -1,7 +1,8 @@
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { decodeProtectedHeader, errors as joseErrors, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import type { Client } from '../../clients/client.js';
 import { ClientKeysUnavailableError } from '../../clients/remote-keys.js';
 import type { Profile } from '../../config/schema.js';
+import { verifyJwt } from '../../keys/jwt-verify.js';
 import { RequestObjectError } from './errors.js';
 
 /** RFC 9101 §4 media type (compared case-insensitively, with or without `application/`); plain `JWT` too. */
@@ -39,7 +40,7 @@ export async function verifyRequestObject(jws: string, client: Client, issuer: s
   const tolerance = profile.clientAssertion.futureToleranceSeconds;
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(jws, client.jwtKeys, {
+    ({ payload } = await verifyJwt(jws, client.jwtKeys, {
       algorithms,
       issuer: client.id,
       audience: issuer,

@@ -3,8 +3,9 @@ import { constants, verify, type KeyObject } from 'node:crypto';
 /**
  * The signature check of a compact JWS with a key already imported and vetted by jose, done with
  * node:crypto's one-shot `verify`. Why not jose's `compactVerify`: in Node 20 its WebCrypto path
- * costs about three times the verification itself per call (an async crypto job per proof, measured
- * in bench:gateway), and a resource call verifies a new proof every time. Only the three FAPI 2.0
+ * costs about three times the verification itself per call (an async crypto job per signature,
+ * measured in bench:gateway and bench:par), and every resource call verifies a new DPoP proof,
+ * every PAR and token request a new client assertion (jwt-verify.ts). Only the three FAPI 2.0
  * algorithms (RFC 7518 §3.4, §3.5; RFC 8037 §3.1), each with its fixed parameters.
  */
 const PARAMETERS: Record<string, (key: KeyObject) => { digest: string | null; key: Parameters<typeof verify>[2] }> = {

@@ -1,0 +1,121 @@
+// The memory store keeps an index (Store.index) as a sorted structure instead of one JSON record
+// rewritten at every change. It must answer, bound and weigh indexes exactly as the JSON record did:
+// here both run the same random operations (members expired or not, re-added, removed, bounded)
+// and are compared after each.
+import t from 'tap';
+import { MemoryStore, StoreFullError } from '../src/store/memory.js';
+import type { IndexKind } from '../src/store/store.js';
+
+/** The memory store's indexes as they were: one JSON object per index, rewritten whole. */
+class JsonIndexes {
+  readonly entries = new Map<string, { json: string; size: number; expiresAt: number }>();
+  bytes = 0;
+
+  index(kind: IndexKind, id: string, member: string, expiresAt: number, max: number): void {
+    const now = Date.now() / 1000;
+    const k = `index/${kind}:${id}`;
+    const members = { ...this.#indexOf(k, now), [member]: expiresAt };
+    const kept = Object.entries(members).sort(bySoonest).slice(Math.max(0, Object.keys(members).length - max));
+    if (kept.length === 0) return;
+    const json = JSON.stringify(Object.fromEntries(kept));
+    const size = 2 * (k.length + json.length) + 200;
+    this.bytes += size - (this.#live(k)?.size ?? 0);
+    this.entries.set(k, { json, size, expiresAt: kept[kept.length - 1][1] * 1000 });
+  }
+
+  members(kind: IndexKind, id: string): string[] {
+    return Object.entries(this.#indexOf(`index/${kind}:${id}`, Date.now() / 1000)).sort(bySoonest).map(([m]) => m);
+  }
+
+  unindex(kind: IndexKind, id: string, member: string): void {
+    const k = `index/${kind}:${id}`;
+    const entry = this.#live(k);
+    if (!entry) return;
+    const members = JSON.parse(entry.json) as Record<string, number>;
+    if (!(member in members)) return;
+    delete members[member];
+    const json = JSON.stringify(members);
+    const size = 2 * (k.length + json.length) + 200;
+    this.bytes += size - entry.size;
+    this.entries.set(k, { ...entry, json, size });
+  }
+
+  #indexOf(k: string, now: number): Record<string, number> {
+    const entry = this.#live(k);
+    return entry ? Object.fromEntries(Object.entries(JSON.parse(entry.json) as Record<string, number>).filter(([, e]) => e > now)) : {};
+  }
+
+  #live(k: string) {
+    const entry = this.entries.get(k);
+    if (entry && entry.expiresAt <= Date.now()) {
+      this.entries.delete(k);
+      this.bytes -= entry.size;
+      return undefined;
+    }
+    return entry;
+  }
+}
+
+const bySoonest = ([a, x]: [string, number], [b, y]: [string, number]) => x - y || (a < b ? -1 : a > b ? 1 : 0);
+
+t.test('random index operations: the same members, order and bytes as the JSON record', async (t) => {
+  const store = new MemoryStore();
+  t.teardown(() => store.close());
+  const reference = new JsonIndexes();
+  // mulberry32: a small seeded generator, so that a failure can be replayed.
+  let seed = 7;
+  const random = (n: number) => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) % n;
+  };
+  const now = Math.floor(Date.now() / 1000);
+  const kinds: IndexKind[] = ['grants-by-subject', 'grants-by-client'];
+  // Far from now either way, so that nothing expires while the test runs; some ties on purpose.
+  const expiry = () => (random(4) === 0 ? now - 1000 - random(20) : now + 1000 + random(20) + (random(3) === 0 ? 0.5 : 0));
+  const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', '10', '9', 'é', '{"event":"created"}', '__proto__'];
+  for (let step = 0; step < 3000; step++) {
+    const kind = kinds[random(2)];
+    const id = `key-${random(3)}`;
+    const member = names[random(names.length)];
+    const op = random(10);
+    if (op < 7) {
+      const expiresAt = expiry();
+      const max = 1 + random(8);
+      await store.index([{ kind, key: id, member, expiresAt, max }]);
+      reference.index(kind, id, member, expiresAt, max);
+    } else {
+      await store.unindex(kind, id, member);
+      reference.unindex(kind, id, member);
+    }
+    for (const k of kinds) for (let i = 0; i < 3; i++) {
+      const [got, expected] = [await store.indexMembers(k, `key-${i}`), reference.members(k, `key-${i}`)];
+      if (JSON.stringify(got) !== JSON.stringify(expected)) {
+        t.same(got, expected, `step ${step}: members of ${k} key-${i}`);
+        return;
+      }
+    }
+    // Reading an expired index drops it in both, so the bytes are compared after the reads.
+    if (store.stats().bytes !== reference.bytes) {
+      t.equal(store.stats().bytes, reference.bytes, `step ${step}: bytes`);
+      return;
+    }
+  }
+  t.pass('3000 steps alike');
+});
+
+t.test('a write the byte bound refuses leaves the index as it was', async (t) => {
+  const store = new MemoryStore({ maxBytes: 700 });
+  t.teardown(() => store.close());
+  const later = Date.now() / 1000 + 600;
+  await store.index([{ kind: 'grants-by-subject', key: 'alice', member: 'g1', expiresAt: later, max: 2 }]);
+  await store.index([{ kind: 'grants-by-subject', key: 'alice', member: 'g2', expiresAt: later + 1, max: 2 }]);
+  const bytes = store.stats().bytes;
+  const refused = await store.index([{ kind: 'grants-by-subject', key: 'alice', member: 'g3-' + 'x'.repeat(300), expiresAt: later + 2, max: 2 }]).catch((err) => err);
+  t.ok(refused instanceof StoreFullError, 'refused: the store is full');
+  t.same(await store.indexMembers('grants-by-subject', 'alice'), ['g1', 'g2'], 'the members as they were');
+  t.equal(store.stats().bytes, bytes, 'and the bytes');
+  await store.index([{ kind: 'grants-by-subject', key: 'alice', member: 'g3', expiresAt: later + 2, max: 2 }]);
+  t.same(await store.indexMembers('grants-by-subject', 'alice'), ['g2', 'g3'], 'a write that fits goes through, bounded');
+});
