@@ -103,7 +103,7 @@ export interface GatewayOptions {
 /** Builds the shared context from a loaded config; fails with a ConfigError on anything wrong. */
 export async function createContext(loaded: LoadedConfig, store?: Store): Promise<GatewayContext> {
   const { config, profile } = loaded;
-  const hooks = ecosystemHooks(profile.ecosystem, config.ecosystem);
+  const hooks = await ecosystemHooks(profile.ecosystem, config.ecosystem);
   checkInteractionSettings(config);
   checkGrantManagementSettings(config);
   checkRoutes(config.routes);
