@@ -18,6 +18,7 @@ import { DpopVerifier } from './dpop/verifier.js';
 import { grantLifetimes } from './grants/grant-lifetime.js';
 import { answerClientError, installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
+import { noSchemaCompilers } from './http/no-schema-compilers.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { answerFrameworkError, refuseMalformedTargets } from './http/request-target.js';
 import { SigningKeys } from './keys/signing-keys.js';
@@ -190,6 +191,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
 
   const tlsAppOptions = {
     ...logging,
+    ...noSchemaCompilers,
     ...fastifyLimits(config.server),
     bodyLimit: config.limits.bodyBytes,
     genReqId: interactionId,
@@ -204,6 +206,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   const mtlsApp = Fastify({ ...tlsAppOptions, https: { ...tlsOptions(ctx.profile, ctx.credentials, true), ...serverLimits } });
   const opsApp = Fastify({
     ...logging,
+    ...noSchemaCompilers,
     ...fastifyLimits(config.server),
     http: nodeServerLimits(config.server, false),
     logController: new LogController({ disableRequestLogging: true }),
