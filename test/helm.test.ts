@@ -12,6 +12,7 @@ import t, { type Test } from 'tap';
 import { parse, stringify } from 'yaml';
 import { ensureDevPki, type DevPki } from '../src/devpki/dev-pki.js';
 import { CHART, helm, renderChart, ROOT, validateObject, type KubeObject } from './helpers/kube.js';
+import { IMAGE_ALLOCATOR_ENV } from './helpers/image-env.js';
 import { requireProgram } from './helpers/programs.js';
 import { FAPI_TLS_POLICY } from '../src/tls/policy.js';
 
@@ -453,6 +454,7 @@ function checkFacts(t: Test, objects: KubeObject[], values: Record<string, any>)
   }
 
   t.equal(container.env?.find((e: any) => e.name === 'MALLOC_ARENA_MAX')?.value, '2', 'MALLOC_ARENA_MAX=2 (RSS after logins)');
+  t.equal(container.env?.find((e: any) => e.name === 'GLIBC_TUNABLES')?.value, IMAGE_ALLOCATOR_ENV.GLIBC_TUNABLES, 'the image\'s GLIBC_TUNABLES (scrypt memory returned after each login)');
 
   // The store: Redis URL (with its password) only from a Secret.
   const redisEnv = container.env?.find((e: any) => e.name === 'FAPI_GATEWAY_REDIS_URL');
