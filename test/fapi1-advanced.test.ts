@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import * as client from 'openid-client';
-import { compactDecrypt, createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
+import { compactDecrypt, createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK } from 'jose';
 import { fetch as undiciFetch, type Agent } from 'undici';
 import { DEMO_REDIRECT_URI } from '../src/config/embedded.js';
 import { fapi1AdvancedProfile, loadProfile } from '../src/config/profile.js';
@@ -22,6 +22,7 @@ import { validateClientMetadata } from '../src/clients/client-metadata.js';
 import { authorizationUrl, authorizeAt, pkce, redeem } from './helpers/flow.js';
 import { startGateway, type ClientName, type Harness, type Response } from './helpers/harness.js';
 import { privateKeyJwt } from './helpers/openid-client.js';
+import { signedRequestObject } from './helpers/request-objects.js';
 
 const FAPI1_PROFILE = `extends: fapi2-message-signing
 name: fapi1-hybrid-test
@@ -74,27 +75,8 @@ async function signingKey(name: ClientName): Promise<{ key: CryptoKey; kid: stri
 }
 
 /** A signed hybrid request object for client-one with `overrides` (undefined removes a claim). */
-async function requestObject(overrides: Record<string, unknown> = {}, name: ClientName = 'client-one'): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = {
-    iss: name,
-    aud: h.issuer,
-    client_id: name,
-    nbf: now,
-    exp: now + 300,
-    jti: randomUUID(),
-    response_type: 'code id_token',
-    redirect_uri: DEMO_REDIRECT_URI,
-    scope: 'openid accounts',
-    code_challenge: pkce().challenge,
-    code_challenge_method: 'S256',
-    state: `state-${randomUUID()}`,
-    nonce: `nonce-${randomUUID()}`,
-    ...overrides,
-  };
-  for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k];
-  const { key, kid, alg } = await signingKey(name);
-  return new SignJWT(claims).setProtectedHeader({ alg, kid, typ: 'oauth-authz-req+jwt' }).sign(key);
+function requestObject(overrides: Record<string, unknown> = {}, name: ClientName = 'client-one'): Promise<string> {
+  return signedRequestObject(h, name, { response_type: 'code id_token', ...overrides });
 }
 
 async function par(request: string, form: Record<string, string> = {}, name: ClientName = 'client-one'): Promise<Response> {

@@ -5,18 +5,18 @@
  * gateway. Each rule is shown refusing for the client it applies to and not for the other; then the
  * checks at start (a bad `fapi1Advanced` key, a policy adding it) and what discovery advertises.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { decodeJwt, importJWK, SignJWT, type JWK } from 'jose';
+import { decodeJwt, type JWK } from 'jose';
 import { DEMO_REDIRECT_URI } from '../src/config/embedded.js';
 import { ConfigError } from '../src/config/config-error.js';
 import { loadProfile } from '../src/config/profile.js';
 import { validateClientMetadata } from '../src/clients/client-metadata.js';
-import { authorizationUrl, authorizeAt, pkce } from './helpers/flow.js';
+import { authorizationUrl, authorizeAt } from './helpers/flow.js';
 import { startGateway, type ClientName, type Harness, type Response } from './helpers/harness.js';
+import { signedRequestObject } from './helpers/request-objects.js';
 
 const PROFILE = `extends: fapi2-message-signing
 name: fapi1-beside-fapi2-test
@@ -56,28 +56,7 @@ t.teardown(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function requestObject(name: ClientName, overrides: Record<string, unknown> = {}): Promise<string> {
-  const jwk = JSON.parse(await readFile(h.pki.clients[name].jwk, 'utf8')) as JWK;
-  const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = {
-    iss: name,
-    aud: h.issuer,
-    client_id: name,
-    nbf: now,
-    exp: now + 300,
-    jti: randomUUID(),
-    response_type: 'code',
-    redirect_uri: DEMO_REDIRECT_URI,
-    scope: 'openid accounts',
-    code_challenge: pkce().challenge,
-    code_challenge_method: 'S256',
-    state: `state-${randomUUID()}`,
-    nonce: `nonce-${randomUUID()}`,
-    ...overrides,
-  };
-  for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k];
-  return new SignJWT(claims).setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid!, typ: 'oauth-authz-req+jwt' }).sign((await importJWK(jwk, jwk.alg)) as CryptoKey);
-}
+const requestObject = (name: ClientName, overrides: Record<string, unknown> = {}) => signedRequestObject(h, name, overrides);
 
 /** PAR as `name`, authenticating with private_key_jwt (client-one) or its certificate (client-two). */
 async function par(name: ClientName, request: string, assertion: Record<string, unknown> = {}): Promise<Response> {
