@@ -87,6 +87,12 @@ ENV NODE_ENV=production
 # glibc keeps a malloc arena per thread that ever allocated (scrypt runs in libuv's pool threads,
 # 16 MiB per hash): two arenas keep RSS after a burst of logins near its floor.
 ENV MALLOC_ARENA_MAX=2
+# A fixed mmap threshold (glibc's initial 128 KiB) gives each scrypt's 16 MiB a mapping of its own,
+# returned when the hash ends; glibc would otherwise raise the threshold after the first hash and keep
+# the freed blocks in its arenas (RSS about +60 MB after a few hundred logins, docs/operations.md).
+# hugetlb=1 maps them with transparent huge pages where the kernel allows (madvise): far fewer page
+# faults per hash.
+ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.hugetlb=1
 WORKDIR /app
 # Everything is owned by root and read-only for the gateway's user.
 COPY package.json ./

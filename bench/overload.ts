@@ -18,6 +18,7 @@ import { CookieJar, expectStatus, header, httpsPool, send, type Reply } from './
 import { CLIENT_ID, codeFrom, parBody, pkce, presignAssertions, tokenBody } from './lib/oauth-client.js';
 import { benchPki, type BenchPki } from './lib/pki.js';
 import { fixed, percentile, printTable } from './lib/stats.js';
+import { IMAGE_ALLOCATOR_ENV } from '../test/helpers/image-env.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -54,7 +55,8 @@ function admissionConfig(hashing: string): Record<string, unknown> | undefined {
   return { admission: { passwordHashing: { concurrency, queue } } };
 }
 
-const env: Record<string, string> = {};
+// The image's allocator settings, the arenas as --malloc-arenas says.
+const env: Record<string, string> = { GLIBC_TUNABLES: IMAGE_ALLOCATOR_ENV.GLIBC_TUNABLES };
 if (args.threadpool) env.UV_THREADPOOL_SIZE = args.threadpool;
 if (args['malloc-arenas'] !== 'unset') env.MALLOC_ARENA_MAX = args['malloc-arenas']!;
 

@@ -1,14 +1,18 @@
 /**
- * Complete flows per second with the memory store and with Redis, in one run: PAR → authorization
- * with a reused login session (consent every time) → token, the same load against the same build,
- * once per store. The gateway runs from dist/ in a child process; Redis is a redis-server started
- * here on loopback (no persistence) and stopped at the end. Also counts the store commands per flow
- * (INFO commandstats over the timed window) and the store round trips of one flow alone (INFO stats
- * read events; under load Redis reads several flows' batches at once), and lists one flow's commands
- * (MONITOR).
+ * Complete flows per second with the memory store and with Redis, in one run, for each kind of flow:
+ * `fapi2` (PAR → authorization with a reused login session, consent every time → token), `cdr` (the
+ * same on profile cdr: a signed request object with a sharing_duration, an arrangement created at
+ * approval, a pairwise sub) and `brazil` (profile brazil: the consent created through the Consents
+ * API first, then PAR with `consent:<id>`, approval choosing an account, token). The same load
+ * against the same build, once per store. The gateway runs from dist/ in a child process; Redis is a
+ * redis-server started here on loopback (no persistence) and stopped at the end. Also counts the
+ * store commands per flow (INFO commandstats over the timed window) and the store round trips of one
+ * flow alone, step by step (INFO stats read events between its HTTP requests; under load Redis reads
+ * several flows' batches at once), and lists one flow's commands (MONITOR).
  * Client assertions are pre-signed; one logged-in browser per concurrent flow, as in bench/flow.ts.
  *
  *   npm run bench:redis -- --flows 1000 --concurrency 8 --warmup 200 --rounds 3
+ *   npm run bench:redis -- --flow cdr,brazil                                 # some flows only
  *   npm run bench:redis -- --stores redis --gateway-root /tmp/other-build   # one store, another build
  *
  * On a shared machine flows/s moves with the neighbours: use --rounds. Memory and Redis alternate
@@ -19,8 +23,9 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { FLOW_OPTIONS, flowSettings, gatewayRun, gatewaySource } from './lib/args.js';
+import { FLOW_KINDS, flowSetup, type FlowKind, type FlowSetup } from './lib/ecosystem-flows.js';
 import { gatewayTarget, logInBrowsers } from './lib/flow-targets.js';
-import { flowMaterial, type FlowMaterial } from './lib/oauth-client.js';
+import type { FlowMaterial } from './lib/oauth-client.js';
 import { benchPki, type BenchPki } from './lib/pki.js';
 import { fixed, perSecond, printFailures, printTable, runBounded, runColumns, timedRun, type TimedRun } from './lib/stats.js';
 
@@ -29,18 +34,22 @@ const { values: args } = parseArgs({
     ...FLOW_OPTIONS,
     rounds: { type: 'string', default: '1' },
     stores: { type: 'string', default: 'memory,redis' },
+    flow: { type: 'string', default: FLOW_KINDS.join(',') },
   },
 });
 const { flows, concurrency, warmup, maxMs, alg } = flowSettings(args);
 const rounds = Number(args.rounds);
 const stores = args.stores.split(',') as StoreName[];
 for (const store of stores) if (store !== 'memory' && store !== 'redis') throw new Error(`unknown store ${store}`);
-const TARGET_RATIO = 0.8;
+const kinds = args.flow.split(',') as FlowKind[];
+for (const kind of kinds) if (!FLOW_KINDS.includes(kind)) throw new Error(`unknown flow ${kind} (${FLOW_KINDS.join(', ')})`);
+const TARGET_RATIO = 0.9;
 const KEY_PREFIX = 'fapi-gateway-bench:';
 
 type StoreName = 'memory' | 'redis';
+type After = (step: string) => Promise<void>;
 
-/** Redis command counts (INFO commandstats), without the bench's own INFO/CONFIG/MONITOR. */
+/** Redis command counts (INFO commandstats: those scripts run included), without the bench's own INFO/CONFIG/MONITOR. */
 async function commandCounts(redis: Redis): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   for (const line of (await redis.info('commandstats')).split('\n')) {
@@ -62,23 +71,36 @@ async function readsProcessed(redis: Redis): Promise<number> {
   return Number(/^total_reads_processed:(\d+)/m.exec(await redis.info('stats'))?.[1] ?? NaN);
 }
 
-/** The store round trips `run` makes: the read events Redis processes meanwhile, less the closing INFO's own. */
-async function roundTrips(admin: Redis, run: () => Promise<unknown>): Promise<number> {
-  const before = await readsProcessed(admin);
-  await run();
-  return (await readsProcessed(admin)) - before - 1;
+/**
+ * The store round trips of each step of `run`: the read events Redis processes between the steps,
+ * less each INFO's own (the count an INFO reports includes its own read).
+ */
+async function roundTripsBySteps(admin: Redis, run: (after: After) => Promise<unknown>): Promise<Array<[string, number]>> {
+  const steps: Array<[string, number]> = [];
+  let last = await readsProcessed(admin);
+  await run(async (step) => {
+    const now = await readsProcessed(admin);
+    steps.push([step, now - last - 1]);
+    last = now;
+  });
+  return steps;
 }
 
-/** The commands one flow sends, in order, with each key shown as its record kind (MONITOR). */
+/** The commands one flow sends, in order, with each key shown as its record kind (MONITOR; a script by its first key). */
 async function monitorOneFlow(admin: Redis, run: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
   const monitor = await admin.monitor();
-  monitor.on('monitor', (_time: string, argv: string[]) => {
-    const [command, key] = argv;
+  monitor.on('monitor', (_time: string, argv: string[], source: string) => {
+    // What scripts run inside Redis is not what the gateway sends.
+    if (source === 'lua') return;
+    const [command] = argv;
+    // EVAL/EVALSHA name their keys after the script and the key count.
+    const keyAt = /^eval/i.test(command) ? 3 : 1;
+    const key = argv[keyAt];
     if (!key?.startsWith(KEY_PREFIX)) return;
     const kind = key.slice(KEY_PREFIX.length).split(':')[0];
-    const flags = argv.slice(3).filter((a) => /^(NX|PX)$/i.test(a)).join(' ');
-    seen.push(`${command.toUpperCase()} ${kind}${flags ? ' ' + flags.toUpperCase() : ''}`);
+    const flags = argv.slice(keyAt + 2).filter((a) => /^(NX|PX)$/i.test(a)).join(' ');
+    seen.push(`${command.toUpperCase()}${keyAt === 3 ? `(${argv[2]} keys)` : ''} ${kind}${flags ? ' ' + flags.toUpperCase() : ''}`);
   });
   await run();
   await new Promise((r) => setTimeout(r, 200)); // MONITOR lines trail the replies
@@ -87,78 +109,149 @@ async function monitorOneFlow(admin: Redis, run: () => Promise<unknown>): Promis
 }
 
 interface Measured extends TimedRun {
+  flow: FlowKind;
   store: StoreName;
   redisCpuMs?: number;
   commandsPerFlow?: number;
   commands?: Map<string, number>;
 }
 
-async function measure(
-  pki: BenchPki,
-  store: StoreName,
-  redisServer: RedisServer | undefined,
-  admin: Redis | undefined,
-): Promise<{ result: Measured; trace?: string[]; alone?: number }> {
-  const storeConfig = store === 'redis' ? { type: 'redis', url: redisServer!.url, keyPrefix: KEY_PREFIX } : { type: 'memory' };
-  const target = await gatewayTarget(pki, { ...gatewayRun(args), alg, concurrency, store: storeConfig });
-  try {
-    // One browser per concurrent flow, each logged in once through an untimed flow.
-    const browsers = (await logInBrowsers(target, pki, concurrency)).map((l) => l.browser);
-    const task = (material: FlowMaterial[]) => (i: number, worker: number) => target.flow(material[i], browsers[worker]);
-    const warm = await flowMaterial(pki.clientOne.jwk, target.audience, warmup);
-    printFailures(`${store} warm-up`, await runBounded({ count: warmup, concurrency, maxMs, task: task(warm) }));
+interface Observed {
+  result: Measured;
+  trace?: string[];
+  steps?: Array<[string, number]>;
+}
 
-    const material = await flowMaterial(pki.clientOne.jwk, target.audience, flows);
+async function measure(pki: BenchPki, setup: FlowSetup, store: StoreName, redisServer: RedisServer | undefined, admin: Redis | undefined): Promise<Observed> {
+  const storeConfig = store === 'redis' ? { type: 'redis', url: redisServer!.url, keyPrefix: KEY_PREFIX } : { type: 'memory' };
+  const target = await gatewayTarget(pki, { ...gatewayRun(args), alg: setup.alg, concurrency, store: storeConfig, ...setup.start });
+  try {
+    const material = (n: number) => setup.material(target.audience, n);
+    // One browser per concurrent flow, each logged in once through an untimed flow.
+    const browsers = (await logInBrowsers(target, pki, concurrency, false, material)).map((l) => l.browser);
+    const task = (prepared: FlowMaterial[]) => (i: number, worker: number) => target.flow(prepared[i], browsers[worker]);
+    const warm = await material(warmup);
+    printFailures(`${setup.kind} ${store} warm-up`, await runBounded({ count: warmup, concurrency, maxMs, task: task(warm) }));
+
+    const timedMaterial = await material(flows);
     if (admin) await admin.config('RESETSTAT');
     const redisBefore = admin ? await redisCpuMs(admin) : 0;
-    const timed = await timedRun(target.server, { count: flows, concurrency, maxMs, task: task(material) });
+    const timed = await timedRun(target.server, { count: flows, concurrency, maxMs, task: task(timedMaterial) });
     const { run } = timed;
-    const result: Measured = { store, ...timed };
+    const result: Measured = { flow: setup.kind, store, ...timed };
     if (admin) {
       result.redisCpuMs = (await redisCpuMs(admin)) - redisBefore;
       result.commands = await commandCounts(admin);
       result.commandsPerFlow = [...result.commands.values()].reduce((a, b) => a + b, 0) / run.attempted;
     }
-    printFailures(store, run);
+    printFailures(`${setup.kind} ${store}`, run);
     if (run.failures.size > 0) console.log(`  last lines the gateway printed:\n${target.server.output().split('\n').slice(-10).join('\n')}`);
     if (run.timedOut) console.log(`  stopped by the ${maxMs / 1000} s bound after ${run.attempted} flows`);
-    let trace: string[] | undefined;
-    let alone: number | undefined;
-    if (admin) {
-      const [one, two] = await flowMaterial(pki.clientOne.jwk, target.audience, 2);
-      alone = await roundTrips(admin, () => target.flow(two, browsers[0]));
-      trace = await monitorOneFlow(admin, () => target.flow(one, browsers[0]));
-    }
-    return { result, trace, alone };
+    if (!admin) return { result };
+    const [one, two] = await material(2);
+    const steps = await roundTripsBySteps(admin, (after) => target.flow(two, browsers[0], after));
+    const trace = await monitorOneFlow(admin, () => target.flow(one, browsers[0]));
+    return { result, trace, steps };
   } finally {
     await target.close();
   }
 }
 
+const flowsPerSecond = (m: Measured) => perSecond(m.run);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+// On a busy machine throughput swings with the neighbours; CPU per flow is steadier. When everything
+// shares the same cores, flows/s goes as 1 / (all CPU per flow), so this ratio is what an idle
+// machine of this size would show.
+const cpuPerFlow = (m: Measured) => (m.serverCpuMs + (m.redisCpuMs ?? 0) + m.benchCpuMs) / m.run.attempted;
+
+interface FlowSummary {
+  kind: FlowKind;
+  memory: number;
+  redis: number;
+  paired?: number;
+  cpuRatio?: number;
+  commandsPerFlow?: number;
+  /** The commands one flow sends (MONITOR), scripts counted once. */
+  sent?: number;
+  steps?: Array<[string, number]>;
+}
+
+/** Prints one flow's table and ratios; returns its summary line. */
+function report(setup: FlowSetup, results: Measured[], observed: { trace?: string[]; steps?: Array<[string, number]> }): FlowSummary {
+  console.log(`\n${setup.kind}: ${setup.description}`);
+  printTable(
+    ['flow', 'store', 'flows', 'failed', 'flows/s', 'p50 ms', 'p99 ms', 'gateway CPU ms/flow', 'redis CPU ms/flow', 'bench CPU ms/flow', 'redis commands/flow'],
+    results.map((m) => [
+      m.flow,
+      m.store,
+      ...runColumns(m.run, 1),
+      fixed(m.serverCpuMs / m.run.attempted, 2),
+      m.redisCpuMs === undefined ? '-' : fixed(m.redisCpuMs / m.run.attempted, 2),
+      fixed(m.benchCpuMs / m.run.attempted, 2),
+      m.commandsPerFlow === undefined ? '-' : fixed(m.commandsPerFlow, 1),
+    ]),
+  );
+  const ofStore = (store: StoreName) => results.filter((m) => m.store === store);
+  const summary: FlowSummary = { kind: setup.kind, memory: median(ofStore('memory').map(flowsPerSecond)), redis: median(ofStore('redis').map(flowsPerSecond)) };
+  if (stores.length === 2) {
+    const [memoryRuns, redisRuns] = [ofStore('memory').map(flowsPerSecond), ofStore('redis').map(flowsPerSecond)];
+    const perRound = redisRuns.map((r, i) => r / memoryRuns[i]);
+    summary.paired = median(perRound);
+    summary.cpuRatio = median(ofStore('memory').map(cpuPerFlow)) / median(ofStore('redis').map(cpuPerFlow));
+    console.log(`flows/s${rounds > 1 ? ' (median of the rounds)' : ''}: memory ${fixed(summary.memory, 1)}, redis ${fixed(summary.redis, 1)}; ratio of the medians ${fixed((summary.redis / summary.memory) * 100, 1)}%`);
+    console.log(
+      `redis/memory, round by round: ${perRound.map((r) => `${fixed(r * 100, 1)}%`).join(', ')}; median ${fixed(summary.paired * 100, 1)}% (target ≥ ${TARGET_RATIO * 100}%: ${summary.paired >= TARGET_RATIO ? 'met' : 'NOT met'})`,
+    );
+    console.log(`CPU ms per flow, gateway + redis-server + bench: memory ${fixed(median(ofStore('memory').map(cpuPerFlow)))}, redis ${fixed(median(ofStore('redis').map(cpuPerFlow)))}; CPU-bound ratio memory/redis = ${fixed(summary.cpuRatio * 100, 1)}%`);
+  }
+  const last = ofStore('redis').at(-1);
+  if (last?.commands) {
+    summary.commandsPerFlow = last.commandsPerFlow;
+    const perFlow = [...last.commands].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${fixed(n / last.run.attempted, 1)}`);
+    console.log(`Redis commands per flow (timed window, those scripts run included): ${perFlow.join(', ')}`);
+  }
+  if (observed.trace) {
+    summary.sent = observed.trace.length;
+    console.log(`One flow, command by command as sent (${observed.trace.length}): ${observed.trace.join(' → ')}`);
+  }
+  if (observed.steps) {
+    summary.steps = observed.steps;
+    console.log(`One flow alone: ${observed.steps.reduce((a, [, n]) => a + n, 0)} store round trips (${observed.steps.map(([step, n]) => `${step} ${n}`).join(', ')})`);
+  }
+  return summary;
+}
+
 const pki = await benchPki();
 let redisServer: RedisServer | undefined;
 let admin: Redis | undefined;
-const results: Measured[] = [];
-let trace: string[] | undefined;
-let alone: number | undefined;
+const summaries: FlowSummary[] = [];
+let failed = false;
 try {
-  redisServer = await startRedisServer();
-  admin = new Redis(redisServer.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await admin.connect();
-  const version = /^redis_version:(.*)$/m.exec(await admin.info('server'))?.[1]?.trim();
+  if (stores.includes('redis')) {
+    redisServer = await startRedisServer();
+    admin = new Redis(redisServer.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await admin.connect();
+  }
+  const version = admin ? /^redis_version:(.*)$/m.exec(await admin.info('server'))?.[1]?.trim() : undefined;
   console.log(
-    `${flows} flows per store at concurrency ${concurrency} (warm-up ${warmup}, ${rounds} round${rounds > 1 ? 's' : ''}), tokens signed ${alg}, ${gatewaySource(args)}; redis-server ${version} on ${redisServer.url}`,
+    `${flows} flows per store and flow kind (${kinds.join(', ')}) at concurrency ${concurrency} (warm-up ${warmup}, ${rounds} round${rounds > 1 ? 's' : ''}), tokens signed ${alg} (brazil: PS256), ${gatewaySource(args)}${version ? `; redis-server ${version} on ${redisServer!.url}` : ''}`,
   );
-  for (let round = 1; round <= rounds; round++) {
-    // Swapping the order every round cancels a drift of the machine's speed within a round.
-    for (const store of round % 2 === 1 ? stores : [...stores].reverse()) {
-      const measured = await measure(pki, store, redisServer, store === 'redis' ? admin : undefined);
-      results.push(measured.result);
-      trace ??= measured.trace;
-      alone ??= measured.alone;
-      const r = measured.result.run;
-      console.log(`  round ${round} ${store}: ${fixed(perSecond(r), 1)} flows/s`);
+  for (const kind of kinds) {
+    const setup = await flowSetup(kind, pki, alg);
+    const results: Measured[] = [];
+    const observed: { trace?: string[]; steps?: Array<[string, number]> } = {};
+    for (let round = 1; round <= rounds; round++) {
+      // Swapping the order every round cancels a drift of the machine's speed within a round.
+      for (const store of round % 2 === 1 ? stores : [...stores].reverse()) {
+        const measured = await measure(pki, setup, store, redisServer, store === 'redis' ? admin : undefined);
+        results.push(measured.result);
+        observed.trace ??= measured.trace;
+        observed.steps ??= measured.steps;
+        failed ||= measured.result.run.failures.size > 0;
+        console.log(`  ${kind} round ${round} ${store}: ${fixed(perSecond(measured.result.run), 1)} flows/s`);
+      }
     }
+    summaries.push(report(setup, results, observed));
   }
 } finally {
   admin?.disconnect();
@@ -166,45 +259,21 @@ try {
   await pki.remove();
 }
 
-const flowsPerSecond = (m: Measured) => perSecond(m.run);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-console.log();
-printTable(
-  ['store', 'flows', 'failed', 'flows/s', 'p50 ms', 'p99 ms', 'gateway CPU ms/flow', 'redis CPU ms/flow', 'bench CPU ms/flow', 'store commands/flow'],
-  results.map((m) => [
-    m.store,
-    ...runColumns(m.run, 1),
-    fixed(m.serverCpuMs / m.run.attempted, 2),
-    m.redisCpuMs === undefined ? '-' : fixed(m.redisCpuMs / m.run.attempted, 2),
-    fixed(m.benchCpuMs / m.run.attempted, 2),
-    m.commandsPerFlow === undefined ? '-' : fixed(m.commandsPerFlow, 1),
-  ]),
-);
-const memory = median(results.filter((m) => m.store === 'memory').map(flowsPerSecond));
-const redis = median(results.filter((m) => m.store === 'redis').map(flowsPerSecond));
-const ratio = redis / memory;
-if (stores.length === 2) {
-  const ofRound = (store: StoreName) => results.filter((m) => m.store === store).map(flowsPerSecond);
-  const [memoryRuns, redisRuns] = [ofRound('memory'), ofRound('redis')];
-  const perRound = redisRuns.map((r, i) => r / memoryRuns[i]);
-  const paired = median(perRound);
-  console.log(`\nflows/s${rounds > 1 ? ' (median of the rounds)' : ''}: memory ${fixed(memory, 1)}, redis ${fixed(redis, 1)}; ratio of the medians ${fixed(ratio * 100, 1)}%`);
-  console.log(
-    `redis/memory, round by round: ${perRound.map((r) => `${fixed(r * 100, 1)}%`).join(', ')}; median ${fixed(paired * 100, 1)}% (target ≥ ${TARGET_RATIO * 100}%: ${paired >= TARGET_RATIO ? 'met' : 'NOT met'})`,
+if (summaries.length > 1 || stores.length === 2) {
+  console.log();
+  printTable(
+    ['flow', 'memory flows/s', 'redis flows/s', 'redis/memory (median of rounds)', 'CPU-bound ratio', 'redis commands/flow', 'commands sent', 'round trips alone', 'by step'],
+    summaries.map((s) => [
+      s.kind,
+      fixed(s.memory, 1),
+      fixed(s.redis, 1),
+      s.paired === undefined ? '-' : `${fixed(s.paired * 100, 1)}%`,
+      s.cpuRatio === undefined ? '-' : `${fixed(s.cpuRatio * 100, 1)}%`,
+      s.commandsPerFlow === undefined ? '-' : fixed(s.commandsPerFlow, 1),
+      s.sent ?? '-',
+      s.steps ? s.steps.reduce((a, [, n]) => a + n, 0) : '-',
+      s.steps ? s.steps.map(([step, n]) => `${step} ${n}`).join(', ') : '-',
+    ]),
   );
 }
-// On a busy machine throughput swings with the neighbours; CPU per flow is steadier. When everything
-// shares the same cores, flows/s goes as 1 / (all CPU per flow), so this ratio is what an idle
-// machine of this size would show.
-const cpuPerFlow = (m: Measured) => (m.serverCpuMs + (m.redisCpuMs ?? 0) + m.benchCpuMs) / m.run.attempted;
-const cpuMemory = median(results.filter((m) => m.store === 'memory').map(cpuPerFlow));
-const cpuRedis = median(results.filter((m) => m.store === 'redis').map(cpuPerFlow));
-if (stores.length === 2) console.log(`CPU ms per flow, gateway + redis-server + bench: memory ${fixed(cpuMemory)}, redis ${fixed(cpuRedis)}; CPU-bound ratio memory/redis = ${fixed((cpuMemory / cpuRedis) * 100, 1)}%`);
-const last = results.filter((m) => m.store === 'redis').at(-1);
-if (last?.commands) {
-  const perFlow = [...last.commands].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${fixed(n / last.run.attempted, 1)}`);
-  console.log(`Redis commands per flow (timed window): ${perFlow.join(', ')}`);
-}
-if (trace) console.log(`One flow, command by command (${trace.length}): ${trace.join(' → ')}`);
-if (alone !== undefined) console.log(`One flow alone: ${alone} store round trips`);
-if (results.some((m) => m.run.failures.size > 0)) process.exitCode = 1;
+if (failed) process.exitCode = 1;

@@ -19,7 +19,7 @@ import { Redis } from 'ioredis';
 import { createGateway } from '../src/app.js';
 import { resolveConfig } from '../src/config/load.js';
 import { MemoryStore } from '../src/store/memory.js';
-import type { RecordKind, Store } from '../src/store/store.js';
+import type { RecordKind, SequenceStep, Store } from '../src/store/store.js';
 import { connectHarness, testConfig, testPki, type Harness } from '../test/helpers/harness.js';
 import { fullFlow, refresh, userinfo } from '../test/helpers/flow.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
@@ -76,6 +76,14 @@ class CountingStore implements Store {
   }
   anyExists(keys: ReadonlyArray<readonly [RecordKind, string]>) {
     return this.#inner.anyExists(keys);
+  }
+  async sequence(steps: readonly SequenceStep[]) {
+    const outcome = await this.#inner.sequence(steps);
+    // Every step that ran and wrote a record (a set, or a set-if-absent that found none).
+    steps.forEach((step, i) => {
+      if ('set' in step && outcome[i] === true) this.#expiry.set(`${step.set}:${step.id}`, Date.now() + step.ttlSeconds * 1000);
+    });
+    return outcome;
   }
   addMember: Store['addMember'] = (set, member, max) => this.#inner.addMember(set, member, max);
   removeMember: Store['removeMember'] = (set, member) => this.#inner.removeMember(set, member);

@@ -247,10 +247,12 @@ function brazilVariant(): ConformanceVariant {
 }
 
 /**
- * FAPI 1.0 Advanced (final), how CDR and Brazil certify today (PLANS.md (e)): PAR with signed request
- * objects, private_key_jwt, mTLS-bound tokens. CDR: `code` with JARM on profile cdr-fapi1. Brazil: the
- * hybrid `code id_token` with the front-channel ID token encrypted (RSA-OAEP, A256GCM) to the client's
- * key, a consent created by the suite before every authorization, on profile brazil-fapi1.
+ * FAPI 1.0 Advanced (final), how CDR and Brazil certify today (PLANS.md (e)), on the same profiles as
+ * their FAPI 2.0 runs: PAR with signed request objects, private_key_jwt, mTLS-bound tokens. The
+ * clients register the FAPI 1.0 way, which puts them under the profile's `fapi1Advanced` rules. CDR:
+ * `code` with JARM (the clients register authorization_signed_response_alg). Brazil: the hybrid
+ * `code id_token` with the front-channel ID token encrypted (RSA-OAEP, A256GCM) to the client's key,
+ * a consent created by the suite before every authorization.
  */
 function fapi1Variant(ecosystem: 'cdr' | 'brazil'): ConformanceVariant {
   const common = {
@@ -260,7 +262,7 @@ function fapi1Variant(ecosystem: 'cdr' | 'brazil'): ConformanceVariant {
     alias: `fapi-gw-${ecosystem}-fapi1`,
     clientPrefix: `conf-${ecosystem}-fapi1`,
     browser: true,
-    profile: `${ecosystem}-fapi1`,
+    profile: ecosystem,
   };
   if (ecosystem === 'cdr')
     return {
@@ -268,7 +270,7 @@ function fapi1Variant(ecosystem: 'cdr' | 'brazil'): ConformanceVariant {
       suiteVariant: { client_auth_type: 'private_key_jwt', fapi_profile: 'consumerdataright_au', fapi_response_mode: 'jarm', fapi_auth_request_method: 'pushed' },
       scope: 'openid profile bank:accounts.basic:read',
       grantTypes: ['authorization_code', 'refresh_token'],
-      clientMetadata: { require_signed_request_object: true },
+      clientMetadata: { require_signed_request_object: true, authorization_signed_response_alg: 'PS256' },
       cdrVersion: '1',
       metadataExtensions: ['cdr_arrangement_revocation_endpoint'],
     };

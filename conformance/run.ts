@@ -55,7 +55,7 @@ function usage(message?: string): never {
   --suite    a clone of openid-certification/conformance-suite (target/fapi-test-suite.jar is built when missing)
   --work     cache folder for builds, PKI, configs, logs and results
              (default \$XDG_CACHE_HOME/fapi-gateway-conformance, or ~/.cache/...)
-  --plan     ${Object.keys(PLANS).join(', ')}
+  --plan     ${Object.keys(PLANS).join(', ')} (or the suite's plan name, e.g. ${PLANS['fapi1-advanced']})
   --variant  ${VARIANTS.map((v) => v.name).join(', ')}
   --all      every variant of the plan
   --module   run only these modules (suite names)
@@ -65,8 +65,9 @@ function usage(message?: string): never {
   process.exit(64);
 }
 if (args.help) usage();
-if (!(args.plan! in PLANS)) usage(`unknown plan ${args.plan}`);
-const planVariants = [...VARIANTS, ...BRAZIL_DCR_VARIANTS].filter((v) => v.plan === (args.plan as PlanName));
+// The suite's own plan names are accepted too (fapi1-advanced-final-test-plan for fapi1-advanced).
+const plan = (Object.keys(PLANS) as PlanName[]).find((name) => name === args.plan || PLANS[name] === args.plan) ?? usage(`unknown plan ${args.plan}`);
+const planVariants = [...VARIANTS, ...BRAZIL_DCR_VARIANTS].filter((v) => v.plan === plan);
 const chosen: ConformanceVariant[] = args.all ? planVariants : args.variant!.map((name) => planVariants.find((v) => v.name === name) ?? usage(`unknown variant ${name}`));
 if (!chosen.length) usage('give --variant NAME or --all');
 // One gateway serves the run: its variants must share a gateway profile.

@@ -18,6 +18,7 @@ import { DpopVerifier } from './dpop/verifier.js';
 import { grantLifetimes } from './grants/grant-lifetime.js';
 import { answerClientError, installOAuthErrorHandling } from './http/error-handler.js';
 import { useStrictForms } from './http/form-body.js';
+import { noSchemaCompilers } from './http/no-schema-compilers.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { answerFrameworkError, refuseMalformedTargets } from './http/request-target.js';
 import { SigningKeys } from './keys/signing-keys.js';
@@ -103,7 +104,7 @@ export interface GatewayOptions {
 /** Builds the shared context from a loaded config; fails with a ConfigError on anything wrong. */
 export async function createContext(loaded: LoadedConfig, store?: Store): Promise<GatewayContext> {
   const { config, profile } = loaded;
-  const hooks = ecosystemHooks(profile.ecosystem, config.ecosystem);
+  const hooks = await ecosystemHooks(profile.ecosystem, config.ecosystem);
   checkInteractionSettings(config);
   checkGrantManagementSettings(config);
   checkRoutes(config.routes);
@@ -190,6 +191,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
 
   const tlsAppOptions = {
     ...logging,
+    ...noSchemaCompilers,
     ...fastifyLimits(config.server),
     bodyLimit: config.limits.bodyBytes,
     genReqId: interactionId,
@@ -204,6 +206,7 @@ export async function createGateway(loaded: LoadedConfig, options: GatewayOption
   const mtlsApp = Fastify({ ...tlsAppOptions, https: { ...tlsOptions(ctx.profile, ctx.credentials, true), ...serverLimits } });
   const opsApp = Fastify({
     ...logging,
+    ...noSchemaCompilers,
     ...fastifyLimits(config.server),
     http: nodeServerLimits(config.server, false),
     logController: new LogController({ disableRequestLogging: true }),

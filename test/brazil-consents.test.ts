@@ -321,3 +321,45 @@ t.test('a browser session is checked too: the signed-in customer against another
   const read = await consentsCall(h, 'GET', path(bobsConsent), { token: await clientToken(h) });
   t.same(read.json.data.rejection, { rejectedBy: 'ASPSP', reason: { code: 'INTERNAL_SECURITY_REASON' } });
 });
+
+t.test('the consent revoked between the approval\'s read and its commit: access_denied, no code, no grant, REJECTED', async (t) => {
+  const { MemoryStore } = await import('../src/store/memory.js');
+  const { startGateway } = await import('./helpers/harness.js');
+  const { brazilConfig, ps256Keys } = await import('./helpers/brazil.js');
+  type Steps = Parameters<InstanceType<typeof MemoryStore>['sequence']>[0];
+  const AUTHORISED = '\u0000authorised';
+  // The TPP's deletion lands just before the approval's transition is written: its ended marker first.
+  class RevokedMeanwhile extends MemoryStore {
+    armed = false;
+    override async sequence(steps: Steps) {
+      const first = steps[0];
+      if (this.armed && 'set' in first && first.set === 'eco-consent-state' && first.id.endsWith(AUTHORISED)) {
+        this.armed = false;
+        const consentId = first.id.slice(0, -AUTHORISED.length);
+        await this.set('eco-consent-state', `${consentId}\u0000ended`, { at: Math.floor(Date.now() / 1000), rejectedBy: 'USER', reason: 'CUSTOMER_MANUALLY_REJECTED' }, 600);
+      }
+      return super.sequence(steps);
+    }
+  }
+  const store = new RevokedMeanwhile();
+  const serverKeys = await ps256Keys();
+  const raced = await startGateway({ configure: (config) => brazilConfig(config, serverKeys), gatewayOptions: { store } });
+  t.teardown(() => raced.close());
+  const consentId = await createConsent(raced);
+  const par = await pushConsent(raced, consentId);
+  store.armed = true;
+  const grantsBefore = (await store.indexMembers('grants-by-client', 'client-one')).length;
+  const { redirect } = await authorizeConsent(raced, par.pushed!, { accounts: ['acc-0001'] });
+  t.notOk(store.armed, 'the approval reached its commit');
+  t.equal(redirect?.searchParams.get('error'), 'access_denied', 'the client hears access_denied');
+  t.equal(redirect?.searchParams.get('code'), null, 'no code');
+  t.equal(redirect?.searchParams.get('state'), par.pushed!.state, 'with its state');
+  const indexed = await store.indexMembers('grants-by-client', 'client-one');
+  t.equal(indexed.length, grantsBefore + 1, 'the grant was written with the commit');
+  t.equal(await store.get('grant', indexed.at(-1)!), undefined, 'and discarded');
+  const read = await consentsCall(raced, 'GET', path(consentId), { token: await clientToken(raced) });
+  t.equal(read.json.data.status, 'REJECTED', 'the deletion stands');
+  t.ok(raced.logs.some((l) => l.includes('"audit":"authorization_refused"')), 'the refusal is audited');
+  const again = await raced.get(`${raced.issuer}/authorize?${new URLSearchParams({ client_id: 'client-one', request_uri: par.pushed!.requestUri })}`, { client: null });
+  t.equal(again.status, 400, 'the request_uri was consumed');
+});

@@ -39,6 +39,18 @@ t.test('composeHooks: in order, objects merged, yes wins, details put together, 
   await hooks.stop!();
   t.same(calls.slice(2), ['stop-2', 'stop-1']);
   t.same(Object.keys(composeHooks({}, {})), [], 'no hook when no part has it');
+
+  const committed: string[] = [];
+  const commits = composeHooks(
+    { onGrantCreated: async () => async () => void committed.push('one') },
+    { onGrantCreated: () => undefined },
+    { onGrantCreated: () => async () => void committed.push('three') },
+  );
+  const commit = await commits.onGrantCreated!({} as never);
+  t.type(commit, 'function', "the parts' commits as one");
+  t.same(committed, [], 'nothing written before the core sends the commit');
+  await (commit as () => Promise<void>)();
+  t.same(committed.sort(), ['one', 'three'], 'every part\'s commit runs');
 });
 
 t.test('consent status by time', async (t) => {

@@ -54,8 +54,10 @@ t.test('every variant names a known plan, a unique alias and unique clients', as
     t.ok(VARIANTS.some((v) => v.clientAuth === auth && v.suiteVariant.fapi_response_mode === 'jarm'), `JARM is covered with ${auth}`);
   // The SP plan's plain_fapi variants run on the baseline; an ecosystem's on its own profile.
   for (const v of VARIANTS.filter((v) => v.plan === 'fapi2-security-profile' && v.suiteVariant.fapi_profile === 'plain_fapi')) t.equal(profileOf(v), 'fapi2', `${v.name} runs on the baseline`);
-  for (const v of VARIANTS.filter((v) => v.suiteVariant.fapi_profile === 'openbanking_brazil'))
-    t.equal(profileOf(v), v.plan === 'fapi1-advanced' ? 'brazil-fapi1' : 'brazil', `${v.name} runs on the brazil profile (FAPI 1.0: brazil-fapi1)`);
+  // FAPI 1.0 Advanced and FAPI 2.0 runs of an ecosystem share its one profile.
+  for (const v of VARIANTS.filter((v) => v.suiteVariant.fapi_profile === 'openbanking_brazil')) t.equal(profileOf(v), 'brazil', `${v.name} runs on the brazil profile`);
+  for (const v of VARIANTS.filter((v) => v.suiteVariant.fapi_profile === 'consumerdataright_au' && v.plan !== 'fapi2-security-profile'))
+    t.equal(profileOf(v), 'cdr', `${v.name} runs on the cdr profile`);
 });
 
 for (const variant of VARIANTS) {

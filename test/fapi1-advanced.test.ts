@@ -13,15 +13,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import * as client from 'openid-client';
-import { compactDecrypt, createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
+import { compactDecrypt, createLocalJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK } from 'jose';
 import { fetch as undiciFetch, type Agent } from 'undici';
 import { DEMO_REDIRECT_URI } from '../src/config/embedded.js';
-import { loadProfile } from '../src/config/profile.js';
+import { fapi1AdvancedProfile, loadProfile } from '../src/config/profile.js';
 import { ConfigError } from '../src/config/config-error.js';
 import { validateClientMetadata } from '../src/clients/client-metadata.js';
 import { authorizationUrl, authorizeAt, pkce, redeem } from './helpers/flow.js';
 import { startGateway, type ClientName, type Harness, type Response } from './helpers/harness.js';
 import { privateKeyJwt } from './helpers/openid-client.js';
+import { signedRequestObject } from './helpers/request-objects.js';
 
 const FAPI1_PROFILE = `extends: fapi2-message-signing
 name: fapi1-hybrid-test
@@ -74,27 +75,8 @@ async function signingKey(name: ClientName): Promise<{ key: CryptoKey; kid: stri
 }
 
 /** A signed hybrid request object for client-one with `overrides` (undefined removes a claim). */
-async function requestObject(overrides: Record<string, unknown> = {}, name: ClientName = 'client-one'): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const claims: Record<string, unknown> = {
-    iss: name,
-    aud: h.issuer,
-    client_id: name,
-    nbf: now,
-    exp: now + 300,
-    jti: randomUUID(),
-    response_type: 'code id_token',
-    redirect_uri: DEMO_REDIRECT_URI,
-    scope: 'openid accounts',
-    code_challenge: pkce().challenge,
-    code_challenge_method: 'S256',
-    state: `state-${randomUUID()}`,
-    nonce: `nonce-${randomUUID()}`,
-    ...overrides,
-  };
-  for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k];
-  const { key, kid, alg } = await signingKey(name);
-  return new SignJWT(claims).setProtectedHeader({ alg, kid, typ: 'oauth-authz-req+jwt' }).sign(key);
+function requestObject(overrides: Record<string, unknown> = {}, name: ClientName = 'client-one'): Promise<string> {
+  return signedRequestObject(h, name, { response_type: 'code id_token', ...overrides });
 }
 
 async function par(request: string, form: Record<string, string> = {}, name: ClientName = 'client-one'): Promise<Response> {
@@ -297,17 +279,21 @@ t.test('profile extends and policy: a cycle or unknown base fails at start; a po
   t.same(narrowed.authorizationRequest?.responseTypes, ['code id_token'], 'a policy may offer fewer response types');
 });
 
-t.test('the shipped FAPI 1.0 profiles extend cdr and brazil and leave them as they are', async (t) => {
-  const [cdr, cdrFapi1, brazil, brazilFapi1] = await Promise.all(['cdr', 'cdr-fapi1', 'brazil', 'brazil-fapi1'].map((n) => loadProfile(n, undefined)));
-  t.equal(cdr.authorizationRequest, undefined, 'cdr stays FAPI 2.0');
-  t.equal(brazil.authorizationRequest, undefined, 'brazil stays FAPI 2.0');
-  t.equal(cdrFapi1.ecosystem, 'cdr');
+t.test('profiles cdr and brazil: FAPI 2.0 for every client, FAPI 1.0 Advanced rules for the clients that registered the FAPI 1.0 way', async (t) => {
+  const [cdr, brazil] = await Promise.all(['cdr', 'brazil'].map((n) => loadProfile(n, undefined)));
+  t.equal(cdr.authorizationRequest, undefined, 'cdr: FAPI 2.0 for its own clients');
+  t.equal(brazil.authorizationRequest, undefined, 'brazil: FAPI 2.0 for its own clients');
+  const cdrFapi1 = fapi1AdvancedProfile(cdr);
   t.same(cdrFapi1.responseModes, ['jwt', 'query.jwt']);
   t.equal(cdrFapi1.authorizationRequest?.codeRequiresJarm, true);
+  t.same(cdrFapi1.clientAssertion.parAudience, ['issuer', 'token_endpoint', 'endpoint']);
   t.same(cdrFapi1.lifetimes, cdr.lifetimes, 'everything else is cdr\'s');
-  t.equal(brazilFapi1.ecosystem, 'brazil');
+  t.equal(cdrFapi1.ecosystem, 'cdr');
+  const brazilFapi1 = fapi1AdvancedProfile(brazil);
   t.same(brazilFapi1.authorizationRequest?.responseTypes, ['code id_token']);
   t.equal(brazilFapi1.authorizationRequest?.idTokenEncryption, 'required');
   t.same(brazilFapi1.algorithms, brazil.algorithms, 'PS256 and RSA-OAEP/A256GCM as brazil');
   t.equal(brazilFapi1.requestObject, 'required');
+  const fapi2 = await loadProfile('fapi2', undefined);
+  t.equal(fapi1AdvancedProfile(fapi2), fapi2, 'fapi2 has no FAPI 1.0 rules: every client is held to the profile itself');
 });

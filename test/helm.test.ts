@@ -2,8 +2,8 @@
 // Kubernetes (kubernetes-models schemas, no unknown fields), the key facts hold (probes on the ops
 // port, nobody runs as root, read-only root filesystem, the Secrets are mounted where the config
 // says, config changes roll the pods, HPA/PDB/ServiceMonitor/dashboard where enabled, the ingress
-// modes, the login modes' interaction listener and Secrets), and the config rendered into the
-// ConfigMap passes `fapi-gateway check`.
+// modes, the login modes' interaction listener and Secrets, the grant management admin listener),
+// and the config rendered into the ConfigMap passes `fapi-gateway check`.
 import { execFile } from 'node:child_process';
 import { copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import t, { type Test } from 'tap';
 import { parse, stringify } from 'yaml';
 import { ensureDevPki, type DevPki } from '../src/devpki/dev-pki.js';
 import { CHART, helm, renderChart, ROOT, validateObject, type KubeObject } from './helpers/kube.js';
+import { IMAGE_ALLOCATOR_ENV } from './helpers/image-env.js';
 import { requireProgram } from './helpers/programs.js';
 import { FAPI_TLS_POLICY } from '../src/tls/policy.js';
 
@@ -83,8 +84,15 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
     const oidc = 'gateway.interaction.mode=oidc,gateway.interaction.issuer=https://idp.bank.example,gateway.interaction.client_id=gw,gateway.interaction.acrValues[0]=loa2';
     await t.rejects(helm(['template', 'x', CHART, '--set', `${oidc},gateway.interaction.clientAuth=private_key_jwt`]), /secrets\.upstreamLogin\.clientKey\.name/);
     await t.rejects(helm(['template', 'x', CHART, '--set', `${oidc},gateway.interaction.clientAuth=tls_client_auth`]), /secrets\.upstreamLogin\.clientCertificate\.name/);
+    await t.rejects(
+      helm(['template', 'x', CHART, '--set', 'gateway.grantManagement.admin.auth=mtls']),
+      /gateway\.grantManagement\.admin\.auth mtls needs secrets\.adminClientCA\.name/,
+      'the mtls admin API without the back office\'s CA',
+    );
     // The chart sets the file paths from the mounted Secrets; a path of the operator's own is refused.
     await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.interaction.clientCAs[0]=/ca.pem']), /additional properties 'clientCAs'/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.grantManagement.admin.clientCAs[0]=/ca.pem']), /additional properties 'clientCAs'/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.grantManagement.admin.auth=cert']), /grantManagement\/admin\/auth/);
   });
 
   t.test('interaction.mode external: a ClusterIP Service, the port, the CA mount and a closed NetworkPolicy rule', async (t) => {
@@ -117,6 +125,59 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
     for (const i of withIngress.filter((o) => o.kind === 'Ingress'))
       t.notMatch(JSON.stringify(i.spec), /interaction/, `${i.metadata.name} does not route to the interaction Service`);
     t.notMatch(configMapText(objects), /BEGIN/, 'nothing secret in the ConfigMap');
+  });
+
+  t.test('grantManagement.admin.auth mtls: a ClusterIP Service, the port, the CA mount and a closed NetworkPolicy rule', async (t) => {
+    const base = ['--set', 'gateway.grantManagement.admin.auth=mtls,secrets.adminClientCA.name=back-office-ca,secrets.adminClientCA.key=office.pem,networkPolicy.enabled=true'];
+    const objects = await renderChart({ args: base });
+    for (const o of objects) t.same(validateObject(o), [], `${o.kind} ${o.metadata.name} is valid`);
+    const config = renderedConfig(objects);
+    const deployment = only(t, objects, 'Deployment');
+    const [container] = deployment.spec.template.spec.containers;
+    t.same(config.listeners.admin, { host: '0.0.0.0', port: 8446 }, 'the admin listener');
+    t.same(config.grantManagement.admin, { auth: 'mtls', clientCAs: ['/etc/fapi-gateway/admin-ca/office.pem'] }, 'trusts the mounted CA only');
+    t.ok(container.ports.some((p: any) => p.name === 'admin' && p.containerPort === 8446), 'named container port');
+    const mount = resolveConfigFiles(objects).find((m) => m.key === 'grantManagement.admin.clientCAs[0]');
+    t.same([mount?.source, mount?.sourceKey], ['secret/back-office-ca', 'office.pem'], 'from the back office\'s CA Secret');
+    t.ok(container.volumeMounts.find((m: any) => m.mountPath === '/etc/fapi-gateway/admin-ca')?.readOnly, 'mounted read-only');
+    const [plain] = only(t, await renderChart(), 'Deployment').spec.template.spec.containers;
+    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) t.same(container[probe], plain[probe], `${probe} unchanged`);
+    const service = only(t, objects, 'Service', `${deployment.metadata.name}-admin`);
+    t.equal(service.spec.type, 'ClusterIP', 'never exposed outside the cluster');
+    t.same(service.spec.ports.map((p: any) => [p.port, p.targetPort]), [[443, 'admin']], 'targets the admin port');
+    t.same(service.spec.selector, deployment.spec.selector.matchLabels, 'selects the pods');
+    const rule = (np: KubeObject) => np.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === 'admin'));
+    const policy = only(t, objects, 'NetworkPolicy');
+    t.same(rule(policy).from, [{ podSelector: {} }], 'by default only pods of the release namespace');
+    t.notOk(policy.spec.ingress.some((r: any) => r !== rule(policy) && r.ports.some((p: any) => p.port === 'admin')), 'in no other rule');
+    const peer = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'back-office' } }, podSelector: { matchLabels: { app: 'connected-apps' } } };
+    const peersFile = path.join(work, 'admin-from.yaml');
+    await writeFile(peersFile, stringify({ networkPolicy: { adminFrom: [peer] } }));
+    t.same(rule(only(t, await renderChart({ args: [...base, '-f', peersFile] }), 'NetworkPolicy')).from, [peer], 'networkPolicy.adminFrom');
+    // In no Ingress and no Gateway API route, whatever their mode.
+    const gatewayApi = ['--set', 'gatewayApi.enabled=true,gatewayApi.parentRefs[0].name=bank-gateway'];
+    const terminate = ['--set', 'gateway.forwardedClientCertificate.enabled=true,gateway.forwardedClientCertificate.trustedProxies[0]=10.0.8.0/24'];
+    for (const args of [
+      ['--set', 'ingress.enabled=true', ...gatewayApi],
+      ['--set', 'ingress.enabled=true,ingress.mode=terminate,gatewayApi.mode=terminate,gatewayApi.backendTLS.caConfigMap=ca,gatewayApi.backendTLS.hostname=gw.bank.svc', ...gatewayApi, ...terminate],
+    ]) {
+      const exposed = (await renderChart({ args: [...base, ...args] })).filter((o) => o.kind === 'Ingress' || o.apiVersion.startsWith('gateway.networking.k8s.io/'));
+      t.ok(exposed.length >= 4, 'Ingresses and routes rendered');
+      for (const o of exposed) t.notMatch(JSON.stringify(o.spec), /admin/, `${o.kind} ${o.metadata.name} does not route to the admin Service`);
+    }
+    t.notMatch(configMapText(objects), /BEGIN/, 'nothing secret in the ConfigMap');
+  });
+
+  t.test('grantManagement.admin.auth off or token renders no admin listener', async (t) => {
+    for (const auth of [undefined, 'off', 'token']) {
+      const objects = await renderChart({ args: ['--set', `networkPolicy.enabled=true${auth ? `,gateway.grantManagement.admin.auth=${auth}` : ''}`] });
+      const config = renderedConfig(objects);
+      t.equal(config.grantManagement?.admin?.auth, auth, `auth ${auth ?? '(default)'} passed as it is`);
+      t.notOk(config.grantManagement?.admin?.clientCAs, 'no admin CA');
+      t.notOk(config.listeners.admin, 'no admin listener');
+      const { data: _config, ...rest } = only(t, objects, 'ConfigMap', 'fgw-fapi-gateway');
+      t.notMatch(JSON.stringify([rest, ...objects.filter((o) => o.kind !== 'ConfigMap')]), /admin/, 'no admin Service, port, mount or NetworkPolicy rule');
+    }
   });
 
   t.test('interaction.mode oidc: the provider\'s key, certificate and CA from Secrets', async (t) => {
@@ -201,6 +262,10 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
       if (c.values.gateway.interaction.mode === 'external') {
         t.match(text, new RegExp(`${c.values.secrets.interactionClientCA.name} +\\(key`), `${c.name}: lists the login apps' CA Secret`);
         t.match(text, /interaction API: https:\/\/fgw-fapi-gateway-interaction\.bank\.svc:443, inside the cluster only/, `${c.name}: names the interaction Service`);
+      }
+      if (c.values.gateway.grantManagement.admin?.auth === 'mtls') {
+        t.match(text, new RegExp(`${c.values.secrets.adminClientCA.name} +\\(key`), `${c.name}: lists the back office's CA Secret`);
+        t.match(text, /grant management API: +mtls \(https:\/\/fgw-fapi-gateway-admin\.bank\.svc:443\/admin\/grants, inside the cluster only\)/, `${c.name}: names the admin Service`);
       }
     }
   });
@@ -389,6 +454,7 @@ function checkFacts(t: Test, objects: KubeObject[], values: Record<string, any>)
   }
 
   t.equal(container.env?.find((e: any) => e.name === 'MALLOC_ARENA_MAX')?.value, '2', 'MALLOC_ARENA_MAX=2 (RSS after logins)');
+  t.equal(container.env?.find((e: any) => e.name === 'GLIBC_TUNABLES')?.value, IMAGE_ALLOCATOR_ENV.GLIBC_TUNABLES, 'the image\'s GLIBC_TUNABLES (scrypt memory returned after each login)');
 
   // The store: Redis URL (with its password) only from a Secret.
   const redisEnv = container.env?.find((e: any) => e.name === 'FAPI_GATEWAY_REDIS_URL');
@@ -418,6 +484,16 @@ function checkFacts(t: Test, objects: KubeObject[], values: Record<string, any>)
   } else {
     t.equal(interactionServices.length, 0, 'no interaction Service');
     t.notOk(config.listeners.interaction ?? ports.interaction, 'no interaction listener');
+  }
+  const adminServices = objects.filter((o) => o.kind === 'Service' && o.metadata.name === `${deployment.metadata.name}-admin`);
+  if (values.gateway.grantManagement.admin?.auth === 'mtls') {
+    t.equal(adminServices[0]?.spec.type, 'ClusterIP', 'the admin API stays inside the cluster');
+    t.equal(ports.admin, config.listeners.admin.port, 'admin container port is the listener\'s port');
+    t.equal(config.listeners.admin.host, '0.0.0.0', 'admin listener binds all addresses');
+    t.equal(mounts.find((m) => m.key === 'grantManagement.admin.clientCAs[0]')?.source, `secret/${values.secrets.adminClientCA.name}`, 'the back office\'s CA from its Secret');
+  } else {
+    t.equal(adminServices.length, 0, 'no admin Service');
+    t.notOk(config.listeners.admin ?? ports.admin, 'no admin listener');
   }
 
   // Autoscaling and disruption budget where enabled.
@@ -512,6 +588,7 @@ function resolveConfigFiles(objects: KubeObject[]): MountedFile[] {
   if (config.store.tls?.ca) files.push(['store.tls.ca', config.store.tls.ca]);
   if (config.profile.startsWith('/')) files.push(['profile', config.profile]);
   for (const [key, file] of interactionFiles(config)) files.push([key, file]);
+  (config.grantManagement?.admin?.clientCAs ?? []).forEach((f: string, n: number) => files.push([`grantManagement.admin.clientCAs[${n}]`, f]));
   return files.map(([key, file]) => {
     for (const m of container.volumeMounts) {
       const volume = spec.volumes.find((v: any) => v.name === m.name);
@@ -575,7 +652,8 @@ async function checkRenderedConfig(objects: KubeObject[], dir: string, pki: DevP
   config.keys.signing = relocate(config.keys.signing);
   if (config.store.tls?.ca) config.store.tls.ca = relocate(config.store.tls.ca);
   if (config.profile.startsWith('/')) config.profile = relocate(config.profile);
-  // The login apps' CA (and an OpenID provider's CA) stand in as the dev CA.
+  // The login apps' and the back office's CAs (and an OpenID provider's CA) stand in as the dev CA.
+  if (config.grantManagement?.admin?.clientCAs) config.grantManagement.admin.clientCAs = config.grantManagement.admin.clientCAs.map(relocate);
   if (config.interaction?.clientCAs) config.interaction.clientCAs = config.interaction.clientCAs.map(relocate);
   for (const key of ['clientKey', 'ca'] as const) if (config.interaction?.[key]) config.interaction[key] = relocate(config.interaction[key]);
   if (config.interaction?.clientCertificate)

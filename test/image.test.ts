@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { ensureDevPki } from '../src/devpki/dev-pki.js';
+import { IMAGE_ALLOCATOR_ENV } from './helpers/image-env.js';
 import { ROOT } from './helpers/kube.js';
 import { requireProgram } from './helpers/programs.js';
 
@@ -103,7 +104,8 @@ if (ready) {
 
     const inspect = JSON.parse((await buildah(['inspect', '--type', 'image', tag])).stdout);
     imageConfig = inspect.OCIv1.config;
-    t.ok(inspect.OCIv1.config.Env?.includes('MALLOC_ARENA_MAX=2'), 'MALLOC_ARENA_MAX=2: two malloc arenas keep RSS down after logins');
+    for (const [name, value] of Object.entries(IMAGE_ALLOCATOR_ENV))
+      t.ok(inspect.OCIv1.config.Env?.includes(`${name}=${value}`), `${name}=${value}: RSS stays down after logins`);
     const labels = imageConfig.Labels ?? {};
     for (const name of ['title', 'description', 'licenses', 'version', 'revision', 'created', 'source'])
       t.ok(labels[`org.opencontainers.image.${name}`], `OCI label org.opencontainers.image.${name}`);

@@ -58,7 +58,7 @@ class JsonIndexes {
 
 const bySoonest = ([a, x]: [string, number], [b, y]: [string, number]) => x - y || (a < b ? -1 : a > b ? 1 : 0);
 
-t.test('random index operations: the same members, order and bytes as the JSON record', async (t) => {
+t.test('random index operations: the same members and order as the JSON record', async (t) => {
   const store = new MemoryStore();
   t.teardown(() => store.close());
   const reference = new JsonIndexes();
@@ -95,11 +95,6 @@ t.test('random index operations: the same members, order and bytes as the JSON r
         t.same(got, expected, `step ${step}: members of ${k} key-${i}`);
         return;
       }
-    }
-    // Reading an expired index drops it in both, so the bytes are compared after the reads.
-    if (store.stats().bytes !== reference.bytes) {
-      t.equal(store.stats().bytes, reference.bytes, `step ${step}: bytes`);
-      return;
     }
   }
   t.pass('3000 steps alike');

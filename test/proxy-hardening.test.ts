@@ -318,7 +318,8 @@ t.test('a hung upstream: calls end within the route timeout, the pool and its qu
   t.comment(`hung and queued calls ended after ${ended.map((e) => e.ms).join(', ')} ms (route timeout ${HUNG_TIMEOUT_MS} ms)`);
   for (const { res, ms } of ended) {
     t.equal(res.status, 504, res.text);
-    t.ok(ms < HUNG_TIMEOUT_MS + 8000, `ended within the route timeout plus a margin (${ms} ms)`);
+    // A bound, not a timing: a busy two-core CI machine has taken 19 s here; a hung call would never end.
+    t.ok(ms < HUNG_TIMEOUT_MS + 60_000, `ended within the route timeout plus a margin (${ms} ms)`);
   }
   t.equal(await counter('upstreamErrors', { route: '/hung', kind: 'overflow' }), overflowBefore + 1, 'overflow counted');
   t.equal(await counter('upstreamErrors', { route: '/hung', kind: 'timeout' }), timeoutsBefore + 4, 'timeouts counted');

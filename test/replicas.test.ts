@@ -187,7 +187,7 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     t.same(both.map((r) => r.status).sort(), [201, 401], 'one 201 and one 401 for one assertion sent to both');
   });
 
-  t.test('200 concurrent redemptions: 100 codes, each redeemed at A and at B at once, give exactly one success each', async (t) => {
+  t.test('200 racing redemptions: 100 codes, each redeemed at A and at B at once, give exactly one success each', async (t) => {
     const jar = new CookieJar();
     // One browser session (this first authorization logs in); from then on only the consent page.
     const warm = await push(A);
@@ -211,7 +211,11 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
       // Alternate which replica is asked first, so neither is favoured by the order of sending.
       for (const h of i % 2 === 0 ? [A, B] : [B, A]) requests.push({ i, h, form: await tokenForm(h, code, pushed) });
     }
-    const answers = await Promise.all(requests.map(({ h, form }) => h.post('/token', form)));
+    // Each code's two redemptions race; ten codes at a time, so that a busy CI machine measures the
+    // race and not the gateways' load shedding (200 requests at once can meet a store timeout's 503).
+    const answers: Awaited<ReturnType<ReplicaHarness['post']>>[] = [];
+    for (let k = 0; k < requests.length; k += 20)
+      answers.push(...(await Promise.all(requests.slice(k, k + 20).map(({ h, form }) => h.post('/token', form)))));
 
     const perCode = Array.from({ length: CODES }, () => ({ ok: 0, invalidGrant: 0, other: [] as string[], winners: [] as string[] }));
     answers.forEach((res, k) => {

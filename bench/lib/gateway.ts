@@ -47,6 +47,8 @@ export interface GatewayStartOptions {
   config?: Record<string, unknown>;
   /** Further environment of the gateway process (e.g. UV_THREADPOOL_SIZE, MALLOC_ARENA_MAX). */
   env?: Record<string, string>;
+  /** Changes the config last (after every option above), e.g. a profile's clients and users. */
+  configure?: (config: Record<string, any>) => void;
 }
 
 /** Starts fapi-gateway in a child process on the embedded config: loopback ports, the bench PKI, log level warn (unless asked otherwise). */
@@ -75,6 +77,7 @@ export async function startGateway(pki: BenchPki, options: GatewayStartOptions):
   if (options.store) config.store = options.store;
   Object.assign(config, options.config);
   config.keys = { signing: pki.pki.signingKeys, active: [`dev-${options.alg.toLowerCase()}-1`] };
+  options.configure?.(config);
   const storeType = options.store ? String(options.store.type) : undefined;
   const configFile = path.join(pki.dir, storeType ? `gateway-${storeType}.yaml` : 'gateway.yaml');
   await writeFile(configFile, stringify(config));

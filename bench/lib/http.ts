@@ -31,12 +31,13 @@ export function httpPool(origin: string, connections: number): Pool {
 
 export async function send(
   pool: Pool,
-  request: { method: 'GET' | 'POST'; path: string; form?: string; cookie?: string },
+  request: { method: 'GET' | 'POST'; path: string; form?: string; json?: string; cookie?: string; headers?: Record<string, string> },
 ): Promise<Reply> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...request.headers };
   if (request.form !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
+  if (request.json !== undefined) headers['content-type'] = 'application/json';
   if (request.cookie) headers.cookie = request.cookie;
-  const res = await pool.request({ method: request.method, path: request.path, headers, body: request.form });
+  const res = await pool.request({ method: request.method, path: request.path, headers, body: request.form ?? request.json });
   return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
 }
 

@@ -29,13 +29,23 @@ export function pkce(): { verifier: string; challenge: string } {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
+/** What a flow's pushed request asks beyond the baseline's (an ecosystem's scopes, its `claims` parameter). */
+export interface RequestShape {
+  scope?: string;
+  /** The `claims` parameter (OpenID Connect §5.5), e.g. a CDR sharing_duration. */
+  claims?: Record<string, unknown>;
+  /** The signed request's response_mode (default jwt: JARM, as FAPI 2.0 Message Signing); 'query' for none. */
+  responseMode?: 'jwt' | 'query';
+}
+
 /** The body of a pushed authorization request for client-one, authenticated by `assertion`. */
-export function parBody(assertion: string, codeChallenge: string, clientId = CLIENT_ID): string {
+export function parBody(assertion: string, codeChallenge: string, clientId = CLIENT_ID, shape: RequestShape = {}): string {
   return new URLSearchParams({
     response_type: 'code',
     client_id: clientId,
     redirect_uri: REDIRECT_URI,
-    scope: SCOPE,
+    scope: shape.scope ?? SCOPE,
+    ...(shape.claims ? { claims: JSON.stringify(shape.claims) } : {}),
     code_challenge: codeChallenge,
     code_challenge_method: 'S256',
     state: 'state-' + randomUUID(),
@@ -50,12 +60,14 @@ export function parBody(assertion: string, codeChallenge: string, clientId = CLI
  * response (response_mode=jwt): the whole of FAPI 2.0 Message Signing. The body carries only
  * client_id, request and the client assertion.
  */
-export async function signedParBody(assertion: string, codeChallenge: string, key: CryptoKey | Uint8Array, jwk: JWK, audience: string): Promise<string> {
+export async function signedParBody(assertion: string, codeChallenge: string, key: CryptoKey | Uint8Array, jwk: JWK, audience: string, shape: RequestShape = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const parameters = Object.fromEntries(new URLSearchParams(parBody(assertion, codeChallenge)));
+  const parameters: Record<string, unknown> = Object.fromEntries(new URLSearchParams(parBody(assertion, codeChallenge, CLIENT_ID, { ...shape, claims: undefined })));
   delete parameters.client_assertion;
   delete parameters.client_assertion_type;
-  parameters.response_mode = 'jwt';
+  if ((shape.responseMode ?? 'jwt') === 'jwt') parameters.response_mode = 'jwt';
+  // Inside a request object `claims` is a JSON object, not a string.
+  if (shape.claims) parameters.claims = shape.claims;
   const request = await new SignJWT({ ...parameters, iss: CLIENT_ID, aud: audience, nbf: now, iat: now, exp: now + 280, jti: randomUUID() })
     .setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid!, typ: 'oauth-authz-req+jwt' })
     .sign(key);
@@ -82,14 +94,14 @@ export interface FlowMaterial {
   verifier: string;
 }
 
-/** `signed`: the pushed requests are signed request objects (the gateway on a profile that takes them). */
-export async function flowMaterial(jwk: JWK, audience: string, count: number, signed = false): Promise<FlowMaterial[]> {
+/** `signed`: the pushed requests are signed request objects (the gateway on a profile that takes them); `shape`: what they ask. */
+export async function flowMaterial(jwk: JWK, audience: string, count: number, signed = false, shape: RequestShape = {}): Promise<FlowMaterial[]> {
   const assertions = await presignAssertions(jwk, audience, count * 2);
   const key = signed ? await importJWK(jwk, jwk.alg) : undefined;
   const out: FlowMaterial[] = [];
   for (let i = 0; i < count; i++) {
     const { verifier, challenge } = pkce();
-    const body = key ? await signedParBody(assertions[2 * i], challenge, key, jwk, audience) : parBody(assertions[2 * i], challenge);
+    const body = key ? await signedParBody(assertions[2 * i], challenge, key, jwk, audience, shape) : parBody(assertions[2 * i], challenge, CLIENT_ID, shape);
     out.push({ parBody: body, tokenAssertion: assertions[2 * i + 1], verifier });
   }
   return out;

@@ -186,7 +186,7 @@ async function authenticateByAssertion(
   if (!client || client.authMethod !== method || !client.jwtKeys)
     throw new ClientAuthError('unknown_client', 'client authentication failed', method);
 
-  const rules = deps.profile.clientAssertion;
+  const rules = client.rules.clientAssertion;
   let payload: JWTPayload;
   try {
     ({ payload } = await verifyJwt(assertion, client.jwtKeys, {

@@ -8,6 +8,7 @@ import { requestObjectRules } from '../oauth/request-object/client-rules.js';
 import { ConfigError } from '../config/config-error.js';
 import { ClientSchema, type ClientMetadata, type Profile } from '../config/schema.js';
 import { validate } from '../config/validate.js';
+import { fapi1AdvancedProfile } from '../config/profile.js';
 import { normalizeDnString } from '../tls/distinguished-name.js';
 import type { Client, ClientAuthMethod, SanType } from './client.js';
 import { subjectTypeOf } from '../subjects/subject-identifiers.js';
@@ -41,7 +42,9 @@ export async function validateClientMetadata(input: unknown, profile: Profile, a
   return buildClient(metadata, profile, at, options);
 }
 
-async function buildClient(m: ClientMetadata, profile: Profile, at: string, options: ClientValidationOptions): Promise<Client> {
+async function buildClient(m: ClientMetadata, ecosystemProfile: Profile, at: string, options: ClientValidationOptions): Promise<Client> {
+  const responseTypes = (m.response_types ?? ['code']).map((t) => t.split(' ').filter(Boolean).sort().join(' '));
+  const profile = rulesForClient(m, responseTypes, ecosystemProfile);
   const method = m.token_endpoint_auth_method as ClientAuthMethod;
   if (!profile.clientAuthMethods.includes(method))
     throw new ConfigError(`${at}.token_endpoint_auth_method`, `"${m.token_endpoint_auth_method}" is not allowed by profile ${profile.name} (allowed: ${profile.clientAuthMethods.join(', ')})`);
@@ -50,10 +53,12 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string, opti
     if (!profile.grantTypes.includes(grant as never))
       throw new ConfigError(`${at}.grant_types[${j}]`, `"${grant}" is not allowed by profile ${profile.name} (allowed: ${profile.grantTypes.join(', ')})`);
   const offered = responseTypesOffered(profile);
-  const responseTypes = (m.response_types ?? ['code']).map((t) => t.split(' ').filter(Boolean).sort().join(' '));
   for (const [j, type] of responseTypes.entries())
     if (!offered.includes(type as never))
-      throw new ConfigError(`${at}.response_types[${j}]`, `"${m.response_types![j]}" is not offered by profile ${profile.name} (offered: ${offered.join(', ')})`);
+      throw new ConfigError(
+        `${at}.response_types[${j}]`,
+        `"${m.response_types![j]}" is not offered by profile ${profile.name}${profile === ecosystemProfile ? '' : ' to a FAPI 1.0 Advanced client (one that registers authorization_signed_response_alg or code id_token)'} (offered: ${offered.join(', ')})`,
+      );
 
   for (const [j, uri] of m.redirect_uris.entries()) {
     let url: URL;
@@ -122,8 +127,21 @@ async function buildClient(m: ClientMetadata, profile: Profile, at: string, opti
     responseProtection: protection,
     encryptionKeys,
     metadata: m,
+    rules: profile,
     ...(pairwiseSector !== undefined ? { pairwiseSector } : {}),
   };
+}
+
+/**
+ * A profile that certifies on FAPI 1.0 Advanced beside FAPI 2.0 (`fapi1Advanced`) tells its clients
+ * apart by what they registered: a JARM response (`authorization_signed_response_alg`, JARM §3: its
+ * responses are then signed) or a response type carrying an ID token is a FAPI 1.0 client; any other
+ * is held to FAPI 2.0, and is never made to use JARM.
+ */
+function rulesForClient(m: ClientMetadata, responseTypes: string[], profile: Profile): Profile {
+  if (!profile.fapi1Advanced) return profile;
+  const fapi1 = m.authorization_signed_response_alg !== undefined || responseTypes.some((type) => type.split(' ').includes('id_token'));
+  return fapi1 ? fapi1AdvancedProfile(profile) : profile;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { JWTVerifyGetKey } from 'jose';
-import type { ClientMetadata } from '../config/schema.js';
+import type { ClientMetadata, Profile } from '../config/schema.js';
 import type { ClientRequestObjectRules } from '../oauth/request-object/policy.js';
 import type { NormalizedDn } from '../tls/distinguished-name.js';
 import type { EncryptionKeySource } from './encryption-keys.js';
@@ -36,6 +36,11 @@ export interface Client {
   /** The client's public encryption keys (`use: enc` in jwks or jwks_uri). */
   readonly encryptionKeys?: EncryptionKeySource;
   readonly metadata: Readonly<ClientMetadata>;
+  /**
+   * The profile's rules as they apply to this client: the profile itself, or for a FAPI 1.0
+   * Advanced client of a profile that has `fapi1Advanced`, the profile with those keys in place.
+   */
+  readonly rules: Profile;
   /** Pairwise subjects (OIDC Core §8.1): the host the client's `sub` values are derived for; undefined for public ones. */
   readonly pairwiseSector?: string;
   /**

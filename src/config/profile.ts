@@ -16,11 +16,35 @@ export async function loadProfile(name: string, policy: Record<string, unknown> 
   const raw = await readProfileFile(file, name, []);
   const profile = validate(ProfileSchema, raw, path.basename(file));
   checkConsistent(profile, path.basename(file));
-  if (!policy) return profile;
+  if (!policy) return withFapi1Advanced(profile, path.basename(file));
   const tightened = validate(ProfileSchema, mergeDeep(profile, policy), 'policy');
   assertNotLooser(profile, tightened, 'policy', '', new Set(Object.keys(profile.bounds ?? {})));
   checkConsistent(tightened, 'policy');
-  return tightened;
+  return withFapi1Advanced(tightened, 'policy');
+}
+
+const fapi1AdvancedProfiles = new WeakMap<Profile, Profile>();
+
+/**
+ * The rules a FAPI 1.0 Advanced client of this profile is held to: the profile with its
+ * `fapi1Advanced` keys in place of its own; the profile itself when it has none.
+ */
+export function fapi1AdvancedProfile(profile: Profile, at = `${profile.name}.fapi1Advanced`): Profile {
+  if (!profile.fapi1Advanced) return profile;
+  let derived = fapi1AdvancedProfiles.get(profile);
+  if (!derived) {
+    const { fapi1Advanced, ...own } = profile;
+    derived = validate(ProfileSchema, mergeDeep(own, fapi1Advanced), at);
+    checkConsistent(derived, at);
+    fapi1AdvancedProfiles.set(profile, derived);
+  }
+  return derived;
+}
+
+/** Derives the FAPI 1.0 Advanced rules at start, so that a bad `fapi1Advanced` key fails there. */
+function withFapi1Advanced(profile: Profile, at: string): Profile {
+  fapi1AdvancedProfile(profile, `${at}.fapi1Advanced`);
+  return profile;
 }
 
 /** How many profiles deep `extends` may go (a profile naming itself, or a cycle, fails at once). */
@@ -95,9 +119,12 @@ const REQUIREMENT_LISTS = new Set(['authorizationRequest.requestObjectClaims']);
 // Chosen by the profile alone: a policy may not switch an ecosystem pack on, off or to another.
 const FIXED = new Set(['ecosystem']);
 // Absent from the profile means "not offered": a policy may not add it.
-const OFFERED_BY_PROFILE_ONLY = new Set(['algorithms.encryption', 'bounds', 'authorizationRequest', 'authorizationRequest.responseTypes']);
+const OFFERED_BY_PROFILE_ONLY = new Set(['algorithms.encryption', 'bounds', 'authorizationRequest', 'authorizationRequest.responseTypes', 'fapi1Advanced']);
+// The FAPI 1.0 Advanced overrides tighten as the profile's own keys of the same name do.
+const OVERRIDES = 'fapi1Advanced.';
 
-function assertNotLooser(base: unknown, tightened: unknown, at: string, rel: string, bounded: ReadonlySet<string>): void {
+function assertNotLooser(base: unknown, tightened: unknown, at: string, relPath: string, bounded: ReadonlySet<string>): void {
+  const rel = relPath.startsWith(OVERRIDES) ? relPath.slice(OVERRIDES.length) : relPath;
   if (FREE.has(rel)) return;
   // A bounded number may take any value in its range (checkConsistent); the range itself may only narrow.
   if (bounded.has(rel)) return;

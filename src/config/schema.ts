@@ -31,6 +31,56 @@ export const Tls12CipherSuite = Type.Union(
   ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384'].map((s) => Type.Literal(s)),
 );
 
+const RequestObjectMode = Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('none')]);
+
+const ClientAssertionRules = Type.Object(
+  {
+    audience: Type.Array(
+      Type.Union([Type.Literal('issuer'), Type.Literal('token_endpoint'), Type.Literal('endpoint')]),
+      { minItems: 1, uniqueItems: true },
+    ),
+    /**
+     * The forms accepted at the PAR endpoint, where FAPI 2.0 (and its conformance suite) wants the
+     * issuer alone; `audience` when absent. Must be within `audience`.
+     */
+    parAudience: Type.Optional(
+      Type.Array(Type.Union([Type.Literal('issuer'), Type.Literal('token_endpoint'), Type.Literal('endpoint')]), { minItems: 1, uniqueItems: true }),
+    ),
+    maxAgeSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+    futureToleranceSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
+    /**
+     * RFC 7523 §3 (FAPI 1.0): `aud` may be an array that contains an accepted form. FAPI 2.0 wants the
+     * one accepted value as a string (false when absent).
+     */
+    audienceArray: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+/** Authorization request rules of FAPI 1.0 Advanced (final); FAPI 2.0 behaviour when absent. */
+const AuthorizationRequestRules = Type.Object(
+  {
+    /** response_type values offered: `code` and/or the hybrid `code id_token`; [code] when absent. */
+    responseTypes: Type.Optional(Type.Array(ResponseType, { minItems: 1, uniqueItems: true })),
+    /** FAPI 1.0 Advanced §5.2.2-2: response_type=code only with a JARM response mode (`jwt`, `query.jwt`). */
+    codeRequiresJarm: Type.Optional(Type.Boolean()),
+    /**
+     * Parameters a signed request object must itself carry (FAPI 1.0 Advanced §5.2.2-10, §5.2.3-8):
+     * with one missing the request object is refused, whatever the form says. `exp` and `nbf` are
+     * always required; `nonce` here means with scope openid (FAPI 1.0 Baseline §5.2.2.2).
+     */
+    requestObjectClaims: Type.Optional(
+      Type.Array(Type.Union([Type.Literal('scope'), Type.Literal('redirect_uri'), Type.Literal('nonce'), Type.Literal('state')]), { uniqueItems: true }),
+    ),
+    /**
+     * `required`: every client that may use the code flow registers id_token_encrypted_response_alg,
+     * so that no ID token leaves in the clear (Open Finance Brasil FAPI 1.0: RSA-OAEP with A256GCM).
+     */
+    idTokenEncryption: Type.Optional(Type.Union([Type.Literal('required'), Type.Literal('optional')])),
+  },
+  { additionalProperties: false },
+);
+
 export const ProfileSchema = Type.Object(
   {
     name: NonEmpty,
@@ -58,32 +108,10 @@ export const ProfileSchema = Type.Object(
       { additionalProperties: false },
     ),
     /** Signed request objects at PAR (RFC 9101): required, accepted, or refused (`none`, when absent). */
-    requestObject: Type.Optional(Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('none')])),
+    requestObject: Type.Optional(RequestObjectMode),
     /** What the built-in login reaches, as `acr` values (the first is the default); none claimed when absent. */
     acrValues: Type.Optional(Type.Array(NonEmpty, { uniqueItems: true })),
-    clientAssertion: Type.Object(
-      {
-        audience: Type.Array(
-          Type.Union([Type.Literal('issuer'), Type.Literal('token_endpoint'), Type.Literal('endpoint')]),
-          { minItems: 1, uniqueItems: true },
-        ),
-        /**
-         * The forms accepted at the PAR endpoint, where FAPI 2.0 (and its conformance suite) wants the
-         * issuer alone; `audience` when absent. Must be within `audience`.
-         */
-        parAudience: Type.Optional(
-          Type.Array(Type.Union([Type.Literal('issuer'), Type.Literal('token_endpoint'), Type.Literal('endpoint')]), { minItems: 1, uniqueItems: true }),
-        ),
-        maxAgeSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
-        futureToleranceSeconds: Type.Integer({ minimum: 0, maximum: 60 }),
-        /**
-         * RFC 7523 §3 (FAPI 1.0): `aud` may be an array that contains an accepted form. FAPI 2.0 wants the
-         * one accepted value as a string (false when absent).
-         */
-        audienceArray: Type.Optional(Type.Boolean()),
-      },
-      { additionalProperties: false },
-    ),
+    clientAssertion: ClientAssertionRules,
     grantTypes: Type.Array(GrantType, { minItems: 1, uniqueItems: true }),
     responseModes: Type.Array(ResponseMode, { minItems: 1, uniqueItems: true }),
     lifetimes: Type.Object(
@@ -176,26 +204,20 @@ export const ProfileSchema = Type.Object(
      * Authorization request rules of FAPI 1.0 Advanced (final), for ecosystems that still certify on it;
      * FAPI 2.0 behaviour (response_type=code only, no further rules) when absent.
      */
-    authorizationRequest: Type.Optional(
+    authorizationRequest: Type.Optional(AuthorizationRequestRules),
+    /**
+     * FAPI 1.0 Advanced (final) beside FAPI 2.0 in one profile, for ecosystems that certify on both:
+     * these keys replace the profile's own for the clients that registered the FAPI 1.0 way, a JARM
+     * response (`authorization_signed_response_alg`) or a response type with an ID token (`code
+     * id_token`). Every other client keeps the profile's FAPI 2.0 rules.
+     */
+    fapi1Advanced: Type.Optional(
       Type.Object(
         {
-          /** response_type values offered: `code` and/or the hybrid `code id_token`; [code] when absent. */
-          responseTypes: Type.Optional(Type.Array(ResponseType, { minItems: 1, uniqueItems: true })),
-          /** FAPI 1.0 Advanced §5.2.2-2: response_type=code only with a JARM response mode (`jwt`, `query.jwt`). */
-          codeRequiresJarm: Type.Optional(Type.Boolean()),
-          /**
-           * Parameters a signed request object must itself carry (FAPI 1.0 Advanced §5.2.2-10, §5.2.3-8):
-           * with one missing the request object is refused, whatever the form says. `exp` and `nbf` are
-           * always required; `nonce` here means with scope openid (FAPI 1.0 Baseline §5.2.2.2).
-           */
-          requestObjectClaims: Type.Optional(
-            Type.Array(Type.Union([Type.Literal('scope'), Type.Literal('redirect_uri'), Type.Literal('nonce'), Type.Literal('state')]), { uniqueItems: true }),
-          ),
-          /**
-           * `required`: every client that may use the code flow registers id_token_encrypted_response_alg,
-           * so that no ID token leaves in the clear (Open Finance Brasil FAPI 1.0: RSA-OAEP with A256GCM).
-           */
-          idTokenEncryption: Type.Optional(Type.Union([Type.Literal('required'), Type.Literal('optional')])),
+          clientAssertion: Type.Optional(Type.Partial(ClientAssertionRules)),
+          requestObject: Type.Optional(RequestObjectMode),
+          responseModes: Type.Optional(Type.Array(ResponseMode, { minItems: 1, uniqueItems: true })),
+          authorizationRequest: Type.Optional(AuthorizationRequestRules),
         },
         { additionalProperties: false },
       ),

@@ -5,8 +5,8 @@ type AnyHook = (...args: unknown[]) => unknown;
 /**
  * One pack from several parts (authorization, registration, resources...): every part's hook is
  * called in order, and their results combined. Objects are merged (a later part's member wins),
- * lists are joined, `true` from any part wins for yes/no hooks, otherwise the first part that answers
- * decides (an error, a number).
+ * lists are joined, `true` from any part wins for yes/no hooks, functions (commits) all run,
+ * otherwise the first part that answers decides (an error, a number).
  * Consent details are put together. A hook stays synchronous unless a part answers with a promise.
  * `stop` runs in reverse order, every part's even when one fails.
  */
@@ -55,6 +55,8 @@ function combine(results: unknown[]): unknown {
   const answered = results.filter((r) => r !== undefined);
   if (answered.length === 0) return undefined;
   if (answered.length === 1) return answered[0];
+  // Commits of several parts (onGrantCreated) go together.
+  if (answered.every((r) => typeof r === 'function')) return () => Promise.all(answered.map((commit) => (commit as () => Promise<void>)())).then(() => undefined);
   if (answered.some((r) => typeof r === 'boolean')) return answered.some((r) => r === true);
   if (answered.every(Array.isArray)) return answered.flat();
   if (answered.every(isPlainObject)) return Object.assign({}, ...answered);

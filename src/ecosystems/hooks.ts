@@ -54,9 +54,19 @@ export interface EcosystemHooks {
   /**
    * When a grant is created from an approved authorization: attach a consent or arrangement, set its
    * expiry. The grant is discarded unseen if the request turns out to have been completed elsewhere
-   * meanwhile, so keep what is attached inside the grant.
+   * meanwhile, so keep what is attached inside the grant. Throw an OAuthError to refuse the approval.
+   * What the pack then writes may be returned as a GrantCommit rather than awaited here, so that it
+   * travels with the completion's own writes.
    */
-  onGrantCreated?(input: { grant: Grant; request: AuthorizationRequest; client: Client; decision?: ConsentDecision }): void | Promise<void>;
+  onGrantCreated?(input: { grant: Grant; request: AuthorizationRequest; client: Client; decision?: ConsentDecision }): void | GrantCommit | Promise<void | GrantCommit>;
+  /**
+   * A step of the authorization (the authorization endpoint) has read the pushed request and is about
+   * to write: start reading what this step's other hooks will need (a consent, an arrangement), so
+   * that the read travels in the same store round trip as the step's write. Reads only, nothing the
+   * customer could see; not awaited (keep the promise, and its failure, for the hooks that need it:
+   * they get the same `request` object within the step).
+   */
+  prefetch?(input: { request: AuthorizationRequest }): void;
   /** Refresh-token lifetime for a grant in seconds (0: as long as the grant), or 'none' for no refresh token. */
   refreshTokenLifetime?(grant: Grant, profileDefault: number): number | 'none';
   /** Extra claims in access tokens. */
@@ -149,6 +159,15 @@ export interface EcosystemHooks {
    */
   onGrantWithdrawn?(input: { grant: Grant; initiator: 'customer' | 'bank' }): void | Promise<void>;
 }
+
+/**
+ * The writes of an approval (onGrantCreated), sent by the core in the same store round trip as the
+ * consumption of the pushed request, the code and the grant, once the grant is final. Rejecting
+ * with an OAuthError refuses the approval after all (the one-time transition it tried was taken, a
+ * consent ended meanwhile): the core discards the code and grant and sends the client the error. The
+ * request may turn out to have been completed elsewhere meanwhile, as for the grant.
+ */
+export type GrantCommit = () => Promise<void>;
 
 /** A CLI command of a pack (see EcosystemHooks.cliCommands). */
 export interface EcosystemCommand {

@@ -53,12 +53,11 @@ export class Grants {
     const now = nowSeconds();
     const ttl = grantTtlSeconds(grant, this.lifetimes, now, true);
     await Promise.all([
-      this.store.set('grant', grant.id, grant, ttl),
+      // An ecosystem may end a grant between its creation and this write (a consent revoked
+      // meanwhile): the end's marker then wins, as in extend().
+      this.lifetimes.endableBeforeSave ? this.#writeUnlessEnded(grant, ttl) : this.store.set('grant', grant.id, grant, ttl),
       indexed ? this.store.index(this.#indexEntries(grant, now + ttl, { at: Date.now(), event: 'created', scope: grant.scope, until: now + ttl })) : undefined,
     ]);
-    // An ecosystem may end a grant between its creation and this write (a consent revoked meanwhile):
-    // the end's marker then wins, as in extend().
-    if (this.lifetimes.endableBeforeSave && (await this.store.anyExists([['grant-ended', grant.id]]))) await this.store.delete('grant', grant.id);
   }
 
   /**
@@ -69,6 +68,18 @@ export class Grants {
   async extend(grant: Grant): Promise<void> {
     await this.store.set('grant', grant.id, grant, grantTtlSeconds(grant, this.lifetimes, nowSeconds(), false));
     if (await this.store.anyExists([['grant-ended', grant.id]])) await this.store.delete('grant', grant.id);
+  }
+
+  /**
+   * As extend() does it, with the check sent with the write (one round trip where the store can keep
+   * the two in order): for a new grant on the authorization's hot path.
+   */
+  async #writeUnlessEnded(grant: Grant, ttl: number): Promise<void> {
+    const [, live] = await this.store.sequence([
+      { set: 'grant', id: grant.id, value: grant, ttlSeconds: ttl },
+      { absent: 'grant-ended', id: grant.id },
+    ]);
+    if (!live) await this.store.delete('grant', grant.id);
   }
 
   /**

@@ -12,7 +12,7 @@ import { RESPONSE_TYPES } from '../oauth/response-types/response-type.js';
 import { errorPage, sendPage } from './pages.js';
 import { rememberedConsent } from './routes.js';
 import { chooseAcr } from '../authentication-context/acr.js';
-import type { ConsentDecision } from '../ecosystems/hooks.js';
+import type { ConsentDecision, GrantCommit } from '../ecosystems/hooks.js';
 import type { Authentication } from '../authentication-context/authentication.js';
 
 /**
@@ -27,9 +27,10 @@ export type Outcome =
 /**
  * Ends an authorization: the pushed request is consumed atomically (so it completes once, whichever
  * replica or tab gets here first), then the client gets a code or an error at its redirect URI.
- * `pushed` is the request as read earlier in this step; an approval writes the code and its grant in
- * the same round trip as the consumption; when the consumption finds nothing (completed elsewhere
- * meanwhile), they are deleted unseen. The interaction shares the request's id and goes with it.
+ * `pushed` is the request as read earlier in this step; an approval writes the code and its grant
+ * (and the ecosystem's writes for it) in the same round trip as the consumption; when the consumption
+ * finds nothing (completed elsewhere meanwhile), or the ecosystem refuses after all, they are deleted
+ * unseen. The interaction shares the request's id and goes with it.
  */
 export async function completeAuthorization(ctx: GatewayContext, reply: FastifyReply, parId: string, pushed: PushedRequest, outcome: Outcome): Promise<FastifyReply> {
   const { request } = pushed;
@@ -41,9 +42,12 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     reply.log.warn({ audit: 'acr_unmet', clientId: client.id }, 'acr_unmet');
     outcome = { approved: false, error: 'access_denied', description: acr.unmet };
   }
-  const deny = async (error: string, description: string) => {
-    const [pushed] = await consumeRequest();
-    if (!pushed) return completedPage(reply);
+  /** `consumed`: the request was consumed already (with an approval's writes that were then refused). */
+  const deny = async (error: string, description: string, consumed = false) => {
+    if (!consumed) {
+      const [pushed] = await consumeRequest();
+      if (!pushed) return completedPage(reply);
+    }
     await ctx.hooks.onAuthorizationDenied?.({ request, client, error });
     ctx.metrics?.authorizations.inc({ outcome: 'denied' });
     reply.log.info({ audit: 'authorization_denied', client_id: client.id, outcome: 'failure', reason: error }, 'authorization_denied');
@@ -72,15 +76,19 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   if (outcome.decision?.accountIds?.length) grant.accountIds = outcome.decision.accountIds;
   // OpenID Grant Management: a merge or replace amends the grant the customer gave this client before.
   const amending = request.grantManagement?.grantId !== undefined;
+  // The ecosystem refused what was approved (amending another customer's arrangement, a consent
+  // that ended meanwhile): the client hears why.
+  const refused = (err: OAuthError, consumed = false) => {
+    reply.log.warn({ audit: err.audit ?? 'authorization_refused', clientId: client.id, reason: err.description }, err.audit ?? 'authorization_refused');
+    return deny(err.error, err.description, consumed);
+  };
+  let commit: GrantCommit | void;
   try {
     if (amending) grant = await amendedGrant(ctx, request, grant);
-    await ctx.hooks.onGrantCreated?.({ grant, request, client, ...(outcome.decision ? { decision: outcome.decision } : {}) });
+    commit = await ctx.hooks.onGrantCreated?.({ grant, request, client, ...(outcome.decision ? { decision: outcome.decision } : {}) });
   } catch (err) {
-    // The ecosystem refused what was approved (amending another customer's arrangement, a consent
-    // that ended meanwhile): the client hears why.
     if (!(err instanceof OAuthError)) throw err;
-    reply.log.warn({ audit: err.audit ?? 'authorization_refused', clientId: client.id, reason: err.description }, err.audit ?? 'authorization_refused');
-    return deny(err.error, err.description);
+    return refused(err);
   }
   const code = newCode();
   const record: CodeRecord = {
@@ -93,14 +101,25 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     ...(request.nonce !== undefined ? { nonce: request.nonce } : {}),
     ...(request.dpopJkt !== undefined ? { dpopJkt: request.dpopJkt } : {}),
   };
-  const [consumed, saved] = await Promise.allSettled([consumeRequest(), Promise.all([saveCode(ctx, code, record), amending ? ctx.grants.amend(grant) : ctx.grants.save(grant)])]);
+  // One round trip: the consumption, the code, the grant and the ecosystem's writes for it.
+  const [consumed, saved, committed] = await Promise.allSettled([
+    consumeRequest(),
+    Promise.all([saveCode(ctx, code, record), amending ? ctx.grants.amend(grant) : ctx.grants.save(grant)]),
+    commit?.(),
+  ]);
   const completed = consumed.status === 'fulfilled' && consumed.value[0] !== undefined;
-  if (!completed || saved.status === 'rejected') {
+  if (!completed || saved.status === 'rejected' || committed.status === 'rejected') {
     // Nobody has seen the code; a grant without a code has no tokens. Best effort when the store fails.
     // An amended grant was live before and stays (its amendment is what the customer approved).
     await Promise.allSettled([discardCode(ctx, code), amending ? undefined : ctx.grants.discard(grant.id)]);
     if (consumed.status === 'rejected') throw consumed.reason;
     if (saved.status === 'rejected') throw saved.reason;
+    if (committed.status === 'rejected') {
+      if (!(committed.reason instanceof OAuthError)) throw committed.reason;
+      // Refused after all, the request consumed: the client hears why (unless the request was
+      // completed elsewhere meanwhile, and that completion answered it).
+      if (completed) return refused(committed.reason, true);
+    }
     return completedPage(reply);
   }
   ctx.metrics?.authorizations.inc({ outcome: 'approved' });

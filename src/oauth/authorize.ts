@@ -60,6 +60,8 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
       return redirect(ctx, reply, client, authz, { error, error_description: 'user interaction is required' });
     }
     const signedIn = fresh ? { ...fresh } : {};
+    // What the ecosystem's hooks of this step will read travels with the interaction's write.
+    ctx.hooks.prefetch?.({ request: authz });
     let interaction = existing ?? (await startInteraction(ctx, request, reply, { parId, clientId: client.id, ...signedIn }));
     if (!interaction) return openedElsewhere(reply);
     if (interaction.sub === undefined && fresh) {

@@ -3,7 +3,7 @@ import { acrValuesReachable, userClaimNames } from '../login/advertised.js';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { requestObjectMetadata } from './request-object/discovery-fields.js';
-import { responseTypesOffered } from './response-types/response-type.js';
+import { responseModesAdvertised, responseTypesAdvertised } from './response-types/response-type.js';
 import { registrableScopes } from '../registration/setup.js';
 import { grantManagementMetadata } from '../grants/management/client-grant-management.js';
 
@@ -38,8 +38,8 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
     jwks_uri: urls.jwks,
     require_pushed_authorization_requests: true,
     mtls_endpoint_aliases: mtlsEndpoints,
-    response_types_supported: responseTypesOffered(profile),
-    response_modes_supported: profile.responseModes,
+    response_types_supported: responseTypesAdvertised(profile),
+    response_modes_supported: responseModesAdvertised(profile),
     grant_types_supported: profile.grantTypes,
     scopes_supported: [...scopes],
     subject_types_supported: profile.subjectTypes ?? ['public'],
@@ -73,7 +73,8 @@ export function discoveryDocument(ctx: GatewayContext): Record<string, unknown> 
  * offers them; signing algorithms only those the server holds an active key for.
  */
 function responseProtectionFields(ctx: GatewayContext): Record<string, unknown> {
-  const { algorithms, responseModes } = ctx.profile;
+  const { algorithms } = ctx.profile;
+  const responseModes = responseModesAdvertised(ctx.profile);
   const active = (algs: readonly string[]) => algs.filter((alg) => ctx.keys.algorithms.includes(alg));
   const fields: Record<string, unknown> = {};
   const encryption = algorithms.encryption;

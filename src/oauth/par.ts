@@ -24,7 +24,7 @@ export interface PushedRequest {
 export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
   app.post(PATHS.par, async (request, reply) => {
     const params = formParams(request);
-    let caller: ReplayCheckPending & { prepared: AuthorizationRequest };
+    let caller: ReplayCheckPending & { prepared: { request: AuthorizationRequest; recordJti(): Promise<void> } };
     try {
       // Checked before the client authenticates, so a client told to use a DPoP nonce can resend its assertion.
       const proof = await proofAtAuthorizationServer(ctx, request);
@@ -33,12 +33,11 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
         if (refusal) throw refusal;
         // From a signed request object when there is one (RFC 9101), else from the form; dpop_jkt too.
         const source = await pushedParameters(params, client, ctx);
-        const validated = await validateAuthorizationRequest(source.params, client, ctx.profile, ctx.hooks);
+        const validated = await validateAuthorizationRequest(source.params, client, client.rules, ctx.hooks);
         await checkGrantManagementRequest(ctx, source.params, client, validated);
         const dpopJkt = pushedRequestKey(proof, source.params.dpop_jkt);
-        await source.recordJti();
         if (dpopJkt !== undefined) validated.dpopJkt = dpopJkt;
-        return validated;
+        return { request: validated, recordJti: source.recordJti };
       });
     } catch (err) {
       ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
@@ -46,15 +45,22 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
     }
     const lifetime = ctx.profile.lifetimes.requestUri;
     const id = randomToken();
-    const pushed: PushedRequest = { request: caller.prepared, expiresAt: Math.floor(Date.now() / 1000) + lifetime };
-    // The assertion's jti and the pushed request go to the store in one round trip. The request is
-    // kept past its first-use deadline so that an authorization started in time can complete.
-    const [checked, stored] = await Promise.allSettled([caller.checkReplay(), ctx.store.set('par', id, pushed, lifetime + ctx.profile.lifetimes.interaction)]);
-    if (checked.status === 'rejected') {
+    const pushed: PushedRequest = { request: caller.prepared.request, expiresAt: Math.floor(Date.now() / 1000) + lifetime };
+    // The assertion's jti, the request object's and the pushed request go to the store in one round
+    // trip. The request is kept past its first-use deadline so that an authorization started in time
+    // can complete.
+    const [checked, recorded, stored] = await Promise.allSettled([
+      caller.checkReplay(),
+      caller.prepared.recordJti(),
+      ctx.store.set('par', id, pushed, lifetime + ctx.profile.lifetimes.interaction),
+    ]);
+    // A replayed assertion is refused as such whatever else was wrong, then a replayed request object.
+    const refused = [checked, recorded].find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (refused) {
       // Nobody learns this request_uri; delete it rather than let it wait for its TTL.
       ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
       if (stored.status === 'fulfilled') await ctx.store.delete('par', id).catch(() => undefined);
-      throw checked.reason;
+      throw refused.reason;
     }
     if (stored.status === 'rejected') throw stored.reason;
     ctx.metrics?.parRequests.inc({ outcome: 'created' });

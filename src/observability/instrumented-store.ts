@@ -1,5 +1,5 @@
 import type { Metrics } from './metrics.js';
-import type { IndexEntry, IndexKind, RecordKind, SetKind, Store } from '../store/store.js';
+import type { IndexEntry, IndexKind, RecordKind, SequenceStep, SetKind, Store } from '../store/store.js';
 
 /** Wraps a store so every operation is timed and every failure counted, without the backends knowing. */
 export function instrumentStore(store: Store, backend: string, metrics: Metrics): Store {
@@ -25,6 +25,7 @@ export function instrumentStore(store: Store, backend: string, metrics: Metrics)
     consume: timed('consume', (kind: RecordKind, id: string) => store.consume(kind, id)) as Store['consume'],
     anyExists: timed('any_exists', (keys: ReadonlyArray<readonly [RecordKind, string]>) => store.anyExists(keys)),
     delete: timed('delete', (kind: RecordKind, id: string) => store.delete(kind, id)),
+    sequence: timed('sequence', (steps: readonly SequenceStep[]) => store.sequence(steps)),
     addMember: timed('add_member', (set: SetKind, member: string, max: number) => store.addMember(set, member, max)),
     removeMember: timed('remove_member', (set: SetKind, member: string) => store.removeMember(set, member)),
     members: timed('members', (set: SetKind) => store.members(set)),

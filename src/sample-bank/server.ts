@@ -2,13 +2,14 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { ACCOUNTS_BY_SUBJECT, type Account } from './data.js';
 import { cdsBankingRoutes } from './cds-banking.js';
 import { ofbAccountsRoutes } from './ofb-accounts.js';
+import { noSchemaCompilers } from '../http/no-schema-compilers.js';
 
 /**
  * A stand-in for a bank's own account service, for the embedded defaults and the demo. It trusts
  * the identity headers the gateway sets and knows nothing else about the gateway.
  */
 export function sampleBank(): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, ...noSchemaCompilers });
   const accountsOf = (request: FastifyRequest) => ACCOUNTS_BY_SUBJECT[String(request.headers['x-authenticated-subject'] ?? '')] ?? [];
   const summary = ({ transactions, balance, ...account }: Account) => (void transactions, void balance, account);
   const find = (request: FastifyRequest<{ Params: { id: string } }>) => accountsOf(request).find((a) => a.accountId === request.params.id);

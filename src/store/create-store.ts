@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../config/config-error.js';
 import type { StoreConfig } from '../config/schema.js';
 import { MemoryStore } from './memory.js';
-import { RedisStore } from './redis.js';
 import type { Store } from './store.js';
 
 /**
@@ -14,6 +13,8 @@ export async function createStore(config: StoreConfig): Promise<Store> {
   if (config.sentinel && config.cluster) throw new ConfigError('store', 'sentinel and cluster exclude each other');
   const tls = config.tls ? { ca: await readCa(config.tls.ca) } : undefined;
   if (tls && !config.url.startsWith('rediss://')) throw new ConfigError('store.tls', 'needs a rediss:// url');
+  // ioredis is imported only for a Redis store: the memory store's gateway would hold it for nothing.
+  const { RedisStore } = await import('./redis.js');
   try {
     return new RedisStore({ url: config.url, keyPrefix: config.keyPrefix, tls, sentinel: config.sentinel, cluster: config.cluster });
   } catch (err) {

@@ -1,15 +1,17 @@
 import { getHeapStatistics } from 'node:v8';
-import { ExpiringIndex } from './expiring-index.js';
-import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SetKind, type Store } from './store.js';
+import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SequenceOutcome, type SequenceStep, type SetKind, type Store } from './store.js';
 
 interface Entry {
   /** The value as JSON, as Redis keeps it: a copy no caller can mutate, whose size is known. */
   json: string;
-  /** An index (Store.index) is kept as such, not as JSON: its JSON would be rewritten whole at every change. */
-  index?: ExpiringIndex;
   /** What the record is counted as against `maxBytes`. */
   size: number;
   expiresAt: number;
+  /**
+   * An index's members and their expiries (seconds), kept as a live map rather than JSON (`json` is
+   * then empty): adding to an index of a hundred thousand costs what adding to one of ten does.
+   */
+  members?: Map<string, number>;
 }
 
 export interface MemoryStoreOptions {
@@ -74,6 +76,10 @@ export class MemoryStore implements Store {
   }
 
   async set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void> {
+    this.#write(kind, id, value, ttlSeconds);
+  }
+
+  #write(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): void {
     const k = key(kind, id);
     const json = JSON.stringify(value);
     // Two bytes a character: V8 keeps non-Latin-1 strings in UTF-16.
@@ -87,6 +93,12 @@ export class MemoryStore implements Store {
   async setIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<boolean> {
     if (this.#live(key(kind, id))) return false;
     await this.set(kind, id, value, ttlSeconds);
+    return true;
+  }
+
+  #writeIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): boolean {
+    if (this.#live(key(kind, id))) return false;
+    this.#write(kind, id, value, ttlSeconds);
     return true;
   }
 
@@ -113,7 +125,24 @@ export class MemoryStore implements Store {
     if (entry) this.#remove(k, entry);
   }
 
+  /** Synchronous from the first step to the last: nothing else runs in between. */
+  async sequence(steps: readonly SequenceStep[]): Promise<SequenceOutcome> {
+    const outcome: SequenceOutcome = [];
+    for (const step of steps) {
+      if ('addMember' in step) outcome.push(this.#addMember(step.addMember, step.member, step.max));
+      else if ('absent' in step) outcome.push(this.#live(key(step.absent, step.id)) === undefined);
+      else if (step.ifAbsent) outcome.push(this.#writeIfAbsent(step.set, step.id, step.value, step.ttlSeconds));
+      else outcome.push((this.#write(step.set, step.id, step.value, step.ttlSeconds), true));
+      if (outcome.at(-1) === false) break;
+    }
+    return outcome;
+  }
+
   async addMember(set: SetKind, member: string, max: number): Promise<'added' | 'present' | 'full'> {
+    return this.#addMember(set, member, max);
+  }
+
+  #addMember(set: SetKind, member: string, max: number): 'added' | 'present' | 'full' {
     let members = this.#sets.get(set);
     if (!members) this.#sets.set(set, (members = new Set()));
     if (members.has(member)) return 'present';
@@ -131,52 +160,72 @@ export class MemoryStore implements Store {
   }
 
   /**
-   * An index is one record of `member → expiry`, counted against the bounds like any other (as the
-   * JSON object it would be). A write the bounds refuse leaves the index as it was.
+   * An index is one record (a live map of `member → expiry`), counted against the bounds like any
+   * other: each member as its id and expiry would weigh in JSON. Members whose time is up are dropped
+   * when the index reaches its bound, and by the sweep; reads never see them.
    */
   async index(entries: readonly IndexEntry[]): Promise<void> {
     const now = Date.now() / 1000;
     for (const { kind, key: id, member, expiresAt, max } of entries) {
       const k = indexKey(kind, id);
-      const previous = this.#live(k);
-      const index = previous?.index ?? new ExpiringIndex();
-      const pruned = index.prune(now);
-      const replaced = index.set(member, expiresAt);
-      const trimmed = index.trim(max);
-      const undo = () => {
-        index.restore(trimmed);
-        if (replaced === undefined) index.delete(member);
-        else index.set(member, replaced);
-        index.restore(pruned);
-      };
-      if (index.size === 0) {
-        undo();
-        continue;
+      let entry = this.#live(k);
+      const fresh = !entry?.members!.has(member);
+      this.#admit('grant', entry === undefined, (entry ? 0 : 2 * k.length + ENTRY_OVERHEAD) + (fresh ? memberSize(member) : 0));
+      if (!entry) {
+        entry = { json: '', size: 0, expiresAt: 0, members: new Map() };
+        this.#entries.set(k, entry);
+        this.#resize(entry, 2 * k.length + ENTRY_OVERHEAD);
       }
-      const size = 2 * (k.length + index.jsonLength) + ENTRY_OVERHEAD;
-      try {
-        this.#admit('grant', previous === undefined, size - (previous?.size ?? 0));
-      } catch (err) {
-        undo();
-        throw err;
+      const members = entry.members!;
+      const previous = members.get(member);
+      members.set(member, expiresAt);
+      if (previous === undefined) this.#resize(entry, memberSize(member));
+      if (members.size > max) {
+        this.#dropExpired(entry, now);
+        // Usually one over: the soonest found in one pass; more (a lowered bound) in one sort.
+        if (members.size === max + 1) this.#dropMember(entry, soonest(members));
+        else for (const [gone] of [...members].sort(bySoonest).slice(0, Math.max(0, members.size - max))) this.#dropMember(entry, gone);
       }
-      this.#entries.set(k, { json: '', index, size, expiresAt: index.latestExpiry! * 1000 });
-      this.#bytes += size - (previous?.size ?? 0);
+      if (members.size === 0) this.#remove(k, entry);
+      // The key lasts as long as its last member: raised by a later one, found again when the last moved earlier.
+      else if (expiresAt * 1000 >= entry.expiresAt) entry.expiresAt = expiresAt * 1000;
+      else if (previous !== undefined && previous * 1000 === entry.expiresAt) entry.expiresAt = latest(members) * 1000;
     }
   }
 
   async indexMembers(kind: IndexKind, id: string): Promise<string[]> {
-    return this.#live(indexKey(kind, id))?.index?.members(Date.now() / 1000) ?? [];
+    const members = this.#live(indexKey(kind, id))?.members;
+    if (!members) return [];
+    const now = Date.now() / 1000;
+    return [...members]
+      .filter(([, expiresAt]) => expiresAt > now)
+      .sort(bySoonest)
+      .map(([member]) => member);
   }
 
   async unindex(kind: IndexKind, id: string, member: string): Promise<void> {
     const k = indexKey(kind, id);
     const entry = this.#live(k);
-    if (!entry?.index?.has(member)) return;
-    entry.index.delete(member);
-    const size = 2 * (k.length + entry.index.jsonLength) + ENTRY_OVERHEAD;
-    this.#bytes += size - entry.size;
-    entry.size = size;
+    if (!entry?.members!.has(member)) return;
+    this.#dropMember(entry, member);
+    if (entry.members!.size === 0) this.#remove(k, entry);
+  }
+
+  #dropMember(entry: Entry, member: string): void {
+    const members = entry.members!;
+    const expiresAt = members.get(member)!;
+    members.delete(member);
+    this.#resize(entry, -memberSize(member));
+    if (members.size > 0 && expiresAt * 1000 === entry.expiresAt) entry.expiresAt = latest(members) * 1000;
+  }
+
+  #dropExpired(entry: Entry, now: number): void {
+    for (const [member, expiresAt] of entry.members!) if (expiresAt <= now) this.#dropMember(entry, member);
+  }
+
+  #resize(entry: Entry, delta: number): void {
+    entry.size += delta;
+    this.#bytes += delta;
   }
 
   /** One process: the notice reaches this process's subscribers only, at once. */
@@ -233,9 +282,27 @@ export class MemoryStore implements Store {
     // forEach rather than for…of: no [key, entry] pair allocated for each of what may be a million records.
     this.#entries.forEach((entry, k) => {
       if (entry.expiresAt <= now) this.#remove(k, entry);
+      else if (entry.members) this.#dropExpired(entry, now / 1000);
     });
   }
 }
 
 const key = (kind: RecordKind, id: string) => `${kind}:${id}`;
 const indexKey = (kind: IndexKind, id: string) => `index/${kind}:${id}`;
+/** Soonest to expire first, as Redis orders a sorted set by score, then by member. */
+const bySoonest = ([a, x]: [string, number], [b, y]: [string, number]) => x - y || (a < b ? -1 : a > b ? 1 : 0);
+/** What an index member counts as against `maxBytes`: its id and expiry as a JSON object's member. */
+const memberSize = (member: string) => 2 * (member.length + 20);
+
+/** The member to go first past an index's bound: the soonest to expire (ties: the lowest). */
+function soonest(members: Map<string, number>): string {
+  let first: [string, number] | undefined;
+  for (const pair of members) if (first === undefined || bySoonest(pair, first) < 0) first = pair;
+  return first![0];
+}
+
+function latest(members: Map<string, number>): number {
+  let last = -Infinity;
+  for (const expiresAt of members.values()) if (expiresAt > last) last = expiresAt;
+  return last;
+}

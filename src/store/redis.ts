@@ -1,6 +1,6 @@
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { NO_ANSWER, redisCause } from './redis-causes.js';
-import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SetKind, type Store, type StoreProblem } from './store.js';
+import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SequenceOutcome, type SequenceStep, type SetKind, type Store, type StoreProblem } from './store.js';
 
 export interface HostPort {
   host: string;
@@ -48,6 +48,50 @@ if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1) end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2]))) end
 return 1`;
+
+/**
+ * Store.sequence in one script: KEYS holds each step's key, ARGV each step's operation and its
+ * arguments. Answers one entry per step that ran: ok, stop (a live record was found; the last
+ * entry), or a set member's added / present / full.
+ */
+const SEQUENCE = `
+local out = {}
+local a = 1
+for i = 1, #KEYS do
+  local op = ARGV[a]
+  if op == 'set' then
+    redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2])
+    out[i] = 'ok'
+    a = a + 3
+  elseif op == 'setnx' then
+    if not redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2], 'NX') then
+      out[i] = 'stop'
+      return out
+    end
+    out[i] = 'ok'
+    a = a + 3
+  elseif op == 'absent' then
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+      out[i] = 'stop'
+      return out
+    end
+    out[i] = 'ok'
+    a = a + 1
+  else
+    if redis.call('SISMEMBER', KEYS[i], ARGV[a + 1]) == 1 then
+      out[i] = 'present'
+    elseif redis.call('SCARD', KEYS[i]) >= tonumber(ARGV[a + 2]) then
+      out[i] = 'full'
+    else
+      redis.call('SADD', KEYS[i], ARGV[a + 1])
+      out[i] = 'added'
+    end
+    a = a + 3
+  end
+end
+return out`;
+
+const SEQUENCE_OUTCOMES: Record<string, SequenceOutcome[number]> = { ok: true, stop: false, added: 'added', present: 'present', full: 'full' };
 
 // Replies that mean "this server cannot serve now", not "this command is wrong".
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOAUTH|WRONGPASS|NOPERM|OOM|MISCONF)\b/;
@@ -114,6 +158,40 @@ export class RedisStore implements Store {
 
   async delete(kind: RecordKind, id: string): Promise<void> {
     await this.#run(() => this.#client.del(this.#key(kind, id)));
+  }
+
+  async sequence(steps: readonly SequenceStep[]): Promise<SequenceOutcome> {
+    if (steps.length === 0) return [];
+    if (this.#client instanceof Cluster) return this.#sequenceStepByStep(steps);
+    const keys: string[] = [];
+    const args: string[] = [];
+    for (const step of steps) {
+      if ('addMember' in step) {
+        keys.push(this.#setKey(step.addMember));
+        args.push('sadd', step.member, String(step.max));
+      } else if ('absent' in step) {
+        keys.push(this.#key(step.absent, step.id));
+        args.push('absent');
+      } else {
+        keys.push(this.#key(step.set, step.id));
+        args.push(step.ifAbsent ? 'setnx' : 'set', encode(step.value), String(ttlMs(step.ttlSeconds)));
+      }
+    }
+    const reply = (await this.#run(() => this.#client.eval(SEQUENCE, keys.length, ...keys, ...args))) as string[];
+    return reply.map((r) => SEQUENCE_OUTCOMES[r]);
+  }
+
+  /** A cluster's keys live on different nodes, beyond one script's reach: each step waits for the one before. */
+  async #sequenceStepByStep(steps: readonly SequenceStep[]): Promise<SequenceOutcome> {
+    const outcome: SequenceOutcome = [];
+    for (const step of steps) {
+      if ('addMember' in step) outcome.push(await this.addMember(step.addMember, step.member, step.max));
+      else if ('absent' in step) outcome.push(!(await this.anyExists([[step.absent, step.id]])));
+      else if (step.ifAbsent) outcome.push(await this.setIfAbsent(step.set, step.id, step.value, step.ttlSeconds));
+      else outcome.push((await this.set(step.set, step.id, step.value, step.ttlSeconds), true));
+      if (outcome.at(-1) === false) break;
+    }
+    return outcome;
   }
 
   async addMember(set: SetKind, member: string, max: number): Promise<'added' | 'present' | 'full'> {

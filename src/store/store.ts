@@ -54,6 +54,22 @@ export interface IndexEntry {
   max: number;
 }
 
+/**
+ * One step of `Store.sequence`: a record written (`ifAbsent`: only when no live record exists, else
+ * the sequence stops here), a check that a record is absent (else the sequence stops here), or a
+ * member added to a bounded set (never stops it).
+ */
+export type SequenceStep =
+  | { set: RecordKind; id: string; value: unknown; ttlSeconds: number; ifAbsent?: boolean }
+  | { absent: RecordKind; id: string }
+  | { addMember: SetKind; member: string; max: number };
+
+/**
+ * What each step that ran did, in order: true (written, or found absent), false (a live record
+ * was found: the sequence stopped there, and it is the last entry), or addMember's outcome.
+ */
+export type SequenceOutcome = Array<boolean | 'added' | 'present' | 'full'>;
+
 /** What a change-notice subscriber hears: a notice, or that notices may have been missed (and from when on they arrive again). */
 export type ChangeNotice = { type: 'message'; message: string } | { type: 'interrupted' } | { type: 'live' };
 
@@ -68,6 +84,14 @@ export interface Store {
   /** True when any of the named records is live (one round trip). */
   anyExists(keys: ReadonlyArray<readonly [RecordKind, string]>): Promise<boolean>;
   delete(kind: RecordKind, id: string): Promise<void>;
+  /**
+   * Runs the steps in order, stopping at the first that finds a live record it must not (see
+   * SequenceStep), as one atomic step in one round trip where the backend can (the memory store, a
+   * single Redis or Sentinel: one script); on a Redis Cluster, whose keys live on different nodes,
+   * one step after the other. Either way a later step never runs before an earlier one, and what
+   * ran stays when a step fails or stops the sequence.
+   */
+  sequence(steps: readonly SequenceStep[]): Promise<SequenceOutcome>;
   /** Adds `member` unless the set holds `max` members already: 'full' then. Atomic across replicas. */
   addMember(set: SetKind, member: string, max: number): Promise<'added' | 'present' | 'full'>;
   removeMember(set: SetKind, member: string): Promise<void>;

@@ -120,6 +120,72 @@ export async function storeSuite(t: Test, store: Store): Promise<void> {
     await t.resolves(store.delete('interaction', k));
   });
 
+  await t.test('sequence: steps in order, stopping at the first live record it must not find', async (t) => {
+    const [a, b, c, d] = [id(), id(), id(), id()];
+    t.same(await store.sequence([]), [], 'no steps');
+    t.same(
+      await store.sequence([
+        { set: 'grant', id: a, value: { v: 1 }, ttlSeconds: 60 },
+        { set: 'jti', id: b, value: 1, ttlSeconds: 60, ifAbsent: true },
+        { absent: 'grant-ended', id: a },
+        { addMember: 'arrangements', member: c, max: 1_000_000 },
+        { addMember: 'arrangements', member: c, max: 1_000_000 },
+      ]),
+      [true, true, true, 'added', 'present'],
+      'every step runs',
+    );
+    t.same(await store.get('grant', a), { v: 1 });
+    t.equal(await store.get('jti', b), 1);
+    t.ok((await store.members('arrangements')).includes(c), 'the member is added');
+    await store.removeMember('arrangements', c);
+
+    t.same(
+      await store.sequence([
+        { set: 'jti', id: b, value: 2, ttlSeconds: 60, ifAbsent: true },
+        { set: 'grant', id: d, value: { v: 2 }, ttlSeconds: 60 },
+      ]),
+      [false],
+      'a set-if-absent that finds a live record stops the sequence',
+    );
+    t.equal(await store.get('jti', b), 1, 'the live record is kept');
+    t.equal(await store.get('grant', d), undefined, 'nothing after the stop ran');
+
+    await store.set('grant-ended', d, 1, 60);
+    t.same(
+      await store.sequence([
+        { set: 'grant', id: d, value: { v: 3 }, ttlSeconds: 60 },
+        { absent: 'grant-ended', id: d },
+        { set: 'code', id: d, value: 'x', ttlSeconds: 60 },
+      ]),
+      [true, false],
+      'a check that finds a live record stops it; what ran before stays',
+    );
+    t.same(await store.get('grant', d), { v: 3 });
+    t.equal(await store.get('code', d), undefined);
+
+    const full = await store.sequence([{ addMember: 'arrangements', member: id(), max: 0 }, { set: 'code', id: c, value: 'y', ttlSeconds: 1 }]);
+    t.same(full, ['full', true], 'a full set does not stop the sequence');
+    await sleep(1_200);
+    t.equal(await store.get('code', c), undefined, 'records written by a sequence expire after their TTL');
+  });
+
+  await t.test('200 concurrent sequences opening with the same set-if-absent: exactly one runs through', async (t) => {
+    const marker = id();
+    const outcomes = await Promise.all(
+      Array.from({ length: 200 }, (_, n) =>
+        store.sequence([
+          { set: 'eco-consent-state', id: marker, value: { n }, ttlSeconds: 60, ifAbsent: true },
+          { set: 'eco-consent-state', id: `${marker}/${n}`, value: n, ttlSeconds: 60 },
+        ]),
+      ),
+    );
+    const winners = outcomes.flatMap((o, n) => (o.length === 2 ? [n] : []));
+    t.equal(winners.length, 1);
+    t.same(await store.get('eco-consent-state', marker), { n: winners[0] }, "the winner's value is stored");
+    const followers = await Promise.all(Array.from({ length: 200 }, (_, n) => store.get('eco-consent-state', `${marker}/${n}`)));
+    t.same(followers.filter((v) => v !== undefined), [winners[0]], "only the winner's later step ran");
+  });
+
   await t.test('a bounded set: added, present, full; members; removal', async (t) => {
     const members = new Set(await store.members('registered-clients'));
     const max = members.size + 2;

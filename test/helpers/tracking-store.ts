@@ -1,5 +1,5 @@
 import { MemoryStore } from '../../src/store/memory.js';
-import type { RecordKind } from '../../src/store/store.js';
+import type { RecordKind, SequenceOutcome, SequenceStep } from '../../src/store/store.js';
 
 /** The memory store, remembering which records were ever written so a test can count the live ones. */
 export class TrackingStore extends MemoryStore {
@@ -13,9 +13,18 @@ export class TrackingStore extends MemoryStore {
   }
 
   override set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void> {
+    this.#note(kind, id);
+    return super.set(kind, id, value, ttlSeconds);
+  }
+
+  override sequence(steps: readonly SequenceStep[]): Promise<SequenceOutcome> {
+    for (const step of steps) if ('set' in step) this.#note(step.set, step.id);
+    return super.sequence(steps);
+  }
+
+  #note(kind: RecordKind, id: string): void {
     let ids = this.#written.get(kind);
     if (!ids) this.#written.set(kind, (ids = new Set()));
     ids.add(id);
-    return super.set(kind, id, value, ttlSeconds);
   }
 }

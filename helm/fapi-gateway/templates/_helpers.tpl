@@ -70,6 +70,7 @@ clientCADir: /etc/fapi-gateway/client-ca
 keysDir: /etc/fapi-gateway/keys
 redisCADir: /etc/fapi-gateway/redis-ca
 interactionCADir: /etc/fapi-gateway/interaction-ca
+adminCADir: /etc/fapi-gateway/admin-ca
 upstreamLoginKeyDir: /etc/fapi-gateway/upstream-login-key
 upstreamLoginCertDir: /etc/fapi-gateway/upstream-login-cert
 upstreamLoginCADir: /etc/fapi-gateway/upstream-login-ca
@@ -110,12 +111,20 @@ upstreamLoginCADir: /etc/fapi-gateway/upstream-login-ca
 {{- if and (eq $i.mode "external") (not .Values.secrets.interactionClientCA.name) }}
 {{- fail "gateway.interaction.mode external needs secrets.interactionClientCA.name: a Secret with the CA bundle that issues the bank's login apps' client certificates (the interaction listener trusts only it)" }}
 {{- end }}
+{{- if and (eq (include "fapi-gateway.adminAuth" .) "mtls") (not .Values.secrets.adminClientCA.name) }}
+{{- fail "gateway.grantManagement.admin.auth mtls needs secrets.adminClientCA.name: a Secret with the CA bundle that issues the bank's back-office client certificates (the admin listener trusts only it)" }}
+{{- end }}
 {{- if and (eq $i.mode "oidc") (eq (toString $i.clientAuth) "private_key_jwt") (not .Values.secrets.upstreamLogin.clientKey.name) }}
 {{- fail "gateway.interaction.clientAuth private_key_jwt needs secrets.upstreamLogin.clientKey.name: a Secret with the gateway's private JWK for the OpenID provider" }}
 {{- end }}
 {{- if and (eq $i.mode "oidc") (eq (toString $i.clientAuth) "tls_client_auth") (not .Values.secrets.upstreamLogin.clientCertificate.name) }}
 {{- fail "gateway.interaction.clientAuth tls_client_auth needs secrets.upstreamLogin.clientCertificate.name: a kubernetes.io/tls Secret with the gateway's client certificate for the OpenID provider" }}
 {{- end }}
+{{- end }}
+
+{{/* gateway.grantManagement.admin.auth, or the gateway's default (off). */}}
+{{- define "fapi-gateway.adminAuth" -}}
+{{- toString ((.Values.gateway.grantManagement.admin | default dict).auth | default "off") }}
 {{- end }}
 
 {{/* The gateway's config file (see src/config/schema.ts), as YAML. */}}
@@ -162,7 +171,11 @@ upstreamLoginCADir: /etc/fapi-gateway/upstream-login-ca
       "metrics" $g.metrics }}
 {{- with $g.policy }}{{ $_ := set $config "policy" . }}{{ end }}
 {{- with $g.registration }}{{ $_ := set $config "registration" . }}{{ end }}
-{{- with $g.grantManagement }}{{ $_ := set $config "grantManagement" . }}{{ end }}
+{{- with $g.grantManagement }}{{ $_ := set $config "grantManagement" (deepCopy .) }}{{ end }}
+{{- if eq (include "fapi-gateway.adminAuth" .) "mtls" }}
+{{- $_ := set $config.grantManagement.admin "clientCAs" (list (printf "%s/%s" $p.adminCADir .Values.secrets.adminClientCA.key)) }}
+{{- $_ := set $config.listeners "admin" (dict "host" $host "port" (int $g.ports.admin)) }}
+{{- end }}
 {{- with $g.ecosystem }}{{ $_ := set $config "ecosystem" . }}{{ end }}
 {{- $interaction := deepCopy $g.interaction }}
 {{- if eq $interaction.mode "external" }}

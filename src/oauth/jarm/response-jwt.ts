@@ -1,3 +1,4 @@
+import { responseModesAdvertised } from '../response-types/response-type.js';
 import type { Client } from '../../clients/client.js';
 import { ConfigError } from '../../config/config-error.js';
 import type { Profile } from '../../config/schema.js';
@@ -35,7 +36,7 @@ export async function authorizationResponseJwt(ctx: GatewayContext, client: Clie
 
 /** At start: a profile offering JARM has an active key for one of its JARM algorithms. */
 export function checkJarmSigningKey(profile: Profile, keys: SigningKeys): void {
-  if (!profile.responseModes.some((mode) => mode.includes('jwt'))) return;
+  if (!responseModesAdvertised(profile).some((mode) => mode.includes('jwt'))) return;
   const algorithms = profile.algorithms.authorizationResponse ?? profile.algorithms.signing;
   if (!keys.signingKey(algorithms)) throw new ConfigError('keys.signing', `the profile offers JARM signed with ${algorithms.join(', ')}, and no active key has one of them`);
 }

@@ -25,7 +25,7 @@ const nothingToRecord = () => Promise.resolve();
  * ignored. Without one, from the form, unless the profile or the client requires a signed request.
  */
 export async function pushedParameters(form: Record<string, string>, client: Client, ctx: GatewayContext): Promise<PushedParameters> {
-  const mode = requestObjectMode(ctx.profile);
+  const mode = requestObjectMode(client.rules);
   // Profiles without request objects answer `request` as they always did (request_not_supported).
   if (mode === 'none' || (form.request === undefined && !client.requestObject.required)) return { params: form, recordJti: nothingToRecord };
   const outcome = (name: string) => ctx.metrics?.requestObjects.inc({ outcome: name });
@@ -37,9 +37,9 @@ export async function pushedParameters(form: Record<string, string>, client: Cli
     }
     if (form.request_uri !== undefined) throw invalidRequest('request_uri must not be sent to the pushed authorization request endpoint');
     const jws = isCompactJwe(form.request) ? await decryptRequestObject(form.request, client, ctx.encryptionKeys) : form.request;
-    const { payload, acceptableForSeconds } = await verifyRequestObject(jws, client, ctx.urls.issuer, ctx.profile);
+    const { payload, acceptableForSeconds } = await verifyRequestObject(jws, client, ctx.urls.issuer, client.rules);
     const params = authorizationParameters(payload);
-    requireInside(params, ctx.profile.authorizationRequest?.requestObjectClaims ?? []);
+    requireInside(params, client.rules.authorizationRequest?.requestObjectClaims ?? []);
     const jti = payload.jti;
     return {
       params,

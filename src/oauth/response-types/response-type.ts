@@ -1,6 +1,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { Client } from '../../clients/client.js';
 import type { Profile, ResponseMode, ResponseType } from '../../config/schema.js';
+import { fapi1AdvancedProfile } from '../../config/profile.js';
 import type { GatewayContext } from '../../context.js';
 import type { Grant } from '../../grants/grant.js';
 import type { AuthorizationRequest } from '../authorization-request.js';
@@ -30,6 +31,18 @@ export const RESPONSE_TYPES: Record<ResponseTypeName, ResponseTypeHandler> = { c
 /** The response types a profile offers: `code` alone unless it says otherwise. */
 export function responseTypesOffered(profile: Profile): ResponseTypeName[] {
   return profile.authorizationRequest?.responseTypes ?? ['code'];
+}
+
+/**
+ * What discovery advertises: the response types and modes offered to any client of the profile,
+ * FAPI 1.0 Advanced clients included (`fapi1Advanced`), the profile's own first.
+ */
+export function responseTypesAdvertised(profile: Profile): ResponseTypeName[] {
+  return [...new Set([...responseTypesOffered(profile), ...responseTypesOffered(fapi1AdvancedProfile(profile))])];
+}
+
+export function responseModesAdvertised(profile: Profile): Mode[] {
+  return [...new Set([...profile.responseModes, ...fapi1AdvancedProfile(profile).responseModes])];
 }
 
 /**

@@ -10,7 +10,7 @@ import { FastifyOtelInstrumentation } from '@fastify/otel';
 import { createAddHookMessageChannel } from 'import-in-the-middle';
 import type { FastifyRequest } from 'fastify';
 import { VERSION } from '../../version.js';
-import type { IndexEntry, IndexKind, RecordKind, SetKind, Store } from '../../store/store.js';
+import type { IndexEntry, IndexKind, RecordKind, SequenceStep, SetKind, Store } from '../../store/store.js';
 import { useSpanRunner, type SpanRunner } from './spans.js';
 import { otlpProtocol, type Tracing, type TracingSettings } from './tracing.js';
 import { outboundUrlAttributes, pathOnly } from './redaction.js';
@@ -136,6 +136,7 @@ function tracedStore(store: Store, backend: string, tracer: ReturnType<typeof tr
     consume: traced('consume', 0, (kind: RecordKind, id: string) => store.consume(kind, id)) as Store['consume'],
     anyExists: traced('any_exists', undefined, (keys: ReadonlyArray<readonly [RecordKind, string]>) => store.anyExists(keys)),
     delete: traced('delete', 0, (kind: RecordKind, id: string) => store.delete(kind, id)),
+    sequence: traced('sequence', undefined, (steps: readonly SequenceStep[]) => store.sequence(steps)),
     addMember: traced('add_member', 0, (set: SetKind, member: string, max: number) => store.addMember(set, member, max)),
     removeMember: traced('remove_member', 0, (set: SetKind, member: string) => store.removeMember(set, member)),
     members: traced('members', 0, (set: SetKind) => store.members(set)),

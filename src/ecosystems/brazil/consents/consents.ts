@@ -75,10 +75,15 @@ export class Consents {
     const authorised: AuthorisedMarker = { at: now, ...marker };
     const { record } = state;
     const ttl = this.#ttl(record.expiresAt ?? record.createdAt + this.deps.maxGrantSeconds, now);
-    if (!(await store.setIfAbsent('eco-consent-state', `${record.id}\u0000authorised`, authorised, ttl))) throw new ConsentStateConflict('the consent was already authorised');
-    if (await store.get<EndedMarker>('eco-consent-state', `${record.id}\u0000ended`)) throw new ConsentStateConflict('the consent was rejected meanwhile');
-    // The record now lives as long as the authorisation can.
-    await store.set('eco-consent', record.id, record, ttl);
+    // One step: the marker, then the look for an ending, then (the record now lives as long as the
+    // authorisation can) the record's new lifetime; each only when the one before went through.
+    const outcome = await store.sequence([
+      { set: 'eco-consent-state', id: `${record.id}\u0000authorised`, value: authorised, ttlSeconds: ttl, ifAbsent: true },
+      { absent: 'eco-consent-state', id: `${record.id}\u0000ended` },
+      { set: 'eco-consent', id: record.id, value: record, ttlSeconds: ttl },
+    ]);
+    if (outcome[0] === false) throw new ConsentStateConflict('the consent was already authorised');
+    if (outcome[1] === false) throw new ConsentStateConflict('the consent was rejected meanwhile');
     this.#record('authorised', record, { grantId: marker.grantId });
     return { ...state, authorised };
   }

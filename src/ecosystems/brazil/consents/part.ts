@@ -34,12 +34,27 @@ const consentIdOf = (request: AuthorizationRequest) => (request.extensions.brazi
 export function consentsPart(settings: ConsentSettings): EcosystemHooks {
   let ctx: GatewayContext;
   let consents: Consents;
+  /**
+   * The consent as read in the current step, by the request object the step's hooks share (a new one
+   * per step): read once per step, in the round trip `prefetch` joins. A transition made here drops it.
+   */
+  const readInStep = new WeakMap<AuthorizationRequest, Promise<ConsentState | undefined>>();
+
+  function readConsent(request: AuthorizationRequest, id: string): Promise<ConsentState | undefined> {
+    let read = readInStep.get(request);
+    if (!read) {
+      read = consents.read(id);
+      read.catch(() => undefined); // a prefetch nobody awaits must not fail the process; awaiting still throws
+      readInStep.set(request, read);
+    }
+    return read;
+  }
 
   /** The request's consent, when it is still awaiting authorisation by this client. */
   async function awaitingConsent(request: AuthorizationRequest): Promise<ConsentState | undefined> {
     const id = consentIdOf(request);
     if (id === undefined) return undefined;
-    const state = await consents.read(id);
+    const state = await readConsent(request, id);
     if (!state || state.record.clientId !== request.clientId) return undefined;
     return statusAt(state, Math.floor(Date.now() / 1000)).status === 'AWAITING_AUTHORISATION' ? state : undefined;
   }
@@ -71,6 +86,11 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
 
     isDynamicScope: (scope) => CONSENT_SCOPE.test(scope),
 
+    prefetch({ request }) {
+      const id = consentIdOf(request);
+      if (id !== undefined) void readConsent(request, id);
+    },
+
     async validateAuthorizationRequest({ params, request, client }) {
       if (params.id_token_hint !== undefined) throw invalidRequest('id_token_hint is not accepted');
       if (!client.grantTypes.has('refresh_token')) throw new OAuthError('unauthorized_client', 'Open Finance Brasil clients must be registered for refresh tokens');
@@ -97,6 +117,7 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
       // Directory claims may be numbers (unquoted YAML): compared as text.
       const cnpjs = (Array.isArray(claims.cnpj) ? claims.cnpj : [claims.cnpj]).map(String);
       if (String(claims.cpf) !== loggedUser.identification || (businessEntity && !cnpjs.includes(businessEntity.identification))) {
+        readInStep.delete(request);
         await consents.end(state, 'ASPSP', 'INTERNAL_SECURITY_REASON');
         throw new OAuthError('access_denied', 'the signed-in customer is not the one the consent was made for');
       }
@@ -113,6 +134,8 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
     },
 
     async onAuthorizationDenied({ request }) {
+      // Read again: an approval refused at its commit found the consent changed since this step's read.
+      readInStep.delete(request);
       const state = await awaitingConsent(request);
       if (state) await consents.end(state, 'USER', 'CUSTOMER_MANUALLY_REJECTED');
     },
@@ -123,18 +146,22 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
       const state = await awaitingConsent(request);
       if (!state) throw new OAuthError('access_denied', 'the consent is no longer awaiting authorisation');
       const accountIds = decision?.accountIds ?? [];
-      try {
-        await consents.authorise(state, { grantId: grant.id, accountIds });
-      } catch (err) {
-        if (err instanceof ConsentStateConflict) throw new OAuthError('access_denied', err.message);
-        throw err;
-      }
       const extension: BrazilGrantExtension = { consentId: id, permissions: state.record.permissions, ...(accountIds.length ? { accountIds } : {}) };
       grant.extensions.brazil = extension;
       const expiresAt = currentExpiry(state);
       if (expiresAt !== undefined) grant.expiresAt = expiresAt;
       // The OFB security profile wants acr in every ID token: what this customer's login reaches.
       grant.acr ??= ctx.users.acrReached(grant.sub, ctx.profile)[0] ?? OFB_ACR_VALUES[0];
+      // The transition goes with the code and the grant; taken or ended meanwhile, the approval is refused.
+      return async () => {
+        readInStep.delete(request);
+        try {
+          await consents.authorise(state, { grantId: grant.id, accountIds });
+        } catch (err) {
+          if (err instanceof ConsentStateConflict) throw new OAuthError('access_denied', err.message);
+          throw err;
+        }
+      };
     },
 
     // A consent's refresh tokens (payment consents' too) live as long as it does.

@@ -80,11 +80,18 @@ export class Arrangements {
     return arrangement && isCurrent(arrangement) ? arrangement : undefined;
   }
 
-  /** Writes the record (kept through the reporting window after its end) and lists it; 'untracked' when the list is full. */
+  /**
+   * Writes the record (kept through the reporting window after its end) and lists it, in that order
+   * (a listed id without its record is dropped from the list), in one store call; 'untracked' when
+   * the list is full.
+   */
   async save(arrangement: Arrangement): Promise<'tracked' | 'untracked'> {
     const end = arrangement.endedAt ?? arrangement.expiresAt;
-    await this.store.set('arrangement', arrangement.id, arrangement, Math.max(1, end - nowSeconds()) + REPORTING_SECONDS);
-    return (await this.store.addMember('arrangements', arrangement.id, this.maxTracked)) === 'full' ? 'untracked' : 'tracked';
+    const [, listed] = await this.store.sequence([
+      { set: 'arrangement', id: arrangement.id, value: arrangement, ttlSeconds: Math.max(1, end - nowSeconds()) + REPORTING_SECONDS },
+      { addMember: 'arrangements', member: arrangement.id, max: this.maxTracked },
+    ]);
+    return listed === 'full' ? 'untracked' : 'tracked';
   }
 
   /**

@@ -100,22 +100,29 @@ export function authorizationPart(raw: Record<string, unknown> | undefined): Eco
         ...(previous ? { amendedAt: [...(previous.amendedAt ?? []).filter((at) => at > now - REPORTING_SECONDS), now] } : {}),
       };
       grant.extensions.cdr = { arrangementId: arrangement.id } satisfies CdrGrantExtension;
-      if ((await arrangements.save(arrangement)) === 'untracked') {
-        metrics?.arrangements.inc({ event: 'untracked' });
-        log?.error({ audit: 'arrangement_untracked', client_id: client.id, maxTracked: settings.arrangements.maxTracked }, 'ecosystem.arrangements.maxTracked is reached: the arrangement works but is not counted for the Register nor ended with its software product');
-      }
-      if (previous) {
-        // A revocation may have ended the arrangement after it was read above: it stays ended, with this grant too.
-        const endedBy = await arrangements.endedBy(previous.id);
-        if (endedBy) {
-          await arrangements.save({ ...arrangement, endedAt: now, endedBy });
-          await ctx.grants.end(grant.id);
-          throw invalidRequest('claims.cdr_arrangement_id is not a current arrangement of this client');
+      const save = async () => {
+        if ((await arrangements.save(arrangement)) === 'untracked') {
+          metrics?.arrangements.inc({ event: 'untracked' });
+          log?.error({ audit: 'arrangement_untracked', client_id: client.id, maxTracked: settings.arrangements.maxTracked }, 'ecosystem.arrangements.maxTracked is reached: the arrangement works but is not counted for the Register nor ended with its software product');
         }
-        // The amendment has succeeded: the tokens of the arrangement's earlier grant are refused from now on.
-        if (previous.grantId !== grant.id) await ctx.grants.end(previous.grantId);
+      };
+      // A new arrangement decides nothing more: it is written with the code and the grant.
+      if (!previous)
+        return async () => {
+          await save();
+          metrics?.arrangements.inc({ event: 'created' });
+        };
+      await save();
+      // A revocation may have ended the arrangement after it was read above: it stays ended, with this grant too.
+      const endedBy = await arrangements.endedBy(previous.id);
+      if (endedBy) {
+        await arrangements.save({ ...arrangement, endedAt: now, endedBy });
+        await ctx.grants.end(grant.id);
+        throw invalidRequest('claims.cdr_arrangement_id is not a current arrangement of this client');
       }
-      metrics?.arrangements.inc({ event: previous ? 'amended' : 'created' });
+      // The amendment has succeeded: the tokens of the arrangement's earlier grant are refused from now on.
+      if (previous.grantId !== grant.id) await ctx.grants.end(previous.grantId);
+      metrics?.arrangements.inc({ event: 'amended' });
     },
 
     // A customer's data is shared through an arrangement only: client_credentials carries the recipient's own scopes.

@@ -34,12 +34,20 @@ export function arrangementsCommand(ctx: GatewayContext, notices: () => Revocati
       else if (result.notice === 'queue_full') print('  the notice queue is full (ecosystem.recipients.maxPending): no notice sent');
       else if (result.queued) {
         const outcome = await notices().attempt(result.queued, log);
-        print(`  notice to ${result.queued.url}: ${outcome === 'delivered' ? 'delivered' : outcome === 'abandoned' ? 'refused by the recipient (given up)' : 'not delivered yet; the gateway replicas retry with backoff'}`);
+        print(`  notice to ${result.queued.url}: ${NOTICE_OUTCOMES[outcome]}`);
       }
       return 0;
     },
   };
 }
+
+const NOTICE_OUTCOMES = {
+  delivered: 'delivered',
+  abandoned: 'refused by the recipient (given up)',
+  retry: 'not delivered yet; the gateway replicas retry with backoff',
+  // A running replica found the queued notice first and is making the attempt itself.
+  leased: 'a gateway replica is delivering it now',
+} as const;
 
 /** The CLI starts before its store connection is up: waits up to 10 s for it to answer. */
 async function storeAnswers(ctx: GatewayContext): Promise<boolean> {
