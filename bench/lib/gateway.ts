@@ -47,6 +47,8 @@ export interface GatewayStartOptions {
   config?: Record<string, unknown>;
   /** Further environment of the gateway process (e.g. UV_THREADPOOL_SIZE, MALLOC_ARENA_MAX). */
   env?: Record<string, string>;
+  /** Flags for `node` itself, before the entry point (e.g. V8's `--max-semi-space-size=4`). */
+  nodeArgs?: string[];
 }
 
 /** Starts fapi-gateway in a child process on the embedded config: loopback ports, the bench PKI, log level warn (unless asked otherwise). */
@@ -83,7 +85,7 @@ export async function startGateway(pki: BenchPki, options: GatewayStartOptions):
   const profiling = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
   const server = await spawnServer({
     name: storeType ? `fapi-gateway (${storeType})` : 'fapi-gateway',
-    nodeArgs: [...profiling, ...entry, '--config', configFile],
+    nodeArgs: [...profiling, ...(options.nodeArgs ?? []), ...entry, '--config', configFile],
     cwd: root,
     env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: logLevel, ...options.env },
     ready: () => httpOk(`http://127.0.0.1:${ops}/${storeType ? 'readyz' : 'healthz'}`),
