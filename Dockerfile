@@ -105,4 +105,5 @@ USER 10001:10001
 # public (TLS), mtls (mutual TLS), ops (plain HTTP: /healthz, /readyz, /metrics)
 EXPOSE 8443 8444 9090
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/main.js", "--config", "/etc/fapi-gateway/config.yaml"]
+# --max-semi-space-size=8: the young generation fixed at 2 × 8 MB whatever memory the node has (docs/operations.md, Memory).
+CMD ["node", "--max-semi-space-size=8", "dist/main.js", "--config", "/etc/fapi-gateway/config.yaml"]

@@ -12,7 +12,7 @@ import t, { type Test } from 'tap';
 import { parse, stringify } from 'yaml';
 import { ensureDevPki, type DevPki } from '../src/devpki/dev-pki.js';
 import { CHART, helm, renderChart, ROOT, validateObject, type KubeObject } from './helpers/kube.js';
-import { IMAGE_ALLOCATOR_ENV } from './helpers/image-env.js';
+import { IMAGE_ALLOCATOR_ENV, IMAGE_NODE_FLAGS } from './helpers/image-env.js';
 import { requireProgram } from './helpers/programs.js';
 import { FAPI_TLS_POLICY } from '../src/tls/policy.js';
 
@@ -385,7 +385,7 @@ function checkFacts(t: Test, objects: KubeObject[], values: Record<string, any>)
   const spec = pod.spec;
   t.equal(spec.containers.length, 1, 'one container');
   const [container] = spec.containers;
-  t.same(container.args, ['node', 'dist/main.js', '--config', CONFIG_PATH], 'runs node directly with the mounted config');
+  t.same(container.args, ['node', ...IMAGE_NODE_FLAGS, 'dist/main.js', '--config', CONFIG_PATH], 'runs node directly (with the image\'s flags) and the mounted config');
 
   // Listeners bound for the pod network, each a named container port.
   const ports = Object.fromEntries(container.ports.map((p: any) => [p.name, p.containerPort]));

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { stringify } from 'yaml';
 import { ensureDevPki } from '../src/devpki/dev-pki.js';
-import { IMAGE_ALLOCATOR_ENV } from './helpers/image-env.js';
+import { IMAGE_ALLOCATOR_ENV, IMAGE_NODE_FLAGS } from './helpers/image-env.js';
 import { ROOT } from './helpers/kube.js';
 import { requireProgram } from './helpers/programs.js';
 
@@ -118,7 +118,7 @@ if (ready) {
     if (!imageConfig) return t.fail('no image');
     t.equal(imageConfig.User, `${IMAGE_USER}:${IMAGE_USER}`, 'runs as uid/gid 10001');
     t.notOk(imageConfig.Entrypoint?.length, 'no entrypoint wrapper');
-    t.same(imageConfig.Cmd, ['node', 'dist/main.js', '--config', `${CONFIG_DIR}/config.yaml`], 'node is the command (PID 1), with a mounted config');
+    t.same(imageConfig.Cmd, ['node', ...IMAGE_NODE_FLAGS, 'dist/main.js', '--config', `${CONFIG_DIR}/config.yaml`], 'node is the command (PID 1), with a mounted config');
     t.equal(imageConfig.WorkingDir, '/app', 'working directory');
     t.same(Object.keys(imageConfig.ExposedPorts ?? {}).sort(), ['8443/tcp', '8444/tcp', '9090/tcp'], 'the three listener ports');
 

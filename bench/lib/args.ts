@@ -6,25 +6,30 @@ export const GATEWAY_OPTIONS = {
   runtime: { type: 'string', default: 'dist' },
   'gateway-root': { type: 'string' },
   'cpu-prof': { type: 'string' },
+  /** Flags for the gateway's `node`, space-separated (`--node-args='--max-semi-space-size=4'`; empty: none). */
+  'node-args': { type: 'string' },
 } as const;
 
 interface GatewayArgs {
   runtime: string;
   'gateway-root'?: string;
   'cpu-prof'?: string;
+  'node-args'?: string;
 }
 
-/** The start options that GATEWAY_OPTIONS give (`--runtime`, `--gateway-root`, `--cpu-prof`). */
-export function gatewayRun(args: GatewayArgs): Pick<GatewayStartOptions, 'runtime' | 'root' | 'cpuProfDir'> {
+/** The start options that GATEWAY_OPTIONS give (`--runtime`, `--gateway-root`, `--cpu-prof`, `--node-args`). */
+export function gatewayRun(args: GatewayArgs): Pick<GatewayStartOptions, 'runtime' | 'root' | 'cpuProfDir' | 'nodeArgs'> {
   return {
     runtime: args.runtime as Runtime,
     root: args['gateway-root'] && path.resolve(args['gateway-root']),
     cpuProfDir: args['cpu-prof'] && path.resolve(args['cpu-prof']),
+    nodeArgs: args['node-args'] === undefined ? undefined : args['node-args'].split(/\s+/).filter(Boolean),
   };
 }
 
 /** Where the gateway runs from, as the benches print it: `gateway from ./dist`. */
-export const gatewaySource = (args: GatewayArgs) => `gateway from ${args['gateway-root'] ?? '.'}/${args.runtime === 'dist' ? 'dist' : 'src (tsx)'}`;
+export const gatewaySource = (args: GatewayArgs) =>
+  `gateway from ${args['gateway-root'] ?? '.'}/${args.runtime === 'dist' ? 'dist' : 'src (tsx)'}${args['node-args'] ? ` with node ${args['node-args']}` : ''}`;
 
 /** `--max-seconds`, at most `capSeconds`, in ms. */
 export const boundMs = (seconds: string, capSeconds: number) => Math.min(Number(seconds), capSeconds) * 1000;

@@ -49,6 +49,8 @@ export interface GatewayStartOptions {
   env?: Record<string, string>;
   /** Changes the config last (after every option above), e.g. a profile's clients and users. */
   configure?: (config: Record<string, any>) => void;
+  /** Flags for `node` itself, before the entry point (e.g. V8's `--max-semi-space-size=4`). */
+  nodeArgs?: string[];
 }
 
 /** Starts fapi-gateway in a child process on the embedded config: loopback ports, the bench PKI, log level warn (unless asked otherwise). */
@@ -86,7 +88,7 @@ export async function startGateway(pki: BenchPki, options: GatewayStartOptions):
   const profiling = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
   const server = await spawnServer({
     name: storeType ? `fapi-gateway (${storeType})` : 'fapi-gateway',
-    nodeArgs: [...profiling, ...entry, '--config', configFile],
+    nodeArgs: [...profiling, ...(options.nodeArgs ?? []), ...entry, '--config', configFile],
     cwd: root,
     env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: logLevel, ...options.env },
     ready: () => httpOk(`http://127.0.0.1:${ops}/${storeType ? 'readyz' : 'healthz'}`),
