@@ -37,16 +37,20 @@ redis.call('SADD', KEYS[1], ARGV[1])
 return 1`;
 
 /**
- * A sorted set scored by expiry: drops the members whose time is up, adds one, trims to the bound
- * (soonest to expire first) and keeps the key as long as its last member.
+ * Sorted sets scored by expiry, one per key: for each, drops the members whose time is up, adds one,
+ * trims to the bound (soonest to expire first) and keeps the key as long as its last member.
+ * ARGV[1] is now; then member, expiry and bound for each key.
  */
 const BOUNDED_ZADD = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
-if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1) end
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(last[2]))) end
+for i = 1, #KEYS do
+  local a = 2 + (i - 1) * 3
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1])
+  redis.call('ZADD', KEYS[i], ARGV[a + 1], ARGV[a])
+  local excess = redis.call('ZCARD', KEYS[i]) - tonumber(ARGV[a + 2])
+  if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[i], 0, excess - 1) end
+  local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('EXPIREAT', KEYS[i], math.ceil(tonumber(last[2]))) end
+end
 return 1`;
 
 /**
@@ -91,6 +95,12 @@ for i = 1, #KEYS do
 end
 return out`;
 
+/** The scripts above, by the name of their client command (see scriptCommands). */
+const SCRIPTS = { boundedSadd: BOUNDED_SADD, boundedZadd: BOUNDED_ZADD, sequence: SEQUENCE } as const;
+/** A script command: the number of keys, the keys, then the arguments. */
+type ScriptCommand = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise<unknown>;
+type ScriptCommands = Record<keyof typeof SCRIPTS, ScriptCommand>;
+
 const SEQUENCE_OUTCOMES: Record<string, SequenceOutcome[number]> = { ok: true, stop: false, added: 'added', present: 'present', full: 'full' };
 
 // Replies that mean "this server cannot serve now", not "this command is wrong".
@@ -99,6 +109,7 @@ const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READON
 /** A replica-shared store: one Redis key per record, JSON values, TTLs kept by Redis. Needs Redis ≥ 6.2 (GETDEL). */
 export class RedisStore implements Store {
   readonly #client: Redis | Cluster;
+  readonly #scripts: ScriptCommands;
   readonly #prefix: string;
   #lastError: Error | undefined;
   #closed: Promise<void> | undefined;
@@ -109,6 +120,7 @@ export class RedisStore implements Store {
   constructor(options: RedisStoreOptions) {
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.#client = connect(options);
+    this.#scripts = scriptCommands(this.#client);
     // Without a listener ioredis prints every failed reconnect; keep the latest as the cause of the
     // commands that fail meanwhile, and report it (the log names it: refused, unknown host, wrong password).
     this.#client.on('error', (err: Error) => {
@@ -177,7 +189,7 @@ export class RedisStore implements Store {
         args.push(step.ifAbsent ? 'setnx' : 'set', encode(step.value), String(ttlMs(step.ttlSeconds)));
       }
     }
-    const reply = (await this.#run(() => this.#client.eval(SEQUENCE, keys.length, ...keys, ...args))) as string[];
+    const reply = (await this.#run(() => this.#scripts.sequence(keys.length, ...keys, ...args))) as string[];
     return reply.map((r) => SEQUENCE_OUTCOMES[r]);
   }
 
@@ -196,7 +208,7 @@ export class RedisStore implements Store {
 
   async addMember(set: SetKind, member: string, max: number): Promise<'added' | 'present' | 'full'> {
     // One script, so that the size check and the addition cannot interleave with another replica's.
-    const reply = await this.#run(() => this.#client.eval(BOUNDED_SADD, 1, this.#setKey(set), member, String(max)));
+    const reply = await this.#run(() => this.#scripts.boundedSadd(1, this.#setKey(set), member, String(max)));
     return reply === 1 ? 'added' : reply === 2 ? 'present' : 'full';
   }
 
@@ -209,10 +221,15 @@ export class RedisStore implements Store {
   }
 
   async index(entries: readonly IndexEntry[]): Promise<void> {
+    if (entries.length === 0) return;
     const now = String(Date.now() / 1000);
-    // One script per key (a cluster keeps each key in its own slot); auto-pipelining sends them together.
+    const keyOf = (e: IndexEntry) => this.#indexKey(e.kind, e.key);
+    const argsOf = (e: IndexEntry) => [e.member, String(e.expiresAt), String(e.max)];
+    // A cluster keeps each key in its own slot: one script per key there (auto-pipelining sends them together).
     await this.#run(() =>
-      Promise.all(entries.map((e) => this.#client.eval(BOUNDED_ZADD, 1, this.#indexKey(e.kind, e.key), e.member, String(e.expiresAt), now, String(e.max)))),
+      this.#client instanceof Cluster
+        ? Promise.all(entries.map((e) => this.#scripts.boundedZadd(1, keyOf(e), now, ...argsOf(e))))
+        : this.#scripts.boundedZadd(entries.length, ...entries.map(keyOf), now, ...entries.flatMap(argsOf)),
     );
   }
 
@@ -329,6 +346,20 @@ export class RedisStore implements Store {
   #report(cause: StoreProblem['cause'], err: Error): void {
     for (const listener of this.#problemListeners) listener({ cause, detail: err.message });
   }
+}
+
+/**
+ * On a single Redis or Sentinel, each connection gets a script's text once and its SHA1 after that
+ * (EVALSHA): Redis hashes and looks up a script on every EVAL. A cluster's auto-pipelining cannot
+ * place script commands defined on the client by slot, so there every call is an EVAL.
+ */
+function scriptCommands(client: Redis | Cluster): ScriptCommands {
+  const entries = Object.entries(SCRIPTS) as Array<[keyof typeof SCRIPTS, string]>;
+  if (client instanceof Cluster) {
+    return Object.fromEntries(entries.map(([name, lua]) => [name, (n: number, ...rest: string[]) => client.eval(lua, n, ...rest)])) as ScriptCommands;
+  }
+  for (const [name, lua] of entries) client.defineCommand(name, { lua });
+  return client as unknown as ScriptCommands;
 }
 
 function connect(options: RedisStoreOptions): Redis | Cluster {
