@@ -155,6 +155,15 @@ export class RedisStore implements Store {
     return decode<T>(await this.#run(() => this.#client.get(this.#key(kind, id))));
   }
 
+  async getMany<T extends readonly unknown[]>(keys: { readonly [I in keyof T]: readonly [RecordKind, string] }): Promise<{ -readonly [I in keyof T]: T[I] | undefined }> {
+    type Values = { -readonly [I in keyof T]: T[I] | undefined };
+    if (keys.length === 0) return [] as unknown as Values;
+    const names = keys.map(([kind, id]) => this.#key(kind, id));
+    // A multi-key MGET fails across a cluster's hash slots: there each key's GET (pipelined per node).
+    const raw = await this.#run(() => (this.#client instanceof Cluster ? Promise.all(names.map((k) => this.#client.get(k))) : this.#client.mget(names)));
+    return raw.map((r) => decode(r)) as Values;
+  }
+
   async consume<T>(kind: RecordKind, id: string): Promise<T | undefined> {
     // GETDEL is one command, so Redis serialises it: of concurrent callers on any replica, one wins.
     return decode<T>(await this.#run(() => this.#client.getdel(this.#key(kind, id))));
