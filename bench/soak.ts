@@ -70,6 +70,9 @@ class CountingStore implements Store {
   get<T>(kind: RecordKind, id: string) {
     return this.#inner.get<T>(kind, id);
   }
+  getMany<T extends readonly unknown[]>(keys: { readonly [I in keyof T]: readonly [RecordKind, string] }) {
+    return this.#inner.getMany<T>(keys);
+  }
   consume<T>(kind: RecordKind, id: string) {
     this.#expiry.delete(`${kind}:${id}`);
     return this.#inner.consume<T>(kind, id);

@@ -78,6 +78,7 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
       set: () => store.set('code', id(), 1, 60),
       setIfAbsent: () => store.setIfAbsent('jti', id(), 1, 60),
       get: () => store.get('code', k),
+      getMany: () => store.getMany([['code', k], ['par', k]]),
       consume: () => store.consume('code', k),
       anyExists: () => store.anyExists([['revoked-at', k], ['grant-ended', k]]),
       delete: () => store.delete('code', k),

@@ -98,7 +98,10 @@ export type FoundInteraction =
 /** The interaction and its pushed request (one round trip), when both are live and it belongs to this browser. */
 export async function findInteraction(ctx: GatewayContext, request: FastifyRequest, uid: string): Promise<FoundInteraction> {
   if (!TOKEN.test(uid)) return { found: 'elsewhere' };
-  const [interaction, pushed] = await Promise.all([ctx.store.get<Interaction>('interaction', uid), ctx.store.get<PushedRequest>('par', uid)]);
+  const [interaction, pushed] = await ctx.store.getMany<[Interaction, PushedRequest]>([
+    ['interaction', uid],
+    ['par', uid],
+  ]);
   if (interaction && !sameBrowser(request, interaction)) return { found: 'elsewhere' };
   if (!interaction || !pushed) return { found: 'gone' };
   return { found: 'live', interaction, pushed };
@@ -119,8 +122,13 @@ export async function startSession(ctx: GatewayContext, reply: FastifyReply, ses
   reply.setCookie(SESSION_COOKIE, id, { ...COOKIE_OPTIONS, maxAge: ttl });
 }
 
-export async function findSession(ctx: GatewayContext, request: FastifyRequest): Promise<LoginSession | undefined> {
+/** The browser's session id, when its cookie carries a well-formed one. */
+export function sessionIdOf(request: FastifyRequest): string | undefined {
   const id = request.cookies[SESSION_COOKIE];
-  if (!id || !TOKEN.test(id)) return undefined;
-  return ctx.store.get<LoginSession>('session', id);
+  return id && TOKEN.test(id) ? id : undefined;
+}
+
+export async function findSession(ctx: GatewayContext, request: FastifyRequest): Promise<LoginSession | undefined> {
+  const id = sessionIdOf(request);
+  return id === undefined ? undefined : ctx.store.get<LoginSession>('session', id);
 }

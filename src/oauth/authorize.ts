@@ -2,12 +2,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PATHS } from '../config/urls.js';
 import type { GatewayContext } from '../context.js';
 import { completeAuthorization, redirect } from '../interaction/complete.js';
-import { findSession, sameBrowser, saveInteraction, startInteraction, type Interaction } from '../interaction/interaction.js';
+import { sameBrowser, saveInteraction, sessionIdOf, startInteraction, type Interaction, type LoginSession } from '../interaction/interaction.js';
 import { errorPage, sendPage } from '../interaction/pages.js';
 import { consentRemembered, showInteraction } from '../interaction/routes.js';
 import { methodNotAllowed } from '../http/error-handler.js';
 import { meetsEssentialAcr } from '../authentication-context/acr.js';
 import { REQUEST_URI_PREFIX, type PushedRequest } from './par.js';
+import type { RecordKind } from '../store/store.js';
 
 /**
  * The authorization endpoint (FAPI 2.0 §5.3.2.2): only `client_id` and a `request_uri` this client
@@ -27,11 +28,10 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     const parId = requestUri.slice(REQUEST_URI_PREFIX.length);
     // The request, its interaction and the browser's session in one round trip; nothing is written
     // for a request_uri that is not valid, nor for a browser other than the one that opened it first.
-    const [pushed, existing, session] = await Promise.all([
-      ctx.store.get<PushedRequest>('par', parId),
-      ctx.store.get<Interaction>('interaction', parId),
-      findSession(ctx, request),
-    ]);
+    const keys: Array<readonly [RecordKind, string]> = [['par', parId], ['interaction', parId]];
+    const sessionId = sessionIdOf(request);
+    if (sessionId !== undefined) keys.push(['session', sessionId]);
+    const [pushed, existing, session] = (await ctx.store.getMany(keys)) as [PushedRequest?, Interaction?, LoginSession?];
     if (!pushed || pushed.request.clientId !== client.id) return fail(reply, 'invalid_request_uri', 'The request_uri is unknown, was already used, or belongs to another client.');
     if (existing && !sameBrowser(request, existing)) return openedElsewhere(reply);
     const now = Math.floor(Date.now() / 1000);

@@ -22,6 +22,7 @@ export function instrumentStore(store: Store, backend: string, metrics: Metrics)
     set: timed('set', (kind: RecordKind, id: string, value: unknown, ttl: number) => store.set(kind, id, value, ttl)),
     setIfAbsent: timed('set_if_absent', (kind: RecordKind, id: string, value: unknown, ttl: number) => store.setIfAbsent(kind, id, value, ttl)),
     get: timed('get', (kind: RecordKind, id: string) => store.get(kind, id)) as Store['get'],
+    getMany: timed('get_many', (keys: ReadonlyArray<readonly [RecordKind, string]>) => store.getMany(keys)) as Store['getMany'],
     consume: timed('consume', (kind: RecordKind, id: string) => store.consume(kind, id)) as Store['consume'],
     anyExists: timed('any_exists', (keys: ReadonlyArray<readonly [RecordKind, string]>) => store.anyExists(keys)),
     delete: timed('delete', (kind: RecordKind, id: string) => store.delete(kind, id)),

@@ -107,6 +107,13 @@ export class MemoryStore implements Store {
     return entry ? (JSON.parse(entry.json) as T) : undefined;
   }
 
+  async getMany<T extends readonly unknown[]>(keys: { readonly [I in keyof T]: readonly [RecordKind, string] }): Promise<{ -readonly [I in keyof T]: T[I] | undefined }> {
+    return keys.map(([kind, id]) => {
+      const entry = this.#live(key(kind, id));
+      return entry ? JSON.parse(entry.json) : undefined;
+    }) as { -readonly [I in keyof T]: T[I] | undefined };
+  }
+
   async consume<T>(kind: RecordKind, id: string): Promise<T | undefined> {
     const k = key(kind, id);
     const entry = this.#live(k);

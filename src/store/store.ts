@@ -79,6 +79,8 @@ export interface Store {
   /** Writes only when no live record exists; true when this call wrote it. Atomic across replicas. */
   setIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<boolean>;
   get<T>(kind: RecordKind, id: string): Promise<T | undefined>;
+  /** Several records in one round trip (one command where the backend can), in the order asked. */
+  getMany<T extends readonly unknown[]>(keys: { readonly [I in keyof T]: readonly [RecordKind, string] }): Promise<{ -readonly [I in keyof T]: T[I] | undefined }>;
   /** Reads and deletes in one atomic step: of two concurrent callers, only one gets the record. */
   consume<T>(kind: RecordKind, id: string): Promise<T | undefined>;
   /** True when any of the named records is live (one round trip). */

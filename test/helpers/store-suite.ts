@@ -40,6 +40,17 @@ export async function storeSuite(t: Test, store: Store): Promise<void> {
     t.same(await store.get('grant', k), { replaced: 1 }, 'set overwrites');
   });
 
+  await t.test('getMany reads several records in the order asked', async (t) => {
+    const [a, b] = [id(), id()];
+    await store.set('par', a, { v: 'a' }, 60);
+    await store.set('session', b, ['b'], 60);
+    t.same(await store.getMany([['par', a], ['par', b], ['session', b], ['par', a]]), [{ v: 'a' }, undefined, ['b'], { v: 'a' }], 'each key its value, undefined when absent');
+    t.same(await store.getMany([]), [], 'no keys, no values');
+    const [read] = await store.getMany<[{ v: string }]>([['par', a]]);
+    read!.v = 'changed after read';
+    t.same(await store.get('par', a), { v: 'a' }, 'the values are copies');
+  });
+
   await t.test('kinds are separate namespaces', async (t) => {
     const k = id();
     await store.set('code', k, 'a code', 60);
@@ -69,6 +80,7 @@ export async function storeSuite(t: Test, store: Store): Promise<void> {
     t.equal(await store.anyExists([['par', plain]]), true);
     await sleep(1_200);
     t.equal(await store.get('par', plain), undefined, 'get after expiry');
+    t.same(await store.getMany([['par', plain]]), [undefined], 'getMany after expiry');
     t.equal(await store.consume('par', plain), undefined, 'consume after expiry');
     t.equal(await store.anyExists([['par', plain], ['jti', once]]), false, 'anyExists after expiry');
     t.equal(await store.setIfAbsent('jti', once, 3, 60), true, 'setIfAbsent writes again once expired');

@@ -133,6 +133,7 @@ function tracedStore(store: Store, backend: string, tracer: ReturnType<typeof tr
     set: traced('set', 0, (kind: RecordKind, id: string, value: unknown, ttl: number) => store.set(kind, id, value, ttl)),
     setIfAbsent: traced('set_if_absent', 0, (kind: RecordKind, id: string, value: unknown, ttl: number) => store.setIfAbsent(kind, id, value, ttl)),
     get: traced('get', 0, (kind: RecordKind, id: string) => store.get(kind, id)) as Store['get'],
+    getMany: traced('get_many', undefined, (keys: ReadonlyArray<readonly [RecordKind, string]>) => store.getMany(keys)) as Store['getMany'],
     consume: traced('consume', 0, (kind: RecordKind, id: string) => store.consume(kind, id)) as Store['consume'],
     anyExists: traced('any_exists', undefined, (keys: ReadonlyArray<readonly [RecordKind, string]>) => store.anyExists(keys)),
     delete: traced('delete', 0, (kind: RecordKind, id: string) => store.delete(kind, id)),

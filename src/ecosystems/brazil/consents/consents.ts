@@ -53,11 +53,11 @@ export class Consents {
   /** The consent and its markers (one round trip); undefined when unknown or forgotten. */
   async read(id: string): Promise<ConsentState | undefined> {
     const { store } = this.deps;
-    const [record, authorised, ended, extensions] = await Promise.all([
-      store.get<ConsentRecord>('eco-consent', id),
-      store.get<AuthorisedMarker>('eco-consent-state', `${id}\u0000authorised`),
-      store.get<EndedMarker>('eco-consent-state', `${id}\u0000ended`),
-      store.get<ExtensionRecord[]>('eco-consent-state', `${id}\u0000extensions`),
+    const [record, authorised, ended, extensions] = await store.getMany<[ConsentRecord, AuthorisedMarker, EndedMarker, ExtensionRecord[]]>([
+      ['eco-consent', id],
+      ['eco-consent-state', `${id}\u0000authorised`],
+      ['eco-consent-state', `${id}\u0000ended`],
+      ['eco-consent-state', `${id}\u0000extensions`],
     ]);
     if (!record) return undefined;
     const state: ConsentState = { record, ...(authorised ? { authorised } : {}), ...(ended ? { ended } : {}), ...(extensions?.length ? { extensions } : {}) };
