@@ -49,9 +49,17 @@ export function accessDuration(ctx: GatewayContext, client: Client, details: Con
   return { refreshTokenSeconds: lifetimes.refreshToken > 0 ? Math.min(lifetimes.refreshToken, maxGrant) : maxGrant };
 }
 
+/** One formatter per locale (the catalogues' few): making one costs more than a consent page's other work. */
+const longDates = new Map<string, Intl.DateTimeFormat>();
+function longDate(locale: string): Intl.DateTimeFormat {
+  let format = longDates.get(locale);
+  if (!format) longDates.set(locale, (format = new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: 'UTC' })));
+  return format;
+}
+
 export function howLong(ctx: GatewayContext, client: Client, details: ConsentDetails | undefined, t: Catalogue): string {
   const duration = accessDuration(ctx, client, details);
-  if ('expiresAt' in duration) return t.consent.until(new Intl.DateTimeFormat(t.dateLocale, { dateStyle: 'long', timeZone: 'UTC' }).format(new Date(duration.expiresAt * 1000)));
+  if ('expiresAt' in duration) return t.consent.until(longDate(t.dateLocale).format(new Date(duration.expiresAt * 1000)));
   if ('onceOff' in duration) return t.consent.onceOff(durationText(t, duration.accessTokenSeconds));
   return t.consent.upTo(durationText(t, duration.refreshTokenSeconds));
 }
