@@ -11,6 +11,8 @@ import { parseArgs } from 'node:util';
 import { boundMs, GATEWAY_OPTIONS, gatewayRun } from './lib/args.js';
 import { startGateway } from './lib/gateway.js';
 import { startOidcProvider } from './lib/oidc-provider.js';
+import { spawnServer, type ServerProcess } from './lib/server-process.js';
+import { freePort } from '../test/helpers/ports.js';
 import { expectStatus, httpsPool, send } from './lib/http.js';
 import { parBody, pkce, presignAssertions, REDIRECT_URI, SCOPE } from './lib/oauth-client.js';
 import { benchPki } from './lib/pki.js';
@@ -36,7 +38,7 @@ const maxMs = boundMs(args['max-seconds'], 240);
 
 const registered = Number(args.registered);
 const targets = args.targets.split(',');
-for (const t of targets) if (t !== 'fapi-gateway' && t !== 'oidc-provider') throw new Error(`unknown target ${t}`);
+for (const t of targets) if (t !== 'fapi-gateway' && t !== 'oidc-provider' && t !== 'floor') throw new Error(`unknown target ${t}`);
 if (registered > 0 && targets.includes('oidc-provider')) throw new Error('--registered needs --targets fapi-gateway');
 const initialAccessToken = randomUUID();
 
@@ -51,10 +53,28 @@ const gateway = await startGateway(pki, { ...gatewayRun(args), alg: 'ES256', ...
 console.log(`fapi-gateway (${args.runtime}${args['gateway-root'] ? ` from ${args['gateway-root']}` : ''}) pid ${gateway.server.pid}; PAR at ${gateway.mtlsBase}/par; ${count} requests per level, warm-up ${warmup}`);
 const op = targets.includes('oidc-provider') ? await startOidcProvider(pki, { alg: 'ES256', sub: 'alice-7f3c', cpuProfDir: gatewayRun(args).cpuProfDir }) : undefined;
 if (op) console.log(`oidc-provider pid ${op.server.pid}; PAR at ${op.issuer}/par`);
+const floor = targets.includes('floor') ? await startFloor() : undefined;
+if (floor) console.log(`floor (bench/par-floor-server.ts) pid ${floor.server.pid}; PAR at ${floor.base}/par`);
 /** Each server under test: where PAR goes, the `aud` of its client assertions, its process. */
 const servers = targets.map((name) =>
-  name === 'fapi-gateway' ? { name, base: gateway.mtlsBase, audience: gateway.issuer, server: gateway.server } : { name, base: op!.issuer, audience: op!.issuer, server: op!.server },
+  name === 'fapi-gateway'
+    ? { name, base: gateway.mtlsBase, audience: gateway.issuer, server: gateway.server }
+    : name === 'floor'
+      ? { name, base: floor!.base, audience: floor!.base, server: floor!.server }
+      : { name, base: op!.issuer, audience: op!.issuer, server: op!.server },
 );
+
+/** The bare node:https PAR of bench/par-floor-server.ts: TLS, the form and one ES256 check, nothing else. */
+async function startFloor(): Promise<{ base: string; server: ServerProcess }> {
+  const port = await freePort();
+  const { serverCert, serverKey, ca } = pki.pki;
+  const server = await spawnServer({
+    name: 'floor',
+    nodeArgs: ['--import', 'tsx', 'bench/par-floor-server.ts', serverCert, serverKey, ca, JSON.stringify(pki.clientOne.publicJwk), String(port)],
+    ready: async (output) => output.includes('listening on'),
+  });
+  return { base: `https://localhost:${port}`, server };
+}
 const clientIds = registered > 0 ? await registerClients(registered) : ['client-one'];
 const senders = Math.min(Number(args.senders ?? clientIds.length), clientIds.length);
 const clientOf = (i: number) => clientIds[i % senders];
@@ -114,15 +134,16 @@ try {
     ]);
   }
 } finally {
-  await Promise.all([gateway.server.stop(), op?.server.stop()]);
+  await Promise.all([gateway.server.stop(), op?.server.stop(), floor?.server.stop()]);
   await pki.remove();
 }
 
 console.log();
 printTable(['PAR', 'requests', 'non-201', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'bench CPU ms/req'], rows);
 if (op) {
-  const ratios = [...cpuPerPar].map(([c, byServer]) => [`c=${c}`, fixed(byServer.get('fapi-gateway')! / byServer.get('oidc-provider')!, 2)]);
+  const ratio = (byServer: Map<string, number>, name: string) => (byServer.has(name) ? fixed(byServer.get(name)! / byServer.get('oidc-provider')!, 2) : '-');
+  const ratios = [...cpuPerPar].map(([c, byServer]) => [`c=${c}`, ratio(byServer, 'fapi-gateway'), ...(floor ? [ratio(byServer, 'floor')] : [])]);
   console.log();
-  printTable(['server CPU per PAR', 'fapi-gateway / oidc-provider'], ratios);
+  printTable(['server CPU per PAR', 'fapi-gateway / oidc-provider', ...(floor ? ['floor / oidc-provider'] : [])], ratios);
 }
 if (args['cpu-prof']) console.log(`\nCPU profile of the gateway written to ${args['cpu-prof']} (summarise: node --import tsx bench/cpu-profile-top.ts FILE)`);
