@@ -18,6 +18,10 @@ class SwitchableStore extends MemoryStore {
     this.#check();
     return super.get<T>(kind, id);
   }
+  override async getMany<T extends readonly unknown[]>(keys: { readonly [I in keyof T]: readonly [RecordKind, string] }): Promise<{ -readonly [I in keyof T]: T[I] | undefined }> {
+    this.#check();
+    return super.getMany<T>(keys);
+  }
   override async set(kind: RecordKind, id: string, value: unknown, ttl: number): Promise<void> {
     this.#check();
     return super.set(kind, id, value, ttl);
