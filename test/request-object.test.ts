@@ -15,6 +15,7 @@ import { REQUEST_URI_PREFIX, type PushedRequest } from '../src/oauth/par.js';
 import { authorize, authorizeAt, pkce, redeem } from './helpers/flow.js';
 import { startGateway, type ClientName, type Harness, type Response } from './helpers/harness.js';
 import { privateKeyJwt } from './helpers/openid-client.js';
+import { requestObjectClaims } from './helpers/request-objects.js';
 
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -51,25 +52,7 @@ async function clientKey(name: ClientName): Promise<{ key: CryptoKey; kid: strin
 }
 
 /** Valid authorization parameters as request object claims for `name`. */
-function claimsFor(name: ClientName, challenge = pkce().challenge): Record<string, unknown> {
-  const now = Math.floor(Date.now() / 1000);
-  return {
-    iss: name,
-    aud: h.issuer,
-    client_id: name,
-    iat: now,
-    nbf: now,
-    exp: now + 300,
-    jti: randomUUID(),
-    response_type: 'code',
-    redirect_uri: DEMO_REDIRECT_URI,
-    scope: 'openid accounts',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    state: `state-${randomUUID()}`,
-    nonce: `nonce-${randomUUID()}`,
-  };
-}
+const claimsFor = (name: ClientName, challenge?: string) => requestObjectClaims(h, name, challenge);
 
 /** A request object for `name` with `overrides` (undefined removes a claim), signed by its own key unless told. */
 async function requestObject(
