@@ -49,12 +49,12 @@ const KEY_PREFIX = 'fapi-gateway-bench:';
 type StoreName = 'memory' | 'redis';
 type After = (step: string) => Promise<void>;
 
-/** Redis command counts (INFO commandstats: those scripts run included), without the bench's own INFO/CONFIG/MONITOR. */
-async function commandCounts(redis: Redis): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
+/** Redis command counts and the µs Redis spent in them (INFO commandstats: those scripts run included; an EVALSHA's µs include its commands'), without the bench's own INFO/CONFIG/MONITOR. */
+async function commandCounts(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+  const counts = new Map<string, { calls: number; usec: number }>();
   for (const line of (await redis.info('commandstats')).split('\n')) {
-    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
-    if (m && !['info', 'config', 'monitor', 'ping', 'client', 'hello', 'select'].includes(m[1].split('|')[0])) counts.set(m[1], Number(m[2]));
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
+    if (m && !['info', 'config', 'monitor', 'ping', 'client', 'hello', 'select'].includes(m[1].split('|')[0])) counts.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) });
   }
   return counts;
 }
@@ -113,7 +113,7 @@ interface Measured extends TimedRun {
   store: StoreName;
   redisCpuMs?: number;
   commandsPerFlow?: number;
-  commands?: Map<string, number>;
+  commands?: Map<string, { calls: number; usec: number }>;
 }
 
 interface Observed {
@@ -142,7 +142,7 @@ async function measure(pki: BenchPki, setup: FlowSetup, store: StoreName, redisS
     if (admin) {
       result.redisCpuMs = (await redisCpuMs(admin)) - redisBefore;
       result.commands = await commandCounts(admin);
-      result.commandsPerFlow = [...result.commands.values()].reduce((a, b) => a + b, 0) / run.attempted;
+      result.commandsPerFlow = [...result.commands.values()].reduce((a, b) => a + b.calls, 0) / run.attempted;
     }
     printFailures(`${setup.kind} ${store}`, run);
     if (run.failures.size > 0) console.log(`  last lines the gateway printed:\n${target.server.output().split('\n').slice(-10).join('\n')}`);
@@ -207,8 +207,10 @@ function report(setup: FlowSetup, results: Measured[], observed: { trace?: strin
   const last = ofStore('redis').at(-1);
   if (last?.commands) {
     summary.commandsPerFlow = last.commandsPerFlow;
-    const perFlow = [...last.commands].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${fixed(n / last.run.attempted, 1)}`);
+    const perFlow = [...last.commands].sort((a, b) => b[1].calls - a[1].calls).map(([c, { calls }]) => `${c} ${fixed(calls / last.run.attempted, 1)}`);
     console.log(`Redis commands per flow (timed window, those scripts run included): ${perFlow.join(', ')}`);
+    const usPerFlow = [...last.commands].sort((a, b) => b[1].usec - a[1].usec).map(([c, { usec }]) => `${c} ${fixed(usec / last.run.attempted, 1)}`);
+    console.log(`Redis µs per flow in commands (a script's own commands counted in its EVALSHA too; the rest of redis CPU is I/O): ${usPerFlow.join(', ')}`);
   }
   if (observed.trace) {
     summary.sent = observed.trace.length;

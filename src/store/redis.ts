@@ -117,7 +117,7 @@ export class RedisStore implements Store {
   readonly #problemListeners: Array<(problem: StoreProblem) => void> = [];
   #subscriber: Redis | Cluster | undefined;
   readonly #channels = new Map<string, Array<(notice: ChangeNotice) => void>>();
-  /** The connection whose writes wait for the end of this event-loop turn (see #batch). */
+  /** The connection whose writes wait for the current callback's ticks to end (see #batch). */
   #corked: Writable | undefined;
 
   constructor(options: RedisStoreOptions) {
@@ -356,11 +356,14 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Holds the connection's writes until the event loop's check phase, so that the commands the
-   * requests handled in this turn issue leave in one write and Redis reads them at once (Redis
-   * spends about half the CPU per command so, and the gateway a syscall per batch rather than per
-   * command). Unlike the client's auto-pipelining, each command is handed to the connection at the
-   * call, with no pipeline object, nor a wait for the pipeline in flight.
+   * Holds the connection's writes until the current callback's synchronous work and ticks are done,
+   * so that the commands a step issues together (PAR's three, a consent's writes) leave in one write
+   * and Redis reads them at once (Redis spends about half the CPU per command so, and the gateway a
+   * syscall per batch rather than per command). Not until the loop's check phase: the commands would
+   * then wait for every other request handled in the turn, and their replies miss the next poll
+   * (measured: flows/s at concurrency 8 up, CPU per flow unchanged). Unlike the client's
+   * auto-pipelining, each command is handed to the connection at the call, with no pipeline object,
+   * nor a wait for the pipeline in flight.
    */
   #batch(): void {
     if (this.#corked) return;
@@ -368,7 +371,7 @@ export class RedisStore implements Store {
     if (!stream?.writable) return;
     stream.cork();
     this.#corked = stream;
-    setImmediate(() => {
+    process.nextTick(() => {
       this.#corked = undefined;
       stream.uncork();
     });
