@@ -2,7 +2,8 @@
  * PAR throughput of fapi-gateway and node-oidc-provider side by side: client-one pushes
  * authorization requests over mutual TLS, authenticated by pre-signed private_key_jwt assertions.
  * Each server runs in a child process so its CPU time is read from /proc on its own; at each
- * concurrency level the servers take turns, so both see the same machine. With `--registered N`
+ * concurrency level the servers take turns in slices (`--slices`, the first one rotating), so all see
+ * the same machine. With `--registered N`
  * (fapi-gateway only), N clients are first registered (RFC 7591, an initial access token) and the
  * requests come from them in turn instead of client-one. See bench/README.md.
  */
@@ -16,13 +17,15 @@ import { freePort } from '../test/helpers/ports.js';
 import { expectStatus, httpsPool, send } from './lib/http.js';
 import { parBody, pkce, presignAssertions, REDIRECT_URI, SCOPE } from './lib/oauth-client.js';
 import { benchPki } from './lib/pki.js';
-import { fixed, printFailures, printTable, runBounded, runColumns, timedRun } from './lib/stats.js';
+import { fixed, mergeRuns, printFailures, printTable, runBounded, runColumns, timedRun, type RunResult } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
     count: { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '1,16' },
     warmup: { type: 'string', default: '500' },
+    /** The timed requests of each level in this many slices, the servers taking turns slice by slice. */
+    slices: { type: 'string', default: '5' },
     'max-seconds': { type: 'string', default: '120' },
     registered: { type: 'string', default: '0' },
     /** How many of the registered clients send (default: all, in turn). */
@@ -104,34 +107,58 @@ async function registerClients(n: number): Promise<string[]> {
 const rows: (string | number)[][] = [];
 /** Server CPU ms per PAR by concurrency level and server, for the ratio line. */
 const cpuPerPar = new Map<number, Map<string, number>>();
+/** The same, slice by slice (a slice of each server in turn), for the median of the paired ratios. */
+const cpuPerParBySlice = new Map<number, Map<string, number[]>>();
+const slices = Math.max(1, Number(args.slices));
 try {
-  for (const concurrency of levels) for (const target of servers) {
-    const label = `${target.name} c=${concurrency}`;
-    const pool = httpsPool(target.base, { ca: pki.ca, client: pki.clientOne, connections: concurrency });
-    const bodies = async (n: number) => (await presignAssertions(pki.clientOne.jwk, target.audience, n, 280, clientOf)).map((a, i) => parBody(a, pkce().challenge, clientOf(i)));
-    const push = (body: string) => async () => {
-      expectStatus(await send(pool, { method: 'POST', path: '/par', form: body }), 201, 'PAR');
+  for (const concurrency of levels) {
+    const sessions = servers.map((target) => ({
+      target,
+      label: `${target.name} c=${concurrency}`,
+      pool: httpsPool(target.base, { ca: pki.ca, client: pki.clientOne, connections: concurrency }),
+      runs: [] as RunResult[],
+      serverCpuMs: 0,
+      benchCpuMs: 0,
+      bySlice: [] as number[],
+    }));
+    type Session = (typeof sessions)[number];
+    const bodies = async (s: Session, n: number) =>
+      (await presignAssertions(pki.clientOne.jwk, s.target.audience, n, 280, clientOf)).map((a, i) => parBody(a, pkce().challenge, clientOf(i)));
+    const push = (s: Session, body: string) => async () => {
+      expectStatus(await send(s.pool, { method: 'POST', path: '/par', form: body }), 201, 'PAR');
     };
-
-    // Every registered client is read into the cache before the timed window, as in a steady state.
-    const warmCount = Math.max(warmup, registered);
-    const warm = await bodies(warmCount);
-    const warmRun = await runBounded({ count: warmCount, concurrency, maxMs, task: (i) => push(warm[i])() });
-    printFailures(`warm-up ${label}`, warmRun);
-
-    const timed = await bodies(count);
-    const { run, serverCpuMs, benchCpuMs } = await timedRun(target.server, { count, concurrency, maxMs, task: (i) => push(timed[i])() });
-    await pool.close();
-
-    printFailures(label, run);
-    if (run.timedOut) console.log(`  ${label}: stopped by the ${maxMs / 1000} s bound after ${run.attempted} requests`);
-    cpuPerPar.set(concurrency, (cpuPerPar.get(concurrency) ?? new Map()).set(target.name, serverCpuMs / run.attempted));
-    rows.push([
-      label,
-      ...runColumns(run, 0),
-      fixed(serverCpuMs / run.attempted, 3),
-      fixed(benchCpuMs / run.attempted, 3),
-    ]);
+    try {
+      // Every registered client is read into the cache before the timed window, as in a steady state.
+      const warmCount = Math.max(warmup, registered);
+      for (const s of sessions) {
+        const warm = await bodies(s, warmCount);
+        printFailures(`warm-up ${s.label}`, await runBounded({ count: warmCount, concurrency, maxMs, task: (i) => push(s, warm[i])() }));
+      }
+      // The timed requests in slices, each server in turn and the first one rotating, so that a change
+      // in the machine's background load falls on all of them alike; CPU is read around each slice.
+      const perSlice = Math.ceil(count / slices);
+      for (let slice = 0; slice < slices; slice++) {
+        for (let k = 0; k < sessions.length; k++) {
+          const s = sessions[(slice + k) % sessions.length];
+          const timed = await bodies(s, perSlice);
+          const { run, serverCpuMs, benchCpuMs } = await timedRun(s.target.server, { count: perSlice, concurrency, maxMs, task: (i) => push(s, timed[i])() });
+          s.runs.push(run);
+          s.serverCpuMs += serverCpuMs;
+          s.benchCpuMs += benchCpuMs;
+          s.bySlice.push(serverCpuMs / run.attempted);
+        }
+      }
+    } finally {
+      await Promise.all(sessions.map((s) => s.pool.close()));
+    }
+    for (const s of sessions) {
+      const run = mergeRuns(s.runs);
+      printFailures(s.label, run);
+      if (run.timedOut) console.log(`  ${s.label}: stopped by the ${maxMs / 1000} s bound in a slice, after ${run.attempted} requests in all`);
+      cpuPerPar.set(concurrency, (cpuPerPar.get(concurrency) ?? new Map()).set(s.target.name, s.serverCpuMs / run.attempted));
+      cpuPerParBySlice.set(concurrency, (cpuPerParBySlice.get(concurrency) ?? new Map()).set(s.target.name, s.bySlice));
+      rows.push([s.label, ...runColumns(run, 0), fixed(s.serverCpuMs / run.attempted, 3), fixed(s.benchCpuMs / run.attempted, 3)]);
+    }
   }
 } finally {
   await Promise.all([gateway.server.stop(), op?.server.stop(), floor?.server.stop()]);
@@ -142,8 +169,25 @@ console.log();
 printTable(['PAR', 'requests', 'non-201', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'bench CPU ms/req'], rows);
 if (op) {
   const ratio = (byServer: Map<string, number>, name: string) => (byServer.has(name) ? fixed(byServer.get(name)! / byServer.get('oidc-provider')!, 2) : '-');
-  const ratios = [...cpuPerPar].map(([c, byServer]) => [`c=${c}`, ratio(byServer, 'fapi-gateway'), ...(floor ? [ratio(byServer, 'floor')] : [])]);
+  // Each slice's ratio to oidc-provider's slice that ran next to it; their median shrugs off a slice
+  // that a burst of other work on the machine fell on.
+  const pairedMedian = (c: number, name: string) => {
+    const bySlice = cpuPerParBySlice.get(c)!;
+    const [own, reference] = [bySlice.get(name), bySlice.get('oidc-provider')!];
+    if (!own) return '-';
+    const ratios = own.map((x, i) => x / reference[i]).sort((a, b) => a - b);
+    return `${fixed(ratios[Math.floor((ratios.length - 1) / 2)], 2)} (${ratios.map((r) => fixed(r, 2)).join(' ')})`;
+  };
+  const ratios = [...cpuPerPar].map(([c, byServer]) => [
+    `c=${c}`,
+    ratio(byServer, 'fapi-gateway'),
+    pairedMedian(c, 'fapi-gateway'),
+    ...(floor ? [ratio(byServer, 'floor'), pairedMedian(c, 'floor')] : []),
+  ]);
   console.log();
-  printTable(['server CPU per PAR', 'fapi-gateway / oidc-provider', ...(floor ? ['floor / oidc-provider'] : [])], ratios);
+  printTable(
+    ['server CPU per PAR', 'fapi-gateway / oidc-provider', 'median of the slices (each slice)', ...(floor ? ['floor / oidc-provider', 'median of the slices (each slice)'] : [])],
+    ratios,
+  );
 }
 if (args['cpu-prof']) console.log(`\nCPU profile of the gateway written to ${args['cpu-prof']} (summarise: node --import tsx bench/cpu-profile-top.ts FILE)`);

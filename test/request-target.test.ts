@@ -64,7 +64,7 @@ t.test('refused targets', async (t) => {
     '/accounts/a%00',
   ])
     t.type(requestTargetProblem(target), 'string', target);
-  for (const target of ['/accounts', '/accounts/', '/accounts/a.b', '/accounts/...', '/accounts/%41?q=%2e%2e&r=%ff', '/.well-known/openid-configuration'])
+  for (const target of ['/', '/par', '/accounts', '/accounts/', '/accounts/a-b_c~d/', '/authorize?client_id=a&x=b+c', '/accounts/a.b', '/accounts/...', '/accounts/%41?q=%2e%2e&r=%ff', '/.well-known/openid-configuration'])
     t.equal(requestTargetProblem(target), undefined, target);
 });
 

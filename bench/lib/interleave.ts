@@ -2,7 +2,7 @@ import type { Pool } from 'undici';
 import type { WindowResult } from './gateway-report.js';
 import type { ResourceTarget } from './resource-targets.js';
 import type { ResourceServer } from './resource-servers.js';
-import { percentile, printFailures, runBounded, type RunResult } from './stats.js';
+import { mergeRuns, percentile, printFailures, runBounded, type RunResult } from './stats.js';
 import { UPSTREAM_BODY } from './upstream-body.js';
 
 export interface InterleaveOptions {
@@ -74,20 +74,16 @@ export async function measureInterleaved(targets: ResourceTarget[], upstream: Re
 }
 
 function summarise(s: Session, concurrency: number, maxMs: number): Omit<WindowResult, 'round'> {
-  const attempted = s.runs.reduce((sum, r) => sum + r.attempted, 0);
-  const succeeded = s.runs.reduce((sum, r) => sum + r.succeeded, 0);
-  const elapsedMs = s.runs.reduce((sum, r) => sum + r.elapsedMs, 0);
-  const latencies = s.runs.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
-  const failures = new Map<string, number>();
-  for (const r of s.runs) for (const [message, n] of r.failures) failures.set(message, (failures.get(message) ?? 0) + n);
-  printFailures(`${s.target.kind} c=${concurrency}`, { attempted, succeeded, failures, latenciesMs: latencies, elapsedMs, timedOut: false });
-  if (failures.size > 0 && s.target.proxy) console.log(`  last lines it printed:\n${s.target.proxy.output().split('\n').slice(-5).join('\n')}`);
-  if (s.runs.some((r) => r.timedOut) || elapsedMs >= maxMs) console.log(`  ${s.target.kind} c=${concurrency}: stopped by the ${maxMs / 1000} s bound after ${attempted} requests`);
+  const run = mergeRuns(s.runs);
+  const { attempted, elapsedMs, latenciesMs: latencies } = run;
+  printFailures(`${s.target.kind} c=${concurrency}`, { ...run, timedOut: false });
+  if (run.failures.size > 0 && s.target.proxy) console.log(`  last lines it printed:\n${s.target.proxy.output().split('\n').slice(-5).join('\n')}`);
+  if (run.timedOut || elapsedMs >= maxMs) console.log(`  ${s.target.kind} c=${concurrency}: stopped by the ${maxMs / 1000} s bound after ${attempted} requests`);
   return {
     kind: s.target.kind,
     concurrency,
     attempted,
-    failed: attempted - succeeded,
+    failed: attempted - run.succeeded,
     rps: attempted / (elapsedMs / 1000),
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),

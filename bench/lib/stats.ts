@@ -70,6 +70,20 @@ export async function timedRun(server: { cpuMs(): number }, options: Parameters<
 }
 
 /** Operations per second over the run's elapsed time. */
+/** Several runs of the same work as one: counts and failures added, latencies pooled, times summed. */
+export function mergeRuns(runs: readonly RunResult[]): RunResult {
+  const failures = new Map<string, number>();
+  for (const r of runs) for (const [message, n] of r.failures) failures.set(message, (failures.get(message) ?? 0) + n);
+  return {
+    attempted: runs.reduce((sum, r) => sum + r.attempted, 0),
+    succeeded: runs.reduce((sum, r) => sum + r.succeeded, 0),
+    failures,
+    latenciesMs: runs.flatMap((r) => r.latenciesMs).sort((a, b) => a - b),
+    elapsedMs: runs.reduce((sum, r) => sum + r.elapsedMs, 0),
+    timedOut: runs.some((r) => r.timedOut),
+  };
+}
+
 export const perSecond = (run: RunResult) => run.attempted / (run.elapsedMs / 1000);
 
 /** The first columns of the bench tables: attempted, failed, per second (`rateDigits`), p50 and p99 ms. */
