@@ -15,6 +15,8 @@ const { values: args } = parseArgs({
   options: {
     ...FLOW_OPTIONS,
     targets: { type: 'string', default: 'fapi-gateway,oidc-provider' },
+    /** Flags for oidc-provider's `node` (default none), e.g. the gateway's own to compare like with like. */
+    'oidc-provider-node-args': { type: 'string', default: '' },
   },
 });
 const { flows, concurrency, warmup, maxMs, alg } = flowSettings(args);
@@ -29,11 +31,11 @@ const names = args.targets.split(',') as (keyof typeof starters)[];
 for (const name of names) if (!starters[name]) throw new Error(`unknown target ${name}`);
 
 const pki = await benchPki();
-console.log(`${flows} flows per server at concurrency ${concurrency} (warm-up ${warmup}), tokens signed ${alg}, ${gatewaySource(args)}`);
+console.log(`${flows} flows per server at concurrency ${concurrency} (warm-up ${warmup}), tokens signed ${alg}, ${gatewaySource(args)}; oidc-provider with node ${args['oidc-provider-node-args'] || 'without flags'}`);
 const rows: (string | number)[][] = [];
 try {
   for (const name of names) {
-    const target: FlowTarget = await starters[name](pki, { ...gatewayRun(args), alg, concurrency });
+    const target: FlowTarget = await starters[name](pki, { ...gatewayRun(args), alg, concurrency, oidcProviderNodeArgs: args['oidc-provider-node-args'].split(/\s+/).filter(Boolean) });
     try {
       // One browser per concurrent flow, each logged in once (a browser runs one flow at a time).
       const signed = name === 'fapi-gateway-signed';

@@ -51,7 +51,7 @@ const pki = await benchPki();
 // The image's node flags unless --node-args gives others (--node-args= for none).
 const run = gatewayRun(args);
 const nodeArgs = run.nodeArgs ?? [...IMAGE_NODE_FLAGS];
-const target = await gatewayTarget(pki, { ...run, nodeArgs, alg: 'ES256', concurrency, config: { policy: { lifetimes }, admission: { passwordHashing: { queue: 4 * concurrency } } }, env });
+const target = await gatewayTarget(pki, { ...run, alg: 'ES256', concurrency, config: { policy: { lifetimes }, admission: { passwordHashing: { queue: 4 * concurrency } } }, env });
 console.log(`fapi-gateway pid ${target.server.pid} (${gatewaySource(args)}; node ${nodeArgs.join(' ') || 'without flags'}; env ${JSON.stringify(env)}); ${untilMs ? `${args.minutes} minutes` : `${totalFlows} flows`} of login flows at concurrency ${concurrency}`);
 
 const rssMb = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${target.server.pid}/status`, 'utf8'))?.[1]) / 1024;

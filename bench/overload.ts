@@ -18,7 +18,7 @@ import { CookieJar, expectStatus, header, httpsPool, send, type Reply } from './
 import { CLIENT_ID, codeFrom, parBody, pkce, presignAssertions, tokenBody } from './lib/oauth-client.js';
 import { benchPki, type BenchPki } from './lib/pki.js';
 import { fixed, percentile, printTable } from './lib/stats.js';
-import { IMAGE_ALLOCATOR_ENV, IMAGE_NODE_FLAGS } from '../test/helpers/image-env.js';
+import { IMAGE_ALLOCATOR_ENV } from '../test/helpers/image-env.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -111,8 +111,7 @@ async function browse(pool: Pool, jar: CookieJar, request: { method: 'GET' | 'PO
 
 async function run(pki: BenchPki, logins: number): Promise<(string | number)[]> {
   const run = gatewayRun(args);
-  // The image's node flags unless --node-args gives others.
-  const gateway: GatewayUnderTest = await startGateway(pki, { ...run, nodeArgs: run.nodeArgs ?? [...IMAGE_NODE_FLAGS], alg, config: admissionConfig(args.hashing!), env });
+  const gateway: GatewayUnderTest = await startGateway(pki, { ...run, alg, config: admissionConfig(args.hashing!), env });
   const ops = opsUrl(gateway);
   const mtls = httpsPool(gateway.mtlsBase, { ca: pki.ca, client: pki.clientOne, connections: logins + tokenConcurrency });
   const browser = httpsPool(gateway.issuer, { ca: pki.ca, connections: logins });

@@ -9,7 +9,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { boundMs, GATEWAY_OPTIONS, gatewayRun } from './lib/args.js';
+import { boundMs, GATEWAY_OPTIONS, gatewayRun, gatewaySource } from './lib/args.js';
 import { startGateway } from './lib/gateway.js';
 import { startOidcProvider } from './lib/oidc-provider.js';
 import { spawnServer, type ServerProcess } from './lib/server-process.js';
@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     /** How many of the registered clients send (default: all, in turn). */
     senders: { type: 'string' },
     targets: { type: 'string', default: 'fapi-gateway,oidc-provider' },
+    /** Flags for oidc-provider's `node` (default none), e.g. the gateway's own to compare like with like. */
+    'oidc-provider-node-args': { type: 'string', default: '' },
     ...GATEWAY_OPTIONS,
   },
 });
@@ -53,9 +55,9 @@ const registration = {
   rateLimit: { perIpPerMinute: 1_000_000, perMinute: 1_000_000 },
 };
 const gateway = await startGateway(pki, { ...gatewayRun(args), alg: 'ES256', ...(registered > 0 ? { config: { registration } } : {}) });
-console.log(`fapi-gateway (${args.runtime}${args['gateway-root'] ? ` from ${args['gateway-root']}` : ''}) pid ${gateway.server.pid}; PAR at ${gateway.mtlsBase}/par; ${count} requests per level, warm-up ${warmup}`);
-const op = targets.includes('oidc-provider') ? await startOidcProvider(pki, { alg: 'ES256', sub: 'alice-7f3c', cpuProfDir: gatewayRun(args).cpuProfDir }) : undefined;
-if (op) console.log(`oidc-provider pid ${op.server.pid}; PAR at ${op.issuer}/par`);
+console.log(`fapi-gateway (${gatewaySource(args)}) pid ${gateway.server.pid}; PAR at ${gateway.mtlsBase}/par; ${count} requests per level, warm-up ${warmup}`);
+const op = targets.includes('oidc-provider') ? await startOidcProvider(pki, { alg: 'ES256', sub: 'alice-7f3c', cpuProfDir: gatewayRun(args).cpuProfDir, nodeArgs: args['oidc-provider-node-args'].split(/\s+/).filter(Boolean) }) : undefined;
+if (op) console.log(`oidc-provider pid ${op.server.pid}; PAR at ${op.issuer}/par; node ${args['oidc-provider-node-args'] || 'without flags'}`);
 const floor = targets.includes('floor') ? await startFloor() : undefined;
 if (floor) console.log(`floor (bench/par-floor-server.ts) pid ${floor.server.pid}; PAR at ${floor.base}/par`);
 /** Each server under test: where PAR goes, the `aud` of its client assertions, its process. */

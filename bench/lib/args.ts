@@ -1,12 +1,13 @@
 import path from 'node:path';
 import type { GatewayStartOptions, Runtime, SigningAlg } from './gateway.js';
+import { IMAGE_NODE_FLAGS } from '../../test/helpers/image-env.js';
 
 /** The `parseArgs` options of every bench that starts the gateway: which build runs, and a CPU profile of it. */
 export const GATEWAY_OPTIONS = {
   runtime: { type: 'string', default: 'dist' },
   'gateway-root': { type: 'string' },
   'cpu-prof': { type: 'string' },
-  /** Flags for the gateway's `node`, space-separated (`--node-args='--max-semi-space-size=4'`; empty: none). */
+  /** Flags for the gateway's `node`, space-separated (`--node-args='--max-semi-space-size=4'`; empty: none; default: the image's). */
   'node-args': { type: 'string' },
 } as const;
 
@@ -29,7 +30,7 @@ export function gatewayRun(args: GatewayArgs): Pick<GatewayStartOptions, 'runtim
 
 /** Where the gateway runs from, as the benches print it: `gateway from ./dist`. */
 export const gatewaySource = (args: GatewayArgs) =>
-  `gateway from ${args['gateway-root'] ?? '.'}/${args.runtime === 'dist' ? 'dist' : 'src (tsx)'}${args['node-args'] ? ` with node ${args['node-args']}` : ''}`;
+  `gateway from ${args['gateway-root'] ?? '.'}/${args.runtime === 'dist' ? 'dist' : 'src (tsx)'} with node ${args['node-args'] === undefined ? `${IMAGE_NODE_FLAGS.join(' ')} (the image's flags)` : args['node-args'] || 'without flags'}`;
 
 /** `--max-seconds`, at most `capSeconds`, in ms. */
 export const boundMs = (seconds: string, capSeconds: number) => Math.min(Number(seconds), capSeconds) * 1000;

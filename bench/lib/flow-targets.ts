@@ -173,8 +173,8 @@ export async function gatewayTarget(pki: BenchPki, options: GatewayStartOptions 
 
 // ---- oidc-provider: GET /authorize → 303 interaction → (consent approved there) 303 → resume → 303 to the client.
 
-export async function oidcProviderTarget(pki: BenchPki, options: GatewayStartOptions & { concurrency: number }): Promise<FlowTarget> {
-  const op = await startOidcProvider(pki, { alg: options.alg, sub: 'alice-7f3c', cpuProfDir: options.cpuProfDir });
+export async function oidcProviderTarget(pki: BenchPki, options: GatewayStartOptions & { concurrency: number; oidcProviderNodeArgs?: string[] }): Promise<FlowTarget> {
+  const op = await startOidcProvider(pki, { alg: options.alg, sub: 'alice-7f3c', cpuProfDir: options.cpuProfDir, nodeArgs: options.oidcProviderNodeArgs });
   const pools: Connections = {
     mtls: httpsPool(op.issuer, { ca: pki.ca, client: pki.clientOne, connections: options.concurrency }),
     browser: httpsPool(op.issuer, { ca: pki.ca, connections: options.concurrency }),

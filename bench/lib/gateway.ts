@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { IMAGE_ALLOCATOR_ENV, IMAGE_NODE_FLAGS } from '../../test/helpers/image-env.js';
 import { stringify } from 'yaml';
 import type { BenchPki } from './pki.js';
 import { freePort } from '../../test/helpers/ports.js';
@@ -45,11 +46,11 @@ export interface GatewayStartOptions {
   store?: Record<string, unknown>;
   /** Further top-level config keys (e.g. `admission`), set as given. */
   config?: Record<string, unknown>;
-  /** Further environment of the gateway process (e.g. UV_THREADPOOL_SIZE, MALLOC_ARENA_MAX). */
+  /** Further environment of the gateway process (e.g. UV_THREADPOOL_SIZE, MALLOC_ARENA_MAX); default: the image's allocator settings. */
   env?: Record<string, string>;
   /** Changes the config last (after every option above), e.g. a profile's clients and users. */
   configure?: (config: Record<string, any>) => void;
-  /** Flags for `node` itself, before the entry point (e.g. V8's `--max-semi-space-size=4`). */
+  /** Flags for `node` itself, before the entry point (e.g. V8's `--max-semi-space-size=4`); default: the image's. */
   nodeArgs?: string[];
 }
 
@@ -88,9 +89,11 @@ export async function startGateway(pki: BenchPki, options: GatewayStartOptions):
   const profiling = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
   const server = await spawnServer({
     name: storeType ? `fapi-gateway (${storeType})` : 'fapi-gateway',
-    nodeArgs: [...profiling, ...(options.nodeArgs ?? []), ...entry, '--config', configFile],
+    // Run as the image runs it (its node flags and allocator settings) unless told otherwise: what is
+    // measured is what is deployed.
+    nodeArgs: [...profiling, ...(options.nodeArgs ?? IMAGE_NODE_FLAGS), ...entry, '--config', configFile],
     cwd: root,
-    env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: logLevel, ...options.env },
+    env: { NODE_ENV: 'production', FAPI_GATEWAY_LOG_LEVEL: logLevel, ...(options.env ?? IMAGE_ALLOCATOR_ENV) },
     ready: () => httpOk(`http://127.0.0.1:${ops}/${storeType ? 'readyz' : 'healthz'}`),
   });
   return { server, issuer: config.issuer as string, mtlsBase: `https://localhost:${mtls}`, opsBase: `http://127.0.0.1:${ops}`, configFile };

@@ -13,7 +13,7 @@ export interface OidcProviderUnderTest {
 }
 
 /** Starts bench/oidc-provider-server.ts in a child process with the bench PKI's keys and client-one. */
-export async function startOidcProvider(pki: BenchPki, options: { alg: SigningAlg; sub: string; cpuProfDir?: string }): Promise<OidcProviderUnderTest> {
+export async function startOidcProvider(pki: BenchPki, options: { alg: SigningAlg; sub: string; cpuProfDir?: string; nodeArgs?: string[] }): Promise<OidcProviderUnderTest> {
   const port = await freePort();
   const issuer = `https://localhost:${port}`;
   const settings: OidcProviderSettings = {
@@ -31,7 +31,7 @@ export async function startOidcProvider(pki: BenchPki, options: { alg: SigningAl
   const profiling = options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [];
   const server = await spawnServer({
     name: 'oidc-provider',
-    nodeArgs: [...profiling, '--import', 'tsx', 'bench/oidc-provider-server.ts', file],
+    nodeArgs: [...profiling, ...(options.nodeArgs ?? []), '--import', 'tsx', 'bench/oidc-provider-server.ts', file],
     cwd: REPO_ROOT,
     env: { NODE_ENV: 'production' },
     ready: async (output) => output.includes('listening on'),
