@@ -11,7 +11,7 @@
  * several flows' batches at once), and lists one flow's commands (MONITOR).
  * Client assertions are pre-signed; one logged-in browser per concurrent flow, as in bench/flow.ts.
  *
- *   npm run bench:redis -- --flows 1000 --concurrency 8 --warmup 200 --rounds 3
+ *   npm run bench:redis -- --flows 1000 --concurrency 8 --warmup 200 --rounds 5
  *   npm run bench:redis -- --flow cdr,brazil                                 # some flows only
  *   npm run bench:redis -- --stores redis --gateway-root /tmp/other-build   # one store, another build
  *
@@ -32,7 +32,8 @@ import { fixed, perSecond, printFailures, printTable, runBounded, runColumns, ti
 const { values: args } = parseArgs({
   options: {
     ...FLOW_OPTIONS,
-    rounds: { type: 'string', default: '1' },
+    // One round's ratio swings ±15% on a shared 2-core machine; the median of five is steadier.
+    rounds: { type: 'string', default: '5' },
     stores: { type: 'string', default: 'memory,redis' },
     flow: { type: 'string', default: FLOW_KINDS.join(',') },
   },
