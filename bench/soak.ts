@@ -19,7 +19,7 @@ import { Redis } from 'ioredis';
 import { createGateway } from '../src/app.js';
 import { resolveConfig } from '../src/config/load.js';
 import { MemoryStore } from '../src/store/memory.js';
-import type { RecordKind, SequenceStep, Store } from '../src/store/store.js';
+import type { RecordKeys, RecordKind, SequenceStep, Store } from '../src/store/store.js';
 import { connectHarness, testConfig, testPki, type Harness } from '../test/helpers/harness.js';
 import { fullFlow, refresh, userinfo } from '../test/helpers/flow.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
@@ -70,7 +70,7 @@ class CountingStore implements Store {
   get<T>(kind: RecordKind, id: string) {
     return this.#inner.get<T>(kind, id);
   }
-  getMany<T extends readonly unknown[]>(keys: { readonly [I in keyof T]: readonly [RecordKind, string] }) {
+  getMany<T extends readonly unknown[]>(keys: RecordKeys<T>) {
     return this.#inner.getMany<T>(keys);
   }
   consume<T>(kind: RecordKind, id: string) {

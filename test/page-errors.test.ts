@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { request } from 'undici';
 import { MemoryStore } from '../src/store/memory.js';
-import { StoreUnavailableError, type RecordKind } from '../src/store/store.js';
+import { StoreUnavailableError, type RecordKeys, type RecordKind, type RecordsRead } from '../src/store/store.js';
 import { parForm, startGateway, type Harness, type Response } from './helpers/harness.js';
 import { authorizationUrl, browserRequest, CookieJar, formOf, push } from './helpers/flow.js';
 
@@ -18,7 +18,7 @@ class SwitchableStore extends MemoryStore {
     this.#check();
     return super.get<T>(kind, id);
   }
-  override async getMany<T extends readonly unknown[]>(keys: { readonly [I in keyof T]: readonly [RecordKind, string] }): Promise<{ -readonly [I in keyof T]: T[I] | undefined }> {
+  override async getMany<T extends readonly unknown[]>(keys: RecordKeys<T>): Promise<RecordsRead<T>> {
     this.#check();
     return super.getMany<T>(keys);
   }

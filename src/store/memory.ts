@@ -1,5 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
-import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SequenceOutcome, type SequenceStep, type SetKind, type Store } from './store.js';
+import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKeys, type RecordKind, type RecordsRead, type SequenceOutcome, type SequenceStep, type SetKind, type Store } from './store.js';
 
 interface Entry {
   /** The value as JSON, as Redis keeps it: a copy no caller can mutate, whose size is known. */
@@ -107,11 +107,11 @@ export class MemoryStore implements Store {
     return entry ? (JSON.parse(entry.json) as T) : undefined;
   }
 
-  async getMany<T extends readonly unknown[]>(keys: { readonly [I in keyof T]: readonly [RecordKind, string] }): Promise<{ -readonly [I in keyof T]: T[I] | undefined }> {
+  async getMany<T extends readonly unknown[]>(keys: RecordKeys<T>): Promise<RecordsRead<T>> {
     return keys.map(([kind, id]) => {
       const entry = this.#live(key(kind, id));
       return entry ? JSON.parse(entry.json) : undefined;
-    }) as { -readonly [I in keyof T]: T[I] | undefined };
+    }) as RecordsRead<T>;
   }
 
   async consume<T>(kind: RecordKind, id: string): Promise<T | undefined> {

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { NO_ANSWER, redisCause } from './redis-causes.js';
-import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKind, type SequenceOutcome, type SequenceStep, type SetKind, type Store, type StoreProblem } from './store.js';
+import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKeys, type RecordKind, type RecordsRead, type SequenceOutcome, type SequenceStep, type SetKind, type Store, type StoreProblem } from './store.js';
 
 export interface HostPort {
   host: string;
@@ -155,13 +155,12 @@ export class RedisStore implements Store {
     return decode<T>(await this.#run(() => this.#client.get(this.#key(kind, id))));
   }
 
-  async getMany<T extends readonly unknown[]>(keys: { readonly [I in keyof T]: readonly [RecordKind, string] }): Promise<{ -readonly [I in keyof T]: T[I] | undefined }> {
-    type Values = { -readonly [I in keyof T]: T[I] | undefined };
-    if (keys.length === 0) return [] as unknown as Values;
+  async getMany<T extends readonly unknown[]>(keys: RecordKeys<T>): Promise<RecordsRead<T>> {
+    if (keys.length === 0) return [] as unknown as RecordsRead<T>;
     const names = keys.map(([kind, id]) => this.#key(kind, id));
     // A multi-key MGET fails across a cluster's hash slots: there each key's GET (pipelined per node).
     const raw = await this.#run(() => (this.#client instanceof Cluster ? Promise.all(names.map((k) => this.#client.get(k))) : this.#client.mget(names)));
-    return raw.map((r) => decode(r)) as Values;
+    return raw.map((r) => decode(r)) as RecordsRead<T>;
   }
 
   async consume<T>(kind: RecordKind, id: string): Promise<T | undefined> {

@@ -73,6 +73,11 @@ export type SequenceOutcome = Array<boolean | 'added' | 'present' | 'full'>;
 /** What a change-notice subscriber hears: a notice, or that notices may have been missed (and from when on they arrive again). */
 export type ChangeNotice = { type: 'message'; message: string } | { type: 'interrupted' } | { type: 'live' };
 
+/** The keys of records read together, one `[kind, id]` per element of the tuple `T` of their types. */
+export type RecordKeys<T extends readonly unknown[]> = { readonly [I in keyof T]: readonly [RecordKind, string] };
+/** Those records, in the same order, each undefined when it is not live. */
+export type RecordsRead<T extends readonly unknown[]> = { -readonly [I in keyof T]: T[I] | undefined };
+
 export interface Store {
   /** Writes (or overwrites) a record that expires after `ttlSeconds`. */
   set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void>;
@@ -80,7 +85,7 @@ export interface Store {
   setIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<boolean>;
   get<T>(kind: RecordKind, id: string): Promise<T | undefined>;
   /** Several records in one round trip (one command where the backend can), in the order asked. */
-  getMany<T extends readonly unknown[]>(keys: { readonly [I in keyof T]: readonly [RecordKind, string] }): Promise<{ -readonly [I in keyof T]: T[I] | undefined }>;
+  getMany<T extends readonly unknown[]>(keys: RecordKeys<T>): Promise<RecordsRead<T>>;
   /** Reads and deletes in one atomic step: of two concurrent callers, only one gets the record. */
   consume<T>(kind: RecordKind, id: string): Promise<T | undefined>;
   /** True when any of the named records is live (one round trip). */
