@@ -10,7 +10,7 @@ import { FLOW_OPTIONS, flowSettings, gatewayRun, gatewaySource } from './lib/arg
 import { gatewayTarget, logInBrowsers, oidcProviderTarget, type FlowTarget } from './lib/flow-targets.js';
 import { flowMaterial, type FlowMaterial } from './lib/oauth-client.js';
 import { benchPki } from './lib/pki.js';
-import { fixed, mergeRuns, printFailures, printTable, runBounded, runColumns, timedRun, type RunResult } from './lib/stats.js';
+import { fixed, mergeRuns, pairedRatios, printFailures, printTable, runBounded, runColumns, timedRun, type RunResult } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -102,12 +102,10 @@ console.log();
 printTable(['server', 'trips', 'flows', 'failed', 'flows/s', 'p50 ms', 'p99 ms', 'server CPU ms/flow', 'bench CPU ms/flow'], rows);
 const reference = cpuPerFlow.get('oidc-provider');
 if (reference) {
-  // Each slice's ratio to oidc-provider's slice next to it; their median shrugs off a slice that a
-  // burst of other work on the machine fell on.
-  const ratios = [...cpuPerFlow].filter(([name]) => name !== 'oidc-provider').map(([name, { all, bySlice }]) => {
-    const paired = bySlice.map((x, i) => x / reference.bySlice[i]).sort((a, b) => a - b);
-    return [name, fixed(all / reference.all, 2), `${fixed(paired[Math.floor((paired.length - 1) / 2)], 2)} (${paired.map((r) => fixed(r, 2)).join(' ')})`];
-  });
+  // Each slice's ratio to oidc-provider's slice next to it.
+  const ratios = [...cpuPerFlow]
+    .filter(([name]) => name !== 'oidc-provider')
+    .map(([name, { all, bySlice }]) => [name, fixed(all / reference.all, 2), pairedRatios(bySlice, reference.bySlice)]);
   console.log();
   printTable(['server CPU per flow', '/ oidc-provider', 'median of the slices (each slice)'], ratios);
 }

@@ -17,7 +17,7 @@ import { freePort } from '../test/helpers/ports.js';
 import { expectStatus, httpsPool, send } from './lib/http.js';
 import { parBody, pkce, presignAssertions, REDIRECT_URI, SCOPE } from './lib/oauth-client.js';
 import { benchPki } from './lib/pki.js';
-import { fixed, mergeRuns, printFailures, printTable, runBounded, runColumns, timedRun, type RunResult } from './lib/stats.js';
+import { fixed, mergeRuns, pairedRatios, printFailures, printTable, runBounded, runColumns, timedRun, type RunResult } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -171,14 +171,11 @@ console.log();
 printTable(['PAR', 'requests', 'non-201', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'bench CPU ms/req'], rows);
 if (op) {
   const ratio = (byServer: Map<string, number>, name: string) => (byServer.has(name) ? fixed(byServer.get(name)! / byServer.get('oidc-provider')!, 2) : '-');
-  // Each slice's ratio to oidc-provider's slice that ran next to it; their median shrugs off a slice
-  // that a burst of other work on the machine fell on.
+  // Each slice's ratio to oidc-provider's slice that ran next to it.
   const pairedMedian = (c: number, name: string) => {
     const bySlice = cpuPerParBySlice.get(c)!;
-    const [own, reference] = [bySlice.get(name), bySlice.get('oidc-provider')!];
-    if (!own) return '-';
-    const ratios = own.map((x, i) => x / reference[i]).sort((a, b) => a - b);
-    return `${fixed(ratios[Math.floor((ratios.length - 1) / 2)], 2)} (${ratios.map((r) => fixed(r, 2)).join(' ')})`;
+    const own = bySlice.get(name);
+    return own ? pairedRatios(own, bySlice.get('oidc-provider')!) : '-';
   };
   const ratios = [...cpuPerPar].map(([c, byServer]) => [
     `c=${c}`,

@@ -84,6 +84,16 @@ export function mergeRuns(runs: readonly RunResult[]): RunResult {
   };
 }
 
+/**
+ * Slices of two servers run side by side, their CPU per operation paired slice by slice: the median
+ * of the ratios and each one, sorted (`0.46 (0.42 0.44 0.46 0.52 0.54)`). The median shrugs off a
+ * slice that a burst of other work on the machine fell on.
+ */
+export function pairedRatios(own: readonly number[], reference: readonly number[]): string {
+  const ratios = own.map((x, i) => x / reference[i]).sort((a, b) => a - b);
+  return `${fixed(ratios[Math.floor((ratios.length - 1) / 2)], 2)} (${ratios.map((r) => fixed(r, 2)).join(' ')})`;
+}
+
 export const perSecond = (run: RunResult) => run.attempted / (run.elapsedMs / 1000);
 
 /** The first columns of the bench tables: attempted, failed, per second (`rateDigits`), p50 and p99 ms. */
