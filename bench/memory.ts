@@ -18,7 +18,7 @@ import { gatewayTarget } from './lib/flow-targets.js';
 import { flowMaterial } from './lib/oauth-client.js';
 import { benchPki } from './lib/pki.js';
 import { fixed, printFailures, printTable, runBounded } from './lib/stats.js';
-import { IMAGE_ALLOCATOR_ENV, IMAGE_NODE_FLAGS } from '../test/helpers/image-env.js';
+import { IMAGE_ALLOCATOR_ENV } from '../test/helpers/image-env.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,11 +48,9 @@ for (const [k, v] of Object.entries(env)) if (v === '') delete env[k];
 const lifetimes = { code: 10, requestUri: 10, accessToken: 10, idToken: 10, refreshToken: 20, interaction: 30, session: 20, grant: 30 };
 
 const pki = await benchPki();
-// The image's node flags unless --node-args gives others (--node-args= for none).
-const run = gatewayRun(args);
-const nodeArgs = run.nodeArgs ?? [...IMAGE_NODE_FLAGS];
-const target = await gatewayTarget(pki, { ...run, alg: 'ES256', concurrency, config: { policy: { lifetimes }, admission: { passwordHashing: { queue: 4 * concurrency } } }, env });
-console.log(`fapi-gateway pid ${target.server.pid} (${gatewaySource(args)}; node ${nodeArgs.join(' ') || 'without flags'}; env ${JSON.stringify(env)}); ${untilMs ? `${args.minutes} minutes` : `${totalFlows} flows`} of login flows at concurrency ${concurrency}`);
+// The image's node flags (startGateway's default) unless --node-args gives others (--node-args= for none).
+const target = await gatewayTarget(pki, { ...gatewayRun(args), alg: 'ES256', concurrency, config: { policy: { lifetimes }, admission: { passwordHashing: { queue: 4 * concurrency } } }, env });
+console.log(`fapi-gateway pid ${target.server.pid} (${gatewaySource(args)}; env ${JSON.stringify(env)}); ${untilMs ? `${args.minutes} minutes` : `${totalFlows} flows`} of login flows at concurrency ${concurrency}`);
 
 const rssMb = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${target.server.pid}/status`, 'utf8'))?.[1]) / 1024;
 /** The JS heap in use and committed (V8's pages, the young generation's included), from /metrics. */
