@@ -4,42 +4,45 @@
  * same on profile cdr: a signed request object with a sharing_duration, an arrangement created at
  * approval, a pairwise sub) and `brazil` (profile brazil: the consent created through the Consents
  * API first, then PAR with `consent:<id>`, approval choosing an account, token). The same load
- * against the same build, once per store. The gateway runs from dist/ in a child process; Redis is a
+ * against the same build, on both stores at once. The gateway runs from dist/ in a child process per store; Redis is a
  * redis-server started here on loopback (no persistence) and stopped at the end. Also counts the
  * store commands per flow (INFO commandstats over the timed window) and the store round trips of one
  * flow alone, step by step (INFO stats read events between its HTTP requests; under load Redis reads
  * several flows' batches at once), and lists one flow's commands (MONITOR).
  * Client assertions are pre-signed; one logged-in browser per concurrent flow, as in bench/flow.ts.
  *
- *   npm run bench:redis -- --flows 1000 --concurrency 8 --warmup 200 --rounds 5
+ *   npm run bench:redis -- --flows 1000 --concurrency 8 --warmup 200 --rounds 3 --slices 5
  *   npm run bench:redis -- --flow cdr,brazil                                 # some flows only
  *   npm run bench:redis -- --stores redis --gateway-root /tmp/other-build   # one store, another build
  *
- * On a shared machine flows/s moves with the neighbours: use --rounds. Memory and Redis alternate
- * (which goes first swaps every round), each round's Redis run is compared with its own memory run,
- * and the median of those ratios is the result; read the CPU ms per flow too, the steadier figure.
+ * On a shared machine flows/s moves with the neighbours from one second to the next. So each round
+ * starts a gateway per store, and their timed flows take turns in --slices (which store goes first
+ * swapping every slice): each Redis slice is compared with the memory slice run just before or after
+ * it, and the median of those ratios over all rounds is the result. Read the CPU ms per flow too.
  */
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { FLOW_OPTIONS, flowSettings, gatewayRun, gatewaySource } from './lib/args.js';
 import { FLOW_KINDS, flowSetup, type FlowKind, type FlowSetup } from './lib/ecosystem-flows.js';
-import { gatewayTarget, logInBrowsers } from './lib/flow-targets.js';
-import type { FlowMaterial } from './lib/oauth-client.js';
+import { gatewayTarget, logInBrowsers, type FlowTarget } from './lib/flow-targets.js';
+import type { CookieJar } from './lib/http.js';
 import { benchPki, type BenchPki } from './lib/pki.js';
-import { fixed, perSecond, printFailures, printTable, runBounded, runColumns, timedRun, type TimedRun } from './lib/stats.js';
+import { fixed, mergeRuns, perSecond, printFailures, printTable, runBounded, runColumns, timedRun, type TimedRun } from './lib/stats.js';
 
 const { values: args } = parseArgs({
   options: {
     ...FLOW_OPTIONS,
-    // One round's ratio swings ±15% on a shared 2-core machine; the median of five is steadier.
-    rounds: { type: 'string', default: '5' },
+    // A gateway per store per round; the machine's speed drifts within seconds, so the stores take turns in slices.
+    rounds: { type: 'string', default: '3' },
+    slices: { type: 'string', default: '5' },
     stores: { type: 'string', default: 'memory,redis' },
     flow: { type: 'string', default: FLOW_KINDS.join(',') },
   },
 });
 const { flows, concurrency, warmup, maxMs, alg } = flowSettings(args);
 const rounds = Number(args.rounds);
+const slices = Math.max(1, Number(args.slices));
 const stores = args.stores.split(',') as StoreName[];
 for (const store of stores) if (store !== 'memory' && store !== 'redis') throw new Error(`unknown store ${store}`);
 const kinds = args.flow.split(',') as FlowKind[];
@@ -118,44 +121,108 @@ interface Measured extends TimedRun {
 }
 
 interface Observed {
-  result: Measured;
   trace?: string[];
   steps?: Array<[string, number]>;
 }
 
-async function measure(pki: BenchPki, setup: FlowSetup, store: StoreName, redisServer: RedisServer | undefined, admin: Redis | undefined): Promise<Observed> {
+/** One store's gateway, its browsers logged in and warmed up, ready for timed slices. */
+interface StoreRun {
+  store: StoreName;
+  target: FlowTarget;
+  browsers: CookieJar[];
+  slices: Measured[];
+}
+
+async function openStore(pki: BenchPki, setup: FlowSetup, store: StoreName, redisServer: RedisServer | undefined): Promise<StoreRun> {
   const storeConfig = store === 'redis' ? { type: 'redis', url: redisServer!.url, keyPrefix: KEY_PREFIX } : { type: 'memory' };
   const target = await gatewayTarget(pki, { ...gatewayRun(args), alg: setup.alg, concurrency, store: storeConfig, ...setup.start });
   try {
-    const material = (n: number) => setup.material(target.audience, n);
     // One browser per concurrent flow, each logged in once through an untimed flow.
+    const material = (n: number) => setup.material(target.audience, n);
     const browsers = (await logInBrowsers(target, pki, concurrency, false, material)).map((l) => l.browser);
-    const task = (prepared: FlowMaterial[]) => (i: number, worker: number) => target.flow(prepared[i], browsers[worker]);
     const warm = await material(warmup);
-    printFailures(`${setup.kind} ${store} warm-up`, await runBounded({ count: warmup, concurrency, maxMs, task: task(warm) }));
-
-    const timedMaterial = await material(flows);
-    if (admin) await admin.config('RESETSTAT');
-    const redisBefore = admin ? await redisCpuMs(admin) : 0;
-    const timed = await timedRun(target.server, { count: flows, concurrency, maxMs, task: task(timedMaterial) });
-    const { run } = timed;
-    const result: Measured = { flow: setup.kind, store, ...timed };
-    if (admin) {
-      result.redisCpuMs = (await redisCpuMs(admin)) - redisBefore;
-      result.commands = await commandCounts(admin);
-      result.commandsPerFlow = [...result.commands.values()].reduce((a, b) => a + b.calls, 0) / run.attempted;
-    }
-    printFailures(`${setup.kind} ${store}`, run);
-    if (run.failures.size > 0) console.log(`  last lines the gateway printed:\n${target.server.output().split('\n').slice(-10).join('\n')}`);
-    if (run.timedOut) console.log(`  stopped by the ${maxMs / 1000} s bound after ${run.attempted} flows`);
-    if (!admin) return { result };
-    const [one, two] = await material(2);
-    const steps = await roundTripsBySteps(admin, (after) => target.flow(two, browsers[0], after));
-    const trace = await monitorOneFlow(admin, () => target.flow(one, browsers[0]));
-    return { result, trace, steps };
-  } finally {
+    printFailures(`${setup.kind} ${store} warm-up`, await runBounded({ count: warmup, concurrency, maxMs, task: (i, worker) => target.flow(warm[i], browsers[worker]) }));
+    return { store, target, browsers, slices: [] };
+  } catch (err) {
     await target.close();
+    throw err;
   }
+}
+
+/** `count` timed flows on one store's gateway (their assertions signed just before: they live 280 s). */
+async function timedSlice(setup: FlowSetup, s: StoreRun, count: number, admin: Redis | undefined): Promise<Measured> {
+  const prepared = await setup.material(s.target.audience, count);
+  if (admin) await admin.config('RESETSTAT');
+  const redisBefore = admin ? await redisCpuMs(admin) : 0;
+  const timed = await timedRun(s.target.server, { count, concurrency, maxMs, task: (i, worker) => s.target.flow(prepared[i], s.browsers[worker]) });
+  const result: Measured = { flow: setup.kind, store: s.store, ...timed };
+  if (admin) {
+    result.redisCpuMs = (await redisCpuMs(admin)) - redisBefore;
+    result.commands = await commandCounts(admin);
+    result.commandsPerFlow = [...result.commands.values()].reduce((a, b) => a + b.calls, 0) / timed.run.attempted;
+  }
+  return result;
+}
+
+/**
+ * One round: a gateway per store, both running, the timed flows in `slices` turns that alternate
+ * between them (the first store swapping every slice and every round), so that a change in the
+ * machine's speed falls on both alike. Returns each store's slices; with Redis, also one flow's
+ * commands and round trips, observed once the timed slices are done.
+ */
+async function measureRound(pki: BenchPki, setup: FlowSetup, round: number, redisServer: RedisServer | undefined, admin: Redis | undefined, observe: boolean): Promise<{ runs: StoreRun[]; observed: Observed }> {
+  const runs: StoreRun[] = [];
+  try {
+    for (const store of stores) runs.push(await openStore(pki, setup, store, redisServer));
+    const perSlice = Math.ceil(flows / slices);
+    for (let slice = 0; slice < slices; slice++) {
+      for (let k = 0; k < runs.length; k++) {
+        const s = runs[(slice + round + k) % runs.length];
+        const spentMs = s.slices.reduce((sum, m) => sum + m.run.elapsedMs, 0);
+        if (spentMs >= maxMs) continue;
+        s.slices.push(await timedSlice(setup, s, perSlice, s.store === 'redis' ? admin : undefined));
+      }
+    }
+    const observed: Observed = {};
+    const redis = runs.find((s) => s.store === 'redis');
+    if (observe && redis && admin) {
+      const [one, two] = await setup.material(redis.target.audience, 2);
+      observed.steps = await roundTripsBySteps(admin, (after) => redis.target.flow(two, redis.browsers[0], after));
+      observed.trace = await monitorOneFlow(admin, () => redis.target.flow(one, redis.browsers[0]));
+    }
+    for (const s of runs) {
+      const run = mergeRuns(s.slices.map((m) => m.run));
+      printFailures(`${setup.kind} ${s.store}`, run);
+      if (run.failures.size > 0) console.log(`  last lines the gateway printed:\n${s.target.server.output().split('\n').slice(-10).join('\n')}`);
+      if (run.timedOut || run.elapsedMs >= maxMs) console.log(`  ${s.store}: stopped by the ${maxMs / 1000} s bound after ${run.attempted} flows`);
+    }
+    return { runs, observed };
+  } finally {
+    await Promise.all(runs.map((s) => s.target.close()));
+  }
+}
+
+/** A store's slices of one round as one measurement: flows, CPU and commands added up. */
+function mergeSlices(slices: readonly Measured[]): Measured {
+  const [first] = slices;
+  const merged: Measured = {
+    flow: first.flow,
+    store: first.store,
+    run: mergeRuns(slices.map((m) => m.run)),
+    serverCpuMs: slices.reduce((a, m) => a + m.serverCpuMs, 0),
+    benchCpuMs: slices.reduce((a, m) => a + m.benchCpuMs, 0),
+  };
+  if (first.commands) {
+    merged.redisCpuMs = slices.reduce((a, m) => a + (m.redisCpuMs ?? 0), 0);
+    merged.commands = new Map();
+    for (const m of slices)
+      for (const [name, c] of m.commands!) {
+        const sum = merged.commands.get(name) ?? { calls: 0, usec: 0 };
+        merged.commands.set(name, { calls: sum.calls + c.calls, usec: sum.usec + c.usec });
+      }
+    merged.commandsPerFlow = [...merged.commands.values()].reduce((a, b) => a + b.calls, 0) / merged.run.attempted;
+  }
+  return merged;
 }
 
 const flowsPerSecond = (m: Measured) => perSecond(m.run);
@@ -178,7 +245,9 @@ interface FlowSummary {
 }
 
 /** Prints one flow's table and ratios; returns its summary line. */
-function report(setup: FlowSetup, results: Measured[], observed: { trace?: string[]; steps?: Array<[string, number]> }): FlowSummary {
+function report(setup: FlowSetup, rounds: StoreRun[][], observed: Observed): FlowSummary {
+  // The table: each store's slices of a round as one line.
+  const results = rounds.flatMap((runs) => runs.map((s) => mergeSlices(s.slices)));
   console.log(`\n${setup.kind}: ${setup.description}`);
   printTable(
     ['flow', 'store', 'flows', 'failed', 'flows/s', 'p50 ms', 'p99 ms', 'gateway CPU ms/flow', 'redis CPU ms/flow', 'bench CPU ms/flow', 'redis commands/flow'],
@@ -195,13 +264,16 @@ function report(setup: FlowSetup, results: Measured[], observed: { trace?: strin
   const ofStore = (store: StoreName) => results.filter((m) => m.store === store);
   const summary: FlowSummary = { kind: setup.kind, memory: median(ofStore('memory').map(flowsPerSecond)), redis: median(ofStore('redis').map(flowsPerSecond)) };
   if (stores.length === 2) {
-    const [memoryRuns, redisRuns] = [ofStore('memory').map(flowsPerSecond), ofStore('redis').map(flowsPerSecond)];
-    const perRound = redisRuns.map((r, i) => r / memoryRuns[i]);
-    summary.paired = median(perRound);
+    // Each Redis slice against the memory slice next to it in time, round by round.
+    const paired = rounds.flatMap((runs) => {
+      const [memory, redis] = ['memory', 'redis'].map((store) => runs.find((s) => s.store === store)!.slices);
+      return redis.slice(0, memory.length).map((r, i) => flowsPerSecond(r) / flowsPerSecond(memory[i]));
+    });
+    summary.paired = median(paired);
     summary.cpuRatio = median(ofStore('memory').map(cpuPerFlow)) / median(ofStore('redis').map(cpuPerFlow));
-    console.log(`flows/s${rounds > 1 ? ' (median of the rounds)' : ''}: memory ${fixed(summary.memory, 1)}, redis ${fixed(summary.redis, 1)}; ratio of the medians ${fixed((summary.redis / summary.memory) * 100, 1)}%`);
+    console.log(`flows/s${rounds.length > 1 ? ' (median of the rounds)' : ''}: memory ${fixed(summary.memory, 1)}, redis ${fixed(summary.redis, 1)}; ratio of the medians ${fixed((summary.redis / summary.memory) * 100, 1)}%`);
     console.log(
-      `redis/memory, round by round: ${perRound.map((r) => `${fixed(r * 100, 1)}%`).join(', ')}; median ${fixed(summary.paired * 100, 1)}% (target ≥ ${TARGET_RATIO * 100}%: ${summary.paired >= TARGET_RATIO ? 'met' : 'NOT met'})`,
+      `redis/memory, slice by slice (${paired.length}, sorted): ${[...paired].sort((a, b) => a - b).map((r) => fixed(r * 100, 0)).join(' ')}; median ${fixed(summary.paired * 100, 1)}% (target ≥ ${TARGET_RATIO * 100}%: ${summary.paired >= TARGET_RATIO ? 'met' : 'NOT met'})`,
     );
     console.log(`CPU ms per flow, gateway + redis-server + bench: memory ${fixed(median(ofStore('memory').map(cpuPerFlow)))}, redis ${fixed(median(ofStore('redis').map(cpuPerFlow)))}; CPU-bound ratio memory/redis = ${fixed(summary.cpuRatio * 100, 1)}%`);
   }
@@ -241,20 +313,16 @@ try {
   );
   for (const kind of kinds) {
     const setup = await flowSetup(kind, pki, alg);
-    const results: Measured[] = [];
-    const observed: { trace?: string[]; steps?: Array<[string, number]> } = {};
+    const measured: StoreRun[][] = [];
+    let observed: Observed = {};
     for (let round = 1; round <= rounds; round++) {
-      // Swapping the order every round cancels a drift of the machine's speed within a round.
-      for (const store of round % 2 === 1 ? stores : [...stores].reverse()) {
-        const measured = await measure(pki, setup, store, redisServer, store === 'redis' ? admin : undefined);
-        results.push(measured.result);
-        observed.trace ??= measured.trace;
-        observed.steps ??= measured.steps;
-        failed ||= measured.result.run.failures.size > 0;
-        console.log(`  ${kind} round ${round} ${store}: ${fixed(perSecond(measured.result.run), 1)} flows/s`);
-      }
+      const done = await measureRound(pki, setup, round, redisServer, admin, round === 1);
+      measured.push(done.runs);
+      if (round === 1) observed = done.observed;
+      for (const s of done.runs) failed ||= s.slices.some((m) => m.run.failures.size > 0);
+      console.log(`  ${setup.kind} round ${round}: ${done.runs.map((s) => `${s.store} ${fixed(perSecond(mergeRuns(s.slices.map((m) => m.run))), 1)} flows/s`).join(', ')}`);
     }
-    summaries.push(report(setup, results, observed));
+    summaries.push(report(setup, measured, observed));
   }
 } finally {
   admin?.disconnect();
@@ -265,7 +333,7 @@ try {
 if (summaries.length > 1 || stores.length === 2) {
   console.log();
   printTable(
-    ['flow', 'memory flows/s', 'redis flows/s', 'redis/memory (median of rounds)', 'CPU-bound ratio', 'redis commands/flow', 'commands sent', 'round trips alone', 'by step'],
+    ['flow', 'memory flows/s', 'redis flows/s', 'redis/memory (median of the slices)', 'CPU-bound ratio', 'redis commands/flow', 'commands sent', 'round trips alone', 'by step'],
     summaries.map((s) => [
       s.kind,
       fixed(s.memory, 1),
