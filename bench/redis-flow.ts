@@ -150,11 +150,11 @@ async function openStore(pki: BenchPki, setup: FlowSetup, store: StoreName, redi
 }
 
 /** `count` timed flows on one store's gateway (their assertions signed just before: they live 280 s). */
-async function timedSlice(setup: FlowSetup, s: StoreRun, count: number, admin: Redis | undefined): Promise<Measured> {
+async function timedSlice(setup: FlowSetup, s: StoreRun, count: number, boundMs: number, admin: Redis | undefined): Promise<Measured> {
   const prepared = await setup.material(s.target.audience, count);
   if (admin) await admin.config('RESETSTAT');
   const redisBefore = admin ? await redisCpuMs(admin) : 0;
-  const timed = await timedRun(s.target.server, { count, concurrency, maxMs, task: (i, worker) => s.target.flow(prepared[i], s.browsers[worker]) });
+  const timed = await timedRun(s.target.server, { count, concurrency, maxMs: boundMs, task: (i, worker) => s.target.flow(prepared[i], s.browsers[worker]) });
   const result: Measured = { flow: setup.kind, store: s.store, ...timed };
   if (admin) {
     result.redisCpuMs = (await redisCpuMs(admin)) - redisBefore;
@@ -180,7 +180,8 @@ async function measureRound(pki: BenchPki, setup: FlowSetup, round: number, redi
         const s = runs[(slice + round + k) % runs.length];
         const spentMs = s.slices.reduce((sum, m) => sum + m.run.elapsedMs, 0);
         if (spentMs >= maxMs) continue;
-        s.slices.push(await timedSlice(setup, s, perSlice, s.store === 'redis' ? admin : undefined));
+        // --max-seconds bounds a store's timed flows of the round, all slices together.
+        s.slices.push(await timedSlice(setup, s, perSlice, maxMs - spentMs, s.store === 'redis' ? admin : undefined));
       }
     }
     const observed: Observed = {};
