@@ -1,4 +1,4 @@
-import { pkcs11js, type Pkcs11Api } from './pkcs11-token.js';
+import { initializeForThreads, pkcs11js, type Pkcs11Api } from './pkcs11-token.js';
 
 /** DER of the P-256 curve's object identifier (1.2.840.10045.3.1.7), as CKA_EC_PARAMS holds it. */
 export const P256_EC_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
@@ -17,11 +17,8 @@ export async function generateKeyPairInToken(
   const lib = await pkcs11js();
   const module: Pkcs11Api = new lib.PKCS11();
   module.load(token.module);
-  try {
-    module.C_Initialize();
-  } catch (err) {
-    if ((err as { code?: number }).code !== lib.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
-  }
+  // The same library may sign in this process afterwards (tests, a development start): it must lock.
+  initializeForThreads(lib, module);
   const slot = module.C_GetSlotList(true).find((s) => module.C_GetTokenInfo(s).label.trim() === token.tokenLabel);
   if (!slot) throw new Error(`no token labelled "${token.tokenLabel}"`);
   const session = module.C_OpenSession(slot, lib.CKF_SERIAL_SESSION | lib.CKF_RW_SESSION);

@@ -13,7 +13,7 @@ export interface Mechanism {
  */
 export interface Pkcs11Api {
   load(path: string): void;
-  C_Initialize(): void;
+  C_Initialize(options?: { flags?: number }): void;
   C_GetSlotList(tokenPresent?: boolean): Handle[];
   C_GetTokenInfo(slot: Handle): { label: string };
   C_OpenSession(slot: Handle, flags: number): Handle;
@@ -39,6 +39,21 @@ export async function pkcs11js(keyPath = 'keys.signer'): Promise<Pkcs11Module> {
     return imported.default ?? imported;
   } catch (err) {
     throw new ConfigError(keyPath, `the PKCS#11 signer needs the optional package pkcs11js, which is not installed or did not build (${(err as Error).message}); install it with npm install pkcs11js (a C++ compiler and make are needed)`);
+  }
+}
+
+/**
+ * C_Initialize for calls from several threads at once: signatures run on libuv's pool
+ * (C_SignAsync), one per session, so the library must lock (CKF_OS_LOCKING_OK). Without arguments
+ * a library may assume one thread and skip its locks: SoftHSM then aborts the process under
+ * concurrent signatures. A library already initialized in this process is taken as it is; every
+ * caller here asks for locking.
+ */
+export function initializeForThreads(lib: Pkcs11Lib, module: Pkcs11Api): void {
+  try {
+    module.C_Initialize({ flags: lib.CKF_OS_LOCKING_OK });
+  } catch (err) {
+    if (!isCode(err, lib.CKR_CRYPTOKI_ALREADY_INITIALIZED)) throw err;
   }
 }
 
@@ -72,9 +87,9 @@ export class Pkcs11Token {
         throw new ConfigError('keys.signer.module', `cannot load the PKCS#11 module ${settings.module}: ${(err as Error).message}`);
       }
       try {
-        module.C_Initialize();
+        initializeForThreads(lib, module);
       } catch (err) {
-        if (!isCode(err, lib.CKR_CRYPTOKI_ALREADY_INITIALIZED)) throw new ConfigError('keys.signer.module', `C_Initialize failed: ${(err as Error).message}`);
+        throw new ConfigError('keys.signer.module', `C_Initialize failed: ${(err as Error).message}`);
       }
       modules.set(settings.module, module);
     }
