@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { decodeJwt } from 'jose';
+import { Redis } from 'ioredis';
 import * as client from 'openid-client';
 import { fetch as undiciFetch } from 'undici';
 import { parForm, testPki } from './helpers/harness.js';
@@ -21,11 +22,12 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
   let replicas: Replica[];
   let A: ReplicaHarness;
   let B: ReplicaHarness;
+  const keyPrefix = `fapi-gateway-replicas:${randomUUID()}:`;
 
   t.before(async () => {
     const { pki } = await testPki();
     redis = await startRedisServer();
-    const configs = await replicaConfigs(pki, 2, { type: 'redis', url: redis.url, keyPrefix: `fapi-gateway-replicas:${randomUUID()}:` });
+    const configs = await replicaConfigs(pki, 2, { type: 'redis', url: redis.url, keyPrefix });
     replicas = await startReplicas(pki, configs);
     [A, B] = replicas.map((r) => r.h);
   });
@@ -39,7 +41,12 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
   });
 
   t.test('both replicas are ready on the shared Redis', async (t) => {
-    for (const h of [A, B]) t.same(await opsGet(h, '/readyz'), { status: 200, json: { status: 'ready' } }, `replica ${h.name}`);
+    // A replica listens before its store connection is up: readiness may take a moment on a busy machine.
+    for (const h of [A, B]) {
+      const ready = await pollUntil(async () => ((await opsGet(h, '/readyz')).status === 200 ? true : undefined), 10_000);
+      t.equal(ready.value, true, `replica ${h.name} is ready`);
+      t.same(await opsGet(h, '/readyz'), { status: 200, json: { status: 'ready' } }, `replica ${h.name} says so`);
+    }
   });
 
   t.test('discovery and JWKS are identical on both replicas', async (t) => {
@@ -187,6 +194,65 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     t.same(both.map((r) => r.status).sort(), [201, 401], 'one 201 and one 401 for one assertion sent to both');
   });
 
+  t.test("a consent decided from the replica's copy of an interaction that changed elsewhere runs again from the store", async (t) => {
+    const jar = new CookieJar();
+    const pushed = await push(A);
+    const uid = pushed.requestUri.split(':').at(-1)!;
+    const loginPage = await browserRequest(A, jar, `/authorize?client_id=client-one&request_uri=${encodeURIComponent(pushed.requestUri)}`);
+    let form = formOf(loginPage.text);
+    const login = await browserRequest(A, jar, form.action, { csrf: form.csrf, username: 'alice', password: 'wonderland', action: 'login' });
+    t.equal(login.status, 303, 'signed in at A');
+    form = formOf((await browserRequest(A, jar, login.headers.location as string)).text);
+    // Another replica moves the interaction on (here: its login time) after A last wrote or read it.
+    const raw = new Redis(redis.url);
+    t.teardown(() => raw.quit());
+    const key = `${keyPrefix}interaction:${uid}`;
+    const stored = JSON.parse((await raw.get(key))!);
+    const movedAuthTime = stored.authTime - 100;
+    await raw.set(key, JSON.stringify({ ...stored, authTime: movedAuthTime }), 'KEEPTTL');
+    const readsBefore = await storeOperations(A, 'get_many');
+    const done = await browserRequest(A, jar, form.action, { csrf: form.csrf, decision: 'approve' });
+    t.equal(done.status, 303, 'the consent completes');
+    t.equal((await storeOperations(A, 'get_many')) - readsBefore, 1, 'A read the interaction once: after its copy was found outdated');
+    const code = new URL(done.headers.location as string).searchParams.get('code')!;
+    const tokens = await redeem(A, code, pushed);
+    t.equal(tokens.status, 200);
+    t.equal(decodeJwt(tokens.json.id_token).auth_time, movedAuthTime, 'from what the store holds, not from the copy');
+  });
+
+  t.test('a consent at the replica that showed the page, and the token request at the one that issued the code, read nothing back', async (t) => {
+    const jar = new CookieJar();
+    await authorize(B, await push(A), { jar }); // signed in
+    const pushed = await push(A);
+    const page = await browserRequest(B, jar, `/authorize?client_id=client-one&request_uri=${encodeURIComponent(pushed.requestUri)}`);
+    const form = formOf(page.text);
+    const [readsBefore, getsBefore] = [await storeOperations(B, 'get_many'), await storeOperations(B, 'get')];
+    const done = await browserRequest(B, jar, form.action, { csrf: form.csrf, decision: 'approve' });
+    t.equal(done.status, 303);
+    const tokens = await redeem(B, new URL(done.headers.location as string).searchParams.get('code')!, pushed);
+    t.equal(tokens.status, 200);
+    t.equal((await storeOperations(B, 'get_many')) - readsBefore, 0, 'no read at the consent');
+    t.equal((await storeOperations(B, 'get')) - getsBefore, 0, 'nor at the token request');
+    t.equal((await userinfo(A, tokens.json.access_token)).status, 200, 'the tokens work at the other replica');
+  });
+
+  t.test("a token request replaying an assertion, at the replica that has the code's copy, is refused and leaves the code redeemable", async (t) => {
+    const pushed = await push(B);
+    const code = (await authorize(A, pushed)).searchParams.get('code')!;
+    const used = await A.assertion();
+    const first = await B.post('/par', { ...parForm({ code_challenge: pkce().challenge }), client_assertion_type: ASSERTION_TYPE, client_assertion: used });
+    t.equal(first.status, 201, 'the assertion is used at B');
+    const replayed = await A.post('/token', { ...(await tokenForm(A, code, pushed)), client_assertion: used });
+    t.equal(replayed.status, 401, 'A refuses the replay');
+    t.equal(replayed.json.error, 'invalid_client');
+    const tokens = await A.post('/token', await tokenForm(A, code, pushed));
+    t.equal(tokens.status, 200, 'the code was not spent by the replay');
+    const again = await A.post('/token', await tokenForm(A, code, pushed));
+    t.equal(again.status, 400, 'and is spent once redeemed');
+    t.equal(again.json.error, 'invalid_grant');
+    t.equal((await userinfo(B, tokens.json.access_token)).status, 401, 'the reuse ended the grant');
+  });
+
   t.test('200 racing redemptions: 100 codes, each redeemed at A and at B at once, give exactly one success each', async (t) => {
     const jar = new CookieJar();
     // One browser session (this first authorization logs in); from then on only the consent page.
@@ -256,4 +322,11 @@ async function authorizeAndRedeem(pushAt: ReplicaHarness, authorizeAt: ReplicaHa
   const res = await redeem(pushAt, code, pushed);
   if (res.status !== 200) throw new Error(`token failed: ${res.status} ${res.text}`);
   return res.json;
+}
+
+/** How many store operations of this kind a replica has made (its store histogram's count). */
+async function storeOperations(h: ReplicaHarness, operation: string): Promise<number> {
+  const text = await (await undiciFetch(`${h.opsBase}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`fapi_gateway_store_operation_duration_seconds_count{operation="${operation}",backend="redis"}`));
+  return Number(line?.split(' ').at(-1) ?? 0);
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import t, { type Test } from 'tap';
 import { ConfigError } from '../src/config/config-error.js';
@@ -48,6 +49,44 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     t.teardown(() => store.close());
     await eventually(() => store.ping());
     await storeSuite(t, store);
+
+    await t.test("copy: the records of a flow's kinds this replica wrote or read, until taken, deleted or their time is up", async (t) => {
+      const [a, b, c] = [id(), id(), id()];
+      await store.set('interaction', a, { csrf: 'x' }, 60);
+      t.same(store.copy('interaction', a), { csrf: 'x' }, 'a write is copied');
+      const copied = store.copy<{ csrf: string }>('interaction', a)!;
+      copied.csrf = 'changed by a caller';
+      t.same(store.copy('interaction', a), { csrf: 'x' }, 'a caller cannot change the copy');
+      t.equal(store.copy('grant', a), undefined, 'other kinds are not copied');
+      await store.set('grant', a, { v: 1 }, 60);
+      t.equal(store.copy('grant', a), undefined);
+
+      const other = new RedisStore({ url: server.url, keyPrefix: prefix });
+      t.teardown(() => other.close());
+      await eventually(() => other.ping());
+      t.equal(other.copy('interaction', a), undefined, 'another replica has no copy');
+      await other.getMany([['interaction', a], ['par', b]]);
+      t.same(other.copy('interaction', a), { csrf: 'x' }, 'a read is copied');
+      t.equal(other.copy('par', b), undefined, 'a record not found is not');
+
+      await other.set('interaction', a, { csrf: 'x', sub: 'alice' }, 60);
+      t.same(store.copy('interaction', a), { csrf: 'x' }, "a replica's copy can be stale: whoever uses it guards on it");
+      t.same(await store.sequence([{ unchanged: 'interaction', id: a, value: store.copy('interaction', a) }]), [false], 'the guard sees the change');
+
+      await store.setIfAbsent('code', b, { grantId: 'g' }, 1);
+      t.same(store.copy('code', b), { grantId: 'g' });
+      await sleep(1_100);
+      t.equal(store.copy('code', b), undefined, "a written record's copy ends with its lifetime");
+      await store.set('par', c, { request: {} }, 60);
+      await store.sequence([{ take: 'par', id: c }]);
+      t.equal(store.copy('par', c), undefined, 'a taken record is no longer copied');
+      await store.set('par', c, { request: {} }, 60);
+      await store.consume('par', c);
+      t.equal(store.copy('par', c), undefined, 'nor a consumed one');
+      await store.set('par', c, { request: {} }, 60);
+      await store.delete('par', c);
+      t.equal(store.copy('par', c), undefined, 'nor a deleted one');
+    });
 
     await t.test('records are prefixed JSON keys with a Redis TTL', async (t) => {
       const raw = new Redis(server.url);

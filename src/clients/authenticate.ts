@@ -4,7 +4,7 @@ import { errors as joseErrors, type JWTPayload } from 'jose';
 import type { Profile } from '../config/schema.js';
 import type { EndpointUrls } from '../config/urls.js';
 import { OAuthError } from '../oauth/errors.js';
-import type { Store } from '../store/store.js';
+import type { SequenceStep, Store } from '../store/store.js';
 import { sameDn, normalizeCertificateSubject } from '../tls/distinguished-name.js';
 import { forwardedHeaderRefused, type PeerCertificateSource } from '../tls/forwarded-certificate.js';
 import { PROBLEM_DESCRIPTIONS } from '../tls/client-certificate-rules.js';
@@ -65,6 +65,13 @@ export interface ReplayCheckPending extends AuthenticatedClient {
    * was used before. The caller must await it before answering anything, errors included.
    */
   checkReplay(): Promise<void>;
+  /**
+   * The same check as a step of the caller's own `Store.sequence`, sent with the one-time writes it
+   * decides (none for mutual TLS, which has nothing to record); `replayChecked` then takes the step's
+   * outcome and throws as checkReplay would when the sequence stopped there.
+   */
+  replayStep?: SequenceStep;
+  replayChecked(recorded: boolean): void;
 }
 
 /**
@@ -120,7 +127,7 @@ async function identifyClient(
     throw new ClientAuthError('unsupported_method', 'client secrets are not accepted; use private_key_jwt or mutual TLS');
   const certificate = deps.peerCertificate(request.raw);
   if (params.client_assertion !== undefined || params.client_assertion_type !== undefined) {
-    const { client, checkReplay } = await authenticateByAssertion(params, endpointUrl, deps);
+    const { client, checkReplay, replayStep, replayed } = await authenticateByAssertion(params, endpointUrl, deps);
     request.clientId = client.id;
     // The certificate is only what tokens get bound to here; one that could not authenticate a
     // client (expired, a CA's, not for client authentication) counts as none.
@@ -129,7 +136,11 @@ async function identifyClient(
       await checkReplay();
       auditAuthenticated(request, client);
     };
-    return { client, certificate: usableCertificate(certificate), checkReplay: checkFresh };
+    const replayChecked = (recorded: boolean) => {
+      if (!recorded) throw replayed();
+      auditAuthenticated(request, client);
+    };
+    return { client, certificate: usableCertificate(certificate), checkReplay: checkFresh, replayStep, replayChecked };
   }
   const clientId = params.client_id;
   if (clientId === undefined) throw new ClientAuthError('no_credentials', 'no client authentication');
@@ -150,7 +161,7 @@ async function identifyClient(
     throw new ClientAuthError('certificate_mismatch', 'the client certificate is not registered for this client', client.authMethod);
   request.clientId = client.id;
   auditAuthenticated(request, client);
-  return { client, certificate, checkReplay: noReplayCheck };
+  return { client, certificate, checkReplay: noReplayCheck, replayChecked: noStep };
 }
 
 function auditAuthenticated(request: FastifyRequest, client: Client): void {
@@ -160,12 +171,13 @@ function auditAuthenticated(request: FastifyRequest, client: Client): void {
 }
 
 const noReplayCheck = (): Promise<void> => Promise.resolve();
+const noStep = (): void => undefined;
 
 async function authenticateByAssertion(
   params: Record<string, string>,
   endpointUrl: string,
   deps: ClientAuthDeps,
-): Promise<{ client: Client; checkReplay: () => Promise<void> }> {
+): Promise<{ client: Client; checkReplay: () => Promise<void>; replayStep: SequenceStep; replayed: () => ClientAuthError }> {
   const method = 'private_key_jwt';
   if (params.client_assertion_type !== JWT_BEARER_ASSERTION)
     throw new ClientAuthError('bad_assertion_type', `client_assertion_type must be ${JWT_BEARER_ASSERTION}`, method);
@@ -222,11 +234,12 @@ async function authenticateByAssertion(
   const acceptedUntil = Math.min(payload.exp as number, payload.iat !== undefined ? payload.iat + rules.maxAgeSeconds : Infinity);
   const lifetime = Math.max(1, Math.min(acceptedUntil + rules.futureToleranceSeconds - now, rules.maxAgeSeconds + 2 * rules.futureToleranceSeconds));
   const jti = payload.jti;
+  const replayStep = { set: 'jti', id: `${clientId}\u0000${jti}`, value: 1, ttlSeconds: lifetime, ifAbsent: true } as const;
+  const replayed = () => new ClientAuthError('replayed', 'client_assertion has been used before', method);
   const checkReplay = async () => {
-    const first = await deps.store.setIfAbsent('jti', `${clientId}\u0000${jti}`, 1, lifetime);
-    if (!first) throw new ClientAuthError('replayed', 'client_assertion has been used before', method);
+    if (!(await deps.store.setIfAbsent(replayStep.set, replayStep.id, replayStep.value, replayStep.ttlSeconds))) throw replayed();
   };
-  return { client, checkReplay };
+  return { client, checkReplay, replayStep, replayed };
 }
 
 function acceptedAudiences(forms: Profile['clientAssertion']['audience'], urls: EndpointUrls, endpointUrl: string): string[] {

@@ -1,5 +1,6 @@
 import type { GatewayContext } from '../context.js';
 import type { Grant } from './grant.js';
+import type { SequenceStep } from '../store/store.js';
 import { randomToken, storageKey } from '../tokens/secrets.js';
 
 /** What an authorization code stands for, stored under the code's hash for the code's short life. */
@@ -34,13 +35,24 @@ export function findCode(ctx: GatewayContext, code: string): Promise<CodeRecord 
   return ctx.store.get<CodeRecord>('code', storageKey(code));
 }
 
+/** The code's record as this replica saved or read it, if it did (Store.copy): a redemption from it guards on the code in its sequence. */
+export function copiedCode(ctx: GatewayContext, code: string): CodeRecord | undefined {
+  return ctx.store.copy?.<CodeRecord>('code', storageKey(code));
+}
+
 /**
  * Marks a code as redeemed. Atomic across replicas: of any number of concurrent redemptions exactly
  * one gets true. The code record itself stays until it expires, so a second redemption is recognised
  * as reuse (and the grant revoked) rather than as an unknown code.
  */
 export function markRedeemed(ctx: GatewayContext, code: string, record: CodeRecord): Promise<boolean> {
+  const mark = redemptionMark(ctx, code, record);
+  return ctx.store.setIfAbsent(mark.set, mark.id, mark.value, mark.ttlSeconds);
+}
+
+/** markRedeemed as a step of a sequence: it stops the sequence when the code was redeemed before. */
+export function redemptionMark(ctx: GatewayContext, code: string, record: CodeRecord): Extract<SequenceStep, { set: unknown }> {
   // Kept while the code record lives (a reuse can only be recognised while the code is found), no longer.
   const codeLeft = record.expiresAt === undefined ? ctx.profile.lifetimes.code : record.expiresAt - Math.floor(Date.now() / 1000);
-  return ctx.store.setIfAbsent('code-redeemed', storageKey(code), record.grantId, Math.max(1, codeLeft));
+  return { set: 'code-redeemed', id: storageKey(code), value: record.grantId, ttlSeconds: Math.max(1, codeLeft), ifAbsent: true };
 }

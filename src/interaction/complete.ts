@@ -14,6 +14,7 @@ import { rememberedConsent } from './routes.js';
 import { chooseAcr } from '../authentication-context/acr.js';
 import type { ConsentDecision, GrantCommit } from '../ecosystems/hooks.js';
 import type { Authentication } from '../authentication-context/authentication.js';
+import type { Interaction } from './interaction.js';
 
 /**
  * How an authorization ends. An approval carries what happened at login (the `acr` values reached,
@@ -25,17 +26,46 @@ export type Outcome =
   | { approved: false; error: string; description: string };
 
 /**
+ * The interaction this step decided from was this replica's copy, and it has changed in the store
+ * since (another replica moved it on): nothing was completed or written; the step is to be run again
+ * from what the store holds.
+ */
+export class InteractionCopyOutdated extends Error {
+  override readonly name = 'InteractionCopyOutdated';
+}
+
+/**
  * Ends an authorization: the pushed request is consumed atomically (so it completes once, whichever
  * replica or tab gets here first), then the client gets a code or an error at its redirect URI.
  * `pushed` is the request as read earlier in this step; an approval writes the code and its grant
  * (and the ecosystem's writes for it) in the same round trip as the consumption; when the consumption
  * finds nothing (completed elsewhere meanwhile), or the ecosystem refuses after all, they are deleted
- * unseen. The interaction shares the request's id and goes with it.
+ * unseen. The interaction shares the request's id and goes with it. `readAs`: the step decided from
+ * this replica's copy of the interaction; the consumption happens only if the store still holds
+ * exactly that, else InteractionCopyOutdated is thrown (with nothing sent or left written).
  */
-export async function completeAuthorization(ctx: GatewayContext, reply: FastifyReply, parId: string, pushed: PushedRequest, outcome: Outcome): Promise<FastifyReply> {
+export async function completeAuthorization(
+  ctx: GatewayContext,
+  reply: FastifyReply,
+  parId: string,
+  pushed: PushedRequest,
+  outcome: Outcome,
+  readAs?: { interaction: Interaction },
+): Promise<FastifyReply> {
   const { request } = pushed;
   const client = await ctx.clients.get(request.clientId);
-  const consumeRequest = () => Promise.all([ctx.store.consume<PushedRequest>('par', parId), ctx.store.delete('interaction', parId)]);
+  const consumeRequest = async (): Promise<'taken' | 'gone' | 'outdated'> => {
+    if (!readAs) {
+      const [taken] = await Promise.all([ctx.store.consume<PushedRequest>('par', parId), ctx.store.delete('interaction', parId)]);
+      return taken ? 'taken' : 'gone';
+    }
+    const ran = await ctx.store.sequence([
+      { unchanged: 'interaction', id: parId, value: readAs.interaction },
+      { take: 'par', id: parId },
+      { take: 'interaction', id: parId },
+    ]);
+    return ran[0] === false ? 'outdated' : ran[1] === true ? 'taken' : 'gone';
+  };
   if (!client) return completedPage(reply);
   const acr = outcome.approved ? chooseAcr(request, outcome.acr ?? ctx.users.acrReached(outcome.sub, ctx.profile)) : undefined;
   if (acr && 'unmet' in acr) {
@@ -45,8 +75,9 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
   /** `consumed`: the request was consumed already (with an approval's writes that were then refused). */
   const deny = async (error: string, description: string, consumed = false) => {
     if (!consumed) {
-      const [pushed] = await consumeRequest();
-      if (!pushed) return completedPage(reply);
+      const taken = await consumeRequest();
+      if (taken === 'outdated') throw new InteractionCopyOutdated();
+      if (taken === 'gone') return completedPage(reply);
     }
     await ctx.hooks.onAuthorizationDenied?.({ request, client, error });
     ctx.metrics?.authorizations.inc({ outcome: 'denied' });
@@ -107,7 +138,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
     Promise.all([saveCode(ctx, code, record), amending ? ctx.grants.amend(grant) : ctx.grants.save(grant)]),
     commit?.(),
   ]);
-  const completed = consumed.status === 'fulfilled' && consumed.value[0] !== undefined;
+  const completed = consumed.status === 'fulfilled' && consumed.value === 'taken';
   if (!completed || saved.status === 'rejected' || committed.status === 'rejected') {
     // Nobody has seen the code; a grant without a code has no tokens. Best effort when the store fails.
     // An amended grant was live before and stays (its amendment is what the customer approved).
@@ -120,6 +151,7 @@ export async function completeAuthorization(ctx: GatewayContext, reply: FastifyR
       // completed elsewhere meanwhile, and that completion answered it).
       if (completed) return refused(committed.reason, true);
     }
+    if (consumed.value === 'outdated') throw new InteractionCopyOutdated();
     return completedPage(reply);
   }
   ctx.metrics?.authorizations.inc({ outcome: 'approved' });

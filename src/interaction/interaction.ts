@@ -5,6 +5,7 @@ import type { PushedRequest } from '../oauth/par.js';
 import { constantTimeEqual, randomToken } from '../tokens/secrets.js';
 import type { Authentication } from '../authentication-context/authentication.js';
 import type { OfferedAccount } from './ui/bank-accounts.js';
+import type { SequenceStep } from '../store/store.js';
 
 /**
  * A login/consent in progress. There is one per pushed authorization request, stored under the
@@ -66,17 +67,24 @@ export function sameBrowser(request: FastifyRequest, interaction: Interaction): 
 /**
  * Starts the interaction of a pushed request in this browser, unless one exists: of two browsers
  * opening it at once, one wins (an atomic write); the other gets undefined. Tabs of the winning
- * browser share the interaction.
+ * browser share the interaction. With `guards` (what the caller decided from copies must still be
+ * so), it is written only when they hold and no interaction exists: 'guards failed' otherwise, and
+ * nothing was written.
  */
 export async function startInteraction(
   ctx: GatewayContext,
   request: FastifyRequest,
   reply: FastifyReply,
   input: Omit<Interaction, 'csrf' | 'browser'>,
-): Promise<Interaction | undefined> {
+  guards?: readonly SequenceStep[],
+): Promise<Interaction | undefined | 'guards failed'> {
   const existing = browserCookie(request);
   const interaction: Interaction = { startedAt: Math.floor(Date.now() / 1000), ...input, csrf: randomToken(), browser: existing ?? randomToken() };
-  if (!(await ctx.store.setIfAbsent('interaction', input.parId, interaction, ctx.profile.lifetimes.interaction))) {
+  const lifetime = ctx.profile.lifetimes.interaction;
+  if (guards) {
+    const ran = await ctx.store.sequence([...guards, { set: 'interaction', id: input.parId, value: interaction, ttlSeconds: lifetime, ifAbsent: true }]);
+    if (ran.length <= guards.length || ran.at(-1) !== true) return 'guards failed';
+  } else if (!(await ctx.store.setIfAbsent('interaction', input.parId, interaction, lifetime))) {
     const winner = await ctx.store.get<Interaction>('interaction', input.parId);
     return winner && sameBrowser(request, winner) ? winner : undefined;
   }
@@ -89,15 +97,28 @@ export function saveInteraction(ctx: GatewayContext, interaction: Interaction): 
 }
 
 export type FoundInteraction =
-  | { found: 'live'; interaction: Interaction; pushed: PushedRequest }
+  /** `copied`: from this replica's copies (see findInteraction). */
+  | { found: 'live'; interaction: Interaction; pushed: PushedRequest; copied?: true }
   /** The request completed (here or in another tab) or expired. */
   | { found: 'gone' }
   /** The interaction belongs to another browser (or to nobody). */
   | { found: 'elsewhere' };
 
-/** The interaction and its pushed request (one round trip), when both are live and it belongs to this browser. */
-export async function findInteraction(ctx: GatewayContext, request: FastifyRequest, uid: string): Promise<FoundInteraction> {
+/**
+ * The interaction and its pushed request (one round trip), when both are live and it belongs to this
+ * browser. With `copies`, from this replica's copies of both when it has them (Store.copy: the
+ * authorization step that showed the page wrote the one and read the other here), with no round
+ * trip: only for a step that ends the authorization, whose consumption then guards on the copy
+ * (completeAuthorization's `readAs`); the pushed request never changes, nor do an interaction's
+ * browser and CSRF token.
+ */
+export async function findInteraction(ctx: GatewayContext, request: FastifyRequest, uid: string, copies = false): Promise<FoundInteraction> {
   if (!TOKEN.test(uid)) return { found: 'elsewhere' };
+  if (copies && ctx.store.copy) {
+    const interaction = ctx.store.copy<Interaction>('interaction', uid);
+    const pushed = interaction && ctx.store.copy<PushedRequest>('par', uid);
+    if (interaction && pushed) return sameBrowser(request, interaction) ? { found: 'live', interaction, pushed, copied: true } : { found: 'elsewhere' };
+  }
   const [interaction, pushed] = await ctx.store.getMany<[Interaction, PushedRequest]>([
     ['interaction', uid],
     ['par', uid],

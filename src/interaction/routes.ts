@@ -3,7 +3,7 @@ import { addressKey, clientAddress } from '../http/client-address.js';
 import type { GatewayContext } from '../context.js';
 import { formParams } from '../http/form-body.js';
 import type { PushedRequest } from '../oauth/par.js';
-import { completeAuthorization } from './complete.js';
+import { completeAuthorization, InteractionCopyOutdated, type Outcome } from './complete.js';
 import { chosenAccounts, loginRefusal } from './ecosystem-steps.js';
 import { csrfValid, findInteraction, loginOf, saveInteraction, startSession, type Interaction } from './interaction.js';
 import { consentPage, errorPage, loginPage, pageLanguage, sendPage, totpPage, waitText } from './pages.js';
@@ -58,19 +58,32 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
     return signedIn(ctx, request, reply, interaction, builtInAuthentication(ctx, user, true));
   });
 
-  app.post<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid/consent`, async (request, reply) => {
-    const found = await checkedInteraction(ctx, request, reply);
+  /**
+   * The customer's decision. It ends the authorization, so it may decide from this replica's copies
+   * of the interaction and the request (no read): the completion consumes the request only if the
+   * interaction is still what was copied. Anything else (a page to show again, an interaction moved
+   * on elsewhere) runs from what the store holds.
+   */
+  const consent = async (request: FastifyRequest<{ Params: { uid: string } }>, reply: FastifyReply, copies: boolean): Promise<unknown> => {
+    const found = await checkedInteraction(ctx, request, reply, copies);
     if (!found) return reply;
-    const { interaction, pushed, form } = found;
+    const { interaction, pushed, form, copied } = found;
     if (ctx.config.interaction.mode === 'external') return notHere(reply);
-    if (interaction.sub === undefined || interaction.authTime === undefined) return showInteraction(ctx, reply, interaction, pushed);
+    const afresh = (): Promise<unknown> => consent(request, reply, false);
+    const readAs = copied ? { interaction } : undefined;
+    const complete = (outcome: Outcome): Promise<unknown> =>
+      completeAuthorization(ctx, reply, interaction.parId, pushed, outcome, readAs).catch((err: unknown) => {
+        if (err instanceof InteractionCopyOutdated) return afresh();
+        throw err;
+      });
+    if (interaction.sub === undefined || interaction.authTime === undefined) return copied ? afresh() : showInteraction(ctx, reply, interaction, pushed);
     if (form.decision === 'approve') {
       const client = await ctx.clients.get(interaction.clientId);
       const details = client ? await ctx.hooks.consentDetails?.({ request: pushed.request, client, sub: interaction.sub }) : undefined;
       // What this page offered: the pack's accounts (asked again), else the bank's list kept when the page was shown.
       const offered = details?.accounts ?? interaction.accounts;
       const decision = offered ? chosenAccounts(offered, form) : details ? { accountIds: [] } : undefined;
-      if (offered?.length && !decision?.accountIds?.length) return showInteraction(ctx, reply, interaction, pushed, { noAccountChosen: true });
+      if (offered?.length && !decision?.accountIds?.length) return copied ? afresh() : showInteraction(ctx, reply, interaction, pushed, { noAccountChosen: true });
       // Sent with the completion's writes. A convenience only: if it fails, the user is asked again next time
       // (and it must not fail a reply that completion has already sent).
       const remembering =
@@ -83,15 +96,13 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
         { audit: 'consent_approved', client_id: interaction.clientId, sub: interaction.sub, interaction_id: interaction.parId, outcome: 'success', accounts: decision?.accountIds?.length ?? 0 },
         'consent_approved',
       );
-      const [completed] = await Promise.all([
-        completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: true, ...loginOf(interaction), ...(decision ? { decision } : {}) }),
-        remembering,
-      ]);
+      const [completed] = await Promise.all([complete({ approved: true, ...loginOf(interaction), ...(decision ? { decision } : {}) }), remembering]);
       return completed;
     }
     request.log.info({ audit: 'consent_denied', client_id: interaction.clientId, sub: interaction.sub, interaction_id: interaction.parId, outcome: 'denied' }, 'consent_denied');
-    return completeAuthorization(ctx, reply, interaction.parId, pushed, { approved: false, error: 'access_denied', description: 'the user denied the request' });
-  });
+    return complete({ approved: false, error: 'access_denied', description: 'the user denied the request' });
+  };
+  app.post<{ Params: { uid: string } }>(`${INTERACTION_PREFIX}/:uid/consent`, (request, reply) => consent(request, reply, true));
 }
 
 /** Renders the step the interaction is at: login until a user is known, then consent. */
@@ -174,8 +185,9 @@ async function checkedInteraction(
   ctx: GatewayContext,
   request: FastifyRequest<{ Params: { uid: string } }>,
   reply: FastifyReply,
-): Promise<{ interaction: Interaction; pushed: PushedRequest; form: Record<string, string> } | undefined> {
-  const found = await findInteraction(ctx, request, request.params.uid);
+  copies = false,
+): Promise<{ interaction: Interaction; pushed: PushedRequest; form: Record<string, string>; copied?: true } | undefined> {
+  const found = await findInteraction(ctx, request, request.params.uid, copies);
   if (found.found !== 'live') {
     notLive(reply, found.found);
     return undefined;
@@ -187,7 +199,7 @@ async function checkedInteraction(
     sendPage(reply, 403, 'Request refused', errorPage('invalid_request', 'the form carried no valid CSRF token', { situation: 'formExpired' }), [], pageLanguage(reply, pushed.request.uiLocales));
     return undefined;
   }
-  return { interaction, pushed, form };
+  return { interaction, pushed, form, ...(found.copied ? { copied: true as const } : {}) };
 }
 
 /** A failed or throttled login step: the form again, saying why (a locked user is told to wait, not that the password is wrong). */

@@ -8,7 +8,7 @@ import { consentRemembered, showInteraction } from '../interaction/routes.js';
 import { methodNotAllowed } from '../http/error-handler.js';
 import { meetsEssentialAcr } from '../authentication-context/acr.js';
 import { REQUEST_URI_PREFIX, type PushedRequest } from './par.js';
-import type { RecordKind } from '../store/store.js';
+import type { RecordKind, SequenceStep } from '../store/store.js';
 
 /**
  * The authorization endpoint (FAPI 2.0 §5.3.2.2): only `client_id` and a `request_uri` this client
@@ -16,7 +16,13 @@ import type { RecordKind } from '../store/store.js';
  * shown as a page: without a trusted request there is no redirect URI we may send the browser to.
  */
 export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void {
-  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+  /**
+   * `copies`: the request and the browser's session may come from this replica's copies (Store.copy:
+   * the PAR and the login were served here), with no read; only the common way on is taken from them,
+   * starting the interaction with a sequence that finds both still in the store. Anything else (a
+   * reload, a refusal, prompt=none, an expired request) runs from what the store holds.
+   */
+  const handler = async (request: FastifyRequest, reply: FastifyReply, copies = true): Promise<unknown> => {
     const params = (request.method === 'GET' ? request.query : request.body) as Record<string, unknown> | undefined;
     const clientId = single(params?.client_id);
     const requestUri = single(params?.request_uri);
@@ -31,7 +37,10 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     const keys: Array<readonly [RecordKind, string]> = [['par', parId], ['interaction', parId]];
     const sessionId = sessionIdOf(request);
     if (sessionId !== undefined) keys.push(['session', sessionId]);
-    const [pushed, existing, session] = (await ctx.store.getMany(keys)) as [PushedRequest?, Interaction?, LoginSession?];
+    const copied = copies ? copiedRecords(ctx, parId, sessionId) : undefined;
+    const afresh = () => handler(request, reply, false);
+    const [pushed, existing, session] = copied ?? ((await ctx.store.getMany(keys)) as [PushedRequest?, Interaction?, LoginSession?]);
+    if (copied && (pushed!.request.clientId !== client.id || Math.floor(Date.now() / 1000) >= pushed!.expiresAt)) return afresh();
     if (!pushed || pushed.request.clientId !== client.id) return fail(reply, 'invalid_request_uri', 'The request_uri is unknown, was already used, or belongs to another client.');
     if (existing && !sameBrowser(request, existing)) return openedElsewhere(reply);
     const now = Math.floor(Date.now() / 1000);
@@ -40,6 +49,7 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     const { request: authz } = pushed;
     // A client the ecosystem stopped since it pushed the request gets the error at its redirect URI.
     const refusal = ctx.hooks.clientRefusal?.(client.id);
+    if (refusal && copied) return afresh();
     if (refusal) {
       await Promise.all([ctx.store.delete('par', parId), ctx.store.delete('interaction', parId)]);
       return redirect(ctx, reply, client, authz, { error: refusal.error, error_description: refusal.description });
@@ -51,6 +61,7 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
       (authz.maxAge === undefined || now - session.authTime <= authz.maxAge) &&
       meetsEssentialAcr(authz, session.acr ?? ctx.users.acrReached(session.sub, ctx.profile));
     const fresh = usable ? session : undefined;
+    if (authz.prompt?.includes('none') && copied) return afresh();
     if (authz.prompt?.includes('none')) {
       // Nothing may be shown: only a logged-in user with a remembered consent can be answered silently.
       if (fresh && (await consentRemembered(ctx, fresh.sub, pushed)))
@@ -62,7 +73,10 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     const signedIn = fresh ? { ...fresh } : {};
     // What the ecosystem's hooks of this step will read travels with the interaction's write.
     ctx.hooks.prefetch?.({ request: authz });
-    let interaction = existing ?? (await startInteraction(ctx, request, reply, { parId, clientId: client.id, ...signedIn }));
+    // From copies: only while the request and the session are still in the store.
+    const guards: SequenceStep[] | undefined = copied && [{ present: 'par', id: parId }, ...(session ? [{ present: 'session' as const, id: sessionId! }] : [])];
+    let interaction = existing ?? (await startInteraction(ctx, request, reply, { parId, clientId: client.id, ...signedIn }, guards));
+    if (interaction === 'guards failed') return afresh();
     if (!interaction) return openedElsewhere(reply);
     if (interaction.sub === undefined && fresh) {
       // Signed in meanwhile (in another tab): the reload goes on to consent, as a first visit would.
@@ -71,9 +85,24 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     }
     return showInteraction(ctx, reply, interaction, pushed);
   };
-  app.get(PATHS.authorization, handler);
-  app.post(PATHS.authorization, handler);
+  app.get(PATHS.authorization, (request, reply) => handler(request, reply));
+  app.post(PATHS.authorization, (request, reply) => handler(request, reply));
   methodNotAllowed(app, PATHS.authorization, ['GET', 'POST']);
+}
+
+/**
+ * The request, no interaction, and the browser's session (when it names one), from this replica's
+ * copies: when it has the request and, if asked, the session, and no interaction of the request (a
+ * reload, or one opened here before, reads the store).
+ */
+function copiedRecords(ctx: GatewayContext, parId: string, sessionId: string | undefined): [PushedRequest, undefined, LoginSession?] | undefined {
+  const { store } = ctx;
+  if (!store.copy || store.copy('interaction', parId) !== undefined) return undefined;
+  const pushed = store.copy<PushedRequest>('par', parId);
+  if (!pushed) return undefined;
+  if (sessionId === undefined) return [pushed, undefined];
+  const session = store.copy<LoginSession>('session', sessionId);
+  return session ? [pushed, undefined, session] : undefined;
 }
 
 function single(value: unknown): string | undefined {

@@ -38,5 +38,6 @@ export function instrumentStore(store: Store, backend: string, metrics: Metrics)
     ping: timed('ping', () => store.ping()),
     close: () => store.close(),
     ...(store.onProblem ? { onProblem: store.onProblem.bind(store) } : {}),
+    ...(store.copy ? { copy: store.copy.bind(store) } : {}),
   };
 }

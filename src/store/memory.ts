@@ -122,6 +122,12 @@ export class MemoryStore implements Store {
     return JSON.parse(entry.json) as T;
   }
 
+  #take(k: string): boolean {
+    const entry = this.#live(k);
+    if (entry) this.#remove(k, entry);
+    return entry !== undefined;
+  }
+
   async anyExists(keys: ReadonlyArray<readonly [RecordKind, string]>): Promise<boolean> {
     return keys.some(([kind, id]) => this.#live(key(kind, id)) !== undefined);
   }
@@ -138,6 +144,9 @@ export class MemoryStore implements Store {
     for (const step of steps) {
       if ('addMember' in step) outcome.push(this.#addMember(step.addMember, step.member, step.max));
       else if ('absent' in step) outcome.push(this.#live(key(step.absent, step.id)) === undefined);
+      else if ('present' in step) outcome.push(this.#live(key(step.present, step.id)) !== undefined);
+      else if ('unchanged' in step) outcome.push(this.#live(key(step.unchanged, step.id))?.json === JSON.stringify(step.value));
+      else if ('take' in step) outcome.push(this.#take(key(step.take, step.id)));
       else if (step.ifAbsent) outcome.push(this.#writeIfAbsent(step.set, step.id, step.value, step.ttlSeconds));
       else outcome.push((this.#write(step.set, step.id, step.value, step.ttlSeconds), true));
       if (outcome.at(-1) === false) break;

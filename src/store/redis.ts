@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { NO_ANSWER, redisCause } from './redis-causes.js';
+import { ReplicaCopies } from './replica-copies.js';
 import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKeys, type RecordKind, type RecordsRead, type SequenceOutcome, type SequenceStep, type SetKind, type Store, type StoreProblem } from './store.js';
 
 export interface HostPort {
@@ -75,8 +76,22 @@ for i = 1, #KEYS do
     end
     out[i] = 'ok'
     a = a + 3
-  elseif op == 'absent' then
-    if redis.call('EXISTS', KEYS[i]) == 1 then
+  elseif op == 'absent' or op == 'present' then
+    if (redis.call('EXISTS', KEYS[i]) == 1) == (op == 'absent') then
+      out[i] = 'stop'
+      return out
+    end
+    out[i] = 'ok'
+    a = a + 1
+  elseif op == 'unchanged' then
+    if redis.call('GET', KEYS[i]) ~= ARGV[a + 1] then
+      out[i] = 'stop'
+      return out
+    end
+    out[i] = 'ok'
+    a = a + 2
+  elseif op == 'take' then
+    if redis.call('DEL', KEYS[i]) == 0 then
       out[i] = 'stop'
       return out
     end
@@ -119,11 +134,14 @@ export class RedisStore implements Store {
   readonly #channels = new Map<string, Array<(notice: ChangeNotice) => void>>();
   /** The connection whose writes wait for the current callback's ticks to end (see #batch). */
   #corked: Writable | undefined;
+  /** Store.copy's records; none on a cluster, whose scripts cannot guard on keys of other nodes. */
+  readonly #copies: ReplicaCopies | undefined;
 
   constructor(options: RedisStoreOptions) {
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.#client = connect(options);
     this.#scripts = scriptCommands(this.#client);
+    this.#copies = this.#client instanceof Cluster ? undefined : new ReplicaCopies();
     // Without a listener ioredis prints every failed reconnect; keep the latest as the cause of the
     // commands that fail meanwhile, and report it (the log names it: refused, unknown host, wrong password).
     this.#client.on('error', (err: Error) => {
@@ -142,17 +160,29 @@ export class RedisStore implements Store {
 
   async set(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<void> {
     const [json, ms] = [encode(value), ttlMs(ttlSeconds)]; // outside #run: a bad argument is no outage
-    await this.#run(() => this.#client.set(this.#key(kind, id), json, 'PX', ms));
+    const key = this.#key(kind, id);
+    this.#copies?.forget(key); // until Redis has it
+    await this.#run(() => this.#client.set(key, json, 'PX', ms));
+    this.#copies?.keep(kind, key, json, ms);
   }
 
   async setIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<boolean> {
     const [json, ms] = [encode(value), ttlMs(ttlSeconds)];
-    const reply = await this.#run(() => this.#client.set(this.#key(kind, id), json, 'PX', ms, 'NX'));
+    const key = this.#key(kind, id);
+    const reply = await this.#run(() => this.#client.set(key, json, 'PX', ms, 'NX'));
+    if (reply === 'OK') this.#copies?.keep(kind, key, json, ms);
     return reply === 'OK';
   }
 
   async get<T>(kind: RecordKind, id: string): Promise<T | undefined> {
-    return decode<T>(await this.#run(() => this.#client.get(this.#key(kind, id))));
+    const key = this.#key(kind, id);
+    const raw = await this.#run(() => this.#client.get(key));
+    if (raw !== null) this.#copies?.keep(kind, key, raw);
+    return decode<T>(raw);
+  }
+
+  copy<T>(kind: RecordKind, id: string): T | undefined {
+    return this.#copies?.get<T>(this.#key(kind, id));
   }
 
   async getMany<T extends readonly unknown[]>(keys: RecordKeys<T>): Promise<RecordsRead<T>> {
@@ -160,12 +190,15 @@ export class RedisStore implements Store {
     const names = keys.map(([kind, id]) => this.#key(kind, id));
     // A multi-key MGET fails across a cluster's hash slots: there each key's GET (pipelined per node).
     const raw = await this.#run(() => (this.#client instanceof Cluster ? Promise.all(names.map((k) => this.#client.get(k))) : this.#client.mget(names)));
+    if (this.#copies) for (let i = 0; i < raw.length; i++) if (raw[i] !== null) this.#copies.keep(keys[i][0], names[i], raw[i]!);
     return raw.map((r) => decode(r)) as RecordsRead<T>;
   }
 
   async consume<T>(kind: RecordKind, id: string): Promise<T | undefined> {
     // GETDEL is one command, so Redis serialises it: of concurrent callers on any replica, one wins.
-    return decode<T>(await this.#run(() => this.#client.getdel(this.#key(kind, id))));
+    const key = this.#key(kind, id);
+    this.#copies?.forget(key);
+    return decode<T>(await this.#run(() => this.#client.getdel(key)));
   }
 
   async anyExists(keys: ReadonlyArray<readonly [RecordKind, string]>): Promise<boolean> {
@@ -180,7 +213,9 @@ export class RedisStore implements Store {
   }
 
   async delete(kind: RecordKind, id: string): Promise<void> {
-    await this.#run(() => this.#client.del(this.#key(kind, id)));
+    const key = this.#key(kind, id);
+    this.#copies?.forget(key);
+    await this.#run(() => this.#client.del(key));
   }
 
   async sequence(steps: readonly SequenceStep[]): Promise<SequenceOutcome> {
@@ -195,13 +230,33 @@ export class RedisStore implements Store {
       } else if ('absent' in step) {
         keys.push(this.#key(step.absent, step.id));
         args.push('absent');
+      } else if ('present' in step) {
+        keys.push(this.#key(step.present, step.id));
+        args.push('present');
+      } else if ('unchanged' in step) {
+        keys.push(this.#key(step.unchanged, step.id));
+        args.push('unchanged', encode(step.value));
+      } else if ('take' in step) {
+        keys.push(this.#key(step.take, step.id));
+        this.#copies?.forget(keys.at(-1)!);
+        args.push('take');
       } else {
         keys.push(this.#key(step.set, step.id));
         args.push(step.ifAbsent ? 'setnx' : 'set', encode(step.value), String(ttlMs(step.ttlSeconds)));
       }
     }
     const reply = (await this.#run(() => this.#scripts.sequence(keys.length, ...keys, ...args))) as string[];
-    return reply.map((r) => SEQUENCE_OUTCOMES[r]);
+    const outcome = reply.map((r) => SEQUENCE_OUTCOMES[r]);
+    if (this.#copies) this.#copyWritten(steps, keys, outcome);
+    return outcome;
+  }
+
+  /** Keeps copies of what a sequence wrote. */
+  #copyWritten(steps: readonly SequenceStep[], keys: readonly string[], outcome: SequenceOutcome): void {
+    for (let i = 0; i < outcome.length; i++) {
+      const step = steps[i];
+      if (outcome[i] === true && 'set' in step && this.#copies!.wants(step.set)) this.#copies!.keep(step.set, keys[i], encode(step.value), ttlMs(step.ttlSeconds));
+    }
   }
 
   /** A cluster's keys live on different nodes, beyond one script's reach: each step waits for the one before. */
@@ -210,6 +265,9 @@ export class RedisStore implements Store {
     for (const step of steps) {
       if ('addMember' in step) outcome.push(await this.addMember(step.addMember, step.member, step.max));
       else if ('absent' in step) outcome.push(!(await this.anyExists([[step.absent, step.id]])));
+      else if ('present' in step) outcome.push(await this.anyExists([[step.present, step.id]]));
+      else if ('unchanged' in step) outcome.push(encode(await this.get(step.unchanged, step.id)) === encode(step.value));
+      else if ('take' in step) outcome.push((await this.consume(step.take, step.id)) !== undefined);
       else if (step.ifAbsent) outcome.push(await this.setIfAbsent(step.set, step.id, step.value, step.ttlSeconds));
       else outcome.push((await this.set(step.set, step.id, step.value, step.ttlSeconds), true));
       if (outcome.at(-1) === false) break;

@@ -56,12 +56,17 @@ export interface IndexEntry {
 
 /**
  * One step of `Store.sequence`: a record written (`ifAbsent`: only when no live record exists, else
- * the sequence stops here), a check that a record is absent (else the sequence stops here), or a
- * member added to a bounded set (never stops it).
+ * the sequence stops here); a check that a record is absent, present, or holds exactly a value
+ * (`unchanged`: its JSON is the value's), each stopping the sequence when it is not so; a record
+ * taken (deleted, stopping the sequence when there was none: a one-time consumption); or a member
+ * added to a bounded set (never stops it).
  */
 export type SequenceStep =
   | { set: RecordKind; id: string; value: unknown; ttlSeconds: number; ifAbsent?: boolean }
   | { absent: RecordKind; id: string }
+  | { present: RecordKind; id: string }
+  | { unchanged: RecordKind; id: string; value: unknown }
+  | { take: RecordKind; id: string }
   | { addMember: SetKind; member: string; max: number };
 
 /**
@@ -99,6 +104,14 @@ export interface Store {
    * ran stays when a step fails or stops the sequence.
    */
   sequence(steps: readonly SequenceStep[]): Promise<SequenceOutcome>;
+  /**
+   * A copy of a record this replica wrote or read lately, kept by a backend that replicas share so
+   * that a step can skip reading back what an earlier step of the same flow left here (a browser's
+   * or a client's connection stays with one replica). It may be stale or gone from the store: a
+   * write that depends on it guards on it in the same sequence (`present`, `unchanged`). Backends
+   * that answer every read without a round trip have none.
+   */
+  copy?<T>(kind: RecordKind, id: string): T | undefined;
   /** Adds `member` unless the set holds `max` members already: 'full' then. Atomic across replicas. */
   addMember(set: SetKind, member: string, max: number): Promise<'added' | 'present' | 'full'>;
   removeMember(set: SetKind, member: string): Promise<void>;

@@ -1,5 +1,6 @@
 import type { GatewayContext } from '../context.js';
 import type { Grant } from '../grants/grant.js';
+import type { SequenceStep } from '../store/store.js';
 import { randomToken, storageKey } from './secrets.js';
 
 /** A refresh token as stored (under the hash of the token). */
@@ -24,6 +25,13 @@ export function refreshTokenLifetime(ctx: GatewayContext, grant: Grant): number 
 
 /** Writes a refresh token, kept for its lifetime and never past its grant's end (which nothing outlives). */
 export async function issueRefreshToken(ctx: GatewayContext, grant: Grant, scope: string, lifetime: number): Promise<string> {
+  const { token, write } = newRefreshToken(ctx, grant, scope, lifetime);
+  await ctx.store.set(write.set, write.id, write.value, write.ttlSeconds);
+  return token;
+}
+
+/** A new refresh token and its record's write, for a caller that sends it in a sequence of its own. */
+export function newRefreshToken(ctx: GatewayContext, grant: Grant, scope: string, lifetime: number): { token: string; write: Extract<SequenceStep, { set: unknown }> } {
   const token = randomToken();
   const now = Math.floor(Date.now() / 1000);
   const record: RefreshTokenRecord = { grantId: grant.id, clientId: grant.clientId, scope, issuedAt: now };
@@ -32,8 +40,7 @@ export async function issueRefreshToken(ctx: GatewayContext, grant: Grant, scope
   // grant's end later (a consent extended), and the grant's own record refuses it once over.
   const ttl = lifetime > 0 ? Math.min(lifetime, grantLeft) : Math.max(grantLeft, grant.createdAt + ctx.grants.lifetimes.maxSeconds - now);
   if (lifetime > 0) record.expiresAt = now + ttl;
-  await ctx.store.set('refresh', storageKey(token), record, ttl);
-  return token;
+  return { token, write: { set: 'refresh', id: storageKey(token), value: record, ttlSeconds: ttl } };
 }
 
 export function findRefreshToken(ctx: GatewayContext, token: string): Promise<RefreshTokenRecord | undefined> {

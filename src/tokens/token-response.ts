@@ -29,6 +29,8 @@ export async function tokenResponse(
     dpopJkt?: string;
     /** Issue a refresh token (when the client may use them and the lifetime allows). */
     withRefreshToken: boolean;
+    /** The refresh token, when the caller has written it itself (then withRefreshToken is false). */
+    refreshToken?: string;
     /** Issue an ID token (authorization code grant with `openid` in scope). */
     idToken?: { nonce?: string };
   },
@@ -50,6 +52,7 @@ export async function tokenResponse(
     scope,
   };
   if (refreshToken !== undefined) response.refresh_token = refreshToken;
+  else if (input.refreshToken !== undefined) response.refresh_token = input.refreshToken;
   // OpenID Grant Management §5.4: a customer's grant is named to its client (a client_credentials grant, which has no authentication time, is not one).
   if (ctx.profile.grantManagement?.enabled && grant.authTime !== undefined) response.grant_id = grant.id;
   if (idToken !== undefined) response.id_token = idToken;

@@ -181,6 +181,46 @@ export async function storeSuite(t: Test, store: Store): Promise<void> {
     t.equal(await store.get('code', c), undefined, 'records written by a sequence expire after their TTL');
   });
 
+  await t.test('sequence guards: present, unchanged, take', async (t) => {
+    const [a, b, gone] = [id(), id(), id()];
+    await store.set('interaction', a, { csrf: 'x', sub: 'alice', n: 1.5 }, 60);
+    await store.set('par', a, { request: { scope: 'openid' } }, 60);
+    t.same(
+      await store.sequence([
+        { present: 'par', id: a },
+        { unchanged: 'interaction', id: a, value: { csrf: 'x', sub: 'alice', n: 1.5 } },
+        { take: 'par', id: a },
+        { take: 'interaction', id: a },
+        { set: 'code', id: a, value: 'c', ttlSeconds: 60 },
+      ]),
+      [true, true, true, true, true],
+      'live records pass present and unchanged, and are taken',
+    );
+    t.equal(await store.get('par', a), undefined, 'a taken record is gone');
+    t.equal(await store.get('interaction', a), undefined);
+    t.equal(await store.get('code', a), 'c');
+
+    t.same(await store.sequence([{ present: 'par', id: gone }, { set: 'code', id: gone, value: 'c', ttlSeconds: 60 }]), [false], 'present stops at a missing record');
+    t.same(await store.sequence([{ take: 'par', id: gone }, { set: 'code', id: gone, value: 'c', ttlSeconds: 60 }]), [false], 'take stops at a missing record');
+    t.equal(await store.get('code', gone), undefined, 'nothing after the stop ran');
+
+    await store.set('interaction', b, { csrf: 'x' }, 60);
+    await store.set('par', b, { request: {} }, 60);
+    t.same(
+      await store.sequence([
+        { unchanged: 'interaction', id: b, value: { csrf: 'x', sub: 'alice' } },
+        { take: 'par', id: b },
+      ]),
+      [false],
+      'unchanged stops when the record holds another value',
+    );
+    t.same(await store.sequence([{ unchanged: 'interaction', id: gone, value: { csrf: 'x' } }]), [false], 'and when there is none');
+    t.same(await store.get('par', b), { request: {} }, 'the record after the stop is not taken');
+
+    const taken = await Promise.all(Array.from({ length: 50 }, () => store.sequence([{ take: 'par', id: b }])));
+    t.equal(taken.filter(([ok]) => ok).length, 1, 'of 50 concurrent takes, exactly one takes the record');
+  });
+
   await t.test('200 concurrent sequences opening with the same set-if-absent: exactly one runs through', async (t) => {
     const marker = id();
     const outcomes = await Promise.all(

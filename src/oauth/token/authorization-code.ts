@@ -1,19 +1,21 @@
-import { findCode, markRedeemed, type CodeRecord } from '../../grants/authorization-code.js';
-import { constantTimeEqual, s256 } from '../../tokens/secrets.js';
+import { copiedCode, findCode, markRedeemed, redemptionMark, type CodeRecord } from '../../grants/authorization-code.js';
+import { constantTimeEqual, s256, storageKey } from '../../tokens/secrets.js';
 import type { AuthenticatedClient } from '../../clients/authenticate.js';
 import type { TokenBinding } from '../../dpop/authorization-server.js';
 import type { GatewayContext } from '../../context.js';
-import { forgetRefreshToken } from '../../tokens/refresh-token.js';
+import { forgetRefreshToken, newRefreshToken, refreshTokenLifetime } from '../../tokens/refresh-token.js';
 import { tokenResponse, type TokenResponse } from '../../tokens/token-response.js';
 import { invalidGrant, invalidRequest } from '../errors.js';
-import type { GrantHandler } from './grant-handler.js';
+import type { GrantHandler, ReplayInSequence } from './grant-handler.js';
+import type { SequenceStep } from '../../store/store.js';
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
 /** authorization_code (RFC 6749 §4.1.3, RFC 7636 §4.6): one-time, bound to client, redirect_uri and PKCE. */
 export const authorizationCodeGrant: GrantHandler<CodeRecord | undefined> = {
   read: (ctx, params) => (params.code === undefined ? Promise.resolve(undefined) : findCode(ctx, params.code)),
-  handle: (ctx, params, caller, record) => redeemCode(ctx, params, caller, record),
+  readCopy: (ctx, params) => (params.code === undefined ? undefined : copiedCode(ctx, params.code)),
+  handle: (ctx, params, caller, record, replay) => redeemCode(ctx, params, caller, record, replay),
 };
 
 async function redeemCode(
@@ -21,6 +23,7 @@ async function redeemCode(
   params: Record<string, string>,
   { client, certificateThumbprint, dpopJkt }: AuthenticatedClient & TokenBinding,
   record: CodeRecord | undefined,
+  replay?: ReplayInSequence,
 ): Promise<TokenResponse> {
   const { code, redirect_uri: redirectUri, code_verifier: verifier } = params;
   if (code === undefined) throw invalidRequest('code is required');
@@ -40,6 +43,7 @@ async function redeemCode(
   // (tokens the reuse has revoked). The response is built while the mark is in flight (one store
   // round trip for the mark and the refresh token); nothing of it leaves unless the mark succeeds.
   const { grant } = record;
+  if (replay) return redeemCopiedCode(ctx, code, record, replay, { client, certificateThumbprint, dpopJkt });
   const [redeemed, built] = await Promise.allSettled([
     markRedeemed(ctx, code, record),
     tokenResponse(ctx, {
@@ -68,4 +72,40 @@ async function redeemCode(
   const reuse = invalidGrant('the code has already been used');
   reuse.audit = 'code_reuse';
   throw reuse;
+}
+
+/**
+ * redeemCode's end for a code read from this replica's copy, in one store round trip: one sequence
+ * records the assertion's jti (a replay stops it before the code is touched), finds the code still
+ * live, marks it redeemed and writes the refresh token, which is therefore never written for a
+ * redemption that loses. The tokens are signed while it is in flight; nothing leaves unless it ran to the end.
+ */
+async function redeemCopiedCode(
+  ctx: GatewayContext,
+  code: string,
+  record: CodeRecord,
+  replay: ReplayInSequence,
+  { client, certificateThumbprint, dpopJkt }: Pick<AuthenticatedClient & TokenBinding, 'client' | 'certificateThumbprint' | 'dpopJkt'>,
+): Promise<TokenResponse> {
+  const { grant } = record;
+  const lifetime = refreshTokenLifetime(ctx, grant);
+  const refresh = lifetime === 'none' ? undefined : newRefreshToken(ctx, grant, record.scope, lifetime);
+  const replayStep = replay.step;
+  const steps: SequenceStep[] = [...(replayStep ? [replayStep] : []), { present: 'code', id: storageKey(code) }, redemptionMark(ctx, code, record), ...(refresh ? [refresh.write] : [])];
+  const [ran, built] = await Promise.allSettled([
+    ctx.store.sequence(steps),
+    tokenResponse(ctx, { grant, client, scope: record.scope, certificateThumbprint, dpopJkt, withRefreshToken: false, refreshToken: refresh?.token, idToken: { nonce: record.nonce } }),
+  ]);
+  if (ran.status === 'rejected') throw ran.reason;
+  const [found, marked] = replayStep ? (replay.checked(ran.value[0] === true), ran.value.slice(1)) : (replay.checked(true), ran.value);
+  if (found !== true) throw invalidGrant('the code is invalid or has expired');
+  if (marked !== true) {
+    // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
+    await ctx.grants.end(record.grantId);
+    const reuse = invalidGrant('the code has already been used');
+    reuse.audit = 'code_reuse';
+    throw reuse;
+  }
+  if (built.status === 'rejected') throw built.reason;
+  return built.value;
 }

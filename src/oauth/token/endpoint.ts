@@ -8,7 +8,7 @@ import { formParams } from '../../http/form-body.js';
 import { invalidRequest, OAuthError } from '../errors.js';
 import { authorizationCodeGrant } from './authorization-code.js';
 import { clientCredentialsGrant } from './client-credentials.js';
-import type { GrantHandler } from './grant-handler.js';
+import type { GrantHandler, ReplayInSequence } from './grant-handler.js';
 import { refreshTokenGrant } from './refresh-token.js';
 import { nonceHeaders, proofAtAuthorizationServer, tokenBinding } from '../../dpop/authorization-server.js';
 import { listenerEndpointUrl } from '../../dpop/htu.js';
@@ -36,9 +36,32 @@ export function tokenRoute(app: FastifyInstance, ctx: GatewayContext): void {
       return { handler, certificate, binding: tokenBinding(client, proof, certificate) };
     });
     const { client, prepared: { handler, certificate, binding } } = caller;
-    // One store round trip: the assertion's jti and what the grant needs (a replay fails the whole).
-    const [, read] = await Promise.all([caller.checkReplay(), handler.read?.(ctx, params)]);
-    const body = await handler.handle(ctx, params, { client, certificate, ...binding }, read);
+    const copied = handler.readCopy?.(ctx, params);
+    let read: unknown;
+    let body: Awaited<ReturnType<GrantHandler<unknown>['handle']>>;
+    if (copied !== undefined) {
+      // Nothing to read: the assertion's jti goes with the grant's one-time writes, in one sequence.
+      read = copied;
+      let sent = false;
+      const replay: ReplayInSequence = {
+        get step() {
+          sent = true;
+          return caller.replayStep;
+        },
+        checked: (recorded) => caller.replayChecked(recorded),
+      };
+      try {
+        body = await handler.handle(ctx, params, { client, certificate, ...binding }, read, replay);
+      } catch (err) {
+        // Refused before its sequence left: the assertion is spent all the same, and a replay is refused as such.
+        if (!sent) await caller.checkReplay();
+        throw err;
+      }
+    } else {
+      // One store round trip: the assertion's jti and what the grant needs (a replay fails the whole).
+      [, read] = await Promise.all([caller.checkReplay(), handler.read?.(ctx, params)]);
+      body = await handler.handle(ctx, params, { client, certificate, ...binding }, read);
+    }
     ctx.metrics?.tokensIssued.inc({ grant_type: grantType });
     const event = grantType === 'refresh_token' ? 'token_refreshed' : 'token_issued';
     request.log.info({ audit: event, client_id: client.id, ...grantOf(ctx, client, read), grant_type: grantType, scope: body.scope }, event);
