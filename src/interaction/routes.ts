@@ -86,12 +86,14 @@ export function interactionRoutes(app: FastifyInstance, ctx: GatewayContext): vo
       if (offered?.length && !decision?.accountIds?.length) return copied ? afresh() : showInteraction(ctx, reply, interaction, pushed, { noAccountChosen: true });
       // Sent with the completion's writes. A convenience only: if it fails, the user is asked again next time
       // (and it must not fail a reply that completion has already sent).
-      const remembering =
-        !ctx.profile.consent.everyTime && ctx.profile.lifetimes.session > 0
-          ? ctx.store
-              .set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope, ...(decision?.accountIds?.length ? { accountIds: decision.accountIds } : {}) }, ctx.profile.lifetimes.session)
-              .catch(() => undefined)
-          : undefined;
+      const remembers = !ctx.profile.consent.everyTime && ctx.profile.lifetimes.session > 0;
+      // The remembered consent is written beside the completion, not behind its guard: only from what the store holds.
+      if (remembers && copied) return afresh();
+      const remembering = remembers
+        ? ctx.store
+            .set('consent', consentKey(interaction.clientId, interaction.sub), { scope: pushed.request.scope, ...(decision?.accountIds?.length ? { accountIds: decision.accountIds } : {}) }, ctx.profile.lifetimes.session)
+            .catch(() => undefined)
+        : undefined;
       request.log.info(
         { audit: 'consent_approved', client_id: interaction.clientId, sub: interaction.sub, interaction_id: interaction.parId, outcome: 'success', accounts: decision?.accountIds?.length ?? 0 },
         'consent_approved',
