@@ -236,6 +236,17 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     t.equal((await userinfo(A, tokens.json.access_token)).status, 200, 'the tokens work at the other replica');
   });
 
+  t.test('a request_uri completed at one replica is refused at the replica holding its copy', async (t) => {
+    const jar = new CookieJar();
+    const pushed = await push(A); // A holds the request's copy
+    const code = (await authorize(B, pushed, { jar })).searchParams.get('code');
+    t.ok(code, 'completed at B');
+    // A browser without a session: A needs only its copy of the request.
+    const again = await browserRequest(A, new CookieJar(), `/authorize?client_id=client-one&request_uri=${encodeURIComponent(pushed.requestUri)}`);
+    t.equal(again.status, 400, 'A refuses it: its copy is found gone from the store');
+    t.match(again.text, 'invalid_request_uri');
+  });
+
   t.test("a token request replaying an assertion, at the replica that has the code's copy, is refused and leaves the code redeemable", async (t) => {
     const pushed = await push(B);
     const code = (await authorize(A, pushed)).searchParams.get('code')!;

@@ -40,17 +40,17 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
     const copied = copies ? copiedRecords(ctx, parId, sessionId) : undefined;
     const afresh = () => handler(request, reply, false);
     const [pushed, existing, session] = copied ?? ((await ctx.store.getMany(keys)) as [PushedRequest?, Interaction?, LoginSession?]);
-    if (copied && (pushed!.request.clientId !== client.id || Math.floor(Date.now() / 1000) >= pushed!.expiresAt)) return afresh();
     if (!pushed || pushed.request.clientId !== client.id) return fail(reply, 'invalid_request_uri', 'The request_uri is unknown, was already used, or belongs to another client.');
     if (existing && !sameBrowser(request, existing)) return openedElsewhere(reply);
     const now = Math.floor(Date.now() / 1000);
     // A request opened in time may be reloaded until it completes (the interaction says it was opened).
-    if (!existing && now >= pushed.expiresAt) return fail(reply, 'invalid_request_uri', 'The request_uri has expired.');
+    // (From copies, an interaction opened at another replica may yet exist: the store says.)
+    if (!existing && now >= pushed.expiresAt) return copied ? afresh() : fail(reply, 'invalid_request_uri', 'The request_uri has expired.');
     const { request: authz } = pushed;
     // A client the ecosystem stopped since it pushed the request gets the error at its redirect URI.
     const refusal = ctx.hooks.clientRefusal?.(client.id);
-    if (refusal && copied) return afresh();
     if (refusal) {
+      if (copied) return afresh();
       await Promise.all([ctx.store.delete('par', parId), ctx.store.delete('interaction', parId)]);
       return redirect(ctx, reply, client, authz, { error: refusal.error, error_description: refusal.description });
     }
@@ -61,8 +61,8 @@ export function authorizeRoute(app: FastifyInstance, ctx: GatewayContext): void 
       (authz.maxAge === undefined || now - session.authTime <= authz.maxAge) &&
       meetsEssentialAcr(authz, session.acr ?? ctx.users.acrReached(session.sub, ctx.profile));
     const fresh = usable ? session : undefined;
-    if (authz.prompt?.includes('none') && copied) return afresh();
     if (authz.prompt?.includes('none')) {
+      if (copied) return afresh();
       // Nothing may be shown: only a logged-in user with a remembered consent can be answered silently.
       if (fresh && (await consentRemembered(ctx, fresh.sub, pushed)))
         return completeAuthorization(ctx, reply, parId, pushed, { approved: true, ...fresh });

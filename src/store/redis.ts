@@ -69,35 +69,7 @@ for i = 1, #KEYS do
     redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2])
     out[i] = 'ok'
     a = a + 3
-  elseif op == 'setnx' then
-    if not redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2], 'NX') then
-      out[i] = 'stop'
-      return out
-    end
-    out[i] = 'ok'
-    a = a + 3
-  elseif op == 'absent' or op == 'present' then
-    if (redis.call('EXISTS', KEYS[i]) == 1) == (op == 'absent') then
-      out[i] = 'stop'
-      return out
-    end
-    out[i] = 'ok'
-    a = a + 1
-  elseif op == 'unchanged' then
-    if redis.call('GET', KEYS[i]) ~= ARGV[a + 1] then
-      out[i] = 'stop'
-      return out
-    end
-    out[i] = 'ok'
-    a = a + 2
-  elseif op == 'take' then
-    if redis.call('DEL', KEYS[i]) == 0 then
-      out[i] = 'stop'
-      return out
-    end
-    out[i] = 'ok'
-    a = a + 1
-  else
+  elseif op == 'sadd' then
     if redis.call('SISMEMBER', KEYS[i], ARGV[a + 1]) == 1 then
       out[i] = 'present'
     elseif redis.call('SCARD', KEYS[i]) >= tonumber(ARGV[a + 2]) then
@@ -107,6 +79,27 @@ for i = 1, #KEYS do
       out[i] = 'added'
     end
     a = a + 3
+  else
+    -- The steps that stop the sequence when what they find is not so.
+    local holds
+    if op == 'setnx' then
+      holds = redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2], 'NX')
+      a = a + 3
+    elseif op == 'unchanged' then
+      holds = redis.call('GET', KEYS[i]) == ARGV[a + 1]
+      a = a + 2
+    elseif op == 'take' then
+      holds = redis.call('DEL', KEYS[i]) == 1
+      a = a + 1
+    else
+      holds = (redis.call('EXISTS', KEYS[i]) == 1) == (op == 'present')
+      a = a + 1
+    end
+    if not holds then
+      out[i] = 'stop'
+      return out
+    end
+    out[i] = 'ok'
   end
 end
 return out`;
@@ -223,6 +216,8 @@ export class RedisStore implements Store {
     if (this.#client instanceof Cluster) return this.#sequenceStepByStep(steps);
     const keys: string[] = [];
     const args: string[] = [];
+    /** The writes of kinds this replica copies, by step: kept once the sequence ran them. */
+    const copied: Array<{ step: number; kind: RecordKind; json: string; ms: number }> = [];
     for (const step of steps) {
       if ('addMember' in step) {
         keys.push(this.#setKey(step.addMember));
@@ -241,22 +236,16 @@ export class RedisStore implements Store {
         this.#copies?.forget(keys.at(-1)!);
         args.push('take');
       } else {
+        const [json, ms] = [encode(step.value), ttlMs(step.ttlSeconds)];
+        if (this.#copies?.wants(step.set)) copied.push({ step: keys.length, kind: step.set, json, ms });
         keys.push(this.#key(step.set, step.id));
-        args.push(step.ifAbsent ? 'setnx' : 'set', encode(step.value), String(ttlMs(step.ttlSeconds)));
+        args.push(step.ifAbsent ? 'setnx' : 'set', json, String(ms));
       }
     }
     const reply = (await this.#run(() => this.#scripts.sequence(keys.length, ...keys, ...args))) as string[];
     const outcome = reply.map((r) => SEQUENCE_OUTCOMES[r]);
-    if (this.#copies) this.#copyWritten(steps, keys, outcome);
+    for (const { step, kind, json, ms } of copied) if (outcome[step] === true) this.#copies!.keep(kind, keys[step], json, ms);
     return outcome;
-  }
-
-  /** Keeps copies of what a sequence wrote. */
-  #copyWritten(steps: readonly SequenceStep[], keys: readonly string[], outcome: SequenceOutcome): void {
-    for (let i = 0; i < outcome.length; i++) {
-      const step = steps[i];
-      if (outcome[i] === true && 'set' in step && this.#copies!.wants(step.set)) this.#copies!.keep(step.set, keys[i], encode(step.value), ttlMs(step.ttlSeconds));
-    }
   }
 
   /** A cluster's keys live on different nodes, beyond one script's reach: each step waits for the one before. */

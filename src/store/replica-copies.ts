@@ -21,7 +21,7 @@ export class ReplicaCopies {
 
   /** A record written with this lifetime, or (no ttl) read. */
   keep(kind: RecordKind, key: string, json: string, ttlMs?: number): void {
-    if (!COPIED.has(kind)) return;
+    if (!this.wants(kind)) return;
     this.#copies.delete(key); // re-inserted last: the oldest go first
     this.#copies.set(key, { json, until: Date.now() + (ttlMs ?? READ_COPY_MS) });
     if (this.#copies.size > this.max) this.#copies.delete(this.#copies.keys().next().value!);

@@ -97,7 +97,8 @@ async function redeemCopiedCode(
     tokenResponse(ctx, { grant, client, scope: record.scope, certificateThumbprint, dpopJkt, withRefreshToken: false, refreshToken: refresh?.token, idToken: { nonce: record.nonce } }),
   ]);
   if (ran.status === 'rejected') throw ran.reason;
-  const [found, marked] = replayStep ? (replay.checked(ran.value[0] === true), ran.value.slice(1)) : (replay.checked(true), ran.value);
+  if (replayStep) replay.checked(ran.value[0] === true);
+  const [found, marked] = replayStep ? ran.value.slice(1) : ran.value;
   if (found !== true) throw invalidGrant('the code is invalid or has expired');
   if (marked !== true) {
     // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
