@@ -34,6 +34,11 @@ class JtiRecordingStore extends MemoryStore {
     if (kind === 'jti') this.jtiLifetimes.push(ttlSeconds);
     return super.setIfAbsent(kind, id, value, ttlSeconds);
   }
+  // PAR and the token endpoint record the jti as a step of the sequence that writes what it decides.
+  override sequence(steps: Parameters<MemoryStore['sequence']>[0]) {
+    for (const step of steps) if ('set' in step && step.set === 'jti') this.jtiLifetimes.push(step.ttlSeconds);
+    return super.sequence(steps);
+  }
 }
 const store = new JtiRecordingStore();
 const x5cJwk = async (issued: Issued) => ({ ...(await exportJWK(issued.keys.publicKey)), x5c: [Buffer.from(issued.cert.rawData).toString('base64')] });

@@ -13,7 +13,7 @@ import { authorizationUrl, authorize, authorizeAt, browserRequest, clientPost, C
 import { privateKeyJwt } from './helpers/openid-client.js';
 import { requireProgram } from './helpers/programs.js';
 import { startRedisServer, type RedisServer } from './helpers/redis-server.js';
-import { mapConcurrent, opsGet, pollUntil, replicaConfigs, startReplicas, type Replica, type ReplicaHarness } from './helpers/replicas.js';
+import { mapConcurrent, opsGet, pollUntil, replicaConfigs, startReplicas, storeOperations, type Replica, type ReplicaHarness } from './helpers/replicas.js';
 
 const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -335,9 +335,3 @@ async function authorizeAndRedeem(pushAt: ReplicaHarness, authorizeAt: ReplicaHa
   return res.json;
 }
 
-/** How many store operations of this kind a replica has made (its store histogram's count). */
-async function storeOperations(h: ReplicaHarness, operation: string): Promise<number> {
-  const text = await (await undiciFetch(`${h.opsBase}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`fapi_gateway_store_operation_duration_seconds_count{operation="${operation}",backend="redis"}`));
-  return Number(line?.split(' ').at(-1) ?? 0);
-}

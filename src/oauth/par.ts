@@ -10,6 +10,7 @@ import { pushedParameters } from './request-object/pushed-parameters.js';
 import { nonceHeaders, proofAtAuthorizationServer, pushedRequestKey } from '../dpop/authorization-server.js';
 import { listenerEndpointUrl } from '../dpop/htu.js';
 import { randomToken } from '../tokens/secrets.js';
+import type { SequenceStep } from '../store/store.js';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
@@ -47,19 +48,22 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const id = randomToken();
     const pushed: PushedRequest = { request: caller.prepared.request, expiresAt: Math.floor(Date.now() / 1000) + lifetime };
     // The assertion's jti, the request object's and the pushed request go to the store in one round
-    // trip. The request is kept past its first-use deadline so that an authorization started in time
-    // can complete.
+    // trip; the assertion's jti and the request in one sequence, where a replay stops before the
+    // request is stored. The request is kept past its first-use deadline so that an authorization
+    // started in time can complete.
+    const record: SequenceStep = { set: 'par', id, value: pushed, ttlSeconds: lifetime + ctx.profile.lifetimes.interaction };
+    const written = caller.replayStep ? ctx.store.sequence([caller.replayStep, record]) : undefined;
     const [checked, recorded, stored] = await Promise.allSettled([
-      caller.checkReplay(),
+      written ? written.then((ran) => caller.replayChecked(ran[0] === true)) : caller.checkReplay(),
       caller.prepared.recordJti(),
-      ctx.store.set('par', id, pushed, lifetime + ctx.profile.lifetimes.interaction),
+      written ? written.then((ran) => ran[1] === true) : ctx.store.set(record.set, id, pushed, record.ttlSeconds).then(() => true),
     ]);
     // A replayed assertion is refused as such whatever else was wrong, then a replayed request object.
     const refused = [checked, recorded].find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (refused) {
       // Nobody learns this request_uri; delete it rather than let it wait for its TTL.
       ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
-      if (stored.status === 'fulfilled') await ctx.store.delete('par', id).catch(() => undefined);
+      if (stored.status === 'fulfilled' && stored.value) await ctx.store.delete('par', id).catch(() => undefined);
       throw refused.reason;
     }
     if (stored.status === 'rejected') throw stored.reason;

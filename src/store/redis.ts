@@ -39,19 +39,29 @@ redis.call('SADD', KEYS[1], ARGV[1])
 return 1`;
 
 /**
- * Sorted sets scored by expiry, one per key: for each, drops the members whose time is up, adds one,
- * trims to the bound (soonest to expire first) and keeps the key as long as its last member.
- * ARGV[1] is now; then member, expiry and bound for each key.
+ * Sorted sets scored by expiry, one per key: for each, adds one member, trims to the bound (the
+ * members whose time is up first, then those soonest to expire) and keeps the key as long as its
+ * last member. ARGV[1] is now; then member, expiry and bound for each key.
+ * Members whose time is up are left until the bound is reached (readers skip them by score, and the
+ * key goes with its last one): adding a grant's first entry is then three commands, any other four, not six.
  */
 const BOUNDED_ZADD = `
+local now = tonumber(ARGV[1])
 for i = 1, #KEYS do
   local a = 2 + (i - 1) * 3
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1])
-  redis.call('ZADD', KEYS[i], ARGV[a + 1], ARGV[a])
-  local excess = redis.call('ZCARD', KEYS[i]) - tonumber(ARGV[a + 2])
-  if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[i], 0, excess - 1) end
-  local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
-  if last[2] then redis.call('EXPIREAT', KEYS[i], math.ceil(tonumber(last[2]))) end
+  local key, expiry, bound = KEYS[i], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local added = redis.call('ZADD', key, expiry, ARGV[a])
+  local count = redis.call('ZCARD', key)
+  local made = added == 1 and count == 1
+  if count > bound then
+    count = count - redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    if count > bound then redis.call('ZREMRANGEBYRANK', key, 0, count - bound - 1) end
+  end
+  -- PTTL: -1 for a key without expiry, -2 when trimming emptied it. The key's expiry is in whole
+  -- seconds, so additions within the same second leave it as it is.
+  local ttl = made and -1 or redis.call('PTTL', key)
+  local expireAt = math.ceil(expiry)
+  if ttl ~= -2 and (ttl == -1 or now * 1000 + ttl < expireAt * 1000) then redis.call('EXPIREAT', key, expireAt) end
 end
 return 1`;
 

@@ -93,6 +93,13 @@ export async function opsGet(h: { opsBase: string }, path: string): Promise<{ st
   return { status, json };
 }
 
+/** How many store operations of this kind a replica has made (its store histogram's count). */
+export async function storeOperations(h: { opsBase: string }, operation: string): Promise<number> {
+  const { body } = await request(`${h.opsBase}/metrics`, { headersTimeout: 3_000, bodyTimeout: 3_000 });
+  const line = (await body.text()).split('\n').find((l) => l.startsWith(`fapi_gateway_store_operation_duration_seconds_count{operation="${operation}",backend="redis"}`));
+  return Number(line?.split(' ').at(-1) ?? 0);
+}
+
 /**
  * Polls `check` every `intervalMs` until it returns a value other than undefined, or `ms` pass;
  * resolves with that value (undefined on timeout) and the time it took.

@@ -293,6 +293,20 @@ export async function storeSuite(t: Test, store: Store): Promise<void> {
     t.pass('a member is gone once its time is up');
   });
 
+  await t.test('an index: members whose time is up neither count against the bound nor shorten the key', async (t) => {
+    const key = id();
+    const now = Date.now() / 1000;
+    await store.index([{ kind: 'grants-by-subject', key, member: 'brief', expiresAt: now + 1, max: 2 }]);
+    await store.index([{ kind: 'grants-by-subject', key, member: 'late', expiresAt: now + 600, max: 2 }]);
+    await eventually(async () => assert((await store.indexMembers('grants-by-subject', key)).length === 1), 5_000);
+    await store.index([{ kind: 'grants-by-subject', key, member: 'later', expiresAt: now + 900, max: 2 }]);
+    t.same(await store.indexMembers('grants-by-subject', key), ['late', 'later'], 'the member whose time was up went first');
+    await store.index([{ kind: 'grants-by-subject', key, member: 'past', expiresAt: now - 5, max: 2 }]);
+    t.same(await store.indexMembers('grants-by-subject', key), ['late', 'later'], 'a member added past its time is not seen, and the others stay');
+    await store.index([{ kind: 'grants-by-subject', key, member: 'late', expiresAt: now + 30, max: 2 }]);
+    t.same(await store.indexMembers('grants-by-subject', key), ['late', 'later'], 'an earlier expiry for one member keeps the key for the others');
+  });
+
   await t.test('ping resolves', (t) => t.resolves(store.ping()));
 }
 

@@ -67,6 +67,20 @@ export class Consents {
     return state;
   }
 
+  /**
+   * The consent as an approval needs it: from this replica's copy of its record, when the store
+   * keeps one, taken to be still awaiting authorisation (no markers), with no round trip. Safe because
+   * the record never changes and `authorise` writes only where no `authorised` and no `ended` marker
+   * exists: a consent authorised or ended elsewhere meanwhile refuses the approval there. Without a
+   * copy, or when time has ended the consent, it is read.
+   */
+  async readForApproval(id: string): Promise<ConsentState | undefined> {
+    const record = this.deps.store.copy?.<ConsentRecord>('eco-consent', id);
+    if (!record) return this.read(id);
+    const state: ConsentState = { record };
+    return statusAt(state, nowSeconds()).due ? this.read(id) : state;
+  }
+
   /** AWAITING_AUTHORISATION → AUTHORISED, for the grant the approval creates. */
   async authorise(state: ConsentState, marker: Omit<AuthorisedMarker, 'at'>): Promise<ConsentState> {
     const { store } = this.deps;

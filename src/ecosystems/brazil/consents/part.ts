@@ -40,21 +40,21 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
    */
   const readInStep = new WeakMap<AuthorizationRequest, Promise<ConsentState | undefined>>();
 
-  function readConsent(request: AuthorizationRequest, id: string): Promise<ConsentState | undefined> {
+  function readConsent(request: AuthorizationRequest, id: string, forApproval = false): Promise<ConsentState | undefined> {
     let read = readInStep.get(request);
     if (!read) {
-      read = consents.read(id);
+      read = forApproval ? consents.readForApproval(id) : consents.read(id);
       read.catch(() => undefined); // a prefetch nobody awaits must not fail the process; awaiting still throws
       readInStep.set(request, read);
     }
     return read;
   }
 
-  /** The request's consent, when it is still awaiting authorisation by this client. */
-  async function awaitingConsent(request: AuthorizationRequest): Promise<ConsentState | undefined> {
+  /** The request's consent, when it is still awaiting authorisation by this client (`forApproval`: see Consents.readForApproval). */
+  async function awaitingConsent(request: AuthorizationRequest, forApproval = false): Promise<ConsentState | undefined> {
     const id = consentIdOf(request);
     if (id === undefined) return undefined;
-    const state = await readConsent(request, id);
+    const state = await readConsent(request, id, forApproval);
     if (!state || state.record.clientId !== request.clientId) return undefined;
     return statusAt(state, Math.floor(Date.now() / 1000)).status === 'AWAITING_AUTHORISATION' ? state : undefined;
   }
@@ -124,7 +124,8 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
     },
 
     async consentDetails({ request, sub }) {
-      const state = await awaitingConsent(request);
+      // Asked again by the approval (for the accounts offered); a page shown was prefetched from the store.
+      const state = await awaitingConsent(request, true);
       if (!state) return undefined;
       const details: ConsentDetails = { items: state.record.permissions.map((p) => ({ label: permissionLabel(p) })) };
       const accounts = settings.consents.accounts[sub] ?? [];
@@ -143,7 +144,7 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
     async onGrantCreated({ grant, request, decision }) {
       const id = consentIdOf(request);
       if (id === undefined) return;
-      const state = await awaitingConsent(request);
+      const state = await awaitingConsent(request, true);
       if (!state) throw new OAuthError('access_denied', 'the consent is no longer awaiting authorisation');
       const accountIds = decision?.accountIds ?? [];
       const extension: BrazilGrantExtension = { consentId: id, permissions: state.record.permissions, ...(accountIds.length ? { accountIds } : {}) };
