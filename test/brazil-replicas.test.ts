@@ -89,4 +89,23 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
     t.ok(new URL(approved.headers.location as string).searchParams.get('code'), 'approved');
     t.equal((await storeOperations(A, 'get_many')) - before, 0, 'no read at the approval');
   });
+
+  t.test('PAR reads nothing when its replica holds the consent, and is refused when the consent ended elsewhere meanwhile', async (t) => {
+    const [A, B] = replicas.map((r) => r.h);
+    const consentId = await createConsent(A);
+    let before = await storeOperations(A, 'get_many');
+    const pushed = await pushConsent(A, consentId);
+    t.equal(pushed.status, 201, 'pushed at A');
+    t.equal((await storeOperations(A, 'get_many')) - before, 0, 'from its copy of the consent: no read');
+
+    const ended = await createConsent(A);
+    t.equal((await consentsCall(B, 'DELETE', '/' + encodeURIComponent(ended), { token: await clientToken(B) })).status, 204, 'the TPP deletes the consent at B');
+    before = await storeOperations(A, 'get_many');
+    const refused = await pushConsent(A, ended);
+    t.equal(refused.status, 400, 'A refuses the pushed request its copy allowed');
+    t.equal(refused.json.error, 'invalid_request');
+    t.equal((await storeOperations(A, 'get_many')) - before, 0, 'the guard, not a read, decided');
+    const again = await pushConsent(B, ended);
+    t.equal(again.json.error, 'invalid_request', 'and at B, which read it for the deletion');
+  });
 }

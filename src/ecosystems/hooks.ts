@@ -6,6 +6,7 @@ import type { AuthorizationRequest } from '../oauth/authorization-request.js';
 import type { RegisteredClientRecord } from '../clients/registered-clients.js';
 import type { PeerCertificate } from '../tls/peer-certificate.js';
 import type { OAuthError } from '../oauth/errors.js';
+import type { SequenceStep } from '../store/store.js';
 import type { RouteConfig } from '../config/schema.js';
 import type { ResourceConventions } from '../gateway/resource-conventions.js';
 
@@ -51,6 +52,13 @@ export interface RegistrationContribution {
 export interface EcosystemHooks {
   /** At PAR: check extra parameters and keep what is needed in `request.extensions`; throw an OAuthError to refuse. */
   validateAuthorizationRequest?(input: { params: Record<string, string>; request: AuthorizationRequest; client: Client }): void | Promise<void>;
+  /**
+   * At PAR, once the request is validated: what validateAuthorizationRequest decided from a
+   * replica's copy (`Store.copy`) rather than from the store, as guards the pushed request is
+   * written behind, in the same sequence. A guard that fails stops the write, and its refusal is
+   * the answer.
+   */
+  pushGuards?(input: { request: AuthorizationRequest }): PushGuard[] | undefined;
   /**
    * When a grant is created from an approved authorization: attach a consent or arrangement, set its
    * expiry. The grant is discarded unseen if the request turns out to have been completed elsewhere
@@ -168,6 +176,12 @@ export interface EcosystemHooks {
  * request may turn out to have been completed elsewhere meanwhile, as for the grant.
  */
 export type GrantCommit = () => Promise<void>;
+
+/** Steps that hold while what a pack decided from a copy still holds, and what the client hears when they do not. */
+export interface PushGuard {
+  steps: SequenceStep[];
+  refusal: OAuthError;
+}
 
 /** A CLI command of a pack (see EcosystemHooks.cliCommands). */
 export interface EcosystemCommand {

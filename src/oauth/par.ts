@@ -10,7 +10,8 @@ import { pushedParameters } from './request-object/pushed-parameters.js';
 import { nonceHeaders, proofAtAuthorizationServer, pushedRequestKey } from '../dpop/authorization-server.js';
 import { listenerEndpointUrl } from '../dpop/htu.js';
 import { randomToken } from '../tokens/secrets.js';
-import type { SequenceStep } from '../store/store.js';
+import type { SequenceOutcome, SequenceStep } from '../store/store.js';
+import type { PushGuard } from '../ecosystems/hooks.js';
 
 export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
 
@@ -48,27 +49,43 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
     const id = randomToken();
     const pushed: PushedRequest = { request: caller.prepared.request, expiresAt: Math.floor(Date.now() / 1000) + lifetime };
     // The assertion's jti, the request object's and the pushed request go to the store in one round
-    // trip; the assertion's jti and the request in one sequence, where a replay stops before the
-    // request is stored. The request is kept past its first-use deadline so that an authorization
-    // started in time can complete.
-    const record: SequenceStep = { set: 'par', id, value: pushed, ttlSeconds: lifetime + ctx.profile.lifetimes.interaction };
-    const written = caller.replayStep ? ctx.store.sequence([caller.replayStep, record]) : undefined;
+    // trip; the assertion's jti, the pack's guards and the request in one sequence, where a replay or
+    // a guard stops before the request is stored. The request is kept past its first-use deadline so
+    // that an authorization started in time can complete.
+    const ttlSeconds = lifetime + ctx.profile.lifetimes.interaction;
+    const { replayStep } = caller;
+    const guards = ctx.hooks.pushGuards?.({ request: caller.prepared.request }) ?? [];
+    const steps: SequenceStep[] = [...(replayStep ? [replayStep] : []), ...guards.flatMap((g) => g.steps), { set: 'par', id, value: pushed, ttlSeconds }];
+    const write: Promise<SequenceOutcome> = steps.length > 1 ? ctx.store.sequence(steps) : ctx.store.set('par', id, pushed, ttlSeconds).then(() => [true]);
     const [checked, recorded, stored] = await Promise.allSettled([
-      written ? written.then((ran) => caller.replayChecked(ran[0] === true)) : caller.checkReplay(),
+      replayStep ? write.then((ran) => caller.replayChecked(ran[0] === true)) : caller.checkReplay(),
       caller.prepared.recordJti(),
-      written ? written.then((ran) => ran[1] === true) : ctx.store.set(record.set, id, pushed, record.ttlSeconds).then(() => true),
+      write,
     ]);
     // A replayed assertion is refused as such whatever else was wrong, then a replayed request object.
     const refused = [checked, recorded].find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (refused) {
       // Nobody learns this request_uri; delete it rather than let it wait for its TTL.
       ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
-      if (stored.status === 'fulfilled' && stored.value) await ctx.store.delete('par', id).catch(() => undefined);
+      if (stored.status === 'fulfilled' && stored.value.length === steps.length) await ctx.store.delete('par', id).catch(() => undefined);
       throw refused.reason;
     }
     if (stored.status === 'rejected') throw stored.reason;
+    if (stored.value.length < steps.length) {
+      ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
+      throw failedGuard(guards, stored.value.length - 1 - (replayStep ? 1 : 0)).refusal;
+    }
     ctx.metrics?.parRequests.inc({ outcome: 'created' });
     return reply.code(201).headers(NO_STORE).headers(nonceHeaders(ctx)).send({ request_uri: REQUEST_URI_PREFIX + id, expires_in: lifetime });
   });
   methodNotAllowed(app, PATHS.par, ['POST']);
+}
+
+/** The guard whose steps hold the one at `stepIndex` (counted over all guards' steps). */
+function failedGuard(guards: PushGuard[], stepIndex: number): PushGuard {
+  for (const guard of guards) {
+    if (stepIndex < guard.steps.length) return guard;
+    stepIndex -= guard.steps.length;
+  }
+  throw new Error('a pushed request stopped at no guard');
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import type { Grants } from '../../../grants/grant.js';
-import type { Store } from '../../../store/store.js';
+import type { SequenceStep, Store } from '../../../store/store.js';
 import { AWAITING_SECONDS, statusAt, type AuthorisedMarker, type ExtensionRecord, type ConsentRecord, type ConsentState, type EndedMarker, type RejectedBy, type RejectionReason } from './consent.js';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -24,6 +24,7 @@ export class ConsentStateConflict extends Error {}
  */
 export class Consents {
   readonly #transitions: Counter<'transition'>;
+  readonly #fromCopies = new WeakSet<ConsentState>();
 
   constructor(
     private readonly deps: { store: Store; grants: Grants; urnPrefix: string; retentionSeconds: number; maxGrantSeconds: number; registry?: Registry },
@@ -68,17 +69,33 @@ export class Consents {
   }
 
   /**
-   * The consent as an approval needs it: from this replica's copy of its record, when the store
-   * keeps one, taken to be still awaiting authorisation (no markers), with no round trip. Safe because
-   * the record never changes and `authorise` writes only where no `authorised` and no `ended` marker
-   * exists: a consent authorised or ended elsewhere meanwhile refuses the approval there. Without a
-   * copy, or when time has ended the consent, it is read.
+   * The consent for a step that writes only while it is still awaiting authorisation: from this
+   * replica's copy of its record, when the store keeps one, taken to be awaiting (no markers), with
+   * no round trip. Safe because the record never changes and the step's write is guarded on the
+   * markers: `authorise` writes only where no `authorised` and no `ended` marker exists, and PAR
+   * writes its request behind `stillAwaiting`. A consent authorised or ended elsewhere meanwhile so
+   * refuses the step there. Without a copy, or when time has ended the consent, it is read.
    */
-  async readForApproval(id: string): Promise<ConsentState | undefined> {
+  async readOrCopy(id: string): Promise<ConsentState | undefined> {
     const record = this.deps.store.copy?.<ConsentRecord>('eco-consent', id);
     if (!record) return this.read(id);
     const state: ConsentState = { record };
-    return statusAt(state, nowSeconds()).due ? this.read(id) : state;
+    if (statusAt(state, nowSeconds()).due) return this.read(id);
+    this.#fromCopies.add(state);
+    return state;
+  }
+
+  /** Whether readOrCopy made this state from a copy, without a read: see stillAwaiting. */
+  fromCopy(state: ConsentState): boolean {
+    return this.#fromCopies.has(state);
+  }
+
+  /** Steps that hold while the consent is still awaiting authorisation: no `authorised` and no `ended` marker. */
+  stillAwaiting(id: string): SequenceStep[] {
+    return [
+      { absent: 'eco-consent-state', id: `${id}\u0000authorised` },
+      { absent: 'eco-consent-state', id: `${id}\u0000ended` },
+    ];
   }
 
   /** AWAITING_AUTHORISATION → AUTHORISED, for the grant the approval creates. */

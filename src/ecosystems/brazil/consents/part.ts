@@ -4,7 +4,7 @@ import { DEFAULT_MAX_GRANT_SECONDS } from '../../../grants/grant-lifetime.js';
 import type { Grant } from '../../../grants/grant.js';
 import type { AuthorizationRequest } from '../../../oauth/authorization-request.js';
 import { invalidRequest, OAuthError } from '../../../oauth/errors.js';
-import type { ConsentDetails, EcosystemHooks } from '../../hooks.js';
+import type { ConsentDetails, EcosystemHooks, PushGuard } from '../../hooks.js';
 import type { ConsentSettings } from '../settings.js';
 import { consentsApi } from './api.js';
 import { currentExpiry, statusAt, type ConsentState } from './consent.js';
@@ -39,22 +39,25 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
    * per step): read once per step, in the round trip `prefetch` joins. A transition made here drops it.
    */
   const readInStep = new WeakMap<AuthorizationRequest, Promise<ConsentState | undefined>>();
+  /** What PAR decided from a copy of the consent, to be written behind (EcosystemHooks.pushGuards). */
+  const guardsInStep = new WeakMap<AuthorizationRequest, PushGuard[]>();
+  const notAwaiting = () => invalidRequest('the consent is unknown, belongs to another client or is not awaiting authorisation');
 
-  function readConsent(request: AuthorizationRequest, id: string, forApproval = false): Promise<ConsentState | undefined> {
+  function readConsent(request: AuthorizationRequest, id: string, orCopy = false): Promise<ConsentState | undefined> {
     let read = readInStep.get(request);
     if (!read) {
-      read = forApproval ? consents.readForApproval(id) : consents.read(id);
+      read = orCopy ? consents.readOrCopy(id) : consents.read(id);
       read.catch(() => undefined); // a prefetch nobody awaits must not fail the process; awaiting still throws
       readInStep.set(request, read);
     }
     return read;
   }
 
-  /** The request's consent, when it is still awaiting authorisation by this client (`forApproval`: see Consents.readForApproval). */
-  async function awaitingConsent(request: AuthorizationRequest, forApproval = false): Promise<ConsentState | undefined> {
+  /** The request's consent, when it is still awaiting authorisation by this client (`orCopy`: possibly from a copy, see Consents.readOrCopy). */
+  async function awaitingConsent(request: AuthorizationRequest, orCopy = false): Promise<ConsentState | undefined> {
     const id = consentIdOf(request);
     if (id === undefined) return undefined;
-    const state = await readConsent(request, id, forApproval);
+    const state = await readConsent(request, id, orCopy);
     if (!state || state.record.clientId !== request.clientId) return undefined;
     return statusAt(state, Math.floor(Date.now() / 1000)).status === 'AWAITING_AUTHORISATION' ? state : undefined;
   }
@@ -105,8 +108,14 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
       if (consentScopes.length === 0) throw new OAuthError('invalid_scope', 'a consent:<consentId> scope is required');
       const consentId = CONSENT_SCOPE.exec(consentScopes[0])![1];
       request.extensions.brazil = { consentId };
-      if (!(await awaitingConsent(request))) throw invalidRequest('the consent is unknown, belongs to another client or is not awaiting authorisation');
+      // From this replica's copy when it has one (the consent was created or read here): the pushed
+      // request is then written only where the consent is still awaiting authorisation (pushGuards).
+      const state = await awaitingConsent(request, true);
+      if (!state) throw notAwaiting();
+      if (consents.fromCopy(state)) guardsInStep.set(request, [{ steps: consents.stillAwaiting(consentId), refusal: notAwaiting() }]);
     },
+
+    pushGuards: ({ request }) => guardsInStep.get(request),
 
     async onLogin({ request, claims }) {
       const id = consentIdOf(request);
