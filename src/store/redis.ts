@@ -43,7 +43,7 @@ return 1`;
  * members whose time is up first, then those soonest to expire) and keeps the key as long as its
  * last member. ARGV[1] is now; then member, expiry and bound for each key.
  * Members whose time is up are left until the bound is reached (readers skip them by score, and the
- * key goes with its last one): adding a grant's first entry is then three commands, any other four, not six.
+ * key goes with its last one): an addition is three to five commands (three to a new key), not six.
  */
 const BOUNDED_ZADD = `
 local now = tonumber(ARGV[1])

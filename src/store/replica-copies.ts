@@ -1,6 +1,6 @@
 import type { RecordKind } from './store.js';
 
-/** The kinds a later step of the same flow reads back: worth a copy (an ecosystem consent's record never changes, so an approval can start from its copy). */
+/** The kinds a later step of the same flow reads back: worth a copy (an ecosystem consent's record never changes, so a step that guards on its markers can start from its copy). */
 const COPIED: ReadonlySet<RecordKind> = new Set<RecordKind>(['par', 'interaction', 'session', 'code', 'eco-consent']);
 /** How long a copy of a record that was read (whose remaining life is not known here) is kept. */
 const READ_COPY_MS = 10 * 60_000;
