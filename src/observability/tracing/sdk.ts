@@ -111,12 +111,13 @@ function propagator(acceptIncoming: boolean): TextMapPropagator {
 
 /** A store call's span, within a request's trace only: background work (pollers) makes no traces of its own. */
 function tracedStore(store: Store, backend: string, tracer: ReturnType<typeof trace.getTracer>): Store {
-  const traced = <A extends unknown[], R>(operation: string, kindAt: number | undefined, fn: (...args: A) => Promise<R>) => {
+  const traced = <A extends unknown[], R>(operation: string, kindAt: number | undefined, fn: (...args: A) => Promise<R>, kindsOf?: (...args: A) => string) => {
     const name = `store ${operation}`;
     return (...args: A): Promise<R> => {
       if (trace.getSpan(context.active()) === undefined) return fn(...args);
       const attributes: Record<string, string> = { 'db.system.name': backend, 'db.operation.name': operation };
       if (kindAt !== undefined) attributes['fapi.store.kind'] = String(args[kindAt]);
+      else if (kindsOf) attributes['fapi.store.kind'] = kindsOf(...args);
       return tracer.startActiveSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
         try {
           return await fn(...args);
@@ -137,7 +138,7 @@ function tracedStore(store: Store, backend: string, tracer: ReturnType<typeof tr
     consume: traced('consume', 0, (kind: RecordKind, id: string) => store.consume(kind, id)) as Store['consume'],
     anyExists: traced('any_exists', undefined, (keys: ReadonlyArray<readonly [RecordKind, string]>) => store.anyExists(keys)),
     delete: traced('delete', 0, (kind: RecordKind, id: string) => store.delete(kind, id)),
-    sequence: traced('sequence', undefined, (steps: readonly SequenceStep[]) => store.sequence(steps)),
+    sequence: traced('sequence', undefined, (steps: readonly SequenceStep[]) => store.sequence(steps), (steps) => steps.map(stepKind).join(',')),
     addMember: traced('add_member', 0, (set: SetKind, member: string, max: number) => store.addMember(set, member, max)),
     removeMember: traced('remove_member', 0, (set: SetKind, member: string) => store.removeMember(set, member)),
     members: traced('members', 0, (set: SetKind) => store.members(set)),
@@ -149,7 +150,19 @@ function tracedStore(store: Store, backend: string, tracer: ReturnType<typeof tr
     ping: (...args) => store.ping(...args),
     close: () => store.close(),
     ...(store.onProblem ? { onProblem: store.onProblem.bind(store) } : {}),
+    // A replica's copies are read without a call to trace (and without them, steps read from the store).
+    ...(store.copy ? { copy: store.copy.bind(store) } : {}),
   };
+}
+
+/** The record kind or set a sequence step works on. */
+function stepKind(step: SequenceStep): string {
+  if ('addMember' in step) return step.addMember;
+  if ('set' in step) return step.set;
+  if ('absent' in step) return step.absent;
+  if ('present' in step) return step.present;
+  if ('unchanged' in step) return step.unchanged;
+  return step.take;
 }
 
 /** What a span's status may say about a failure: its kind, never its message (which may quote input). */
