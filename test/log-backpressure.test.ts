@@ -10,7 +10,6 @@ import { readFile } from 'node:fs/promises';
 import { flushLogs, logDestination } from '../src/observability/logging.js';
 import { testPki, testConfig } from './helpers/harness.js';
 import { spawnGateway } from './helpers/gateway-process.js';
-import { IMAGE_NODE_FLAGS } from './helpers/image-env.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const LINE = `${JSON.stringify({ level: 'info', msg: 'request', pad: 'x'.repeat(180) })}\n`;
@@ -111,9 +110,7 @@ t.test('the gateway with a stalled stdout: memory stays bounded, drops are count
   const graceSeconds = 10;
   config.shutdown = { graceSeconds, readinessDelaySeconds: 0 };
   config.log = { level: 'info', maxBufferBytes: 262_144 };
-  // As the image runs it: V8 otherwise sizes the young generation from the machine's memory (2 × 16 MB
-  // here), and a busy moment that grows it shows as RSS the log buffer never held.
-  const child = await spawnGateway(config, {}, { stalledStdout: true, nodeFlags: IMAGE_NODE_FLAGS });
+  const child = await spawnGateway(config, {}, { stalledStdout: true });
   t.teardown(() => child.stop('SIGKILL'));
   const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.child.pid}/status`, 'utf8'))![1]) * 1024;
 

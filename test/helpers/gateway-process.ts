@@ -20,13 +20,12 @@ export interface GatewayProcess {
 /**
  * Runs the gateway CLI as its own process with `config` written to a YAML file; resolves once /healthz answers.
  * `stalledStdout`: nobody reads the child's stdout pipe (a stuck log shipper); `output()` then has stderr only.
- * `nodeFlags`: flags for the child's `node` (e.g. the image's, IMAGE_NODE_FLAGS); none by default.
  */
-export async function spawnGateway(config: Record<string, any>, env: Record<string, string> = {}, options: { stalledStdout?: boolean; nodeFlags?: readonly string[] } = {}): Promise<GatewayProcess> {
+export async function spawnGateway(config: Record<string, any>, env: Record<string, string> = {}, options: { stalledStdout?: boolean } = {}): Promise<GatewayProcess> {
   const dir = await mkdtemp(path.join(tmpdir(), 'fapi-gateway-proc-'));
   const file = path.join(dir, 'config.yaml');
   await writeFile(file, stringify(config));
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', path.join(ROOT, 'src/main.ts'), '--config', file], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), '--config', file], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
