@@ -109,6 +109,23 @@ t.test('Consents API: refusals in the OFB envelope', async (t) => {
   }
 });
 
+t.test('Consents API: a revoked client_credentials token creates nothing, whatever its body', async (t) => {
+  const token = await clientToken(h);
+  const metricsUrl = `http://127.0.0.1:${h.gateway.context.config.listeners.ops.port}/metrics`;
+  const created = async () => Number(/fapi_gateway_brazil_consent_transitions_total\{transition="created"\} (\d+)/.exec(await (await request(metricsUrl)).body.text())?.[1] ?? 0);
+  const before = await created();
+  t.equal((await h.post('/revoke', { token, ...(await auth(h)) })).status, 200, 'revoked');
+  // The creation's revocation check rides on its write; a body refused before the write is checked all the same.
+  for (const [name, body] of [['a valid body', consentBody()], ['an invalid body', {}]] as const) {
+    const res = await consentsCall(h, 'POST', '', { token, body });
+    t.equal(res.status, 401, `${name}: 401`);
+    t.match(res.headers['www-authenticate'], /invalid_token/, `${name}: invalid_token`);
+    t.match(res.json?.errors?.[0]?.detail, /revoked/, `${name}: said to be revoked`);
+  }
+  t.equal(await created(), before, 'no consent was written');
+  t.ok(h.logs.some((l) => l.includes('"audit":"revoked_token_used"')), 'audited as a revoked token used');
+});
+
 t.test('Consents API: permissions of products the bank does not offer are trimmed', async (t) => {
   const narrow = await startBrazil({ configure: (config) => void (config.ecosystem.consents.products = ['accounts']) });
   t.teardown(() => narrow.close());

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../context.js';
 import type { AccessTokenClaims } from '../tokens/access-token.js';
-import { TokenRejected, verifyAccessToken } from '../tokens/guard.js';
+import { TokenRejected, verifyAccessToken, type RevocationCheck } from '../tokens/guard.js';
 import { constantTimeEqual } from '../tokens/secrets.js';
 import { resourceRefusal } from './errors.js';
 import { ProofRefused } from './proof.js';
@@ -12,10 +12,10 @@ import { ProofRefused } from './proof.js';
  * them, and the key of the token's `cnf.jkt`. The token (cached after its first check) and the proof
  * (its jti written to the store) are checked at once, so the call costs one store round trip.
  */
-export async function dpopBoundClaims(ctx: GatewayContext, request: FastifyRequest, token: string): Promise<AccessTokenClaims> {
+export async function dpopBoundClaims(ctx: GatewayContext, request: FastifyRequest, token: string, revocation: RevocationCheck = 'now'): Promise<AccessTokenClaims> {
   const { algorithms } = ctx.dpop.rules;
   const refuse = (refused: ProofRefused) => resourceRefusal(refused, algorithms, ctx.dpop.nonces);
-  const [verified, proof] = await Promise.allSettled([verifyAccessToken(ctx, token), ctx.dpop.check(request, token)]);
+  const [verified, proof] = await Promise.allSettled([verifyAccessToken(ctx, token, revocation), ctx.dpop.check(request, token)]);
   if (verified.status === 'rejected') {
     const err: unknown = verified.reason;
     if (err instanceof TokenRejected) throw new TokenRejected(err.reason, 'invalid_token', err.description, [], algorithms);

@@ -180,7 +180,8 @@ export type GrantCommit = () => Promise<void>;
 /** Steps that hold while what a pack decided from a copy still holds, and what the client hears when they do not. */
 export interface PushGuard {
   steps: SequenceStep[];
-  refusal: OAuthError;
+  /** Made only when a guard fails: an error captures its stack, too dear to build on every push. */
+  refusal: () => OAuthError;
 }
 
 /** A CLI command of a pack (see EcosystemHooks.cliCommands). */

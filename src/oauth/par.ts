@@ -73,7 +73,7 @@ export function parRoute(app: FastifyInstance, ctx: GatewayContext): void {
     if (stored.status === 'rejected') throw stored.reason;
     if (stored.value.length < steps.length) {
       ctx.metrics?.parRequests.inc({ outcome: 'rejected' });
-      throw failedGuard(guards, stored.value.length - 1 - (replayStep ? 1 : 0)).refusal;
+      throw failedGuard(guards, stored.value.length - 1 - (replayStep ? 1 : 0)).refusal();
     }
     ctx.metrics?.parRequests.inc({ outcome: 'created' });
     return reply.code(201).headers(NO_STORE).headers(nonceHeaders(ctx)).send({ request_uri: REQUEST_URI_PREFIX + id, expires_in: lifetime });

@@ -7,6 +7,7 @@ import { constantTimeEqual } from './secrets.js';
 import { usableCertificate } from '../tls/peer-certificate.js';
 import { dpopBoundClaims } from '../dpop/resource.js';
 import { dpopChallenge } from '../dpop/errors.js';
+import type { RecordKind, SequenceStep } from '../store/store.js';
 
 /** Why a token was refused: for metrics and audit logs. */
 export type GuardFailure =
@@ -67,22 +68,37 @@ export function presentedToken(request: FastifyRequest): { scheme: 'Bearer' | 'D
   throw new TokenRejected('malformed_header', 'invalid_request', 'the Authorization header is not a Bearer or DPoP token');
 }
 
-/** Verifies one of our access tokens locally: signature, type, issuer, audience, expiry, then revocation. */
-export async function verifyAccessToken(ctx: GatewayContext, token: string): Promise<AccessTokenClaims> {
+/** The records whose presence ends a token: its own revocation, its grant's end, and (a deleted registered client's tokens end with it) its client's. */
+function endingRecords(claims: AccessTokenClaims): Array<[RecordKind, string]> {
+  return [
+    ['revoked-at', claims.jti],
+    ['grant-ended', claims.grant_id],
+    ['client-ended', claims.client_id],
+  ];
+}
+
+const revokedToken = () => new TokenRejected('revoked', 'invalid_token', 'the access token has been revoked');
+
+async function checkUnrevoked(ctx: GatewayContext, claims: AccessTokenClaims): Promise<void> {
+  if (await ctx.store.anyExists(endingRecords(claims))) throw revokedToken();
+}
+
+/**
+ * Verifies one of our access tokens locally: signature, type, issuer, audience, expiry, then
+ * revocation (unless `revocation` is 'in-write': see guardWithWrite).
+ */
+export async function verifyAccessToken(ctx: GatewayContext, token: string, revocation: RevocationCheck = 'now'): Promise<AccessTokenClaims> {
   let claims = ctx.verifiedTokens.get(token, Math.floor(Date.now() / 1000));
   if (claims === undefined) {
     claims = await verifySignedToken(ctx, token);
     ctx.verifiedTokens.add(token, claims);
   }
-  const revoked = await ctx.store.anyExists([
-    ['revoked-at', claims.jti],
-    ['grant-ended', claims.grant_id],
-    // A deleted registered client's tokens end with it (same round trip).
-    ['client-ended', claims.client_id],
-  ]);
-  if (revoked) throw new TokenRejected('revoked', 'invalid_token', 'the access token has been revoked');
+  if (revocation === 'now') await checkUnrevoked(ctx, claims);
   return claims;
 }
+
+/** Whether the token's revocation is checked with its other checks, or by the handler's write (guardWithWrite). */
+export type RevocationCheck = 'now' | 'in-write';
 
 async function verifySignedToken(ctx: GatewayContext, token: string): Promise<AccessTokenClaims> {
   let claims: AccessTokenClaims;
@@ -116,9 +132,9 @@ function keyFor(ctx: GatewayContext, header: JWTHeaderParameters): CryptoKey {
  * header, valid and unrevoked, bound to this connection's client certificate (Bearer) or to the key
  * of the request's DPoP proof (DPoP), holding the scopes.
  */
-export async function guard(ctx: GatewayContext, request: FastifyRequest, requiredScopes: readonly string[]): Promise<AccessTokenClaims> {
+export async function guard(ctx: GatewayContext, request: FastifyRequest, requiredScopes: readonly string[], revocation: RevocationCheck = 'now'): Promise<AccessTokenClaims> {
   const { scheme, token } = presentedToken(request);
-  const claims = scheme === 'DPoP' ? await dpopBoundClaims(ctx, request, token) : await certificateBoundClaims(ctx, request, token);
+  const claims = scheme === 'DPoP' ? await dpopBoundClaims(ctx, request, token, revocation) : await certificateBoundClaims(ctx, request, token, revocation);
   const refusal = ctx.hooks.clientRefusal?.(claims.client_id);
   if (refusal) throw refusal;
   if (requiredScopes.length) {
@@ -129,8 +145,8 @@ export async function guard(ctx: GatewayContext, request: FastifyRequest, requir
   return claims;
 }
 
-async function certificateBoundClaims(ctx: GatewayContext, request: FastifyRequest, token: string): Promise<AccessTokenClaims> {
-  const claims = await verifyAccessToken(ctx, token);
+async function certificateBoundClaims(ctx: GatewayContext, request: FastifyRequest, token: string, revocation: RevocationCheck): Promise<AccessTokenClaims> {
+  const claims = await verifyAccessToken(ctx, token, revocation);
   request.clientId = claims.client_id;
   // RFC 9449 §7.2: a DPoP-bound token is never accepted as a bearer token.
   if (claims.cnf.jkt !== undefined)
@@ -140,4 +156,32 @@ async function certificateBoundClaims(ctx: GatewayContext, request: FastifyReque
   if (!constantTimeEqual(certificate.thumbprint, claims.cnf['x5t#S256']))
     throw new TokenRejected('certificate_mismatch', 'invalid_token', 'the access token is bound to another client certificate');
   return claims;
+}
+
+/**
+ * `guard` for a handler that answers with one store write: the token's revocation is checked by
+ * that write, as the first steps of its sequence (`unrevoked`), so the call costs one round trip
+ * rather than a check and then the write, and no revocation falls between the two. `act` answers
+ * undefined when those steps stopped its write. When `act` refuses the request before writing, the
+ * revocation is checked then, so that a revoked token is refused as such whatever else is wrong.
+ */
+export async function guardWithWrite<T>(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  requiredScopes: readonly string[],
+  act: (claims: AccessTokenClaims, unrevoked: SequenceStep[]) => Promise<T | undefined>,
+): Promise<T> {
+  const claims = await guard(ctx, request, requiredScopes, 'in-write');
+  let done: T | undefined;
+  try {
+    done = await act(
+      claims,
+      endingRecords(claims).map(([kind, id]) => ({ absent: kind, id })),
+    );
+  } catch (err) {
+    await checkUnrevoked(ctx, claims);
+    throw err;
+  }
+  if (done === undefined) throw revokedToken();
+  return done;
 }

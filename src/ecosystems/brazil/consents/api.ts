@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayContext } from '../../../context.js';
 import { NO_STORE } from '../../../http/error-handler.js';
-import { guard } from '../../../tokens/guard.js';
+import { guard, guardWithWrite } from '../../../tokens/guard.js';
 import type { AccessTokenClaims } from '../../../tokens/access-token.js';
 import type { ConsentSettings } from '../settings.js';
 import { consentData, currentExpiry, ofbDateTime, parseOfbDateTime, statusAt, type ConsentRecord, type ConsentState, type Document } from './consent.js';
@@ -29,9 +29,12 @@ export async function consentsApi(mtls: FastifyInstance, ctx: GatewayContext, co
       scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, scope.getDefaultJsonParser('error', 'error'));
 
       scope.post('/consents', async (request, reply) => {
-        const token = await clientToken(ctx, request);
-        const record = newConsent(request.body, token.client_id, consents.newId(), settings);
-        await consents.create(record);
+        // The consent is written only while the token is unrevoked: one round trip, not a check then the write.
+        const record = await guardWithWrite(ctx, request, ['consents'], async (token, unrevoked) => {
+          clientCredentialsOnly(token);
+          const created = newConsent(request.body, token.client_id, consents.newId(), settings);
+          return (await consents.create(created, unrevoked)) ? created : undefined;
+        });
         return sendConsent(reply.code(201), ctx, { record });
       });
 
@@ -122,7 +125,10 @@ export async function consentsApi(mtls: FastifyInstance, ctx: GatewayContext, co
 
 /** The caller's client_credentials token with scope `consents`, bound to its certificate (or DPoP key). */
 async function clientToken(ctx: GatewayContext, request: FastifyRequest): Promise<AccessTokenClaims> {
-  const token = await guard(ctx, request, ['consents']);
+  return clientCredentialsOnly(await guard(ctx, request, ['consents']));
+}
+
+function clientCredentialsOnly(token: AccessTokenClaims): AccessTokenClaims {
   if (token.consent_id !== undefined || token.sub !== token.client_id)
     throw ofbError(403, 'this API takes a client_credentials token, not one issued for a customer', 'FORBIDDEN');
   return token;

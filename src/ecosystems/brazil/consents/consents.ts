@@ -46,9 +46,14 @@ export class Consents {
     return `urn:${this.deps.urnPrefix}:${randomUUID()}`;
   }
 
-  async create(record: ConsentRecord): Promise<void> {
-    await this.deps.store.set('eco-consent', record.id, record, this.#ttl(record.createdAt + AWAITING_SECONDS, record.createdAt));
+  /** Writes a new consent where `guards` hold (all, in one sequence); false when one did not. */
+  async create(record: ConsentRecord, guards: readonly SequenceStep[] = []): Promise<boolean> {
+    const ttlSeconds = this.#ttl(record.createdAt + AWAITING_SECONDS, record.createdAt);
+    const write: SequenceStep = { set: 'eco-consent', id: record.id, value: record, ttlSeconds };
+    if (guards.length === 0) await this.deps.store.set('eco-consent', record.id, record, ttlSeconds);
+    else if ((await this.deps.store.sequence([...guards, write])).length < guards.length + 1) return false;
     this.#record('created', record, {});
+    return true;
   }
 
   /** The consent and its markers (one round trip); undefined when unknown or forgotten. */

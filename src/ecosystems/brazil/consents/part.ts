@@ -112,7 +112,7 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
       // request is then written only where the consent is still awaiting authorisation (pushGuards).
       const state = await awaitingConsent(request, true);
       if (!state) throw notAwaiting();
-      if (consents.fromCopy(state)) guardsInStep.set(request, [{ steps: consents.stillAwaiting(consentId), refusal: notAwaiting() }]);
+      if (consents.fromCopy(state)) guardsInStep.set(request, [{ steps: consents.stillAwaiting(consentId), refusal: notAwaiting }]);
     },
 
     pushGuards: ({ request }) => guardsInStep.get(request),
