@@ -77,10 +77,11 @@ function endingRecords(claims: AccessTokenClaims): Array<[RecordKind, string]> {
   ];
 }
 
-const revokedToken = () => new TokenRejected('revoked', 'invalid_token', 'the access token has been revoked');
+/** A DPoP-bound token's refusal carries DPoP's challenge, naming the proof algorithms (RFC 9449 §7.1). */
+const revokedToken = (dpopAlgorithms?: readonly string[]) => new TokenRejected('revoked', 'invalid_token', 'the access token has been revoked', [], dpopAlgorithms);
 
-async function checkUnrevoked(ctx: GatewayContext, claims: AccessTokenClaims): Promise<void> {
-  if (await ctx.store.anyExists(endingRecords(claims))) throw revokedToken();
+async function checkUnrevoked(ctx: GatewayContext, claims: AccessTokenClaims, dpopAlgorithms?: readonly string[]): Promise<void> {
+  if (await ctx.store.anyExists(endingRecords(claims))) throw revokedToken(dpopAlgorithms);
 }
 
 /**
@@ -172,6 +173,7 @@ export async function guardWithWrite<T>(
   act: (claims: AccessTokenClaims, unrevoked: SequenceStep[]) => Promise<T | undefined>,
 ): Promise<T> {
   const claims = await guard(ctx, request, requiredScopes, 'in-write');
+  const dpopAlgorithms = presentedToken(request).scheme === 'DPoP' ? ctx.dpop.rules.algorithms : undefined;
   let done: T | undefined;
   try {
     done = await act(
@@ -179,9 +181,9 @@ export async function guardWithWrite<T>(
       endingRecords(claims).map(([kind, id]) => ({ absent: kind, id })),
     );
   } catch (err) {
-    await checkUnrevoked(ctx, claims);
+    await checkUnrevoked(ctx, claims, dpopAlgorithms);
     throw err;
   }
-  if (done === undefined) throw revokedToken();
+  if (done === undefined) throw revokedToken(dpopAlgorithms);
   return done;
 }
