@@ -173,7 +173,8 @@ export async function guardWithWrite<T>(
   act: (claims: AccessTokenClaims, unrevoked: SequenceStep[]) => Promise<T | undefined>,
 ): Promise<T> {
   const claims = await guard(ctx, request, requiredScopes, 'in-write');
-  const dpopAlgorithms = presentedToken(request).scheme === 'DPoP' ? ctx.dpop.rules.algorithms : undefined;
+  // guard took a DPoP-bound token only with the DPoP scheme.
+  const dpopAlgorithms = claims.cnf.jkt !== undefined ? ctx.dpop.rules.algorithms : undefined;
   let done: T | undefined;
   try {
     done = await act(
