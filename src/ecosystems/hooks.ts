@@ -53,10 +53,9 @@ export interface EcosystemHooks {
   /** At PAR: check extra parameters and keep what is needed in `request.extensions`; throw an OAuthError to refuse. */
   validateAuthorizationRequest?(input: { params: Record<string, string>; request: AuthorizationRequest; client: Client }): void | Promise<void>;
   /**
-   * At PAR, once the request is validated: what validateAuthorizationRequest decided from a
-   * replica's copy (`Store.copy`) rather than from the store, as guards the pushed request is
-   * written behind, in the same sequence. A guard that fails stops the write, and its refusal is
-   * the answer.
+   * At PAR, once the request is validated: what validateAuthorizationRequest decided (from the
+   * store or a replica's copy, `Store.copy`), as guards the pushed request is written behind, in the
+   * same sequence. A guard that fails stops the write, and its refusal is the answer.
    */
   pushGuards?(input: { request: AuthorizationRequest }): PushGuard[] | undefined;
   /**
@@ -177,7 +176,7 @@ export interface EcosystemHooks {
  */
 export type GrantCommit = () => Promise<void>;
 
-/** Steps that hold while what a pack decided from a copy still holds, and what the client hears when they do not. */
+/** Steps that hold while what a pack decided still holds, and what the client hears when they do not. */
 export interface PushGuard {
   steps: SequenceStep[];
   /** Made only when a guard fails: an error captures its stack, too dear to build on every push. */

@@ -24,7 +24,6 @@ export class ConsentStateConflict extends Error {}
  */
 export class Consents {
   readonly #transitions: Counter<'transition'>;
-  readonly #fromCopies = new WeakSet<ConsentState>();
 
   constructor(
     private readonly deps: { store: Store; grants: Grants; urnPrefix: string; retentionSeconds: number; maxGrantSeconds: number; registry?: Registry },
@@ -49,9 +48,8 @@ export class Consents {
   /** Writes a new consent where `guards` hold (all, in one sequence); false when one did not. */
   async create(record: ConsentRecord, guards: readonly SequenceStep[] = []): Promise<boolean> {
     const ttlSeconds = this.#ttl(record.createdAt + AWAITING_SECONDS, record.createdAt);
-    const write: SequenceStep = { set: 'eco-consent', id: record.id, value: record, ttlSeconds };
-    if (guards.length === 0) await this.deps.store.set('eco-consent', record.id, record, ttlSeconds);
-    else if ((await this.deps.store.sequence([...guards, write])).length < guards.length + 1) return false;
+    const ran = await this.deps.store.sequence([...guards, { set: 'eco-consent', id: record.id, value: record, ttlSeconds }]);
+    if (ran.length <= guards.length) return false;
     this.#record('created', record, {});
     return true;
   }
@@ -85,14 +83,7 @@ export class Consents {
     const record = this.deps.store.copy?.<ConsentRecord>('eco-consent', id);
     if (!record) return this.read(id);
     const state: ConsentState = { record };
-    if (statusAt(state, nowSeconds()).due) return this.read(id);
-    this.#fromCopies.add(state);
-    return state;
-  }
-
-  /** Whether readOrCopy made this state from a copy, without a read: see stillAwaiting. */
-  fromCopy(state: ConsentState): boolean {
-    return this.#fromCopies.has(state);
+    return statusAt(state, nowSeconds()).due ? this.read(id) : state;
   }
 
   /** Steps that hold while the consent is still awaiting authorisation: no `authorised` and no `ended` marker. */

@@ -109,10 +109,10 @@ export function consentsPart(settings: ConsentSettings): EcosystemHooks {
       const consentId = CONSENT_SCOPE.exec(consentScopes[0])![1];
       request.extensions.brazil = { consentId };
       // From this replica's copy when it has one (the consent was created or read here): the pushed
-      // request is then written only where the consent is still awaiting authorisation (pushGuards).
-      const state = await awaitingConsent(request, true);
-      if (!state) throw notAwaiting();
-      if (consents.fromCopy(state)) guardsInStep.set(request, [{ steps: consents.stillAwaiting(consentId), refusal: notAwaiting }]);
+      // request is written only where the consent is still awaiting authorisation (pushGuards), so
+      // a copy decides as a read would, and no transition falls between the read and the write.
+      if (!(await awaitingConsent(request, true))) throw notAwaiting();
+      guardsInStep.set(request, [{ steps: consents.stillAwaiting(consentId), refusal: notAwaiting }]);
     },
 
     pushGuards: ({ request }) => guardsInStep.get(request),
