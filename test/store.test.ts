@@ -88,6 +88,24 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
       t.equal(store.copy('par', c), undefined, 'nor a deleted one');
     });
 
+    await t.test('the commands issued in one turn reach Redis in one read', async (t) => {
+      // The batching relies on the client's connection stream (RedisStore's #batch): were it gone,
+      // every command would be a write and a read of its own, and only the benchmarks would notice.
+      const admin = new Redis(server.url);
+      t.teardown(() => admin.quit());
+      const reads = async () => Number(/total_reads_processed:(\d+)/.exec(await admin.info('stats'))![1]);
+      const [a, b] = [id(), id()];
+      const before = await reads();
+      await Promise.all([
+        store.set('grant', a, { v: 1 }, 60),
+        store.getMany([['grant', b], ['session', b]]),
+        store.sequence([{ absent: 'revoked-at', id: a }, { set: 'grant', id: b, value: { v: 2 }, ttlSeconds: 60 }]),
+        Promise.resolve().then(() => store.get('grant', a)),
+      ]);
+      // The admin's second INFO is one read more.
+      t.equal((await reads()) - before, 2, "four commands, one of them from a later tick, in one read");
+    });
+
     await t.test('records are prefixed JSON keys with a Redis TTL', async (t) => {
       const raw = new Redis(server.url);
       t.teardown(() => raw.quit());
