@@ -85,8 +85,9 @@ COPY --from=rootfs /rootfs/ /
 ENV PATH=/usr/local/bin
 ENV NODE_ENV=production
 # glibc keeps a malloc arena per thread that ever allocated (scrypt runs in libuv's pool threads,
-# 16 MiB per hash): two arenas keep RSS after a burst of logins near its floor.
-ENV MALLOC_ARENA_MAX=2
+# 16 MiB per hash) and holds the memory it freed there: one arena, shared, keeps RSS near its floor, idle
+# and after a burst of logins, at no measurable cost in CPU or latency (docs/operations.md, Memory).
+ENV MALLOC_ARENA_MAX=1
 # A fixed mmap threshold (glibc's initial 128 KiB) gives each scrypt's 16 MiB a mapping of its own,
 # returned when the hash ends; glibc would otherwise raise the threshold after the first hash and keep
 # the freed blocks in its arenas (RSS about +60 MB after a few hundred logins, docs/operations.md).

@@ -38,7 +38,7 @@ const { values: args } = parseArgs({
     /** UV_THREADPOOL_SIZE of the gateway (unset: libuv's 4). */
     threadpool: { type: 'string' },
     /** MALLOC_ARENA_MAX of the gateway (as the image sets it); `unset` for glibc's default. */
-    'malloc-arenas': { type: 'string', default: '2' },
+    'malloc-arenas': { type: 'string', default: '1' },
     alg: { type: 'string', default: 'ES256' },
     ...GATEWAY_OPTIONS,
   },

@@ -453,7 +453,7 @@ function checkFacts(t: Test, objects: KubeObject[], values: Record<string, any>)
     t.equal(config.profile, values.gateway.profile, 'the profile shipped in the image');
   }
 
-  t.equal(container.env?.find((e: any) => e.name === 'MALLOC_ARENA_MAX')?.value, '2', 'MALLOC_ARENA_MAX=2 (RSS after logins)');
+  t.equal(container.env?.find((e: any) => e.name === 'MALLOC_ARENA_MAX')?.value, IMAGE_ALLOCATOR_ENV.MALLOC_ARENA_MAX, 'the image\'s MALLOC_ARENA_MAX (RSS idle and after logins)');
   t.equal(container.env?.find((e: any) => e.name === 'GLIBC_TUNABLES')?.value, IMAGE_ALLOCATOR_ENV.GLIBC_TUNABLES, 'the image\'s GLIBC_TUNABLES (scrypt memory returned after each login)');
 
   // The store: Redis URL (with its password) only from a Secret.
