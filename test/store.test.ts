@@ -88,7 +88,7 @@ if (requireProgram(t, 'redis-server', 'apt-get install redis-server')) {
       t.equal(store.copy('par', c), undefined, 'nor a deleted one');
     });
 
-    await t.test('the commands issued in one turn reach Redis in one read', async (t) => {
+    await t.test('the commands issued together reach Redis in one read', async (t) => {
       // The batching relies on the client's connection stream (RedisStore's #batch): were it gone,
       // every command would be a write and a read of its own, and only the benchmarks would notice.
       const admin = new Redis(server.url);

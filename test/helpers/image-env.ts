@@ -1,5 +1,5 @@
 /**
- * The allocator settings the image (Dockerfile) and the chart give the gateway's process: two malloc
+ * The allocator settings the image (Dockerfile) and the chart give the gateway's process: one malloc
  * arena, and each scrypt's 16 MiB in a mapping of its own, returned when the hash ends. The image and
  * chart tests check both still set them; bench:memory and bench:overload run the gateway with them.
  */
