@@ -18,6 +18,9 @@ import { FAPI_TLS_POLICY } from '../src/tls/policy.js';
 
 const EXAMPLES = path.join(CHART, 'examples');
 const CONFIG_PATH = '/etc/fapi-gateway/config.yaml';
+const HSM_SIGNER =
+  'gateway.signer.type=pkcs11,gateway.signer.module=/usr/lib/softhsm/libsofthsm2.so,gateway.signer.tokenLabel=fapi-gateway,' +
+  'gateway.signer.keys[0].kid=hsm-ps256,gateway.signer.keys[0].alg=PS256,gateway.signer.keys[0].label=gateway-ps256,secrets.hsmPin.name=hsm-pin';
 
 interface Case {
   name: string;
@@ -93,6 +96,86 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
     await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.interaction.clientCAs[0]=/ca.pem']), /additional properties 'clientCAs'/);
     await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.grantManagement.admin.clientCAs[0]=/ca.pem']), /additional properties 'clientCAs'/);
     await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.grantManagement.admin.auth=cert']), /grantManagement\/admin\/auth/);
+    await t.rejects(
+      helm(['template', 'x', CHART, '--set', `${HSM_SIGNER},secrets.hsmPin.name=`]),
+      /gateway\.signer needs secrets\.hsmPin\.name/,
+      'an HSM signer without its PIN\'s Secret',
+    );
+    // The PIN is the chart's to set (from the Secret), never a value.
+    await t.rejects(helm(['template', 'x', CHART, '--set', `${HSM_SIGNER},gateway.signer.pin.env=PIN`]), /additional properties 'pin'/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.tracing.protocol=grpc']), /tracing\/protocol/);
+  });
+
+  t.test('tracing, audit and the pages\' settings reach the config; their files and the DPoP nonce key come from Secrets', async (t) => {
+    // A values file: `--set` would pass the ratio as a string.
+    const values = path.join(work, 'settings.yaml');
+    await writeFile(
+      values,
+      stringify({
+        gateway: {
+          tracing: { enabled: true, endpoint: 'http://otel-collector.observability:4318/v1/traces', sampleRatio: 0.25 },
+          audit: { maxBufferBytes: 1048576 },
+          ui: { bankName: 'Example Bank', primaryColor: '#0b5394' },
+        },
+        secrets: { uiFiles: { name: 'bank-branding' }, dpopNonceKey: { name: 'dpop-nonce' } },
+      }),
+    );
+    const objects = await renderChart({ args: ['-f', values] });
+    const config = renderedConfig(objects);
+    t.same(config.tracing, { enabled: true, endpoint: 'http://otel-collector.observability:4318/v1/traces', sampleRatio: 0.25 }, 'tracing');
+    t.same(config.audit, { maxBufferBytes: 1048576 }, 'audit');
+    t.same(config.ui, { bankName: 'Example Bank', primaryColor: '#0b5394' }, 'ui');
+    const spec = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+    const [container] = spec.containers;
+    t.same(
+      container.volumeMounts.find((m: any) => m.name === 'ui-files'),
+      { name: 'ui-files', mountPath: '/etc/fapi-gateway/ui', readOnly: true },
+      'the pages\' files at /etc/fapi-gateway/ui',
+    );
+    t.equal(spec.volumes.find((v: any) => v.name === 'ui-files')?.secret?.secretName, 'bank-branding', 'from the Secret');
+    t.same(
+      container.env.find((e: any) => e.name === 'FAPI_GATEWAY_DPOP_NONCE_KEY')?.valueFrom,
+      { secretKeyRef: { name: 'dpop-nonce', key: 'dpop-nonce-key' } },
+      'the DPoP nonce key from its Secret',
+    );
+    t.notMatch(configMapText(objects), /nonceKey/, 'never in the ConfigMap');
+    for (const o of objects) t.same(validateObject(o), [], `${o.kind} ${o.metadata.name} is valid`);
+    const { code, stdout, stderr } = await checkRenderedConfig(objects, path.join(work, 'check-settings'), pki);
+    t.equal(code, 0, `fapi-gateway check: ${stdout.trim() || stderr.trim()}`);
+
+    const defaults = await renderChart();
+    const defaultConfig = renderedConfig(defaults);
+    t.notOk(['tracing', 'audit', 'ui'].some((k) => k in defaultConfig), 'none of them by default');
+    t.notMatch(JSON.stringify(defaults), /ui-files|DPOP_NONCE|HSM_PIN/, 'no mount or variable by default');
+  });
+
+  t.test('gateway.signer: keys in an HSM, the PIN from a Secret, no signing-keys mount', async (t) => {
+    const objects = await renderChart({ args: ['--set', HSM_SIGNER] });
+    const config = renderedConfig(objects);
+    t.same(
+      config.keys,
+      {
+        signer: {
+          type: 'pkcs11',
+          module: '/usr/lib/softhsm/libsofthsm2.so',
+          tokenLabel: 'fapi-gateway',
+          keys: [{ kid: 'hsm-ps256', alg: 'PS256', label: 'gateway-ps256' }],
+          pin: { env: 'FAPI_GATEWAY_HSM_PIN' },
+        },
+      },
+      'keys.signer with the PIN\'s variable, no keys.signing',
+    );
+    const spec = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+    const [container] = spec.containers;
+    t.same(
+      container.env.find((e: any) => e.name === 'FAPI_GATEWAY_HSM_PIN')?.valueFrom,
+      { secretKeyRef: { name: 'hsm-pin', key: 'pin' } },
+      'the PIN from its Secret',
+    );
+    t.notOk(spec.volumes.some((v: any) => v.name === 'signing-keys'), 'no signing-keys volume');
+    t.notOk(container.volumeMounts.some((m: any) => m.name === 'signing-keys'), 'nor its mount');
+    t.notMatch(configMapText(objects), /signing-keys\.jwks/, 'no keys file in the config');
+    for (const o of objects) t.same(validateObject(o), [], `${o.kind} ${o.metadata.name} is valid`);
   });
 
   t.test('interaction.mode external: a ClusterIP Service, the port, the CA mount and a closed NetworkPolicy rule', async (t) => {
@@ -670,7 +753,10 @@ async function checkRenderedConfig(objects: KubeObject[], dir: string, pki: DevP
     // The Secret's value is the deployment's; any URL of the right shape stands in for it.
     // (rediss:// when the config names a Redis CA, as the gateway requires.)
     const redisUrl = `${config.store.tls ? 'rediss' : 'redis'}://:password@127.0.0.1:1/0`;
-    const stand = e.name === 'FAPI_GATEWAY_REDIS_URL' ? redisUrl : e.name === 'FAPI_GATEWAY_PAIRWISE_SECRET' ? 'a-stand-in-pairwise-secret-of-32-characters' : 'secret';
+    const stand =
+      e.name === 'FAPI_GATEWAY_REDIS_URL' ? redisUrl
+      : e.name === 'FAPI_GATEWAY_PAIRWISE_SECRET' || e.name === 'FAPI_GATEWAY_DPOP_NONCE_KEY' ? 'a-stand-in-secret-of-at-least-32-characters'
+      : 'secret';
     if (e.valueFrom?.secretKeyRef) env[e.name] = stand;
     else env[e.name] = e.value;
   }

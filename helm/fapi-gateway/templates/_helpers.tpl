@@ -74,6 +74,7 @@ adminCADir: /etc/fapi-gateway/admin-ca
 upstreamLoginKeyDir: /etc/fapi-gateway/upstream-login-key
 upstreamLoginCertDir: /etc/fapi-gateway/upstream-login-cert
 upstreamLoginCADir: /etc/fapi-gateway/upstream-login-ca
+uiDir: /etc/fapi-gateway/ui
 {{- end }}
 
 {{/* Seconds the pod needs to stop: the preStop pause plus the gateway's drain. */}}
@@ -114,6 +115,9 @@ upstreamLoginCADir: /etc/fapi-gateway/upstream-login-ca
 {{- if and (eq (include "fapi-gateway.adminAuth" .) "mtls") (not .Values.secrets.adminClientCA.name) }}
 {{- fail "gateway.grantManagement.admin.auth mtls needs secrets.adminClientCA.name: a Secret with the CA bundle that issues the bank's back-office client certificates (the admin listener trusts only it)" }}
 {{- end }}
+{{- if and .Values.gateway.signer (not .Values.secrets.hsmPin.name) }}
+{{- fail "gateway.signer needs secrets.hsmPin.name: a Secret with the HSM token's user PIN (never in the values)" }}
+{{- end }}
 {{- if and (eq $i.mode "oidc") (eq (toString $i.clientAuth) "private_key_jwt") (not .Values.secrets.upstreamLogin.clientKey.name) }}
 {{- fail "gateway.interaction.clientAuth private_key_jwt needs secrets.upstreamLogin.clientKey.name: a Secret with the gateway's private JWK for the OpenID provider" }}
 {{- end }}
@@ -141,7 +145,15 @@ upstreamLoginCADir: /etc/fapi-gateway/upstream-login-ca
 {{- if $g.forwardedClientCertificate.enabled }}
 {{- $_ := set $tls "forwardedClientCertificate" (dict "header" $g.forwardedClientCertificate.header "trustedProxies" $g.forwardedClientCertificate.trustedProxies) }}
 {{- end }}
-{{- $keys := dict "signing" (printf "%s/%s" $p.keysDir .Values.secrets.signingKeys.key) }}
+{{- $keys := dict }}
+{{- if $g.signer }}
+{{- /* The PIN never in the ConfigMap: the Secret's value reaches the gateway as FAPI_GATEWAY_HSM_PIN. */}}
+{{- $signer := deepCopy $g.signer }}
+{{- $_ := set $signer "pin" (dict "env" "FAPI_GATEWAY_HSM_PIN") }}
+{{- $_ := set $keys "signer" $signer }}
+{{- else }}
+{{- $_ := set $keys "signing" (printf "%s/%s" $p.keysDir .Values.secrets.signingKeys.key) }}
+{{- end }}
 {{- with $g.activeKeys }}{{ $_ := set $keys "active" . }}{{ end }}
 {{- $store := dict "type" .Values.store.type }}
 {{- if eq .Values.store.type "redis" }}
@@ -177,6 +189,9 @@ upstreamLoginCADir: /etc/fapi-gateway/upstream-login-ca
 {{- $_ := set $config.listeners "admin" (dict "host" $host "port" (int $g.ports.admin)) }}
 {{- end }}
 {{- with $g.ecosystem }}{{ $_ := set $config "ecosystem" . }}{{ end }}
+{{- with $g.tracing }}{{ $_ := set $config "tracing" . }}{{ end }}
+{{- with $g.audit }}{{ $_ := set $config "audit" . }}{{ end }}
+{{- with $g.ui }}{{ $_ := set $config "ui" . }}{{ end }}
 {{- $interaction := deepCopy $g.interaction }}
 {{- if eq $interaction.mode "external" }}
 {{- $_ := set $interaction "clientCAs" (list (printf "%s/%s" $p.interactionCADir .Values.secrets.interactionClientCA.key)) }}
