@@ -114,3 +114,52 @@ t.test('a write the byte bound refuses leaves the index as it was', async (t) =>
   await store.index([{ kind: 'grants-by-subject', key: 'alice', member: 'g3', expiresAt: later + 2, max: 2 }]);
   t.same(await store.indexMembers('grants-by-subject', 'alice'), ['g2', 'g3'], 'a write that fits goes through, bounded');
 });
+
+t.test('a large index at its bound: the same members and order as the JSON record', async (t) => {
+  const store = new MemoryStore();
+  t.teardown(() => store.close());
+  const reference = new JsonIndexes();
+  let seed = 11;
+  const random = (n: number) => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) % n;
+  };
+  const now = Math.floor(Date.now() / 1000);
+  // Many re-additions of the same members: the queue's discarded entries pile up and it is rebuilt.
+  for (let step = 0; step < 3000; step++) {
+    const member = `grant-${random(600)}`;
+    const expiresAt = random(8) === 0 ? now - 100 - random(50) : now + 1000 + random(300);
+    if (random(12) === 0) {
+      await store.unindex('grants-by-client', 'tpp', member);
+      reference.unindex('grants-by-client', 'tpp', member);
+    } else {
+      const max = step < 2200 ? 250 : 120; // and a lowered bound: many go at once
+      await store.index([{ kind: 'grants-by-client', key: 'tpp', member, expiresAt, max }]);
+      reference.index('grants-by-client', 'tpp', member, expiresAt, max);
+    }
+    if (step % 25 === 0 || step === 2200 || step > 2990) {
+      const [got, expected] = [await store.indexMembers('grants-by-client', 'tpp'), reference.members('grants-by-client', 'tpp')];
+      if (JSON.stringify(got) !== JSON.stringify(expected)) {
+        t.same(got, expected, `step ${step}`);
+        return;
+      }
+    }
+  }
+  t.pass('3000 steps alike');
+});
+
+t.test('an index whose members have all expired is removed by the sweep', async (t) => {
+  const store = new MemoryStore({ sweepIntervalMs: 100 });
+  t.teardown(() => store.close());
+  const now = Date.now() / 1000;
+  await store.index([{ kind: 'grants-by-subject', key: 'alice', member: 'late', expiresAt: now + 600, max: 5 }]);
+  // The key's expiry only rises (as in Redis): 'late' moved earlier leaves it at now + 600.
+  await store.index([{ kind: 'grants-by-subject', key: 'alice', member: 'late', expiresAt: now + 1, max: 5 }]);
+  t.equal(store.stats().entries, 1, 'one record');
+  const deadline = Date.now() + 10_000;
+  while (store.stats().entries > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(store.stats().entries, 0, 'gone once its last member expired');
+  t.equal(store.stats().bytes, 0, 'and its bytes');
+});

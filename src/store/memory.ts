@@ -1,4 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
+import { ExpiryQueue } from './expiry-queue.js';
 import { StoreUnavailableError, type ChangeNotice, type IndexEntry, type IndexKind, type RecordKeys, type RecordKind, type RecordsRead, type SequenceOutcome, type SequenceStep, type SetKind, type Store } from './store.js';
 
 interface Entry {
@@ -12,6 +13,8 @@ interface Entry {
    * then empty): adding to an index of a hundred thousand costs what adding to one of ten does.
    */
   members?: Map<string, number>;
+  /** The members by expiry, from the first time the index went past its bound (bounding needs the soonest). */
+  queue?: ExpiryQueue;
 }
 
 export interface MemoryStoreOptions {
@@ -196,16 +199,16 @@ export class MemoryStore implements Store {
       const previous = members.get(member);
       members.set(member, expiresAt);
       if (previous === undefined) this.#resize(entry, memberSize(member));
+      if (previous !== expiresAt) entry.queue?.push(member, expiresAt, members);
       if (members.size > max) {
+        entry.queue ??= new ExpiryQueue(members);
         this.#dropExpired(entry, now);
-        // Usually one over: the soonest found in one pass; more (a lowered bound) in one sort.
-        if (members.size === max + 1) this.#dropMember(entry, soonest(members));
-        else for (const [gone] of [...members].sort(bySoonest).slice(0, Math.max(0, members.size - max))) this.#dropMember(entry, gone);
+        while (members.size > max) this.#dropMember(entry, entry.queue.soonest(members)![0]);
       }
       if (members.size === 0) this.#remove(k, entry);
-      // The key lasts as long as its last member: raised by a later one, found again when the last moved earlier.
-      else if (expiresAt * 1000 >= entry.expiresAt) entry.expiresAt = expiresAt * 1000;
-      else if (previous !== undefined && previous * 1000 === entry.expiresAt) entry.expiresAt = latest(members) * 1000;
+      // The key lasts as long as its last member, as in Redis: raised by a later one, never lowered
+      // (the sweep removes an index whose members have all gone).
+      else if (expiresAt * 1000 > entry.expiresAt) entry.expiresAt = expiresAt * 1000;
     }
   }
 
@@ -229,14 +232,18 @@ export class MemoryStore implements Store {
 
   #dropMember(entry: Entry, member: string): void {
     const members = entry.members!;
-    const expiresAt = members.get(member)!;
     members.delete(member);
     this.#resize(entry, -memberSize(member));
-    if (members.size > 0 && expiresAt * 1000 === entry.expiresAt) entry.expiresAt = latest(members) * 1000;
   }
 
   #dropExpired(entry: Entry, now: number): void {
-    for (const [member, expiresAt] of entry.members!) if (expiresAt <= now) this.#dropMember(entry, member);
+    const members = entry.members!;
+    if (entry.queue === undefined) {
+      for (const [member, expiresAt] of members) if (expiresAt <= now) this.#dropMember(entry, member);
+      return;
+    }
+    for (let first = entry.queue.soonest(members); first !== undefined && first[1] <= now; first = entry.queue.soonest(members))
+      this.#dropMember(entry, first[0]);
   }
 
   #resize(entry: Entry, delta: number): void {
@@ -298,7 +305,10 @@ export class MemoryStore implements Store {
     // forEach rather than for…of: no [key, entry] pair allocated for each of what may be a million records.
     this.#entries.forEach((entry, k) => {
       if (entry.expiresAt <= now) this.#remove(k, entry);
-      else if (entry.members) this.#dropExpired(entry, now / 1000);
+      else if (entry.members) {
+        this.#dropExpired(entry, now / 1000);
+        if (entry.members.size === 0) this.#remove(k, entry);
+      }
     });
   }
 }
@@ -310,15 +320,3 @@ const bySoonest = ([a, x]: [string, number], [b, y]: [string, number]) => x - y 
 /** What an index member counts as against `maxBytes`: its id and expiry as a JSON object's member. */
 const memberSize = (member: string) => 2 * (member.length + 20);
 
-/** The member to go first past an index's bound: the soonest to expire (ties: the lowest). */
-function soonest(members: Map<string, number>): string {
-  let first: [string, number] | undefined;
-  for (const pair of members) if (first === undefined || bySoonest(pair, first) < 0) first = pair;
-  return first![0];
-}
-
-function latest(members: Map<string, number>): number {
-  let last = -Infinity;
-  for (const expiresAt of members.values()) if (expiresAt > last) last = expiresAt;
-  return last;
-}
