@@ -15,6 +15,7 @@ import { CHART, helm, renderChart, ROOT, validateObject, type KubeObject } from 
 import { IMAGE_ALLOCATOR_ENV, IMAGE_NODE_FLAGS } from './helpers/image-env.js';
 import { requireProgram } from './helpers/programs.js';
 import { FAPI_TLS_POLICY } from '../src/tls/policy.js';
+import { ConfigSchema } from '../src/config/schema.js';
 
 const EXAMPLES = path.join(CHART, 'examples');
 const CONFIG_PATH = '/etc/fapi-gateway/config.yaml';
@@ -72,6 +73,18 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
     const badJwk = path.join(work, 'bad-jwk.yaml');
     await writeFile(badJwk, 'gateway:\n  clients:\n    - client_id: c\n      token_endpoint_auth_method: private_key_jwt\n      jwks:\n        keys:\n          - { kty: EC, crv: P-256, x: abc, y: def }\n');
     await t.rejects(helm(['template', 'x', CHART, '-f', badJwk]), /missing property 'y'/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.ui.bankNmae=Example Bank']), /additional properties 'bankNmae'/);
+  });
+
+  t.test('the values of gateway.tracing, audit, ui and signer are the config\'s keys (the chart sets signer.pin)', async (t) => {
+    const schema = JSON.parse(await readFile(path.join(CHART, 'values.schema.json'), 'utf8')).properties.gateway.properties;
+    const config = ConfigSchema.properties;
+    const keys = (o: { properties: Record<string, unknown> }) => Object.keys(o.properties).sort();
+    t.same(keys(schema.tracing), keys(config.tracing), 'tracing');
+    t.same(keys(schema.audit), keys(config.audit), 'audit');
+    t.same(keys(schema.ui), keys(config.ui), 'ui');
+    const signer = config.keys.properties.signer as unknown as { properties: Record<string, unknown> };
+    t.same(keys(schema.signer), keys(signer).filter((k) => k !== 'pin'), 'signer');
   });
 
   t.test('combinations that cannot work are refused at render time', async (t) => {
@@ -351,6 +364,12 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
         t.match(text, /grant management API: +mtls \(https:\/\/fgw-fapi-gateway-admin\.bank\.svc:443\/admin\/grants, inside the cluster only\)/, `${c.name}: names the admin Service`);
       }
     }
+    const set = `${HSM_SIGNER},secrets.dpopNonceKey.name=dpop-nonce,secrets.uiFiles.name=bank-branding,secrets.pairwiseSecret.name=pairwise`;
+    const { stdout } = await helm(['template', 'fgw', copy, '--namespace', 'bank', '--show-only', 'templates/notes-check.yaml', '--set', set]);
+    const text: string = parse(stdout).data.notes;
+    t.match(text, /hsm-pin +\(key pin: the HSM token's user PIN/, 'gateway.signer: lists the PIN\'s Secret');
+    t.notMatch(text, /fapi-gateway-signing-keys/, 'and not the signing keys\' Secret');
+    for (const name of ['dpop-nonce', 'bank-branding', 'pairwise']) t.match(text, new RegExp(`\n  ${name} +\\(`), `lists ${name}`);
   });
 
   t.test('the defaults: pods spread over zones and nodes, preferred not required', async (t) => {

@@ -2,7 +2,7 @@
 // rewritten at every change. It must answer, bound and weigh indexes exactly as the JSON record did:
 // here both run the same random operations (members expired or not, re-added, removed, bounded)
 // and are compared after each.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { MemoryStore, StoreFullError } from '../src/store/memory.js';
 import type { IndexKind } from '../src/store/store.js';
 
@@ -161,5 +161,66 @@ t.test('an index whose members have all expired is removed by the sweep', async 
   const deadline = Date.now() + 10_000;
   while (store.stats().entries > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
   t.equal(store.stats().entries, 0, 'gone once its last member expired');
+  t.equal(store.stats().bytes, 0, 'and its bytes');
+});
+
+/** Adds members to one client's index until the store refuses one; answers how many went in. */
+async function fill(store: MemoryStore, expiresAt: number): Promise<number> {
+  for (let n = 0; ; n++) {
+    const refused = await store.index([{ kind: 'grants-by-client', key: 'tpp', member: `g${n}`, expiresAt, max: 1e6 }]).catch((err) => err);
+    if (refused instanceof StoreFullError) return n;
+  }
+}
+
+async function emptyAll(t: Test, store: MemoryStore, filled: number): Promise<void> {
+  for (let n = 0; n < filled; n++) await store.unindex('grants-by-client', 'tpp', `g${n}`);
+  t.equal(store.stats().entries, 0, 'all removed: no record left');
+  t.equal(store.stats().bytes, 0, 'and no byte left counted');
+}
+
+t.test('a full store sweeps before refusing: an index the sweep removed is made anew, the addition kept', async (t) => {
+  const store = new MemoryStore({ maxBytes: 65_536, sweepIntervalMs: 3_600_000 });
+  t.teardown(() => store.close());
+  const now = Date.now() / 1000;
+  // alice's index: one member about to expire, its key kept for longer by a member then removed.
+  await store.index([{ kind: 'grants-by-subject', key: 'alice', member: 'brief', expiresAt: now + 1, max: 5 }]);
+  await store.index([{ kind: 'grants-by-subject', key: 'alice', member: 'far', expiresAt: now + 600, max: 5 }]);
+  await store.unindex('grants-by-subject', 'alice', 'far');
+  const filled = await fill(store, now + 600);
+  t.ok(filled > 100, `the store filled up (${filled} members)`);
+  await new Promise((resolve) => setTimeout(resolve, 2100)); // brief expires; a full sweep is allowed again
+  // Larger than the member the store refused: it fits only once the sweep has run.
+  const added = 'new-' + 'x'.repeat(60);
+  await store.index([{ kind: 'grants-by-subject', key: 'alice', member: added, expiresAt: now + 3600, max: 5 }]);
+  t.same(await store.indexMembers('grants-by-subject', 'alice'), [added], 'the addition is kept');
+  await store.unindex('grants-by-subject', 'alice', added);
+  await emptyAll(t, store, filled);
+});
+
+t.test('a full store sweeps before refusing: a record the sweep removed is written anew, its bytes counted once', async (t) => {
+  const store = new MemoryStore({ maxBytes: 65_536, sweepIntervalMs: 3_600_000 });
+  t.teardown(() => store.close());
+  const now = Date.now() / 1000;
+  await store.set('session', 'old', { a: 1 }, 1);
+  const filled = await fill(store, now + 600);
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  // Larger than before by more than the member the store refused: it fits only once the sweep has run.
+  const larger = { a: 'x'.repeat(100) };
+  await store.set('session', 'old', larger, 600);
+  t.same(await store.get('session', 'old'), larger, 'written');
+  await store.delete('session', 'old');
+  await emptyAll(t, store, filled);
+});
+
+t.test('the sweep drops an index\'s expired members through its queue, and removes it once empty', async (t) => {
+  const store = new MemoryStore({ sweepIntervalMs: 100 });
+  t.teardown(() => store.close());
+  const now = Date.now() / 1000;
+  // Past its bound once, so the index has its queue; then members expire at different times.
+  for (let i = 0; i < 6; i++) await store.index([{ kind: 'grants-by-client', key: 'tpp', member: `g${i}`, expiresAt: now + 1 + (i % 2), max: 5 }]);
+  t.same(await store.indexMembers('grants-by-client', 'tpp'), ['g2', 'g4', 'g1', 'g3', 'g5'], 'bounded: the soonest went');
+  const deadline = Date.now() + 10_000;
+  while (store.stats().entries > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(store.stats().entries, 0, 'removed once its last member expired');
   t.equal(store.stats().bytes, 0, 'and its bytes');
 });

@@ -89,8 +89,10 @@ export class MemoryStore implements Store {
     const size = 2 * (k.length + json.length) + ENTRY_OVERHEAD;
     const previous = this.#entries.get(k);
     this.#admit(kind, previous === undefined, size - (previous?.size ?? 0));
+    // Read again: #admit's sweep may have removed an expired previous record (and its bytes).
+    const replaced = this.#entries.get(k);
     this.#entries.set(k, { json, size, expiresAt: Date.now() + ttlSeconds * 1000 });
-    this.#bytes += size - (previous?.size ?? 0);
+    this.#bytes += size - (replaced?.size ?? 0);
   }
 
   async setIfAbsent(kind: RecordKind, id: string, value: unknown, ttlSeconds: number): Promise<boolean> {
@@ -190,6 +192,8 @@ export class MemoryStore implements Store {
       let entry = this.#live(k);
       const fresh = !entry?.members!.has(member);
       this.#admit('grant', entry === undefined, (entry ? 0 : 2 * k.length + ENTRY_OVERHEAD) + (fresh ? memberSize(member) : 0));
+      // #admit's sweep may have removed the index (all its members gone): then it starts anew.
+      if (entry !== undefined && this.#entries.get(k) !== entry) entry = undefined;
       if (!entry) {
         entry = { json: '', size: 0, expiresAt: 0, members: new Map() };
         this.#entries.set(k, entry);
