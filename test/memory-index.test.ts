@@ -58,18 +58,21 @@ class JsonIndexes {
 
 const bySoonest = ([a, x]: [string, number], [b, y]: [string, number]) => x - y || (a < b ? -1 : a > b ? 1 : 0);
 
-t.test('random index operations: the same members and order as the JSON record', async (t) => {
-  const store = new MemoryStore();
-  t.teardown(() => store.close());
-  const reference = new JsonIndexes();
-  // mulberry32: a small seeded generator, so that a failure can be replayed.
-  let seed = 7;
-  const random = (n: number) => {
+/** mulberry32: a small seeded generator of integers below n, so that a failure can be replayed. */
+function seededRandom(seed: number): (n: number) => number {
+  return (n) => {
     seed = (seed + 0x6d2b79f5) | 0;
     let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
     x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
     return ((x ^ (x >>> 14)) >>> 0) % n;
   };
+}
+
+t.test('random index operations: the same members and order as the JSON record', async (t) => {
+  const store = new MemoryStore();
+  t.teardown(() => store.close());
+  const reference = new JsonIndexes();
+  const random = seededRandom(7);
   const now = Math.floor(Date.now() / 1000);
   const kinds: IndexKind[] = ['grants-by-subject', 'grants-by-client'];
   // Far from now either way, so that nothing expires while the test runs; some ties on purpose.
@@ -119,13 +122,7 @@ t.test('a large index at its bound: the same members and order as the JSON recor
   const store = new MemoryStore();
   t.teardown(() => store.close());
   const reference = new JsonIndexes();
-  let seed = 11;
-  const random = (n: number) => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) % n;
-  };
+  const random = seededRandom(11);
   const now = Math.floor(Date.now() / 1000);
   // Many re-additions of the same members: the queue's discarded entries pile up and it is rebuilt.
   for (let step = 0; step < 3000; step++) {
