@@ -117,6 +117,10 @@ if (requireProgram(t, 'helm', 'the pinned release is built by .ci/run: go instal
     // The PIN is the chart's to set (from the Secret), never a value.
     await t.rejects(helm(['template', 'x', CHART, '--set', `${HSM_SIGNER},gateway.signer.pin.env=PIN`]), /additional properties 'pin'/);
     await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.tracing.protocol=grpc']), /tracing\/protocol/);
+    // A signer names at least its type, module and keys; the new Secrets' names are Kubernetes names.
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'gateway.signer.type=pkcs11,secrets.hsmPin.name=hsm-pin']), /missing propert(y|ies) 'module'/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'secrets.dpopNonceKey.name=Nonce_Key']), /dpopNonceKey\/name/);
+    await t.rejects(helm(['template', 'x', CHART, '--set', 'secrets.uiFiles.name=Bank Branding']), /uiFiles\/name/);
   });
 
   t.test('tracing, audit and the pages\' settings reach the config; their files and the DPoP nonce key come from Secrets', async (t) => {
